@@ -1,0 +1,1 @@
+//! The pure core of firedrill: configuration, schedule arithmetic and the domain model.

@@ -1,0 +1,1 @@
+//! The plugin host: loads scenario components and runs their calls under grants and limits.

@@ -1,0 +1,1 @@
+//! The sandbox: a simulated Kubernetes API server with controllers, served over HTTP.

@@ -1,0 +1,1 @@
+//! The firedrill binary's library: command-line interface and adapter wiring.
