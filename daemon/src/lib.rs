@@ -1,1 +1,29 @@
-//! The firedrill binary's library: command-line interface and adapter wiring.
+//! The `firedrill` binary's library: command-line interface, commands, and adapter wiring.
+//!
+//! # Layout
+//! - [`cli`]: clap definitions of every subcommand and its help.
+//! - [`commands`]: one module per subcommand; each returns an [`ExitCode`](exit::Exit).
+//! - [`exit`]: the exit codes firedrill promises (0 pass, 1 objective failed, 2 error,
+//!   3 aborted) and the command error type.
+//! - [`scenarios`]: the names of the built-in scenario plugins.
+
+pub mod cli;
+pub mod commands;
+pub mod exit;
+pub mod scenarios;
+
+use std::path::Path;
+
+use firedrill_core::config::{self, Config, ConfigError, ResolveContext};
+
+/// Loads and resolves the configuration file, knowing the built-in scenarios.
+pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
+    config::load_file(path, &resolve_context())
+}
+
+/// What configuration resolution needs from the binary.
+pub fn resolve_context() -> ResolveContext {
+    ResolveContext {
+        builtin_scenarios: scenarios::BUILTIN.iter().map(|s| s.to_string()).collect(),
+    }
+}

@@ -1,2 +1,65 @@
-//! Entry point of the `firedrill` binary.
-fn main() {}
+//! Entry point of the `firedrill` binary: parses the command line and dispatches.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use firedrill::cli::{Cli, Command};
+use firedrill::commands;
+use firedrill::exit::{CommandError, Exit};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let now = chrono::Utc::now();
+    let result = match &cli.command {
+        Command::Init(args) => commands::init::run(&args.out, args.force),
+        Command::Check(args) => commands::check::run(&cli.config, args.schema, now),
+        Command::Schedule(args) => commands::schedule::run(&cli.config, args, now),
+        Command::Plan(_) => not_yet("plan", "the drill engine lands with issue 5"),
+        Command::Run(_) => not_yet("run", "the drill engine lands with issue 5"),
+        Command::Serve => not_yet("serve", "the daemon lands with issue 7"),
+        Command::Sandbox(_) => not_yet("sandbox", "the sandbox lands with issue 3"),
+        Command::Demo => not_yet("demo", "the demo lands with issue 7"),
+        Command::Runs => not_yet("runs", "run records land with issue 6"),
+        Command::Report(_) => not_yet("report", "reports land with issue 6"),
+        Command::Verify => not_yet("verify", "the evidence chain lands with issue 6"),
+        Command::Audit => not_yet("audit", "the auditor's view lands with issue 6"),
+        Command::Plugin(_) => not_yet("plugin", "the plugin host lands with issue 4"),
+    };
+    match result {
+        Ok(exit) => exit.into(),
+        Err(err) => {
+            eprintln!("{}", render_error(&err));
+            Exit::Error.into()
+        }
+    }
+}
+
+fn not_yet(command: &'static str, reason: &'static str) -> Result<Exit, CommandError> {
+    Err(CommandError::NotYet { command, reason })
+}
+
+fn render_error(err: &CommandError) -> String {
+    match err {
+        // Configuration diagnostics are already one `error: ...` line each.
+        CommandError::Config(config @ firedrill_core::config::ConfigError::Invalid { .. }) => {
+            config.to_string()
+        }
+        other => format!("error: {other}"),
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

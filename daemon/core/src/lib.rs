@@ -1,1 +1,17 @@
 //! The pure core of firedrill: configuration, schedule arithmetic and the domain model.
+//!
+//! Nothing in this crate touches a socket, a file or the clock (the one exception is
+//! [`config::load_file`], a thin convenience that reads the file and hands the text to the
+//! pure [`config::load_str`]); adapters live in the `firedrill` crate.
+//!
+//! # Layout
+//! - [`config`]: the YAML configuration: raw serde types, the source map that locates
+//!   every field, and resolution into a checked [`config::Config`] with located diagnostics.
+//! - [`schedule`]: five-field cron in IANA time zones, DST rules, blackout windows.
+//! - [`selector`]: Kubernetes label selectors (kubectl syntax).
+//! - [`duration`]: human-written durations (`90s`, `2m`, `1h30m`).
+
+pub mod config;
+pub mod duration;
+pub mod schedule;
+pub mod selector;

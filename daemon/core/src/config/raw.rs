@@ -1,0 +1,461 @@
+//! The configuration file exactly as written: serde types with no defaults applied and no cross-checks.
+//!
+//! Field docs here become the descriptions of the published JSON Schema
+//! (`firedrill check --schema`), so they are written for the person editing the file.
+
+use std::collections::BTreeMap;
+
+use indexmap::IndexMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::duration::HumanDuration;
+
+/// A firedrill configuration file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Version of this file's format. Only `1` exists.
+    pub version: u32,
+    /// Where firedrill keeps its run journal, evidence chain, reports and mail outbox.
+    #[serde(default)]
+    pub storage: RawStorage,
+    /// The platform's overall recovery objectives (the DR runbook's RTO and RPO).
+    #[serde(default)]
+    pub objectives: Option<RawObjectives>,
+    /// Clusters firedrill can drill, by name.
+    #[serde(default)]
+    pub targets: IndexMap<String, RawTarget>,
+    /// The target a drill uses when it names none. Defaults to `sandbox`.
+    #[serde(default)]
+    pub default_target: Option<String>,
+    /// The services the platform runs, by name.
+    #[serde(default)]
+    pub services: IndexMap<String, RawService>,
+    /// How availability probes are sent during drills.
+    #[serde(default)]
+    pub probing: RawProbing,
+    /// Named connections to databases that scenarios may be granted.
+    #[serde(default)]
+    pub connections: IndexMap<String, RawConnection>,
+    /// Where plugins are found, their limits, and what each may do.
+    #[serde(default)]
+    pub plugins: RawPlugins,
+    /// The drills, by name.
+    #[serde(default)]
+    pub drills: IndexMap<String, RawDrill>,
+    /// Conditions that stop a running drill and roll it back.
+    #[serde(default)]
+    pub abort: RawAbort,
+    /// Upper bounds on what any drill may touch; a drill may lower them.
+    #[serde(default)]
+    pub blast_radius: RawBlastRadius,
+    /// The post-drill report and review agenda.
+    #[serde(default)]
+    pub report: RawReport,
+    /// Who hears about finished drills, and how.
+    #[serde(default)]
+    pub notifications: RawNotifications,
+    /// The daemon's HTTP API (health, metrics, drills, runs, reports).
+    #[serde(default)]
+    pub api: RawApi,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawStorage {
+    /// Directory for the run journal, evidence chain, reports and outbox. Relative paths are
+    /// relative to the configuration file. Default: `firedrill-data`.
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawObjectives {
+    /// Recovery time objective: the longest acceptable time to restore service.
+    pub rto: Option<HumanDuration>,
+    /// Recovery point objective: the largest acceptable window of lost data.
+    pub rpo: Option<HumanDuration>,
+}
+
+/// A cluster firedrill can drill.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    /// `sandbox` (the embedded simulated cluster), `kubeconfig` (a context of a kubeconfig
+    /// file) or `in-cluster` (the service account of the pod firedrill runs in).
+    pub kind: TargetKind,
+    /// With `kubeconfig`: the context to use. Default: the file's current context.
+    pub context: Option<String>,
+    /// With `kubeconfig`: the file. Default: `$KUBECONFIG`, then `~/.kube/config`.
+    pub kubeconfig: Option<String>,
+    /// With `sandbox`: a platform file replacing the built-in seed platform.
+    pub platform: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetKind {
+    Sandbox,
+    Kubeconfig,
+    InCluster,
+}
+
+/// A service of the platform: which pods are it, and how to tell it is available.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    /// The namespace its pods run in.
+    pub namespace: String,
+    /// Label selector of its pods, in kubectl syntax: `app.kubernetes.io/name=perception`,
+    /// `tier in (web,api),!canary`.
+    pub selector: String,
+    /// The workload that owns its pods, as `deployment/NAME` or `statefulset/NAME`.
+    pub workload: Option<String>,
+    /// The fewest Ready pods at which the service still counts as up. Default: 1.
+    pub min_ready: Option<u32>,
+    /// Endpoints probed for availability during every drill. None: not probed.
+    #[serde(default)]
+    pub probes: Vec<RawProbe>,
+}
+
+/// One availability probe: an HTTP GET expected to answer 2xx.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawProbe {
+    /// A URL firedrill requests directly.
+    pub url: Option<String>,
+    /// A Kubernetes Service reached through the API server's service proxy (works the same
+    /// on the sandbox and on a real cluster, and needs no network path to the pods).
+    pub service_proxy: Option<RawServiceProxy>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawServiceProxy {
+    /// The Service's name (in the service's namespace).
+    pub service: String,
+    /// The Service port's name or number. Default: the Service's first port.
+    pub port: Option<String>,
+    /// The HTTP path to request. Default: `/`.
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawProbing {
+    /// How often every probe is sent. Default: 1s.
+    pub interval: Option<HumanDuration>,
+    /// How long a probe may take before it counts as failed. Default: 2s.
+    pub timeout: Option<HumanDuration>,
+}
+
+/// A named database connection. Credentials come from the environment or a file, never
+/// from this file.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawConnection {
+    /// `postgres` or `redis`.
+    pub kind: ConnectionKind,
+    /// Connection URL without password, e.g. `postgres://firedrill@10.0.0.5:5432/app` or
+    /// `redis://10.0.0.7:6379`.
+    pub url: String,
+    /// The password, from an environment variable or a file.
+    pub password: Option<RawSecret>,
+    /// Redis only: Sentinel addresses (`host:port`) and the monitored master's name.
+    pub sentinel: Option<RawSentinel>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConnectionKind {
+    Postgres,
+    Redis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSentinel {
+    pub master: String,
+    pub nodes: Vec<String>,
+}
+
+/// A secret read at run time: exactly one of `env` or `file`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecret {
+    /// Name of an environment variable holding the secret.
+    pub env: Option<String>,
+    /// Path of a file holding the secret (e.g. a mounted Kubernetes Secret).
+    pub file: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlugins {
+    /// Directory of the plugin `.wasm` files. Default: `plugins` next to the directory of
+    /// the firedrill executable (where `plugins/build` puts them).
+    pub dir: Option<String>,
+    /// Resource limits for every plugin call.
+    #[serde(default)]
+    pub limits: RawPluginLimits,
+    /// Plugins beyond the built-in ones, by scenario name.
+    #[serde(default)]
+    pub custom: IndexMap<String, RawCustomPlugin>,
+    /// What each scenario may do, by scenario name. A scenario without a grant may only
+    /// read the clock, log, keep state and attach evidence.
+    #[serde(default)]
+    pub grants: IndexMap<String, RawGrant>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPluginLimits {
+    /// Memory a plugin instance may grow to, in MiB. Default: 64.
+    pub memory_mib: Option<u32>,
+    /// Wall-clock time one plugin call may take. Default: 30s.
+    pub call_timeout: Option<HumanDuration>,
+    /// CPU budget of one call in wasmtime fuel units (about one per instruction). Default:
+    /// 10 000 000 000.
+    pub fuel: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCustomPlugin {
+    /// Path of the component (`.wasm`); relative paths are relative to this file.
+    pub path: String,
+}
+
+/// Capabilities granted to one scenario.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawGrant {
+    /// Kubernetes access: each rule allows its verbs in its namespaces.
+    #[serde(default)]
+    pub kubernetes: Vec<RawKubernetesRule>,
+    /// Hosts (`host` or `host:port`) the scenario may send HTTP requests to.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Whether the scenario may run commands in pods (`kubectl exec`).
+    #[serde(default)]
+    pub exec: bool,
+    /// Names of `connections` the scenario may use.
+    #[serde(default)]
+    pub connections: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawKubernetesRule {
+    /// Verbs: get, list, watch, create, delete, patch, evict.
+    pub verbs: Vec<String>,
+    /// Namespaces the verbs apply in; `*` means every namespace and cluster-scoped
+    /// objects such as nodes.
+    pub namespaces: Vec<String>,
+}
+
+/// A drill: phases run in order on a schedule.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDrill {
+    /// What the drill proves, in a sentence (shown in reports).
+    pub description: Option<String>,
+    /// The target to drill. Default: `default_target`.
+    pub target: Option<String>,
+    /// When the drill runs by itself. Without one it runs only when triggered.
+    pub schedule: Option<RawSchedule>,
+    /// What happens when a phase fails its objective: `stop` (roll back and end the drill,
+    /// the default) or `continue` with the next phase.
+    pub on_phase_failure: Option<PhaseFailurePolicy>,
+    /// Tighter blast-radius limits for this drill.
+    pub blast_radius: Option<RawBlastRadius>,
+    /// Participants named in this drill's report (in addition to `report.participants`).
+    #[serde(default)]
+    pub participants: Vec<String>,
+    /// Extra recipients of this drill's report email.
+    #[serde(default)]
+    pub recipients: Vec<String>,
+    /// The phases, run in this order.
+    pub phases: Vec<RawPhase>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PhaseFailurePolicy {
+    Stop,
+    Continue,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchedule {
+    /// Five-field cron expression (minute hour day-of-month month day-of-week), or a macro
+    /// such as `@weekly` or `@quarterly`, read in `timezone`.
+    pub cron: String,
+    /// IANA time zone, e.g. `Europe/Berlin`. Default: `UTC`.
+    pub timezone: Option<String>,
+    /// What to do about slots missed while the daemon was down: `skip` them, or `run-once`
+    /// (one catch-up run for all of them) when it comes back. Default: `run-once`.
+    pub missed: Option<MissedRunPolicy>,
+    /// How late a run may start and still count as on time. Default: 15m.
+    pub grace: Option<HumanDuration>,
+    /// Windows in which the drill must not start.
+    #[serde(default)]
+    pub blackouts: Vec<RawBlackout>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum MissedRunPolicy {
+    Skip,
+    RunOnce,
+}
+
+/// A blackout window: either fixed (`from` and `until`) or recurring (`cron` and
+/// `duration`).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBlackout {
+    /// Start of a fixed window: RFC 3339 (`2026-12-20T00:00:00+01:00`), or a local date or
+    /// date-time in the schedule's time zone (`2026-12-20`, `2026-12-20T18:00`).
+    pub from: Option<String>,
+    /// End of a fixed window (exclusive), in the same forms as `from`.
+    pub until: Option<String>,
+    /// Start of a recurring window, as a cron expression in the schedule's time zone.
+    pub cron: Option<String>,
+    /// Length of a recurring window.
+    pub duration: Option<HumanDuration>,
+    /// Why drills pause here (shown in `firedrill schedule` and the audit).
+    pub reason: String,
+}
+
+/// One phase: a scenario plugin with parameters and objectives.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPhase {
+    /// The phase's name, unique in its drill (shown in reports and metrics).
+    pub name: String,
+    /// The scenario plugin that runs this phase.
+    pub scenario: String,
+    /// The services the phase acts on. Default: every service.
+    pub services: Option<Vec<String>>,
+    /// Parameters passed to the scenario, checked against its parameter schema.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// What the phase must achieve to pass.
+    #[serde(default)]
+    pub objectives: RawPhaseObjectives,
+    /// How long to wait for recovery before the phase fails. Default: twice the RTO, or
+    /// 15m without one.
+    pub deadline: Option<HumanDuration>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPhaseObjectives {
+    /// Target recovery time: from fault injected to recovery verified.
+    pub rto: Option<HumanDuration>,
+    /// Largest acceptable data-loss window, for scenarios that measure it.
+    pub rpo: Option<HumanDuration>,
+    /// Lowest acceptable availability (0..1) of every probed service during the phase.
+    pub availability_floor: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAbort {
+    /// How many of a service's most recent probes the abort check looks at. Default: 10.
+    pub availability_window: Option<u32>,
+    /// Abort when a service's success ratio over that window falls below this (0..1).
+    /// Default: 0.5.
+    pub availability_floor: Option<f64>,
+    /// Abort when any of these alerts fires in Prometheus.
+    pub alerts: Option<RawAlertAbort>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlertAbort {
+    /// Base URL of the Prometheus (or Alertmanager-compatible) API.
+    pub prometheus: String,
+    /// Alert names that abort a drill when firing.
+    pub names: Vec<String>,
+    /// How often alerts are checked. Default: 15s.
+    pub interval: Option<HumanDuration>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBlastRadius {
+    /// The most pods one phase may disrupt.
+    pub max_pods: Option<u32>,
+    /// The most nodes one phase may cordon or drain.
+    pub max_nodes: Option<u32>,
+    /// The largest fraction (0..1) of one service's pods disrupted at once.
+    pub max_service_fraction: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawReport {
+    /// A directory of tera templates overriding the built-in ones (same file names).
+    pub templates: Option<String>,
+    /// Participants named in every report.
+    #[serde(default)]
+    pub participants: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotifications {
+    /// The post-drill email. Without it, reports are only written to storage.
+    pub email: Option<RawEmail>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmail {
+    /// The sender, e.g. `firedrill <firedrill@example.com>`.
+    pub from: String,
+    /// Recipients of every report.
+    pub to: Vec<String>,
+    /// Copy recipients.
+    #[serde(default)]
+    pub cc: Vec<String>,
+    /// Deliver through this SMTP server.
+    pub smtp: Option<RawSmtp>,
+    /// Or deliver into this local mailbox directory (Maildir `new/`), e.g. for demos.
+    pub maildir: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSmtp {
+    pub host: String,
+    /// Default: 587 with `starttls`, 465 with `tls`, 25 with `none`.
+    pub port: Option<u16>,
+    /// `starttls` (default), `tls` (implicit TLS) or `none` (loopback/testing only).
+    pub tls: Option<SmtpTls>,
+    pub username: Option<String>,
+    pub password: Option<RawSecret>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SmtpTls {
+    Starttls,
+    Tls,
+    None,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    /// Address the HTTP API listens on. Default: `127.0.0.1:9477`.
+    pub listen: Option<String>,
+    /// Bearer token required to trigger or abort runs.
+    pub token: Option<RawSecret>,
+}

@@ -1,0 +1,1144 @@
+//! The resolved configuration: validated, defaults applied, references between sections checked.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono_tz::Tz;
+
+use super::raw::{self, ConnectionKind, MissedRunPolicy, PhaseFailurePolicy, SmtpTls, TargetKind};
+use super::{Broken, FieldPath, Reporter};
+use crate::schedule::{Blackout, CronExpr, Schedule, resolve_local};
+use crate::selector::LabelSelector;
+
+/// What resolution needs to know from outside the file.
+#[derive(Debug, Clone)]
+pub struct ResolveContext {
+    /// Scenario names of the plugins that ship with firedrill.
+    pub builtin_scenarios: Vec<String>,
+}
+
+/// A checked configuration, ready to drive drills.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from, as given (for messages).
+    pub source: String,
+    pub storage_path: PathBuf,
+    pub objectives: Objectives,
+    pub targets: BTreeMap<String, Target>,
+    pub default_target: String,
+    pub services: BTreeMap<String, Service>,
+    pub probing: Probing,
+    pub connections: BTreeMap<String, Connection>,
+    pub plugins: Plugins,
+    /// Drills in the order the file lists them.
+    pub drills: Vec<Drill>,
+    pub abort: Abort,
+    pub blast_radius: BlastRadius,
+    pub report: Report,
+    pub email: Option<Email>,
+    pub api: Api,
+}
+
+impl Config {
+    pub fn drill(&self, name: &str) -> Option<&Drill> {
+        self.drills.iter().find(|drill| drill.name == name)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Objectives {
+    pub rto: Option<Duration>,
+    pub rpo: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    Sandbox {
+        platform: Option<PathBuf>,
+    },
+    Kubeconfig {
+        context: Option<String>,
+        kubeconfig: Option<PathBuf>,
+    },
+    InCluster,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkloadKind {
+    Deployment,
+    StatefulSet,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workload {
+    pub kind: WorkloadKind,
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    pub namespace: String,
+    pub selector: LabelSelector,
+    pub workload: Option<Workload>,
+    pub min_ready: u32,
+    pub probes: Vec<Probe>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    Url(String),
+    ServiceProxy {
+        namespace: String,
+        service: String,
+        port: Option<String>,
+        path: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probing {
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Secret {
+    Env(String),
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connection {
+    pub kind: ConnectionKind,
+    pub url: String,
+    pub password: Option<Secret>,
+    pub sentinel: Option<raw::RawSentinel>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginLimits {
+    pub memory_bytes: u64,
+    pub call_timeout: Duration,
+    pub fuel: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plugins {
+    /// `None`: the default next to the executable, decided by the binary.
+    pub dir: Option<PathBuf>,
+    pub limits: PluginLimits,
+    pub custom: BTreeMap<String, PathBuf>,
+    pub grants: BTreeMap<String, Grant>,
+}
+
+/// The Kubernetes verbs a grant may name.
+pub const KUBERNETES_VERBS: &[&str] =
+    &["get", "list", "watch", "create", "delete", "patch", "evict"];
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KubernetesRule {
+    pub verbs: BTreeSet<String>,
+    pub namespaces: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grant {
+    pub kubernetes: Vec<KubernetesRule>,
+    pub hosts: Vec<String>,
+    pub exec: bool,
+    pub connections: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrillSchedule {
+    pub schedule: Schedule,
+    pub missed: MissedRunPolicy,
+    pub grace: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Drill {
+    pub name: String,
+    pub description: Option<String>,
+    pub target: String,
+    pub schedule: Option<DrillSchedule>,
+    pub on_phase_failure: PhaseFailurePolicy,
+    pub blast_radius: BlastRadius,
+    pub participants: Vec<String>,
+    pub recipients: Vec<String>,
+    pub phases: Vec<Phase>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Phase {
+    pub name: String,
+    pub scenario: String,
+    /// Names of the services it acts on (every service when the file named none).
+    pub services: Vec<String>,
+    pub params: serde_json::Map<String, serde_json::Value>,
+    pub objectives: PhaseObjectives,
+    /// How long `verify` is polled for before the phase fails.
+    pub deadline: Duration,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PhaseObjectives {
+    pub rto: Option<Duration>,
+    pub rpo: Option<Duration>,
+    pub availability_floor: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Abort {
+    pub availability_window: u32,
+    pub availability_floor: f64,
+    pub alerts: Option<AlertAbort>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertAbort {
+    pub prometheus: String,
+    pub names: Vec<String>,
+    pub interval: Duration,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BlastRadius {
+    pub max_pods: Option<u32>,
+    pub max_nodes: Option<u32>,
+    pub max_service_fraction: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub templates: Option<PathBuf>,
+    pub participants: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EmailTransport {
+    Smtp {
+        host: String,
+        port: u16,
+        tls: SmtpTls,
+        username: Option<String>,
+        password: Option<Secret>,
+    },
+    Maildir(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Email {
+    pub from: String,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub transport: EmailTransport,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Api {
+    pub listen: SocketAddr,
+    pub token: Option<Secret>,
+}
+
+const DEFAULT_TARGET: &str = "sandbox";
+const DEFAULT_API_LISTEN: &str = "127.0.0.1:9477";
+
+/// Validates `raw` and builds the resolved configuration, reporting every problem found.
+/// Returns `None` only when the problems leave nothing sensible to build.
+pub(crate) fn resolve(
+    raw: &raw::RawConfig,
+    broken: &Broken,
+    base_dir: &Path,
+    file: &str,
+    context: &ResolveContext,
+    reporter: &mut Reporter<'_>,
+) -> Option<Config> {
+    let root = FieldPath::root();
+    if raw.version != 1 {
+        reporter.error(
+            &root.key("version"),
+            format!(
+                "unsupported version {} (this firedrill reads version 1)",
+                raw.version
+            ),
+        );
+    }
+    let rel = |path: &str| -> PathBuf {
+        let path = Path::new(path);
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            base_dir.join(path)
+        }
+    };
+
+    let objectives = raw
+        .objectives
+        .as_ref()
+        .map(|o| Objectives {
+            rto: o.rto.map(|d| d.0),
+            rpo: o.rpo.map(|d| d.0),
+        })
+        .unwrap_or_default();
+
+    // Targets: the sandbox is always available, even when the file does not list it.
+    let mut targets = BTreeMap::new();
+    targets.insert(
+        DEFAULT_TARGET.to_string(),
+        Target::Sandbox { platform: None },
+    );
+    for (name, target) in &raw.targets {
+        let path = root.key("targets").key(name);
+        check_name(reporter, &path, "target", name);
+        let misplaced = |field: &str, present: bool, reporter: &mut Reporter<'_>| {
+            if present {
+                reporter.key_error(
+                    &path.key(field),
+                    format!(
+                        "`{field}` does not apply to a target of kind {:?}",
+                        target.kind
+                    ),
+                );
+            }
+        };
+        let resolved = match target.kind {
+            TargetKind::Sandbox => {
+                misplaced("context", target.context.is_some(), reporter);
+                misplaced("kubeconfig", target.kubeconfig.is_some(), reporter);
+                Target::Sandbox {
+                    platform: target.platform.as_deref().map(rel),
+                }
+            }
+            TargetKind::Kubeconfig => {
+                misplaced("platform", target.platform.is_some(), reporter);
+                Target::Kubeconfig {
+                    context: target.context.clone(),
+                    kubeconfig: target.kubeconfig.as_deref().map(rel),
+                }
+            }
+            TargetKind::InCluster => {
+                misplaced("context", target.context.is_some(), reporter);
+                misplaced("kubeconfig", target.kubeconfig.is_some(), reporter);
+                misplaced("platform", target.platform.is_some(), reporter);
+                Target::InCluster
+            }
+        };
+        targets.insert(name.clone(), resolved);
+    }
+    let default_target = raw
+        .default_target
+        .clone()
+        .unwrap_or_else(|| DEFAULT_TARGET.to_string());
+    if !targets.contains_key(&default_target) && !broken.has("targets", &default_target) {
+        reporter.error(
+            &root.key("default_target"),
+            format!(
+                "unknown target `{default_target}` (known: {})",
+                join(targets.keys())
+            ),
+        );
+    }
+
+    let mut services = BTreeMap::new();
+    for (name, service) in &raw.services {
+        let path = root.key("services").key(name);
+        check_name(reporter, &path, "service", name);
+        if let Some(resolved) = resolve_service(name, service, &path, reporter) {
+            services.insert(name.clone(), resolved);
+        }
+    }
+
+    let probing = Probing {
+        interval: raw.probing.interval.map_or(Duration::from_secs(1), |d| d.0),
+        timeout: raw.probing.timeout.map_or(Duration::from_secs(2), |d| d.0),
+    };
+    if probing.interval.is_zero() {
+        reporter.error(
+            &root.key("probing").key("interval"),
+            "must be longer than zero",
+        );
+    }
+    if probing.timeout.is_zero() {
+        reporter.error(
+            &root.key("probing").key("timeout"),
+            "must be longer than zero",
+        );
+    }
+
+    let mut connections = BTreeMap::new();
+    for (name, connection) in &raw.connections {
+        let path = root.key("connections").key(name);
+        check_name(reporter, &path, "connection", name);
+        let scheme_ok = match connection.kind {
+            ConnectionKind::Postgres => {
+                connection.url.starts_with("postgres://")
+                    || connection.url.starts_with("postgresql://")
+            }
+            ConnectionKind::Redis => {
+                connection.url.starts_with("redis://") || connection.url.starts_with("rediss://")
+            }
+        };
+        if !scheme_ok {
+            reporter.error(
+                &path.key("url"),
+                format!(
+                    "a {:?} connection needs a {} URL",
+                    connection.kind,
+                    match connection.kind {
+                        ConnectionKind::Postgres => "postgres://",
+                        ConnectionKind::Redis => "redis:// or rediss://",
+                    }
+                ),
+            );
+        }
+        if connection.kind != ConnectionKind::Redis && connection.sentinel.is_some() {
+            reporter.key_error(
+                &path.key("sentinel"),
+                "`sentinel` applies only to redis connections",
+            );
+        }
+        let password = connection
+            .password
+            .as_ref()
+            .and_then(|secret| resolve_secret(secret, &path.key("password"), &rel, reporter));
+        connections.insert(
+            name.clone(),
+            Connection {
+                kind: connection.kind,
+                url: connection.url.clone(),
+                password,
+                sentinel: connection.sentinel.clone(),
+            },
+        );
+    }
+
+    let plugins = resolve_plugins(&raw.plugins, &connections, broken, context, &rel, reporter);
+    let mut scenarios: BTreeSet<String> = context.builtin_scenarios.iter().cloned().collect();
+    scenarios.extend(plugins.custom.keys().cloned());
+    for name in plugins.grants.keys() {
+        if !scenarios.contains(name) {
+            reporter.key_error(
+                &root.key("plugins").key("grants").key(name),
+                format!(
+                    "grant for unknown scenario `{name}` (known: {})",
+                    join(&scenarios)
+                ),
+            );
+        }
+    }
+
+    let blast_radius = resolve_blast_radius(&raw.blast_radius, &root.key("blast_radius"), reporter);
+
+    let mut drills = Vec::new();
+    for (name, drill) in &raw.drills {
+        let path = root.key("drills").key(name);
+        check_name(reporter, &path, "drill", name);
+        let known = Known {
+            targets: &targets,
+            services: &services,
+            scenarios: &scenarios,
+            broken,
+        };
+        if let Some(resolved) = resolve_drill(
+            name,
+            drill,
+            &path,
+            &known,
+            &default_target,
+            &blast_radius,
+            reporter,
+        ) {
+            drills.push(resolved);
+        }
+    }
+
+    let availability_window = raw.abort.availability_window.unwrap_or(10);
+    if availability_window == 0 {
+        reporter.error(
+            &root.key("abort").key("availability_window"),
+            "must be at least 1 probe",
+        );
+    }
+    let availability_floor = raw.abort.availability_floor.unwrap_or(0.5);
+    if !(0.0..=1.0).contains(&availability_floor) {
+        reporter.error(
+            &root.key("abort").key("availability_floor"),
+            format!("{availability_floor} is not a ratio between 0 and 1"),
+        );
+    }
+    let alerts = raw.abort.alerts.as_ref().map(|alerts| {
+        let path = root.key("abort").key("alerts");
+        if !alerts.prometheus.starts_with("http://") && !alerts.prometheus.starts_with("https://") {
+            reporter.error(
+                &path.key("prometheus"),
+                "expected an http:// or https:// URL",
+            );
+        }
+        if alerts.names.is_empty() {
+            reporter.error(&path.key("names"), "name at least one alert");
+        }
+        AlertAbort {
+            prometheus: alerts.prometheus.clone(),
+            names: alerts.names.clone(),
+            interval: alerts.interval.map_or(Duration::from_secs(15), |d| d.0),
+        }
+    });
+
+    let email = raw.notifications.email.as_ref().and_then(|email| {
+        resolve_email(
+            email,
+            &root.key("notifications").key("email"),
+            &rel,
+            reporter,
+        )
+    });
+
+    let listen_text = raw.api.listen.as_deref().unwrap_or(DEFAULT_API_LISTEN);
+    let listen = match listen_text.parse::<SocketAddr>() {
+        Ok(addr) => addr,
+        Err(_) => {
+            reporter.error(
+                &root.key("api").key("listen"),
+                format!("`{listen_text}` is not an address such as 127.0.0.1:9477 or [::]:9477"),
+            );
+            SocketAddr::from(([127, 0, 0, 1], 9477))
+        }
+    };
+    let token =
+        raw.api.token.as_ref().and_then(|secret| {
+            resolve_secret(secret, &root.key("api").key("token"), &rel, reporter)
+        });
+
+    Some(Config {
+        source: file.to_string(),
+        storage_path: rel(raw.storage.path.as_deref().unwrap_or("firedrill-data")),
+        objectives,
+        targets,
+        default_target,
+        services,
+        probing,
+        connections,
+        plugins,
+        drills,
+        abort: Abort {
+            availability_window,
+            availability_floor,
+            alerts,
+        },
+        blast_radius,
+        report: Report {
+            templates: raw.report.templates.as_deref().map(rel),
+            participants: raw.report.participants.clone(),
+        },
+        email,
+        api: Api { listen, token },
+    })
+}
+
+struct Known<'a> {
+    broken: &'a Broken,
+    targets: &'a BTreeMap<String, Target>,
+    services: &'a BTreeMap<String, Service>,
+    scenarios: &'a BTreeSet<String>,
+}
+
+fn resolve_service(
+    name: &str,
+    service: &raw::RawService,
+    path: &FieldPath,
+    reporter: &mut Reporter<'_>,
+) -> Option<Service> {
+    if service.namespace.is_empty() {
+        reporter.error(&path.key("namespace"), "namespace must not be empty");
+    }
+    let selector = match LabelSelector::parse(&service.selector) {
+        Ok(selector) => Some(selector),
+        Err(err) => {
+            reporter.error(&path.key("selector"), err.to_string());
+            None
+        }
+    };
+    let workload = service.workload.as_deref().and_then(|text| {
+        let parsed = text.split_once('/').and_then(|(kind, workload_name)| {
+            let kind = match kind {
+                "deployment" | "deploy" | "deployments" => WorkloadKind::Deployment,
+                "statefulset" | "sts" | "statefulsets" => WorkloadKind::StatefulSet,
+                _ => return None,
+            };
+            (!workload_name.is_empty()).then(|| Workload {
+                kind,
+                name: workload_name.to_string(),
+            })
+        });
+        if parsed.is_none() {
+            reporter.error(
+                &path.key("workload"),
+                format!("`{text}` is not `deployment/NAME` or `statefulset/NAME`"),
+            );
+        }
+        parsed
+    });
+    let min_ready = service.min_ready.unwrap_or(1);
+    let mut probes = Vec::new();
+    for (i, probe) in service.probes.iter().enumerate() {
+        let probe_path = path.key("probes").index(i);
+        match (&probe.url, &probe.service_proxy) {
+            (Some(url), None) => {
+                if url.starts_with("http://") || url.starts_with("https://") {
+                    probes.push(Probe::Url(url.clone()));
+                } else {
+                    reporter.error(
+                        &probe_path.key("url"),
+                        "expected an http:// or https:// URL",
+                    );
+                }
+            }
+            (None, Some(proxy)) => {
+                let probe_path_value = proxy.path.clone().unwrap_or_else(|| "/".into());
+                if !probe_path_value.starts_with('/') {
+                    reporter.error(
+                        &probe_path.key("service_proxy").key("path"),
+                        "must start with /",
+                    );
+                }
+                probes.push(Probe::ServiceProxy {
+                    namespace: service.namespace.clone(),
+                    service: proxy.service.clone(),
+                    port: proxy.port.clone(),
+                    path: probe_path_value,
+                });
+            }
+            _ => reporter.error(
+                &probe_path,
+                "a probe needs exactly one of `url` or `service_proxy`",
+            ),
+        }
+    }
+    Some(Service {
+        name: name.to_string(),
+        namespace: service.namespace.clone(),
+        selector: selector?,
+        workload,
+        min_ready,
+        probes,
+    })
+}
+
+fn resolve_secret(
+    secret: &raw::RawSecret,
+    path: &FieldPath,
+    rel: &dyn Fn(&str) -> PathBuf,
+    reporter: &mut Reporter<'_>,
+) -> Option<Secret> {
+    match (&secret.env, &secret.file) {
+        (Some(env), None) if !env.is_empty() => Some(Secret::Env(env.clone())),
+        (None, Some(file)) if !file.is_empty() => Some(Secret::File(rel(file))),
+        _ => {
+            reporter.error(
+                path,
+                "a secret needs exactly one of `env: VARIABLE` or `file: PATH` (never the value itself)",
+            );
+            None
+        }
+    }
+}
+
+fn resolve_plugins(
+    raw: &raw::RawPlugins,
+    connections: &BTreeMap<String, Connection>,
+    broken: &Broken,
+    context: &ResolveContext,
+    rel: &dyn Fn(&str) -> PathBuf,
+    reporter: &mut Reporter<'_>,
+) -> Plugins {
+    let path = FieldPath::root().key("plugins");
+    let memory_mib = raw.limits.memory_mib.unwrap_or(64);
+    if memory_mib == 0 {
+        reporter.error(&path.key("limits").key("memory_mib"), "must be at least 1");
+    }
+    let call_timeout = raw
+        .limits
+        .call_timeout
+        .map_or(Duration::from_secs(30), |d| d.0);
+    if call_timeout.is_zero() {
+        reporter.error(
+            &path.key("limits").key("call_timeout"),
+            "must be longer than zero",
+        );
+    }
+    let fuel = raw.limits.fuel.unwrap_or(10_000_000_000);
+    if fuel == 0 {
+        reporter.error(&path.key("limits").key("fuel"), "must be at least 1");
+    }
+    let mut custom = BTreeMap::new();
+    for (name, plugin) in &raw.custom {
+        let entry = path.key("custom").key(name);
+        check_name(reporter, &entry, "scenario", name);
+        if context
+            .builtin_scenarios
+            .iter()
+            .any(|builtin| builtin == name)
+        {
+            reporter.key_error(
+                &entry,
+                format!("`{name}` is a built-in scenario; give the custom plugin another name"),
+            );
+        }
+        custom.insert(name.clone(), rel(&plugin.path));
+    }
+    let mut grants = BTreeMap::new();
+    for (name, grant) in &raw.grants {
+        let entry = path.key("grants").key(name);
+        let mut kubernetes = Vec::new();
+        for (i, rule) in grant.kubernetes.iter().enumerate() {
+            let rule_path = entry.key("kubernetes").index(i);
+            for (j, verb) in rule.verbs.iter().enumerate() {
+                if !KUBERNETES_VERBS.contains(&verb.as_str()) {
+                    reporter.error(
+                        &rule_path.key("verbs").index(j),
+                        format!(
+                            "unknown verb `{verb}` (expected one of {})",
+                            KUBERNETES_VERBS.join(", ")
+                        ),
+                    );
+                }
+            }
+            if rule.namespaces.is_empty() {
+                reporter.error(
+                    &rule_path.key("namespaces"),
+                    "name at least one namespace, or `*`",
+                );
+            }
+            kubernetes.push(KubernetesRule {
+                verbs: rule.verbs.iter().cloned().collect(),
+                namespaces: rule.namespaces.iter().cloned().collect(),
+            });
+        }
+        for (i, connection) in grant.connections.iter().enumerate() {
+            if !connections.contains_key(connection) && !broken.has("connections", connection) {
+                reporter.error(
+                    &entry.key("connections").index(i),
+                    format!(
+                        "unknown connection `{connection}` (known: {})",
+                        join(connections.keys())
+                    ),
+                );
+            }
+        }
+        for (i, host) in grant.hosts.iter().enumerate() {
+            if host.is_empty() || host.contains('/') || host.contains(' ') {
+                reporter.error(
+                    &entry.key("hosts").index(i),
+                    format!("`{host}` is not a host or host:port"),
+                );
+            }
+        }
+        grants.insert(
+            name.clone(),
+            Grant {
+                kubernetes,
+                hosts: grant.hosts.clone(),
+                exec: grant.exec,
+                connections: grant.connections.clone(),
+            },
+        );
+    }
+    Plugins {
+        dir: raw.dir.as_deref().map(rel),
+        limits: PluginLimits {
+            memory_bytes: u64::from(memory_mib) * 1024 * 1024,
+            call_timeout,
+            fuel,
+        },
+        custom,
+        grants,
+    }
+}
+
+fn resolve_blast_radius(
+    raw: &raw::RawBlastRadius,
+    path: &FieldPath,
+    reporter: &mut Reporter<'_>,
+) -> BlastRadius {
+    if let Some(fraction) = raw.max_service_fraction
+        && !(fraction > 0.0 && fraction <= 1.0)
+    {
+        reporter.error(
+            &path.key("max_service_fraction"),
+            format!("{fraction} is not a fraction in (0, 1]"),
+        );
+    }
+    BlastRadius {
+        max_pods: raw.max_pods,
+        max_nodes: raw.max_nodes,
+        max_service_fraction: raw.max_service_fraction,
+    }
+}
+
+fn resolve_drill(
+    name: &str,
+    drill: &raw::RawDrill,
+    path: &FieldPath,
+    known: &Known<'_>,
+    default_target: &str,
+    global_radius: &BlastRadius,
+    reporter: &mut Reporter<'_>,
+) -> Option<Drill> {
+    let target = drill
+        .target
+        .clone()
+        .unwrap_or_else(|| default_target.to_string());
+    if drill.target.is_some()
+        && !known.targets.contains_key(&target)
+        && !known.broken.has("targets", &target)
+    {
+        reporter.error(
+            &path.key("target"),
+            format!(
+                "unknown target `{target}` (known: {})",
+                join(known.targets.keys())
+            ),
+        );
+    }
+    let schedule = drill
+        .schedule
+        .as_ref()
+        .and_then(|schedule| resolve_schedule(schedule, &path.key("schedule"), reporter));
+
+    // A drill may only tighten the global blast radius, never widen it.
+    let own = drill
+        .blast_radius
+        .as_ref()
+        .map(|radius| resolve_blast_radius(radius, &path.key("blast_radius"), reporter))
+        .unwrap_or_default();
+    let blast_radius = BlastRadius {
+        max_pods: min_opt(own.max_pods, global_radius.max_pods),
+        max_nodes: min_opt(own.max_nodes, global_radius.max_nodes),
+        max_service_fraction: match (own.max_service_fraction, global_radius.max_service_fraction) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        },
+    };
+
+    if drill.phases.is_empty() {
+        reporter.error(&path.key("phases"), "a drill needs at least one phase");
+    }
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut phases = Vec::new();
+    for (i, phase) in drill.phases.iter().enumerate() {
+        let phase_path = path.key("phases").index(i);
+        check_name(reporter, &phase_path.key("name"), "phase", &phase.name);
+        if let Some(first) = seen.insert(&phase.name, i) {
+            reporter.error(
+                &phase_path.key("name"),
+                format!(
+                    "duplicate phase name `{}` (also phase {} of this drill)",
+                    phase.name,
+                    first + 1
+                ),
+            );
+        }
+        if !known.scenarios.contains(&phase.scenario) && !known.broken.section("plugins") {
+            reporter.error(
+                &phase_path.key("scenario"),
+                format!(
+                    "unknown scenario `{}` (built-in and custom scenarios: {})",
+                    phase.scenario,
+                    join(known.scenarios)
+                ),
+            );
+        }
+        let services = match &phase.services {
+            Some(list) => {
+                for (j, service) in list.iter().enumerate() {
+                    if !known.services.contains_key(service)
+                        && !known.broken.has("services", service)
+                    {
+                        reporter.error(
+                            &phase_path.key("services").index(j),
+                            format!(
+                                "unknown service `{service}` (known: {})",
+                                join(known.services.keys())
+                            ),
+                        );
+                    }
+                }
+                list.clone()
+            }
+            None => known.services.keys().cloned().collect(),
+        };
+        let objectives = PhaseObjectives {
+            rto: phase.objectives.rto.map(|d| d.0),
+            rpo: phase.objectives.rpo.map(|d| d.0),
+            availability_floor: phase.objectives.availability_floor,
+        };
+        if objectives.rto.is_some_and(|rto| rto.is_zero()) {
+            reporter.error(
+                &phase_path.key("objectives").key("rto"),
+                "must be longer than zero",
+            );
+        }
+        if let Some(floor) = objectives.availability_floor
+            && !(0.0..=1.0).contains(&floor)
+        {
+            reporter.error(
+                &phase_path.key("objectives").key("availability_floor"),
+                format!("{floor} is not a ratio between 0 and 1 (write 0.99 for 99%)"),
+            );
+        }
+        let deadline = match (phase.deadline, objectives.rto) {
+            (Some(deadline), rto) => {
+                if rto.is_some_and(|rto| deadline.0 < rto) {
+                    reporter.error(
+                        &phase_path.key("deadline"),
+                        format!("the deadline ({deadline}) is shorter than the phase's RTO"),
+                    );
+                }
+                deadline.0
+            }
+            (None, Some(rto)) => rto * 2,
+            (None, None) => Duration::from_secs(15 * 60),
+        };
+        phases.push(Phase {
+            name: phase.name.clone(),
+            scenario: phase.scenario.clone(),
+            services,
+            params: phase.params.clone(),
+            objectives,
+            deadline,
+        });
+    }
+    Some(Drill {
+        name: name.to_string(),
+        description: drill.description.clone(),
+        target,
+        schedule,
+        on_phase_failure: drill.on_phase_failure.unwrap_or(PhaseFailurePolicy::Stop),
+        blast_radius,
+        participants: drill.participants.clone(),
+        recipients: drill.recipients.clone(),
+        phases,
+    })
+}
+
+fn resolve_schedule(
+    raw: &raw::RawSchedule,
+    path: &FieldPath,
+    reporter: &mut Reporter<'_>,
+) -> Option<DrillSchedule> {
+    let cron = match CronExpr::parse(&raw.cron) {
+        Ok(cron) => Some(cron),
+        Err(err) => {
+            reporter.error(
+                &path.key("cron"),
+                format!("invalid cron expression `{}`: {err}", raw.cron),
+            );
+            None
+        }
+    };
+    let timezone_name = raw.timezone.as_deref().unwrap_or("UTC");
+    let timezone = match timezone_name.parse::<Tz>() {
+        Ok(tz) => Some(tz),
+        Err(_) => {
+            reporter.error(
+                &path.key("timezone"),
+                format!("unknown time zone `{timezone_name}` (expected an IANA name such as Europe/Berlin or UTC)"),
+            );
+            None
+        }
+    };
+    let mut blackouts = Vec::new();
+    for (i, blackout) in raw.blackouts.iter().enumerate() {
+        let blackout_path = path.key("blackouts").index(i);
+        let Some(tz) = timezone else { continue };
+        match (&blackout.from, &blackout.until, &blackout.cron, &blackout.duration) {
+            (Some(from), Some(until), None, None) => {
+                let start = parse_instant(from, tz);
+                let end = parse_instant(until, tz);
+                if start.is_none() {
+                    reporter.error(&blackout_path.key("from"), instant_help(from));
+                }
+                if end.is_none() {
+                    reporter.error(&blackout_path.key("until"), instant_help(until));
+                }
+                if let (Some(start), Some(end)) = (start, end) {
+                    if start >= end {
+                        reporter.error(&blackout_path.key("until"), "must be after `from`");
+                    } else {
+                        blackouts.push(Blackout::Window {
+                            start,
+                            end,
+                            reason: blackout.reason.clone(),
+                        });
+                    }
+                }
+            }
+            (None, None, Some(cron_text), Some(duration)) => match CronExpr::parse(cron_text) {
+                Ok(cron) => match chrono::Duration::from_std(duration.0) {
+                    Ok(length) if !duration.0.is_zero() => blackouts.push(Blackout::Recurring {
+                        cron,
+                        duration: length,
+                        reason: blackout.reason.clone(),
+                    }),
+                    _ => reporter.error(&blackout_path.key("duration"), "must be a positive duration"),
+                },
+                Err(err) => reporter.error(
+                    &blackout_path.key("cron"),
+                    format!("invalid cron expression `{cron_text}`: {err}"),
+                ),
+            },
+            _ => reporter.error(
+                &blackout_path,
+                "a blackout needs either `from` and `until` (a fixed window) or `cron` and `duration` (a recurring one)",
+            ),
+        }
+    }
+    let schedule = Schedule {
+        cron: cron?,
+        timezone: timezone?,
+        blackouts,
+    };
+    // A schedule that never fires (e.g. 30 February) is almost certainly a typo.
+    // A fixed reference instant keeps resolution pure; five years of search from it
+    // finds even leap-day schedules.
+    if schedule
+        .slots_after(DateTime::<Utc>::from_timestamp(0, 0).unwrap_or_default())
+        .next()
+        .is_none()
+    {
+        reporter.error(
+            &path.key("cron"),
+            format!("cron expression `{}` never fires", raw.cron),
+        );
+    }
+    Some(DrillSchedule {
+        schedule,
+        missed: raw.missed.unwrap_or(MissedRunPolicy::RunOnce),
+        grace: raw.grace.map_or(Duration::from_secs(15 * 60), |d| d.0),
+    })
+}
+
+/// Parses RFC 3339, or a local date / date-time read in `tz`.
+pub fn parse_instant(text: &str, tz: Tz) -> Option<DateTime<Utc>> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Some(at.with_timezone(&Utc));
+    }
+    for format in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+        if let Ok(local) = NaiveDateTime::parse_from_str(text, format) {
+            return resolve_local(tz, local);
+        }
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|date| resolve_local(tz, date.and_hms_opt(0, 0, 0)?))
+}
+
+fn instant_help(text: &str) -> String {
+    format!(
+        "`{text}` is not a date or time (expected RFC 3339 like 2026-12-20T00:00:00Z, or a local 2026-12-20 / 2026-12-20T18:00)"
+    )
+}
+
+/// Names end up in metric labels, file names and URLs: keep them to DNS-label characters.
+fn check_name(reporter: &mut Reporter<'_>, path: &FieldPath, what: &str, name: &str) {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+    if !ok {
+        reporter.key_error(
+            path,
+            format!(
+                "{what} name `{name}` must be 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit"
+            ),
+        );
+    }
+}
+
+fn resolve_email(
+    raw: &raw::RawEmail,
+    path: &FieldPath,
+    rel: &dyn Fn(&str) -> PathBuf,
+    reporter: &mut Reporter<'_>,
+) -> Option<Email> {
+    if !raw.from.contains('@') {
+        reporter.error(
+            &path.key("from"),
+            format!("`{}` is not an email address", raw.from),
+        );
+    }
+    if raw.to.is_empty() {
+        reporter.error(&path.key("to"), "name at least one recipient");
+    }
+    for (field, list) in [("to", &raw.to), ("cc", &raw.cc)] {
+        for (i, address) in list.iter().enumerate() {
+            if !address.contains('@') {
+                reporter.error(
+                    &path.key(field).index(i),
+                    format!("`{address}` is not an email address"),
+                );
+            }
+        }
+    }
+    let transport = match (&raw.smtp, &raw.maildir) {
+        (Some(smtp), None) => {
+            let tls = smtp.tls.unwrap_or(SmtpTls::Starttls);
+            let port = smtp.port.unwrap_or(match tls {
+                SmtpTls::Starttls => 587,
+                SmtpTls::Tls => 465,
+                SmtpTls::None => 25,
+            });
+            let password = smtp.password.as_ref().and_then(|secret| {
+                resolve_secret(secret, &path.key("smtp").key("password"), rel, reporter)
+            });
+            EmailTransport::Smtp {
+                host: smtp.host.clone(),
+                port,
+                tls,
+                username: smtp.username.clone(),
+                password,
+            }
+        }
+        (None, Some(dir)) => EmailTransport::Maildir(rel(dir)),
+        _ => {
+            reporter.error(path, "email needs exactly one of `smtp` or `maildir`");
+            return None;
+        }
+    };
+    Some(Email {
+        from: raw.from.clone(),
+        to: raw.to.clone(),
+        cc: raw.cc.clone(),
+        transport,
+    })
+}
+
+fn min_opt(a: Option<u32>, b: Option<u32>) -> Option<u32> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn join<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
+    let names: Vec<&str> = items.into_iter().map(String::as_str).collect();
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}

@@ -1,0 +1,202 @@
+//! The command-line interface: every subcommand, its options and its help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 success; 1 a drill failed an objective (or `verify` found a broken chain);
+2 error (bad configuration, bad input, unreachable cluster); 3 a drill was aborted.
+
+Start with `firedrill init` to write the seed configuration, `firedrill check` to validate
+it, and `firedrill schedule` to see when each drill runs next.";
+
+/// Disaster-recovery drills that run themselves.
+///
+/// firedrill reads a drill-schedule table, runs each drill's phases on time (pod failure,
+/// zone failure, database, Redis and Kafka failover, full recovery) as sandboxed
+/// WebAssembly scenario plugins, measures recovery time per phase, data loss and the
+/// availability of every service, exports the figures to Prometheus, keeps tamper-evident
+/// evidence and emails the post-drill report.
+#[derive(Debug, Parser)]
+#[command(name = "firedrill", version, about, long_about, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "FIREDRILL_CONFIG",
+        default_value = "firedrill.yaml",
+        value_name = "FILE"
+    )]
+    pub config: PathBuf,
+
+    /// Log more (repeat for more detail). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write the seed configuration: the runbooks' platform, drills, schedule and RTO table.
+    ///
+    /// The file is commented so it reads as documentation of every setting. It never
+    /// overwrites an existing file unless --force is given.
+    Init(InitArgs),
+
+    /// Validate the configuration and summarise its drills, phases and next runs.
+    ///
+    /// Every problem is reported with file, line, column and field path, all at once; the
+    /// exit code is 2 when there is any.
+    Check(CheckArgs),
+
+    /// Show every action a drill would take against the current cluster, changing nothing.
+    Plan(DrillArgs),
+
+    /// Run a drill now, with live progress, and record the run.
+    Run(DrillArgs),
+
+    /// Run the daemon: every drill on its schedule, plus the HTTP API and /metrics.
+    Serve,
+
+    /// List the next runs of every drill, in its time zone and in UTC, honouring blackouts.
+    Schedule(ScheduleArgs),
+
+    /// Run the embedded sandbox: a simulated Kubernetes cluster kubectl can talk to.
+    Sandbox(SandboxArgs),
+
+    /// Run the full-DR drill end to end on the sandbox: report, agenda, email and metrics.
+    Demo,
+
+    /// List recorded runs.
+    Runs,
+
+    /// Re-render the report of a recorded run.
+    Report(RunIdArgs),
+
+    /// Verify the tamper-evident hash chain of run records.
+    Verify,
+
+    /// The auditor's view: every scheduled slot in a period, and whether it ran and passed.
+    Audit,
+
+    /// Inspect, scaffold and build scenario plugins.
+    Plugin(PluginArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write the configuration (`-` for standard output).
+    #[arg(short, long, default_value = "firedrill.yaml", value_name = "FILE")]
+    pub out: PathBuf,
+
+    /// Overwrite the file if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Print the configuration's JSON Schema (for editors) instead of checking a file.
+    #[arg(long)]
+    pub schema: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    /// The drill, by its name in the configuration.
+    pub drill: String,
+
+    /// The target cluster: `sandbox` or a target name from the configuration.
+    #[arg(long)]
+    pub target: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// List runs after this instant (RFC 3339, e.g. 2026-03-28T00:00:00Z). Default: now.
+    #[arg(long, value_name = "RFC3339")]
+    pub from: Option<String>,
+
+    /// How many runs to list per drill.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub count: u16,
+
+    /// Only these drills (repeatable). Default: every scheduled drill.
+    #[arg(long = "drill", value_name = "NAME")]
+    pub drills: Vec<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    #[command(subcommand)]
+    pub command: SandboxCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Run the sandbox in the foreground and write a kubeconfig for kubectl.
+    Up {
+        /// Address to listen on (loopback only).
+        #[arg(long, default_value = "127.0.0.1:6443")]
+        listen: String,
+
+        /// Where to write the kubeconfig.
+        #[arg(
+            long,
+            default_value = "firedrill-sandbox.kubeconfig",
+            value_name = "FILE"
+        )]
+        kubeconfig: PathBuf,
+
+        /// A platform file replacing the built-in seed platform.
+        #[arg(long, value_name = "FILE")]
+        platform: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunIdArgs {
+    /// The run's id, as listed by `firedrill runs`.
+    pub run_id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PluginArgs {
+    #[command(subcommand)]
+    pub command: PluginCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Load a plugin and print what it describes: name, version, parameters, capabilities.
+    Inspect {
+        /// The component file.
+        file: PathBuf,
+    },
+    /// Scaffold a new scenario plugin that builds.
+    New {
+        /// The scenario's name (lowercase letters, digits and '-').
+        name: String,
+        /// The plugin's language.
+        #[arg(long, default_value = "rust")]
+        lang: String,
+        /// Directory to create the plugin in. Default: ./NAME.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
