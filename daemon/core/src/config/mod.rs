@@ -167,6 +167,11 @@ pub fn load_str(
         return Err(invalid(reporter.diagnostics));
     };
     let config = resolve::resolve(&raw, &broken, base_dir, file, context, &mut reporter);
+    // Report in file order, as a compiler would; the sort is stable, so problems at one
+    // position keep the order they were found in.
+    reporter
+        .diagnostics
+        .sort_by_key(|d| d.position.map(|p| (p.line, p.column)));
     match config {
         Some(config) if reporter.diagnostics.is_empty() => Ok(config),
         _ => Err(invalid(reporter.diagnostics)),
@@ -211,7 +216,10 @@ impl Broken {
 /// named entry rather than stopping at the first. What fails is left out, so that the rest
 /// can still be resolved and checked in the same run.
 fn parse_raw(text: &str, reporter: &mut Reporter<'_>) -> Option<(RawConfig, Broken)> {
-    let value: Value = match serde_saphyr::from_str(text) {
+    // YAML 1.1 would read `n`, `no` or `off` as false (the "Norway problem"): only `true`
+    // and `false` are booleans in a firedrill file.
+    let options = serde_saphyr::options! { strict_booleans: true };
+    let value: Value = match serde_saphyr::from_str_with_options(text, options) {
         Ok(value) => value,
         Err(err) => {
             let position = err.location().map(|at| Position {

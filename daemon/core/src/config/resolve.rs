@@ -300,8 +300,8 @@ pub(crate) fn resolve(
                 reporter.key_error(
                     &path.key(field),
                     format!(
-                        "`{field}` does not apply to a target of kind {:?}",
-                        target.kind
+                        "`{field}` does not apply to a target of kind {}",
+                        target_kind_name(target.kind)
                     ),
                 );
             }
@@ -386,14 +386,10 @@ pub(crate) fn resolve(
         if !scheme_ok {
             reporter.error(
                 &path.key("url"),
-                format!(
-                    "a {:?} connection needs a {} URL",
-                    connection.kind,
-                    match connection.kind {
-                        ConnectionKind::Postgres => "postgres://",
-                        ConnectionKind::Redis => "redis:// or rediss://",
-                    }
-                ),
+                match connection.kind {
+                    ConnectionKind::Postgres => "a postgres connection needs a postgres:// URL",
+                    ConnectionKind::Redis => "a redis connection needs a redis:// or rediss:// URL",
+                },
             );
         }
         if connection.kind != ConnectionKind::Redis && connection.sentinel.is_some() {
@@ -434,13 +430,14 @@ pub(crate) fn resolve(
 
     let blast_radius = resolve_blast_radius(&raw.blast_radius, &root.key("blast_radius"), reporter);
 
+    let service_names: BTreeSet<String> = raw.services.keys().cloned().collect();
     let mut drills = Vec::new();
     for (name, drill) in &raw.drills {
         let path = root.key("drills").key(name);
         check_name(reporter, &path, "drill", name);
         let known = Known {
             targets: &targets,
-            services: &services,
+            services: &service_names,
             scenarios: &scenarios,
             broken,
         };
@@ -543,7 +540,9 @@ pub(crate) fn resolve(
 struct Known<'a> {
     broken: &'a Broken,
     targets: &'a BTreeMap<String, Target>,
-    services: &'a BTreeMap<String, Service>,
+    /// Every declared service name, including those whose definition has problems (those
+    /// are reported once, where they are defined).
+    services: &'a BTreeSet<String>,
     scenarios: &'a BTreeSet<String>,
 }
 
@@ -856,21 +855,19 @@ fn resolve_drill(
         let services = match &phase.services {
             Some(list) => {
                 for (j, service) in list.iter().enumerate() {
-                    if !known.services.contains_key(service)
-                        && !known.broken.has("services", service)
-                    {
+                    if !known.services.contains(service) && !known.broken.has("services", service) {
                         reporter.error(
                             &phase_path.key("services").index(j),
                             format!(
                                 "unknown service `{service}` (known: {})",
-                                join(known.services.keys())
+                                join(known.services)
                             ),
                         );
                     }
                 }
                 list.clone()
             }
-            None => known.services.keys().cloned().collect(),
+            None => known.services.iter().cloned().collect(),
         };
         let objectives = PhaseObjectives {
             rto: phase.objectives.rto.map(|d| d.0),
@@ -1125,6 +1122,14 @@ fn resolve_email(
         cc: raw.cc.clone(),
         transport,
     })
+}
+
+fn target_kind_name(kind: TargetKind) -> &'static str {
+    match kind {
+        TargetKind::Sandbox => "sandbox",
+        TargetKind::Kubeconfig => "kubeconfig",
+        TargetKind::InCluster => "in-cluster",
+    }
 }
 
 fn min_opt(a: Option<u32>, b: Option<u32>) -> Option<u32> {
