@@ -1,6 +1,9 @@
 //! The `firedrill` binary's configuration commands, driven as a user would: init, check,
 //! schedule, and the help of every subcommand.
 
+// Test helpers panic on failure by design; that is how a test reports it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
