@@ -8,10 +8,13 @@
 //! - [`config`]: the YAML configuration: raw serde types, the source map that locates
 //!   every field, and resolution into a checked [`config::Config`] with located diagnostics.
 //! - [`schedule`]: five-field cron in IANA time zones, DST rules, blackout windows.
+//! - [`run`]: the record of one drill run (timeline, per-phase measurements and verdicts,
+//!   availability, data loss, evidence): what the engine produces and everything after reads.
 //! - [`selector`]: Kubernetes label selectors (kubectl syntax).
 //! - [`duration`]: human-written durations (`90s`, `2m`, `1h30m`).
 
 pub mod config;
 pub mod duration;
+pub mod run;
 pub mod schedule;
 pub mod selector;

@@ -1,0 +1,279 @@
+//! The record of one drill run: what happened, when, what was measured, and the verdicts.
+//!
+//! A [`RunRecord`] is what the engine produces, what the run store appends to the evidence
+//! chain, and what reports, metrics and the audit are computed from. It is plain data with
+//! a stable serde form (the chain hashes its JSON), so fields are only ever added.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Every phase met its objectives.
+    Passed,
+    /// At least one phase missed an objective (RTO, RPO, availability floor) or did not
+    /// recover before its deadline.
+    Failed,
+    /// An abort condition or an operator stopped the drill; the current phase was rolled back.
+    Aborted { reason: String },
+    /// The daemon died mid-run; on restart it rolled back what had been injected.
+    Interrupted,
+    /// The drill could not run (unreachable cluster, missing plugin, blast radius exceeded).
+    Error { message: String },
+}
+
+impl Outcome {
+    /// The short label used in metrics (`result`), subjects and tables.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Passed => "passed",
+            Outcome::Failed => "failed",
+            Outcome::Aborted { .. } => "aborted",
+            Outcome::Interrupted => "interrupted",
+            Outcome::Error { .. } => "error",
+        }
+    }
+}
+
+/// What started a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Trigger {
+    /// The scheduler, for the slot at `slot`.
+    Schedule { slot: DateTime<Utc> },
+    /// A catch-up run for slots missed while the daemon was down (missed-run policy).
+    CatchUp { missed_slots: Vec<DateTime<Utc>> },
+    /// `firedrill run` on a terminal.
+    Cli { user: String },
+    /// `POST /api/v1/drills/{name}/run`.
+    Api { client: String },
+}
+
+/// The verdict of one phase.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum PhaseVerdict {
+    Passed,
+    /// Recovered, but missed at least one objective; `reasons` says which, with figures.
+    Failed {
+        reasons: Vec<String>,
+    },
+    /// Not recovered before the phase deadline.
+    TimedOut,
+    /// Stopped by an abort condition or an operator.
+    Aborted {
+        reason: String,
+    },
+    /// The plugin or the cluster failed (trap, denied capability, API error).
+    Error {
+        message: String,
+    },
+    /// Not run because an earlier phase failed and the drill stops on failure.
+    Skipped,
+    /// Was running when the daemon died.
+    Interrupted,
+}
+
+impl PhaseVerdict {
+    pub fn label(&self) -> &'static str {
+        match self {
+            PhaseVerdict::Passed => "passed",
+            PhaseVerdict::Failed { .. } => "failed",
+            PhaseVerdict::TimedOut => "timed-out",
+            PhaseVerdict::Aborted { .. } => "aborted",
+            PhaseVerdict::Error { .. } => "error",
+            PhaseVerdict::Skipped => "skipped",
+            PhaseVerdict::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn passed(&self) -> bool {
+        matches!(self, PhaseVerdict::Passed)
+    }
+}
+
+/// Availability of one service over an interval (a phase, or the whole drill), from
+/// probes sent at a fixed cadence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceAvailability {
+    pub service: String,
+    pub probes: u64,
+    pub successes: u64,
+    /// Latency percentile 95 of all probes (failed ones included, at their timeout), in
+    /// seconds; `None` when no probe was sent.
+    pub latency_p95_seconds: Option<f64>,
+    pub latency_max_seconds: Option<f64>,
+}
+
+impl ServiceAvailability {
+    /// Success ratio in 0..=1; 1 when nothing was probed (nothing was observed failing).
+    pub fn ratio(&self) -> f64 {
+        if self.probes == 0 {
+            1.0
+        } else {
+            self.successes as f64 / self.probes as f64
+        }
+    }
+}
+
+/// Data-loss measurement of a phase that ran canaries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataLoss {
+    /// Canary writes attempted.
+    pub canaries_written: u64,
+    /// Writes the server acknowledged.
+    pub canaries_acknowledged: u64,
+    /// Acknowledged writes missing after recovery: the headline figure.
+    pub acknowledged_lost: u64,
+    /// From the last surviving acknowledged write to the fault, in seconds: the measured
+    /// recovery point.
+    pub loss_window_seconds: f64,
+    /// Age of the newest backup, where the scenario checks backups.
+    pub backup_age_seconds: Option<f64>,
+    /// How the scenario measured it, in a sentence.
+    pub method: String,
+}
+
+/// A named text artefact attached to a run (e.g. `nodetool status` before the fault).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub phase: Option<String>,
+    pub name: String,
+    pub captured_at: DateTime<Utc>,
+    /// SHA-256 of `content`, hex.
+    pub sha256: String,
+    pub content: String,
+}
+
+/// One line of the run's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEvent {
+    pub at: DateTime<Utc>,
+    pub phase: Option<String>,
+    pub message: String,
+}
+
+/// Everything measured and decided about one phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseRecord {
+    pub name: String,
+    pub scenario: String,
+    pub started_at: DateTime<Utc>,
+    /// When `inject` returned: the fault is in place from here.
+    pub injected_at: Option<DateTime<Utc>>,
+    /// When `verify` first reported recovery.
+    pub recovered_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Target RTO in seconds.
+    pub rto_target_seconds: Option<f64>,
+    /// Measured recovery time (recovered_at - injected_at) in seconds.
+    pub recovery_seconds: Option<f64>,
+    /// Target RPO in seconds.
+    pub rpo_target_seconds: Option<f64>,
+    pub availability_floor: Option<f64>,
+    /// How recovery was detected, e.g. "watch: 3/3 pods Ready for app=capsule".
+    pub detection: Option<String>,
+    pub verdict: PhaseVerdict,
+    /// Whether `rollback` ran, and what it reported.
+    pub rollback: Option<String>,
+    pub availability: Vec<ServiceAvailability>,
+    pub data_loss: Option<DataLoss>,
+    /// The actions the scenario planned (from `plan`).
+    pub actions: Vec<String>,
+}
+
+/// A run of a drill, start to finish.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Unique, sortable: `{drill}-{started_at:%Y%m%dT%H%M%SZ}-{4 hex}`.
+    pub id: String,
+    pub drill: String,
+    pub description: Option<String>,
+    pub target: String,
+    pub trigger: Trigger,
+    /// The scheduled slot this run serves, if any (for lateness in the audit).
+    pub scheduled_for: Option<DateTime<Utc>>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub outcome: Outcome,
+    pub participants: Vec<String>,
+    /// The platform's overall objectives at the time of the run, in seconds.
+    pub overall_rto_seconds: Option<f64>,
+    pub overall_rpo_seconds: Option<f64>,
+    pub phases: Vec<PhaseRecord>,
+    /// Per service over the whole drill.
+    pub availability: Vec<ServiceAvailability>,
+    pub timeline: Vec<TimelineEvent>,
+    pub evidence: Vec<Evidence>,
+    /// SHA-256 of the configuration file the run used.
+    pub config_sha256: String,
+    /// SHA-256 of each scenario plugin used, by scenario name.
+    pub plugin_sha256: BTreeMap<String, String>,
+}
+
+impl RunRecord {
+    /// Wall-clock duration of the run in seconds, once finished.
+    pub fn duration_seconds(&self) -> Option<f64> {
+        self.finished_at
+            .map(|end| (end - self.started_at).num_milliseconds() as f64 / 1000.0)
+    }
+
+    /// A run id from its drill and start: sortable by time within a drill.
+    pub fn make_id(drill: &str, started_at: DateTime<Utc>, nonce: u16) -> String {
+        format!(
+            "{drill}-{}-{nonce:04x}",
+            started_at.format("%Y%m%dT%H%M%SZ")
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_sort_by_start_time() {
+        let a = RunRecord::make_id(
+            "zone-failure",
+            DateTime::parse_from_rfc3339("2026-11-08T09:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
+            0xab,
+        );
+        assert_eq!(a, "zone-failure-20261108T090000Z-00ab");
+    }
+
+    #[test]
+    fn availability_ratio_of_nothing_probed_is_one() {
+        let none = ServiceAvailability {
+            service: "capsule".into(),
+            probes: 0,
+            successes: 0,
+            latency_p95_seconds: None,
+            latency_max_seconds: None,
+        };
+        assert_eq!(none.ratio(), 1.0);
+        let some = ServiceAvailability {
+            probes: 200,
+            successes: 199,
+            ..none
+        };
+        assert!((some.ratio() - 0.995).abs() < 1e-12);
+    }
+
+    #[test]
+    fn outcome_serialises_with_a_kind_tag() {
+        let json = serde_json::to_value(Outcome::Aborted {
+            reason: "capsule below floor".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kind": "aborted", "reason": "capsule below floor"})
+        );
+    }
+}
