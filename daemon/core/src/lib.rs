@@ -8,6 +8,8 @@
 //! - [`config`]: the YAML configuration: raw serde types, the source map that locates
 //!   every field, and resolution into a checked [`config::Config`] with located diagnostics.
 //! - [`schedule`]: five-field cron in IANA time zones, DST rules, blackout windows.
+//! - [`measure`]: availability and p95 latency per service and phase (HDR histogram), the
+//!   abort window, phase verdicts and the drill outcome.
 //! - [`run`]: the record of one drill run (timeline, per-phase measurements and verdicts,
 //!   availability, data loss, evidence): what the engine produces and everything after reads.
 //! - [`selector`]: Kubernetes label selectors (kubectl syntax).
@@ -15,6 +17,7 @@
 
 pub mod config;
 pub mod duration;
+pub mod measure;
 pub mod run;
 pub mod schedule;
 pub mod selector;

@@ -1,0 +1,401 @@
+//! Measurements of a drill: availability and latency per service and phase, the abort window, and verdicts.
+//!
+//! The engine feeds probe results and phase timestamps in; this module turns them into the
+//! figures of a [`RunRecord`](crate::run::RunRecord) and decides pass or fail, naming the
+//! figure that failed.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use crate::config::PhaseObjectives;
+use crate::run::{DataLoss, Outcome, PhaseRecord, PhaseVerdict, ServiceAvailability};
+
+/// Probe latencies in microseconds, up to an hour, three significant digits: a p95 read
+/// back is within 0.1% of the true value.
+#[derive(Debug, Clone)]
+pub struct LatencyHistogram {
+    histogram: Option<Histogram<u64>>,
+}
+
+const MAX_LATENCY_MICROS: u64 = 3_600_000_000;
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        Self {
+            histogram: Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, 3).ok(),
+        }
+    }
+}
+
+impl LatencyHistogram {
+    pub fn record(&mut self, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros())
+            .unwrap_or(MAX_LATENCY_MICROS)
+            .clamp(1, MAX_LATENCY_MICROS);
+        if let Some(histogram) = &mut self.histogram {
+            // Values are clamped into the histogram's bounds, so recording cannot fail.
+            let _ = histogram.record(micros);
+        }
+    }
+
+    pub fn count(&self) -> u64 {
+        self.histogram.as_ref().map_or(0, Histogram::len)
+    }
+
+    /// The latency below which `quantile` (0..=1) of the recorded probes fall, in seconds.
+    pub fn quantile_seconds(&self, quantile: f64) -> Option<f64> {
+        let histogram = self.histogram.as_ref().filter(|h| !h.is_empty())?;
+        Some(histogram.value_at_quantile(quantile) as f64 / 1e6)
+    }
+
+    pub fn max_seconds(&self) -> Option<f64> {
+        let histogram = self.histogram.as_ref().filter(|h| !h.is_empty())?;
+        Some(histogram.max() as f64 / 1e6)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct Tally {
+    probes: u64,
+    successes: u64,
+    latency: LatencyHistogram,
+}
+
+impl Tally {
+    fn record(&mut self, ok: bool, latency: Duration) {
+        self.probes += 1;
+        if ok {
+            self.successes += 1;
+        }
+        self.latency.record(latency);
+    }
+
+    fn summary(&self, service: &str) -> ServiceAvailability {
+        ServiceAvailability {
+            service: service.to_string(),
+            probes: self.probes,
+            successes: self.successes,
+            latency_p95_seconds: self.latency.quantile_seconds(0.95),
+            latency_max_seconds: self.latency.max_seconds(),
+        }
+    }
+}
+
+/// Availability of every service, over the whole drill and per phase.
+#[derive(Debug, Clone, Default)]
+pub struct AvailabilityTracker {
+    drill: BTreeMap<String, Tally>,
+    phases: BTreeMap<(String, String), Tally>,
+}
+
+impl AvailabilityTracker {
+    /// Records one probe of `service`, sent while `phase` was running (if any). A failed
+    /// probe's latency is the time it took to fail (its timeout when it timed out).
+    pub fn record(&mut self, service: &str, phase: Option<&str>, ok: bool, latency: Duration) {
+        self.drill
+            .entry(service.to_string())
+            .or_default()
+            .record(ok, latency);
+        if let Some(phase) = phase {
+            self.phases
+                .entry((phase.to_string(), service.to_string()))
+                .or_default()
+                .record(ok, latency);
+        }
+    }
+
+    /// Per-service figures over the whole drill, by service name.
+    pub fn drill_summary(&self) -> Vec<ServiceAvailability> {
+        self.drill
+            .iter()
+            .map(|(service, tally)| tally.summary(service))
+            .collect()
+    }
+
+    /// Per-service figures while `phase` ran, by service name.
+    pub fn phase_summary(&self, phase: &str) -> Vec<ServiceAvailability> {
+        self.phases
+            .iter()
+            .filter(|((p, _), _)| p == phase)
+            .map(|((_, service), tally)| tally.summary(service))
+            .collect()
+    }
+}
+
+/// The abort check: a service whose success ratio over its last `window` probes falls
+/// below `floor` stops the drill.
+#[derive(Debug, Clone)]
+pub struct AbortWindow {
+    window: usize,
+    floor: f64,
+    recent: BTreeMap<String, VecDeque<bool>>,
+}
+
+/// Why the abort window fired.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AvailabilityBreach {
+    pub service: String,
+    pub ratio: f64,
+    pub window: usize,
+    pub floor: f64,
+}
+
+impl AvailabilityBreach {
+    pub fn describe(&self) -> String {
+        format!(
+            "{} answered {:.0}% of its last {} probes, below the abort floor of {:.0}%",
+            self.service,
+            self.ratio * 100.0,
+            self.window,
+            self.floor * 100.0
+        )
+    }
+}
+
+impl AbortWindow {
+    pub fn new(window: u32, floor: f64) -> Self {
+        Self {
+            window: usize::try_from(window.max(1)).unwrap_or(1),
+            floor,
+            recent: BTreeMap::new(),
+        }
+    }
+
+    /// Records a probe result; returns the breach once the window is full and below floor.
+    /// A window that is not yet full never fires, so one early failure cannot abort.
+    pub fn record(&mut self, service: &str, ok: bool) -> Option<AvailabilityBreach> {
+        let recent = self.recent.entry(service.to_string()).or_default();
+        recent.push_back(ok);
+        while recent.len() > self.window {
+            recent.pop_front();
+        }
+        if recent.len() < self.window {
+            return None;
+        }
+        let successes = recent.iter().filter(|ok| **ok).count();
+        let ratio = successes as f64 / self.window as f64;
+        (ratio < self.floor).then(|| AvailabilityBreach {
+            service: service.to_string(),
+            ratio,
+            window: self.window,
+            floor: self.floor,
+        })
+    }
+}
+
+/// Judges a phase that recovered (or not) against its objectives, naming each missed one
+/// with its figures.
+pub fn judge_phase(
+    objectives: &PhaseObjectives,
+    recovery: Option<Duration>,
+    availability: &[ServiceAvailability],
+    data_loss: Option<&DataLoss>,
+) -> PhaseVerdict {
+    let Some(recovery) = recovery else {
+        return PhaseVerdict::TimedOut;
+    };
+    let mut reasons = Vec::new();
+    if let Some(rto) = objectives.rto
+        && recovery > rto
+    {
+        reasons.push(format!(
+            "recovered in {:.1} s, over the {} s RTO",
+            recovery.as_secs_f64(),
+            rto.as_secs()
+        ));
+    }
+    if let Some(floor) = objectives.availability_floor {
+        for service in availability {
+            if service.probes > 0 && service.ratio() < floor {
+                reasons.push(format!(
+                    "{} availability {:.2}% below the {:.2}% floor ({} of {} probes failed)",
+                    service.service,
+                    service.ratio() * 100.0,
+                    floor * 100.0,
+                    service.probes - service.successes,
+                    service.probes
+                ));
+            }
+        }
+    }
+    if let (Some(rpo), Some(loss)) = (objectives.rpo, data_loss)
+        && loss.acknowledged_lost > 0
+        && loss.loss_window_seconds > rpo.as_secs_f64()
+    {
+        reasons.push(format!(
+            "{} acknowledged writes lost over {:.1} s, beyond the {} s RPO",
+            loss.acknowledged_lost,
+            loss.loss_window_seconds,
+            rpo.as_secs()
+        ));
+    }
+    if reasons.is_empty() {
+        PhaseVerdict::Passed
+    } else {
+        PhaseVerdict::Failed { reasons }
+    }
+}
+
+/// The run's outcome from its phases (when it was neither aborted nor interrupted).
+pub fn drill_outcome(phases: &[PhaseRecord]) -> Outcome {
+    for phase in phases {
+        match &phase.verdict {
+            PhaseVerdict::Aborted { reason } => {
+                return Outcome::Aborted {
+                    reason: reason.clone(),
+                };
+            }
+            PhaseVerdict::Interrupted => return Outcome::Interrupted,
+            _ => {}
+        }
+    }
+    if phases
+        .iter()
+        .all(|phase| matches!(phase.verdict, PhaseVerdict::Passed))
+    {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn p95_is_read_from_the_histogram_within_a_tenth_of_a_percent() {
+        let mut histogram = LatencyHistogram::default();
+        for i in 1..=1000 {
+            histogram.record(ms(i));
+        }
+        let p95 = histogram.quantile_seconds(0.95).unwrap();
+        assert!((p95 - 0.950).abs() <= 0.950 * 0.001, "{p95}");
+        assert!((histogram.max_seconds().unwrap() - 1.0).abs() <= 0.001);
+        assert_eq!(histogram.count(), 1000);
+        assert_eq!(LatencyHistogram::default().quantile_seconds(0.95), None);
+    }
+
+    #[test]
+    fn availability_is_tallied_per_service_for_the_drill_and_per_phase() {
+        let mut tracker = AvailabilityTracker::default();
+        for i in 0..10 {
+            tracker.record("capsule", Some("pod-failure"), i != 3, ms(5));
+        }
+        tracker.record("capsule", None, false, ms(2000));
+        tracker.record("plato", Some("pod-failure"), true, ms(7));
+        let drill = tracker.drill_summary();
+        assert_eq!(drill[0].service, "capsule");
+        assert_eq!((drill[0].probes, drill[0].successes), (11, 9));
+        let phase = tracker.phase_summary("pod-failure");
+        assert_eq!((phase[0].probes, phase[0].successes), (10, 9));
+        assert_eq!(phase[1].service, "plato");
+        assert!(tracker.phase_summary("zone-failure").is_empty());
+    }
+
+    #[test]
+    fn abort_window_fires_only_when_full_and_below_the_floor() {
+        let mut window = AbortWindow::new(4, 0.5);
+        assert_eq!(window.record("capsule", false), None);
+        assert_eq!(window.record("capsule", false), None);
+        assert_eq!(window.record("capsule", true), None);
+        let breach = window.record("capsule", false).unwrap();
+        assert_eq!(breach.ratio, 0.25);
+        assert!(
+            breach
+                .describe()
+                .starts_with("capsule answered 25% of its last 4 probes")
+        );
+        // Another service has its own window.
+        assert_eq!(window.record("plato", false), None);
+        // Recovery slides the window back above the floor.
+        window.record("capsule", true);
+        assert_eq!(window.record("capsule", true), None);
+    }
+
+    fn availability(service: &str, probes: u64, successes: u64) -> ServiceAvailability {
+        ServiceAvailability {
+            service: service.into(),
+            probes,
+            successes,
+            latency_p95_seconds: Some(0.01),
+            latency_max_seconds: Some(0.02),
+        }
+    }
+
+    #[test]
+    fn a_phase_passes_within_its_objectives() {
+        let objectives = PhaseObjectives {
+            rto: Some(Duration::from_secs(120)),
+            rpo: None,
+            availability_floor: Some(0.99),
+        };
+        let verdict = judge_phase(
+            &objectives,
+            Some(Duration::from_secs(42)),
+            &[availability("capsule", 100, 100)],
+            None,
+        );
+        assert_eq!(verdict, PhaseVerdict::Passed);
+    }
+
+    #[test]
+    fn a_slow_recovery_and_an_availability_dip_are_both_named_with_figures() {
+        let objectives = PhaseObjectives {
+            rto: Some(Duration::from_secs(120)),
+            rpo: None,
+            availability_floor: Some(0.99),
+        };
+        let verdict = judge_phase(
+            &objectives,
+            Some(Duration::from_millis(131_250)),
+            &[
+                availability("capsule", 200, 190),
+                availability("plato", 200, 200),
+            ],
+            None,
+        );
+        let PhaseVerdict::Failed { reasons } = verdict else {
+            panic!("expected a failure, got {verdict:?}");
+        };
+        assert_eq!(
+            reasons,
+            [
+                "recovered in 131.2 s, over the 120 s RTO",
+                "capsule availability 95.00% below the 99.00% floor (10 of 200 probes failed)"
+            ]
+        );
+    }
+
+    #[test]
+    fn lost_acknowledged_writes_beyond_the_rpo_fail_the_phase() {
+        let objectives = PhaseObjectives {
+            rto: None,
+            rpo: Some(Duration::from_secs(1)),
+            availability_floor: None,
+        };
+        let loss = DataLoss {
+            canaries_written: 100,
+            canaries_acknowledged: 100,
+            acknowledged_lost: 12,
+            loss_window_seconds: 1.3,
+            backup_age_seconds: None,
+            method: "canary rows".into(),
+        };
+        let verdict = judge_phase(&objectives, Some(ms(900)), &[], Some(&loss));
+        assert!(
+            matches!(verdict, PhaseVerdict::Failed { .. }),
+            "{verdict:?}"
+        );
+        assert_eq!(
+            judge_phase(&objectives, None, &[], None),
+            PhaseVerdict::TimedOut
+        );
+    }
+}
