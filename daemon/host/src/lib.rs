@@ -1,1 +1,51 @@
 //! The plugin host: loads scenario components and runs their calls under grants and limits.
+//!
+//! A scenario plugin is a WebAssembly component targeting the WIT world
+//! `firedrill:scenario/scenario@0.1.0` (`sdk/wit/since_v0.1.0`). The host compiles it once
+//! (cached on disk by content hash and engine configuration), keeps one `InstancePre` per
+//! plugin, and runs every call in a fresh `Store` with fuel, a memory cap and a wall-clock
+//! deadline. Every capability import is checked by the pure [`Granter`] against the
+//! grants of the drill's configuration. Whatever a plugin does, a call ends with a value or
+//! a typed [`PluginError`]; the host never panics or hangs because of a plugin.
+//!
+//! # Layout
+//!
+//! - [`host`]: [`WasmtimeHost`] (engine, epoch ticker, linker) and [`Plugin`] (one loaded
+//!   component: `describe`, `plan`, `inject`, `verify`, `rollback`).
+//! - [`cache`]: the precompiled-component cache on disk.
+//! - [`grants`]: [`Grants`] from the configuration and the pure [`Granter`] that checks
+//!   each capability request.
+//! - [`limits`]: [`Limits`] per call (fuel, memory, deadline, log budget) and the memory
+//!   limiter that records exhaustion.
+//! - [`store`]: [`HostState`], the data of one `Store`: WASI context, granter, backends,
+//!   budgets and the first violation seen.
+//! - [`capabilities`]: one module per WIT import (`cluster`, `http`, `postgres`, `redis`,
+//!   `clock`, `log`, `state`, `evidence`), each with its backend trait (port) and the
+//!   bindings implementation that checks the grant before calling it.
+//! - [`error`]: [`PluginError`], what a failed call reports.
+//! - [`inspect`]: `firedrill plugin inspect FILE.wasm`.
+//! - [`scaffold`]: `firedrill plugin new NAME --lang rust`.
+//! - `bindings`: the code `wasmtime::component::bindgen!` generates from the WIT.
+
+mod bindings;
+pub mod cache;
+pub mod capabilities;
+pub mod error;
+pub mod grants;
+pub mod host;
+pub mod inspect;
+pub mod limits;
+pub mod scaffold;
+pub mod store;
+
+pub use bindings::WIT_VERSION;
+pub use bindings::types::{
+    Action, Capability, ClusterAccess, Description, Error as ScenarioError, Phase, Service, Verb,
+    Verdict,
+};
+pub use capabilities::Backends;
+pub use error::PluginError;
+pub use grants::{ClusterGrant, Denied, Granter, Grants, Request, Scope};
+pub use host::{Plugin, WasmtimeHost};
+pub use limits::Limits;
+pub use store::HostState;

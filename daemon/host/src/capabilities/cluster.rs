@@ -1,0 +1,712 @@
+//! The `cluster` capability: Kubernetes operations, each checked against verbs x namespaces.
+//!
+//! The engine implements [`Cluster`] with the kube client (against a real cluster or the
+//! sandbox); [`InMemoryCluster`] is a small fake for the host's own tests. `drain` is
+//! composed here from the port's primitives, so that every eviction is checked against
+//! the grants of the namespace it touches.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use super::BackendError;
+use crate::bindings::cluster::Host;
+use crate::bindings::types::{Error as WitError, Verb};
+use crate::grants::{Request, Scope};
+use crate::store::HostState;
+
+pub use crate::bindings::cluster::{
+    DrainOptions, DrainReport, ExecOutput, Node, Pod, WorkloadKind,
+};
+
+/// The Kubernetes API as scenarios use it (the port).
+#[async_trait]
+pub trait Cluster: Send + Sync {
+    /// Pods in `namespace` (empty: all namespaces) matching `selector`, optionally only
+    /// those on `node`.
+    async fn list_pods(
+        &self,
+        namespace: &str,
+        selector: &str,
+        node: Option<&str>,
+    ) -> Result<Vec<Pod>, BackendError>;
+    async fn list_nodes(&self, selector: &str) -> Result<Vec<Node>, BackendError>;
+    async fn delete_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        grace_period_seconds: Option<u32>,
+    ) -> Result<(), BackendError>;
+    /// Evicts a pod; a disruption budget that blocks it is `BackendError::Refused`.
+    async fn evict_pod(&self, namespace: &str, name: &str) -> Result<(), BackendError>;
+    async fn set_unschedulable(&self, node: &str, unschedulable: bool) -> Result<(), BackendError>;
+    async fn rollout_restart(
+        &self,
+        namespace: &str,
+        kind: WorkloadKind,
+        name: &str,
+    ) -> Result<(), BackendError>;
+    async fn get_object(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<String, BackendError>;
+    async fn patch_object(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+        merge_patch: &str,
+    ) -> Result<String, BackendError>;
+    async fn exec(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: Option<&str>,
+        command: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput, BackendError>;
+    /// Waits (a watch, not a poll, in the real adapter) until `count` matching pods are Ready.
+    async fn wait_pods_ready(
+        &self,
+        namespace: &str,
+        selector: &str,
+        count: u32,
+        timeout: Duration,
+    ) -> Result<u32, BackendError>;
+}
+
+/// The backend when no cluster is configured: every call is unavailable.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoCluster;
+
+fn no_cluster<T>() -> Result<T, BackendError> {
+    Err(BackendError::Unavailable(
+        "no cluster is configured for this host".into(),
+    ))
+}
+
+#[async_trait]
+impl Cluster for NoCluster {
+    async fn list_pods(&self, _: &str, _: &str, _: Option<&str>) -> Result<Vec<Pod>, BackendError> {
+        no_cluster()
+    }
+    async fn list_nodes(&self, _: &str) -> Result<Vec<Node>, BackendError> {
+        no_cluster()
+    }
+    async fn delete_pod(&self, _: &str, _: &str, _: Option<u32>) -> Result<(), BackendError> {
+        no_cluster()
+    }
+    async fn evict_pod(&self, _: &str, _: &str) -> Result<(), BackendError> {
+        no_cluster()
+    }
+    async fn set_unschedulable(&self, _: &str, _: bool) -> Result<(), BackendError> {
+        no_cluster()
+    }
+    async fn rollout_restart(&self, _: &str, _: WorkloadKind, _: &str) -> Result<(), BackendError> {
+        no_cluster()
+    }
+    async fn get_object(
+        &self,
+        _: &str,
+        _: &str,
+        _: Option<&str>,
+        _: &str,
+    ) -> Result<String, BackendError> {
+        no_cluster()
+    }
+    async fn patch_object(
+        &self,
+        _: &str,
+        _: &str,
+        _: Option<&str>,
+        _: &str,
+        _: &str,
+    ) -> Result<String, BackendError> {
+        no_cluster()
+    }
+    async fn exec(
+        &self,
+        _: &str,
+        _: &str,
+        _: Option<&str>,
+        _: &[String],
+        _: Duration,
+    ) -> Result<ExecOutput, BackendError> {
+        no_cluster()
+    }
+    async fn wait_pods_ready(
+        &self,
+        _: &str,
+        _: &str,
+        _: u32,
+        _: Duration,
+    ) -> Result<u32, BackendError> {
+        no_cluster()
+    }
+}
+
+/// Does a pod's label set match a selector of `k=v`, `k!=v` and bare `k` terms?
+pub fn selector_matches(selector: &str, labels: &[(String, String)]) -> bool {
+    selector
+        .split(',')
+        .map(str::trim)
+        .filter(|term| !term.is_empty())
+        .all(|term| {
+            let value_of = |key: &str| {
+                labels
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, v)| v.as_str())
+            };
+            if let Some((key, value)) = term.split_once("!=") {
+                value_of(key.trim()) != Some(value.trim())
+            } else if let Some((key, value)) = term.split_once('=') {
+                let value = value.trim_start_matches('=');
+                value_of(key.trim()) == Some(value.trim())
+            } else {
+                value_of(term).is_some()
+            }
+        })
+}
+
+/// A small in-memory cluster for tests: pods and nodes, deletions, evictions blocked a
+/// set number of times, cordons, and a log of every mutating call.
+#[derive(Debug, Default)]
+pub struct InMemoryCluster {
+    inner: Mutex<FakeState>,
+}
+
+#[derive(Debug, Default)]
+struct FakeState {
+    pods: Vec<Pod>,
+    nodes: Vec<Node>,
+    /// Evictions of `namespace/name` to refuse before allowing one.
+    blocked_evictions: BTreeMap<String, u32>,
+    calls: Vec<String>,
+}
+
+impl InMemoryCluster {
+    /// A cluster with these pods and nodes.
+    pub fn new(pods: Vec<Pod>, nodes: Vec<Node>) -> Self {
+        Self {
+            inner: Mutex::new(FakeState {
+                pods,
+                nodes,
+                ..FakeState::default()
+            }),
+        }
+    }
+
+    /// Refuses the next `times` evictions of `namespace/name`, as a disruption budget would.
+    pub fn block_evictions(&self, namespace: &str, name: &str, times: u32) {
+        if let Ok(mut state) = self.inner.lock() {
+            state
+                .blocked_evictions
+                .insert(format!("{namespace}/{name}"), times);
+        }
+    }
+
+    /// Every mutating call so far, e.g. `delete-pod web/api-1 grace=0`.
+    pub fn calls(&self) -> Vec<String> {
+        self.inner
+            .lock()
+            .map(|s| s.calls.clone())
+            .unwrap_or_default()
+    }
+
+    /// The pods now.
+    pub fn pods(&self) -> Vec<Pod> {
+        self.inner
+            .lock()
+            .map(|s| s.pods.clone())
+            .unwrap_or_default()
+    }
+
+    /// The nodes now.
+    pub fn nodes(&self) -> Vec<Node> {
+        self.inner
+            .lock()
+            .map(|s| s.nodes.clone())
+            .unwrap_or_default()
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut FakeState) -> Result<T, BackendError>,
+    ) -> Result<T, BackendError> {
+        let mut state = self
+            .inner
+            .lock()
+            .map_err(|_| BackendError::Unavailable("fake cluster lock poisoned".into()))?;
+        f(&mut state)
+    }
+}
+
+#[async_trait]
+impl Cluster for InMemoryCluster {
+    async fn list_pods(
+        &self,
+        namespace: &str,
+        selector: &str,
+        node: Option<&str>,
+    ) -> Result<Vec<Pod>, BackendError> {
+        self.with(|s| {
+            Ok(s.pods
+                .iter()
+                .filter(|p| namespace.is_empty() || p.namespace == namespace)
+                .filter(|p| selector_matches(selector, &p.labels))
+                .filter(|p| node.is_none() || p.node.as_deref() == node)
+                .cloned()
+                .collect())
+        })
+    }
+
+    async fn list_nodes(&self, selector: &str) -> Result<Vec<Node>, BackendError> {
+        self.with(|s| {
+            Ok(s.nodes
+                .iter()
+                .filter(|n| selector_matches(selector, &n.labels))
+                .cloned()
+                .collect())
+        })
+    }
+
+    async fn delete_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        grace_period_seconds: Option<u32>,
+    ) -> Result<(), BackendError> {
+        self.with(|s| {
+            let before = s.pods.len();
+            s.pods
+                .retain(|p| !(p.namespace == namespace && p.name == name));
+            if s.pods.len() == before {
+                return Err(BackendError::NotFound(format!("pod {namespace}/{name}")));
+            }
+            s.calls.push(format!(
+                "delete-pod {namespace}/{name} grace={grace_period_seconds:?}"
+            ));
+            Ok(())
+        })
+    }
+
+    async fn evict_pod(&self, namespace: &str, name: &str) -> Result<(), BackendError> {
+        self.with(|s| {
+            let key = format!("{namespace}/{name}");
+            if let Some(remaining) = s.blocked_evictions.get_mut(&key)
+                && *remaining > 0
+            {
+                *remaining -= 1;
+                return Err(BackendError::Refused(format!(
+                    "eviction of {key} would violate a disruption budget"
+                )));
+            }
+            let before = s.pods.len();
+            s.pods
+                .retain(|p| !(p.namespace == namespace && p.name == name));
+            if s.pods.len() == before {
+                return Err(BackendError::NotFound(format!("pod {key}")));
+            }
+            s.calls.push(format!("evict-pod {key}"));
+            Ok(())
+        })
+    }
+
+    async fn set_unschedulable(&self, node: &str, unschedulable: bool) -> Result<(), BackendError> {
+        self.with(|s| {
+            let found = s
+                .nodes
+                .iter_mut()
+                .find(|n| n.name == node)
+                .ok_or_else(|| BackendError::NotFound(format!("node {node}")))?;
+            found.unschedulable = unschedulable;
+            s.calls.push(format!(
+                "{} {node}",
+                if unschedulable { "cordon" } else { "uncordon" }
+            ));
+            Ok(())
+        })
+    }
+
+    async fn rollout_restart(
+        &self,
+        namespace: &str,
+        kind: WorkloadKind,
+        name: &str,
+    ) -> Result<(), BackendError> {
+        self.with(|s| {
+            s.calls
+                .push(format!("rollout-restart {kind:?} {namespace}/{name}"));
+            Ok(())
+        })
+    }
+
+    async fn get_object(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<String, BackendError> {
+        let object = serde_json::json!({
+            "apiVersion": api_version,
+            "kind": kind,
+            "metadata": { "name": name, "namespace": namespace },
+        });
+        Ok(object.to_string())
+    }
+
+    async fn patch_object(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+        merge_patch: &str,
+    ) -> Result<String, BackendError> {
+        let patch: serde_json::Value = serde_json::from_str(merge_patch)
+            .map_err(|e| BackendError::Refused(format!("merge patch is not JSON: {e}")))?;
+        self.with(|s| {
+            s.calls.push(format!(
+                "patch-object {kind} {}/{name}",
+                namespace.unwrap_or("")
+            ));
+            Ok(())
+        })?;
+        let mut object = serde_json::json!({
+            "apiVersion": api_version,
+            "kind": kind,
+            "metadata": { "name": name, "namespace": namespace },
+        });
+        if let (Some(object), Some(patch)) = (object.as_object_mut(), patch.as_object()) {
+            for (key, value) in patch {
+                object.insert(key.clone(), value.clone());
+            }
+        }
+        Ok(object.to_string())
+    }
+
+    async fn exec(
+        &self,
+        namespace: &str,
+        pod: &str,
+        _container: Option<&str>,
+        command: &[String],
+        _timeout: Duration,
+    ) -> Result<ExecOutput, BackendError> {
+        self.with(|s| {
+            s.calls
+                .push(format!("exec {namespace}/{pod} {}", command.join(" ")));
+            Ok(ExecOutput {
+                exit_code: 0,
+                stdout: command.join(" "),
+                stderr: String::new(),
+            })
+        })
+    }
+
+    async fn wait_pods_ready(
+        &self,
+        namespace: &str,
+        selector: &str,
+        count: u32,
+        timeout: Duration,
+    ) -> Result<u32, BackendError> {
+        let started = Instant::now();
+        loop {
+            let ready = self.with(|s| {
+                Ok(s.pods
+                    .iter()
+                    .filter(|p| p.namespace == namespace && p.ready && !p.terminating)
+                    .filter(|p| selector_matches(selector, &p.labels))
+                    .count())
+            })?;
+            let ready = u32::try_from(ready).unwrap_or(u32::MAX);
+            if ready >= count {
+                return Ok(ready);
+            }
+            if started.elapsed() >= timeout {
+                return Err(BackendError::Timeout(format!(
+                    "{ready} of {count} pods matching {selector} in {namespace} are ready"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn check(
+    state: &mut HostState,
+    operation: &'static str,
+    verb: Verb,
+    scope: Scope<'_>,
+) -> wasmtime::Result<()> {
+    state.check(&Request::Cluster {
+        operation,
+        verb,
+        scope,
+    })
+}
+
+type WitResult<T> = wasmtime::Result<Result<T, WitError>>;
+
+impl Host for HostState {
+    async fn list_pods(&mut self, namespace: String, selector: String) -> WitResult<Vec<Pod>> {
+        check(self, "list-pods", Verb::List, Scope::Namespace(&namespace))?;
+        let cluster = self.backends.cluster.clone();
+        Ok(cluster
+            .list_pods(&namespace, &selector, None)
+            .await
+            .map_err(WitError::from))
+    }
+
+    async fn list_nodes(&mut self, selector: String) -> WitResult<Vec<Node>> {
+        check(self, "list-nodes", Verb::List, Scope::Cluster)?;
+        let cluster = self.backends.cluster.clone();
+        Ok(cluster.list_nodes(&selector).await.map_err(WitError::from))
+    }
+
+    async fn delete_pod(
+        &mut self,
+        namespace: String,
+        name: String,
+        grace_period_seconds: Option<u32>,
+    ) -> WitResult<()> {
+        check(
+            self,
+            "delete-pod",
+            Verb::Delete,
+            Scope::Namespace(&namespace),
+        )?;
+        let cluster = self.backends.cluster.clone();
+        Ok(cluster
+            .delete_pod(&namespace, &name, grace_period_seconds)
+            .await
+            .map_err(WitError::from))
+    }
+
+    async fn evict_pod(&mut self, namespace: String, name: String) -> WitResult<()> {
+        check(self, "evict-pod", Verb::Evict, Scope::Namespace(&namespace))?;
+        let cluster = self.backends.cluster.clone();
+        Ok(cluster
+            .evict_pod(&namespace, &name)
+            .await
+            .map_err(WitError::from))
+    }
+
+    async fn cordon(&mut self, node: String) -> WitResult<()> {
+        check(self, "cordon", Verb::Patch, Scope::Cluster)?;
+        let cluster = self.backends.cluster.clone();
+        Ok(cluster
+            .set_unschedulable(&node, true)
+            .await
+            .map_err(WitError::from))
+    }
+
+    async fn uncordon(&mut self, node: String) -> WitResult<()> {
+        check(self, "uncordon", Verb::Patch, Scope::Cluster)?;
+        let cluster = self.backends.cluster.clone();
+        Ok(cluster
+            .set_unschedulable(&node, false)
+            .await
+            .map_err(WitError::from))
+    }
+
+    async fn drain(&mut self, node: String, options: DrainOptions) -> WitResult<DrainReport> {
+        check(self, "drain", Verb::Patch, Scope::Cluster)?;
+        let cluster = self.backends.cluster.clone();
+        if let Err(error) = cluster.set_unschedulable(&node, true).await {
+            return Ok(Err(error.into()));
+        }
+        let pods = match cluster.list_pods("", "", Some(&node)).await {
+            Ok(pods) => pods,
+            Err(error) => return Ok(Err(error.into())),
+        };
+        let mut pending: Vec<Pod> = pods
+            .into_iter()
+            .filter(|p| {
+                !(options.ignore_daemon_sets
+                    && p.owner
+                        .as_ref()
+                        .is_some_and(|(kind, _)| kind == "DaemonSet"))
+            })
+            .collect();
+        // Check every namespace before evicting anything: a drain that is partly
+        // allowed must not leave the node half-drained.
+        for pod in &pending {
+            check(self, "drain", Verb::Evict, Scope::Namespace(&pod.namespace))?;
+        }
+        let deadline = Instant::now() + Duration::from_millis(u64::from(options.timeout_ms));
+        let retry_interval = Duration::from_millis(u64::from(options.retry_interval_ms.max(10)));
+        let mut report = DrainReport {
+            evicted: Vec::new(),
+            retries: 0,
+        };
+        loop {
+            let mut blocked = Vec::new();
+            for pod in pending {
+                match cluster.evict_pod(&pod.namespace, &pod.name).await {
+                    Ok(()) | Err(BackendError::NotFound(_)) => {
+                        report
+                            .evicted
+                            .push(format!("{}/{}", pod.namespace, pod.name));
+                    }
+                    Err(BackendError::Refused(_)) => blocked.push(pod),
+                    Err(error) => return Ok(Err(error.into())),
+                }
+            }
+            if blocked.is_empty() {
+                return Ok(Ok(report));
+            }
+            if Instant::now() + retry_interval > deadline {
+                let names: Vec<String> = blocked
+                    .iter()
+                    .map(|p| format!("{}/{}", p.namespace, p.name))
+                    .collect();
+                return Ok(Err(WitError::Timeout(format!(
+                    "draining {node}: evictions of {} still blocked by disruption budgets after {} retries",
+                    names.join(", "),
+                    report.retries
+                ))));
+            }
+            report.retries = report
+                .retries
+                .saturating_add(u32::try_from(blocked.len()).unwrap_or(u32::MAX));
+            tokio::time::sleep(retry_interval).await;
+            pending = blocked;
+        }
+    }
+
+    async fn rollout_restart(
+        &mut self,
+        namespace: String,
+        kind: WorkloadKind,
+        name: String,
+    ) -> WitResult<()> {
+        check(
+            self,
+            "rollout-restart",
+            Verb::Patch,
+            Scope::Namespace(&namespace),
+        )?;
+        let cluster = self.backends.cluster.clone();
+        Ok(cluster
+            .rollout_restart(&namespace, kind, &name)
+            .await
+            .map_err(WitError::from))
+    }
+
+    async fn get_object(
+        &mut self,
+        api_version: String,
+        kind: String,
+        namespace: Option<String>,
+        name: String,
+    ) -> WitResult<String> {
+        let scope = namespace
+            .as_deref()
+            .map_or(Scope::Cluster, Scope::Namespace);
+        check(self, "get-object", Verb::Get, scope)?;
+        let cluster = self.backends.cluster.clone();
+        Ok(cluster
+            .get_object(&api_version, &kind, namespace.as_deref(), &name)
+            .await
+            .map_err(WitError::from))
+    }
+
+    async fn patch_object(
+        &mut self,
+        api_version: String,
+        kind: String,
+        namespace: Option<String>,
+        name: String,
+        merge_patch: String,
+    ) -> WitResult<String> {
+        let scope = namespace
+            .as_deref()
+            .map_or(Scope::Cluster, Scope::Namespace);
+        check(self, "patch-object", Verb::Patch, scope)?;
+        let cluster = self.backends.cluster.clone();
+        Ok(cluster
+            .patch_object(
+                &api_version,
+                &kind,
+                namespace.as_deref(),
+                &name,
+                &merge_patch,
+            )
+            .await
+            .map_err(WitError::from))
+    }
+
+    async fn exec(
+        &mut self,
+        namespace: String,
+        pod: String,
+        container: Option<String>,
+        command: Vec<String>,
+        timeout_ms: u32,
+    ) -> WitResult<ExecOutput> {
+        self.check(&Request::Exec {
+            namespace: &namespace,
+        })?;
+        let cluster = self.backends.cluster.clone();
+        let timeout = Duration::from_millis(u64::from(timeout_ms));
+        Ok(cluster
+            .exec(&namespace, &pod, container.as_deref(), &command, timeout)
+            .await
+            .map_err(WitError::from))
+    }
+
+    async fn wait_pods_ready(
+        &mut self,
+        namespace: String,
+        selector: String,
+        count: u32,
+        timeout_ms: u32,
+    ) -> WitResult<u32> {
+        check(
+            self,
+            "wait-pods-ready",
+            Verb::Watch,
+            Scope::Namespace(&namespace),
+        )?;
+        let cluster = self.backends.cluster.clone();
+        let timeout = Duration::from_millis(u64::from(timeout_ms));
+        Ok(cluster
+            .wait_pods_ready(&namespace, &selector, count, timeout)
+            .await
+            .map_err(WitError::from))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::selector_matches;
+
+    fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn selectors_match_equality_inequality_and_existence_terms() {
+        let pod = labels(&[("app", "web"), ("tier", "front")]);
+        assert!(selector_matches("", &pod));
+        assert!(selector_matches("app=web", &pod));
+        assert!(selector_matches("app==web,tier", &pod));
+        assert!(selector_matches("app=web,tier!=db", &pod));
+        assert!(!selector_matches("app=api", &pod));
+        assert!(!selector_matches("zone", &pod));
+        assert!(!selector_matches("tier!=front", &pod));
+    }
+}

@@ -1,0 +1,47 @@
+//! The `redis` capability: commands on named, granted connections. The real driver comes
+//! later; [`NoRedis`] answers until then and tests use their own fakes.
+
+use async_trait::async_trait;
+
+use super::BackendError;
+use crate::bindings::redis::Host;
+pub use crate::bindings::redis::{Reply, ReplyItem};
+use crate::bindings::types::Error as WitError;
+use crate::grants::Request;
+use crate::store::HostState;
+
+/// Redis connections named in the configuration (the port).
+#[async_trait]
+pub trait Redis: Send + Sync {
+    async fn command(&self, connection: &str, args: &[String]) -> Result<Reply, BackendError>;
+}
+
+/// The backend when no Redis connection is configured.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoRedis;
+
+#[async_trait]
+impl Redis for NoRedis {
+    async fn command(&self, connection: &str, _: &[String]) -> Result<Reply, BackendError> {
+        Err(BackendError::NotFound(format!(
+            "no redis connection {connection} is configured"
+        )))
+    }
+}
+
+impl Host for HostState {
+    async fn command(
+        &mut self,
+        connection: String,
+        args: Vec<String>,
+    ) -> wasmtime::Result<Result<Reply, WitError>> {
+        self.check(&Request::Redis {
+            connection: &connection,
+        })?;
+        let backend = self.backends.redis.clone();
+        Ok(backend
+            .command(&connection, &args)
+            .await
+            .map_err(WitError::from))
+    }
+}

@@ -1,0 +1,506 @@
+//! `WasmtimeHost` (engine, linker, cache, epoch ticker) and `Plugin` (one loaded scenario).
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
+
+use crate::bindings::types::{Action, Description, Error as WitError, Phase, Verdict};
+use crate::bindings::{Scenario, ScenarioPre};
+use crate::cache::{ComponentCache, LoadReport};
+use crate::capabilities::Backends;
+use crate::error::PluginError;
+use crate::grants::{Granter, Grants};
+use crate::limits::Limits;
+use crate::store::{HostState, Violation};
+
+/// How often the epoch advances. Each tick lets a running plugin yield to the async
+/// executor, which is what lets the wall-clock deadline interrupt a busy loop.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Advances the engine's epoch from a background thread until dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    fn start(engine: &Engine) -> Result<Self, PluginError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let weak = engine.weak();
+        let stopped = stop.clone();
+        std::thread::Builder::new()
+            .name("firedrill-plugin-epoch".into())
+            .spawn(move || {
+                while !stopped.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .map_err(|source| PluginError::Setup {
+                message: "cannot start the epoch thread".into(),
+                source: Some(source.into()),
+            })?;
+        Ok(Self { stop })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The plugin host: one per daemon. Cheap to share behind an `Arc`.
+pub struct WasmtimeHost {
+    engine: Engine,
+    linker: Arc<Linker<HostState>>,
+    cache: ComponentCache,
+    backends: Backends,
+    _ticker: EpochTicker,
+}
+
+impl std::fmt::Debug for WasmtimeHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmtimeHost")
+            .field("cache", &self.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The engine configuration every plugin runs under; part of the cache key.
+fn engine_config() -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.consume_fuel(true);
+    config.epoch_interruption(true);
+    config
+}
+
+impl WasmtimeHost {
+    /// A host whose precompiled components live in `cache_dir` (none: compile every
+    /// load) and whose capabilities call `backends`.
+    pub fn new(cache_dir: Option<PathBuf>, backends: Backends) -> Result<Self, PluginError> {
+        let engine = Engine::new(&engine_config()).map_err(|source| PluginError::Setup {
+            message: "cannot create the wasmtime engine".into(),
+            source: Some(source.into()),
+        })?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|source| {
+            PluginError::Setup {
+                message: "cannot link WASI".into(),
+                source: Some(source.into()),
+            }
+        })?;
+        Scenario::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
+            .map_err(|source| PluginError::Setup {
+                message: "cannot link the scenario capabilities".into(),
+                source: Some(source.into()),
+            })?;
+        let ticker = EpochTicker::start(&engine)?;
+        Ok(Self {
+            engine,
+            linker: Arc::new(linker),
+            cache: ComponentCache::new(cache_dir),
+            backends,
+            _ticker: ticker,
+        })
+    }
+
+    /// The engine (for tools that inspect components).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Loads a plugin file with its grants and limits, and calls `describe` once to
+    /// learn (and validate) its name.
+    pub async fn load_file(
+        &self,
+        path: &Path,
+        grants: Grants,
+        limits: Limits,
+    ) -> Result<Plugin, PluginError> {
+        let bytes = std::fs::read(path).map_err(|source| PluginError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        self.load_bytes(&path.display().to_string(), &bytes, grants, limits)
+            .await
+    }
+
+    /// Like [`WasmtimeHost::load_file`], for bytes already in memory; `label` names them in errors.
+    pub async fn load_bytes(
+        &self,
+        label: &str,
+        bytes: &[u8],
+        grants: Grants,
+        limits: Limits,
+    ) -> Result<Plugin, PluginError> {
+        let (component, load) = self.cache.load(&self.engine, label, bytes)?;
+        let invalid = |source: wasmtime::Error| PluginError::InvalidComponent {
+            path: label.to_owned(),
+            wit_version: crate::WIT_VERSION,
+            source: source.into(),
+        };
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(invalid)?;
+        let pre = ScenarioPre::new(instance_pre).map_err(invalid)?;
+        // `describe` runs with no grants under the name of the file: it must not call
+        // capabilities, and the plugin's own name is not known before it answers.
+        let provisional = Path::new(label).file_stem().map_or_else(
+            || label.to_owned(),
+            |stem| stem.to_string_lossy().into_owned(),
+        );
+        let mut plugin = Plugin {
+            engine: self.engine.clone(),
+            pre,
+            granter: Arc::new(Granter::new(provisional, Grants::default())),
+            backends: self.backends.clone(),
+            limits,
+            load,
+            description: None,
+        };
+        let description = plugin.describe().await?;
+        plugin.granter = Arc::new(Granter::new(description.name.clone(), grants));
+        plugin.description = Some(description);
+        Ok(plugin)
+    }
+}
+
+/// One loaded scenario plugin. Every call gets a fresh instance (`Store`) with the
+/// plugin's limits; the compiled code and import resolution are shared.
+#[derive(Clone)]
+pub struct Plugin {
+    engine: Engine,
+    pre: ScenarioPre<HostState>,
+    granter: Arc<Granter>,
+    backends: Backends,
+    limits: Limits,
+    load: LoadReport,
+    description: Option<Description>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("scenario", &self.granter.scenario())
+            .field("limits", &self.limits)
+            .field("load", &self.load)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a call failed: instantiation errors mean an incompatible component, call
+/// errors (that are not traps) mean the plugin returned values the host cannot lift.
+enum Stage {
+    Instantiate,
+    Call,
+}
+
+type CallFuture<'a, R> = Pin<Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>>;
+
+impl Plugin {
+    /// The scenario name (from `describe`).
+    pub fn name(&self) -> &str {
+        self.granter.scenario()
+    }
+
+    /// What `describe` answered when the plugin was loaded.
+    pub fn description(&self) -> Option<&Description> {
+        self.description.as_ref()
+    }
+
+    /// How the component was loaded (cache hit or compiled) and how long it took.
+    pub fn load_report(&self) -> LoadReport {
+        self.load
+    }
+
+    /// The limits of each call.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The same plugin with other limits (e.g. the phase's deadline).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Calls `describe` and validates its answer.
+    pub async fn describe(&self) -> Result<Description, PluginError> {
+        let description = self
+            .call("describe", "describe", |bindings, store| {
+                Box::pin(bindings.call_describe(store))
+            })
+            .await?;
+        self.validate_description(&description)?;
+        Ok(description)
+    }
+
+    /// Calls `plan`: the actions `inject` would take.
+    pub async fn plan(&self, phase: &Phase) -> Result<Vec<Action>, PluginError> {
+        let actions = self
+            .call_phase("plan", phase, |b, s, p| {
+                Box::pin(async move { b.call_plan(s, &p).await })
+            })
+            .await?;
+        if let Some(action) = actions.iter().find(|a| a.kind.trim().is_empty()) {
+            return Err(self.malformed(
+                "plan",
+                format!("an action has an empty kind (target {:?})", action.target),
+            ));
+        }
+        Ok(actions)
+    }
+
+    /// Calls `inject`: causes the fault.
+    pub async fn inject(&self, phase: &Phase) -> Result<(), PluginError> {
+        self.call_phase("inject", phase, |b, s, p| {
+            Box::pin(async move { b.call_inject(s, &p).await })
+        })
+        .await
+    }
+
+    /// Calls `verify`: is the system recovered yet?
+    pub async fn verify(&self, phase: &Phase) -> Result<Verdict, PluginError> {
+        self.call_phase("verify", phase, |b, s, p| {
+            Box::pin(async move { b.call_verify(s, &p).await })
+        })
+        .await
+    }
+
+    /// Calls `rollback`: undoes the fault.
+    pub async fn rollback(&self, phase: &Phase) -> Result<(), PluginError> {
+        self.call_phase("rollback", phase, |b, s, p| {
+            Box::pin(async move { b.call_rollback(s, &p).await })
+        })
+        .await
+    }
+
+    /// A phase call: runs it, then turns the scenario's own `error` into a `PluginError`.
+    async fn call_phase<R, F>(
+        &self,
+        function: &'static str,
+        phase: &Phase,
+        f: F,
+    ) -> Result<R, PluginError>
+    where
+        R: Send + 'static,
+        F: for<'a> FnOnce(
+                &'a Scenario,
+                &'a mut Store<HostState>,
+                Phase,
+            ) -> CallFuture<'a, Result<R, WitError>>
+            + Send,
+    {
+        let owned = phase.clone();
+        let result = self
+            .call(function, &phase.run_id, move |b, s| f(b, s, owned))
+            .await?;
+        result.map_err(|error| {
+            let (kind, message) = match error {
+                WitError::InvalidParams(m) => ("invalid-params", m),
+                WitError::NotFound(m) => ("not-found", m),
+                WitError::Refused(m) => ("refused", m),
+                WitError::Timeout(m) => ("timeout", m),
+                WitError::Unavailable(m) => ("unavailable", m),
+                WitError::Failed(m) => ("failed", m),
+            };
+            PluginError::Scenario {
+                scenario: self.name().to_owned(),
+                function,
+                kind,
+                message,
+            }
+        })
+    }
+
+    /// Runs one export in a fresh store under the limits and classifies any failure.
+    async fn call<R, F>(&self, function: &'static str, run_id: &str, f: F) -> Result<R, PluginError>
+    where
+        R: Send + 'static,
+        F: for<'a> FnOnce(&'a Scenario, &'a mut Store<HostState>) -> CallFuture<'a, R> + Send,
+    {
+        let state = HostState::new(
+            self.granter.clone(),
+            self.backends.clone(),
+            self.limits.clone(),
+            run_id.to_owned(),
+        );
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.memory);
+        store
+            .set_fuel(self.limits.fuel)
+            .map_err(|source| PluginError::Setup {
+                message: "cannot set fuel".into(),
+                source: Some(source.into()),
+            })?;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+
+        let pre = self.pre.clone();
+        let outcome = tokio::time::timeout(self.limits.deadline, async {
+            let bindings = pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| (Stage::Instantiate, e))?;
+            f(&bindings, &mut store).await.map_err(|e| (Stage::Call, e))
+        })
+        .await;
+
+        match outcome {
+            Err(_elapsed) => Err(PluginError::Timeout {
+                scenario: self.name().to_owned(),
+                function,
+                deadline_ms: self.limits.deadline.as_millis(),
+            }),
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err((stage, error))) => Err(self.classify(function, store.data(), stage, error)),
+        }
+    }
+
+    /// Turns a wasmtime error into the most precise `PluginError`.
+    fn classify(
+        &self,
+        function: &'static str,
+        state: &HostState,
+        stage: Stage,
+        error: wasmtime::Error,
+    ) -> PluginError {
+        let scenario = self.name().to_owned();
+        // A rule the plugin broke explains the error, whatever trap followed it.
+        match &state.violation {
+            Some(Violation::Denied(denied)) => {
+                return PluginError::Denied {
+                    denied: denied.clone(),
+                };
+            }
+            Some(Violation::LogFlood(detail)) => {
+                return PluginError::LogFlood {
+                    scenario,
+                    function,
+                    detail: detail.clone(),
+                };
+            }
+            None => {}
+        }
+        let trap = error.downcast_ref::<Trap>().copied();
+        if trap == Some(Trap::OutOfFuel) {
+            return PluginError::OutOfFuel {
+                scenario,
+                function,
+                fuel: self.limits.fuel,
+            };
+        }
+        if state.memory.exceeded() {
+            return PluginError::MemoryExhausted {
+                scenario,
+                function,
+                limit_bytes: state.memory.limit_bytes(),
+            };
+        }
+        match (trap, stage) {
+            (Some(trap), _) => {
+                let stderr = state.stderr_tail();
+                let detail = if stderr.is_empty() {
+                    trap.to_string()
+                } else {
+                    format!("{trap}; stderr: {stderr}")
+                };
+                PluginError::Trap {
+                    scenario,
+                    function,
+                    detail,
+                    source: error.into(),
+                }
+            }
+            (None, Stage::Instantiate) => PluginError::InvalidComponent {
+                path: scenario,
+                wit_version: crate::WIT_VERSION,
+                source: error.into(),
+            },
+            // Not a trap during a call: wasmtime could not lift what the plugin
+            // returned (invalid UTF-8, pointers out of bounds, bad discriminants...).
+            (None, Stage::Call) => PluginError::MalformedResult {
+                scenario,
+                function,
+                reason: format!("{error:#}"),
+            },
+        }
+    }
+
+    fn malformed(&self, function: &'static str, reason: String) -> PluginError {
+        PluginError::MalformedResult {
+            scenario: self.name().to_owned(),
+            function,
+            reason,
+        }
+    }
+
+    fn validate_description(&self, description: &Description) -> Result<(), PluginError> {
+        let name_ok = !description.name.is_empty()
+            && description.name.len() <= 63
+            && description
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !description.name.starts_with('-');
+        if !name_ok {
+            return Err(self.malformed(
+                "describe",
+                format!(
+                    "name {:?} must be 1-63 lowercase letters, digits or dashes",
+                    description.name
+                ),
+            ));
+        }
+        if !is_semver(&description.version) {
+            return Err(self.malformed(
+                "describe",
+                format!(
+                    "version {:?} is not a semantic version like 1.2.0",
+                    description.version
+                ),
+            ));
+        }
+        match serde_json::from_str::<serde_json::Value>(&description.params_schema) {
+            Ok(serde_json::Value::Object(_)) => Ok(()),
+            Ok(_) => {
+                Err(self.malformed("describe", "params-schema is JSON but not an object".into()))
+            }
+            Err(error) => {
+                Err(self.malformed("describe", format!("params-schema is not JSON: {error}")))
+            }
+        }
+    }
+}
+
+/// `MAJOR.MINOR.PATCH` with an optional `-pre` / `+build` suffix.
+fn is_semver(version: &str) -> bool {
+    let core = version.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_semver;
+
+    #[test]
+    fn semantic_versions_are_recognised() {
+        assert!(is_semver("1.2.0"));
+        assert!(is_semver("0.1.0-alpha.1"));
+        assert!(!is_semver("1.2"));
+        assert!(!is_semver("v1.2.0"));
+        assert!(!is_semver(""));
+    }
+}

@@ -1,0 +1,116 @@
+//! `firedrill plugin inspect FILE.wasm`: load a plugin, call `describe`, report the WIT
+//! version it targets.
+
+use std::fmt;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+
+use crate::bindings::types::{Capability, Description};
+use crate::cache::LoadReport;
+use crate::error::PluginError;
+use crate::grants::{Grants, verb_name};
+use crate::host::WasmtimeHost;
+use crate::limits::Limits;
+
+/// What `plugin inspect` prints.
+#[derive(Clone, Debug)]
+pub struct Inspection {
+    /// The file inspected.
+    pub path: String,
+    /// Size of the component in bytes.
+    pub size_bytes: usize,
+    /// SHA-256 of the component, hex.
+    pub sha256: String,
+    /// The `firedrill:scenario` version the component imports (e.g. `0.1.0`), if any import names it.
+    pub wit_version: Option<String>,
+    /// What `describe` answered.
+    pub description: Description,
+    /// How the component was loaded.
+    pub load: LoadReport,
+}
+
+/// Loads `path` with no grants and default limits, calls `describe`, and reads the WIT
+/// version from the component's imports (`firedrill:scenario/...@X.Y.Z`).
+pub async fn inspect(host: &WasmtimeHost, path: &Path) -> Result<Inspection, PluginError> {
+    let label = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| PluginError::Io {
+        path: label.clone(),
+        source,
+    })?;
+    let plugin = host
+        .load_bytes(&label, &bytes, Grants::default(), Limits::default())
+        .await?;
+    let description = plugin.describe().await?;
+    let component = Component::new(host.engine(), &bytes).ok();
+    let wit_version = component.and_then(|c| wit_version_of(host, &c));
+    Ok(Inspection {
+        path: label,
+        size_bytes: bytes.len(),
+        sha256: hex::encode(Sha256::digest(&bytes)),
+        wit_version,
+        description,
+        load: plugin.load_report(),
+    })
+}
+
+/// The version of the first `firedrill:scenario/...@version` import.
+pub fn wit_version_of(host: &WasmtimeHost, component: &Component) -> Option<String> {
+    component
+        .component_type()
+        .imports(host.engine())
+        .find_map(|(name, _)| {
+            name.strip_prefix("firedrill:scenario/")
+                .and_then(|rest| rest.split_once('@'))
+                .map(|(_, v)| v.to_owned())
+        })
+}
+
+impl fmt::Display for Inspection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = &self.description;
+        writeln!(f, "file:         {}", self.path)?;
+        writeln!(f, "size:         {} bytes", self.size_bytes)?;
+        writeln!(f, "sha256:       {}", self.sha256)?;
+        writeln!(
+            f,
+            "targets:      firedrill:scenario@{}",
+            self.wit_version
+                .as_deref()
+                .unwrap_or("unknown (no firedrill imports)")
+        )?;
+        writeln!(f, "scenario:     {} {}", d.name, d.version)?;
+        writeln!(f, "summary:      {}", d.summary)?;
+        writeln!(f, "capabilities:")?;
+        if d.capabilities.is_empty() {
+            writeln!(f, "  (none)")?;
+        }
+        for capability in &d.capabilities {
+            match capability {
+                Capability::Cluster(access) => {
+                    let verbs: Vec<&str> = access.verbs.iter().map(|v| verb_name(*v)).collect();
+                    writeln!(
+                        f,
+                        "  cluster {} in {}",
+                        verbs.join(","),
+                        access.namespaces.join(",")
+                    )?;
+                }
+                Capability::Exec(namespaces) => writeln!(f, "  exec in {}", namespaces.join(","))?,
+                Capability::Http(hosts) => writeln!(f, "  http to {}", hosts.join(","))?,
+                Capability::Postgres(name) => writeln!(f, "  postgres connection {name}")?,
+                Capability::Redis(name) => writeln!(f, "  redis connection {name}")?,
+            }
+        }
+        let schema = serde_json::from_str::<serde_json::Value>(&d.params_schema)
+            .ok()
+            .and_then(|v| serde_json::to_string_pretty(&v).ok())
+            .unwrap_or_else(|| d.params_schema.clone());
+        writeln!(f, "parameters schema:")?;
+        for line in schema.lines() {
+            writeln!(f, "  {line}")?;
+        }
+        Ok(())
+    }
+}

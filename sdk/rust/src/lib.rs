@@ -1,0 +1,288 @@
+//! Write firedrill scenario plugins in Rust: implement [`Scenario`], call
+//! [`export_scenario!`], build for `wasm32-wasip2`.
+//!
+//! ```ignore
+//! use firedrill_sdk::prelude::*;
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Params { count: u32 }
+//!
+//! struct KillPods;
+//!
+//! impl Scenario for KillPods {
+//!     type Params = Params;
+//!     fn describe() -> Description {
+//!         Description::new("kill-pods", "0.1.0", "Deletes pods and waits for replacements")
+//!     }
+//!     fn plan(phase: &Phase<Params>) -> Result<Vec<Action>, Error> { Ok(vec![]) }
+//!     fn inject(phase: &Phase<Params>) -> Result<(), Error> { Ok(()) }
+//!     fn verify(phase: &Phase<Params>) -> Result<Verdict, Error> { Ok(Verdict::Recovered) }
+//!     fn rollback(phase: &Phase<Params>) -> Result<(), Error> { Ok(()) }
+//! }
+//!
+//! export_scenario!(KillPods);
+//! ```
+//!
+//! # Layout
+//!
+//! - [`bindings`]: the code `wit-bindgen` generates from `sdk/wit/since_v0.1.0`.
+//! - [`Scenario`], [`Phase`]: the trait a plugin implements and its typed input.
+//! - [`cluster`], [`http`], [`postgres`], [`redis`], [`clock`], [`log`], [`state`],
+//!   [`evidence`]: the host capabilities, with small helpers over the raw imports.
+//! - [`export_scenario!`]: exports a `Scenario` as the component's WIT exports.
+
+use serde::de::DeserializeOwned;
+
+/// Bindings generated from the WIT package `firedrill:scenario@0.1.0`.
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "scenario",
+        path: "../wit/since_v0.1.0",
+        pub_export_macro: true,
+        export_macro_name: "__export_scenario_world",
+        default_bindings_module: "firedrill_sdk::bindings",
+        generate_all,
+    });
+}
+
+pub use bindings::firedrill::scenario::types::{
+    Action, Capability, ClusterAccess, Description, Error, Phase as RawPhase, Service, Verb,
+    Verdict,
+};
+
+/// The version of the WIT package this SDK targets.
+pub const WIT_VERSION: &str = "0.1.0";
+
+/// Everything a plugin usually needs.
+pub mod prelude {
+    pub use crate::{
+        Action, Capability, Description, Error, Phase, Scenario, Service, Verb, Verdict,
+        clock, cluster, evidence, export_scenario, http, log, state,
+    };
+}
+
+/// The input of a phase call, with parameters decoded into the scenario's type.
+#[derive(Debug, Clone)]
+pub struct Phase<P> {
+    /// Identifier of the drill run.
+    pub run_id: String,
+    /// Name of the phase in the drill.
+    pub name: String,
+    /// The phase parameters.
+    pub params: P,
+    /// The services the phase acts on.
+    pub services: Vec<Service>,
+}
+
+/// A scenario: the logic of one drill phase.
+pub trait Scenario {
+    /// Phase parameters, decoded from the JSON the host passes. Use `#[serde(default)]`
+    /// for optional fields; a decoding failure fails the call with `invalid-params`.
+    type Params: DeserializeOwned;
+
+    /// Name, version, summary, parameters schema and capabilities.
+    fn describe() -> Description;
+    /// What `inject` would do; must not change anything.
+    fn plan(phase: &Phase<Self::Params>) -> Result<Vec<Action>, Error>;
+    /// Causes the fault.
+    fn inject(phase: &Phase<Self::Params>) -> Result<(), Error>;
+    /// Is the system recovered yet?
+    fn verify(phase: &Phase<Self::Params>) -> Result<Verdict, Error>;
+    /// Undoes the fault; must be safe to call more than once.
+    fn rollback(phase: &Phase<Self::Params>) -> Result<(), Error>;
+}
+
+impl Description {
+    /// A description with no parameters and no capabilities.
+    pub fn new(name: &str, version: &str, summary: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            summary: summary.to_owned(),
+            params_schema: r#"{"type":"object"}"#.to_owned(),
+            capabilities: Vec::new(),
+        }
+    }
+
+    /// Sets the JSON Schema of the parameters.
+    pub fn params_schema(mut self, schema: serde_json::Value) -> Self {
+        self.params_schema = schema.to_string();
+        self
+    }
+
+    /// Declares a capability the scenario may use.
+    pub fn needs(mut self, capability: Capability) -> Self {
+        self.capabilities.push(capability);
+        self
+    }
+}
+
+impl Capability {
+    /// Kubernetes `verbs` in `namespaces` (`*` for all, `:cluster` for nodes).
+    pub fn cluster(verbs: &[Verb], namespaces: &[&str]) -> Self {
+        Capability::Cluster(ClusterAccess {
+            verbs: verbs.to_vec(),
+            namespaces: namespaces.iter().map(|n| (*n).to_owned()).collect(),
+        })
+    }
+}
+
+impl Action {
+    /// An action for `plan`.
+    pub fn new(kind: &str, target: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self { kind: kind.to_owned(), target: target.into(), detail: detail.into() }
+    }
+}
+
+impl Error {
+    /// A scenario failure with a reason for the report.
+    pub fn failed(reason: impl Into<String>) -> Self {
+        Error::Failed(reason.into())
+    }
+}
+
+
+/// Kubernetes: pods, nodes, evictions, drains, rollouts, exec, readiness waits.
+pub mod cluster {
+    pub use crate::bindings::firedrill::scenario::cluster::*;
+
+    impl Pod {
+        /// The value of a label, if set.
+        pub fn label(&self, key: &str) -> Option<&str> {
+            self.labels.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        }
+    }
+}
+
+/// Outbound HTTP to granted hosts.
+pub mod http {
+    pub use crate::bindings::firedrill::scenario::http::*;
+
+    /// A GET with a timeout.
+    pub fn get(url: &str, timeout_ms: u32) -> Result<Response, crate::Error> {
+        send(&Request {
+            method: "GET".into(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+            timeout_ms,
+        })
+    }
+}
+
+/// PostgreSQL statements on named connections.
+pub mod postgres {
+    pub use crate::bindings::firedrill::scenario::postgres::*;
+}
+
+/// Redis commands on named connections.
+pub mod redis {
+    pub use crate::bindings::firedrill::scenario::redis::*;
+
+    /// Runs a command given as string slices.
+    pub fn run(connection: &str, args: &[&str]) -> Result<Reply, crate::Error> {
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        command(connection, &args)
+    }
+}
+
+/// Time.
+pub mod clock {
+    pub use crate::bindings::firedrill::scenario::clock::*;
+
+    /// Sleeps without blocking the host.
+    pub fn sleep(duration: core::time::Duration) {
+        sleep_ms(u32::try_from(duration.as_millis()).unwrap_or(u32::MAX));
+    }
+}
+
+/// The daemon's log.
+pub mod log {
+    pub use crate::bindings::firedrill::scenario::log::*;
+
+    pub fn debug(message: &str) {
+        write(Level::Debug, message);
+    }
+    pub fn info(message: &str) {
+        write(Level::Info, message);
+    }
+    pub fn warn(message: &str) {
+        write(Level::Warn, message);
+    }
+    pub fn error(message: &str) {
+        write(Level::Error, message);
+    }
+}
+
+/// Key/value state kept in the run journal, for `rollback` after a crash.
+pub mod state {
+    pub use crate::bindings::firedrill::scenario::state::*;
+
+    /// Stores a value as JSON.
+    pub fn set_json<T: serde::Serialize>(key: &str, value: &T) -> Result<(), crate::Error> {
+        let text = serde_json::to_string(value).map_err(|e| crate::Error::Failed(e.to_string()))?;
+        set(key, &text)
+    }
+
+    /// Reads a value stored with [`set_json`]; none if absent or not decodable.
+    pub fn get_json<T: serde::de::DeserializeOwned>(key: &str) -> Option<T> {
+        get(key).and_then(|text| serde_json::from_str(&text).ok())
+    }
+}
+
+/// Evidence artefacts attached to the run.
+pub mod evidence {
+    pub use crate::bindings::firedrill::scenario::evidence::*;
+
+    /// Attaches plain text.
+    pub fn text(name: &str, content: &str) -> Result<(), crate::Error> {
+        attach(name, "text/plain", content)
+    }
+}
+
+/// Not public API: used by [`export_scenario!`].
+#[doc(hidden)]
+pub mod __private {
+    use super::*;
+
+    pub fn decode<S: Scenario>(raw: RawPhase) -> Result<Phase<S::Params>, Error> {
+        let text = if raw.params.trim().is_empty() { "{}" } else { raw.params.as_str() };
+        let params = serde_json::from_str(text)
+            .map_err(|e| Error::InvalidParams(format!("phase parameters: {e}")))?;
+        Ok(Phase { run_id: raw.run_id, name: raw.name, params, services: raw.services })
+    }
+}
+
+/// Exports a [`Scenario`] implementation as the component's `describe`, `plan`,
+/// `inject`, `verify` and `rollback`.
+#[macro_export]
+macro_rules! export_scenario {
+    ($scenario:ty) => {
+        #[doc(hidden)]
+        struct __FiredrillExport;
+
+        impl $crate::bindings::Guest for __FiredrillExport {
+            fn describe() -> $crate::Description {
+                <$scenario as $crate::Scenario>::describe()
+            }
+            fn plan(phase: $crate::RawPhase) -> Result<Vec<$crate::Action>, $crate::Error> {
+                let phase = $crate::__private::decode::<$scenario>(phase)?;
+                <$scenario as $crate::Scenario>::plan(&phase)
+            }
+            fn inject(phase: $crate::RawPhase) -> Result<(), $crate::Error> {
+                let phase = $crate::__private::decode::<$scenario>(phase)?;
+                <$scenario as $crate::Scenario>::inject(&phase)
+            }
+            fn verify(phase: $crate::RawPhase) -> Result<$crate::Verdict, $crate::Error> {
+                let phase = $crate::__private::decode::<$scenario>(phase)?;
+                <$scenario as $crate::Scenario>::verify(&phase)
+            }
+            fn rollback(phase: $crate::RawPhase) -> Result<(), $crate::Error> {
+                let phase = $crate::__private::decode::<$scenario>(phase)?;
+                <$scenario as $crate::Scenario>::rollback(&phase)
+            }
+        }
+
+        $crate::bindings::__export_scenario_world!(__FiredrillExport with_types_in $crate::bindings);
+    };
+}
