@@ -3,12 +3,15 @@
 //! # Layout
 //! - [`cli`]: clap definitions of every subcommand and its help.
 //! - [`commands`]: one module per subcommand; each returns an [`ExitCode`](exit::Exit).
+//! - [`engine`]: runs a drill's phases through the ports in [`engine::ports`]
+//!   (scenario host, prober, baseline, journal), measuring and recording the run.
 //! - [`exit`]: the exit codes firedrill promises (0 pass, 1 objective failed, 2 error,
 //!   3 aborted) and the command error type.
 //! - [`scenarios`]: the names of the built-in scenario plugins.
 
 pub mod cli;
 pub mod commands;
+pub mod engine;
 pub mod exit;
 pub mod scenarios;
 

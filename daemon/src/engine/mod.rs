@@ -1,0 +1,728 @@
+//! The drill engine: runs a drill's phases in order through the scenario host, measures, and records the run.
+//!
+//! For each phase: `plan`, journal the intent, `inject`, then `verify` at a fixed cadence
+//! until it reports recovery or the phase deadline passes; the recovery time is measured
+//! on the monotonic clock from the end of `inject` to the start of the `verify` call that
+//! saw recovery. Availability probes run concurrently for the whole drill. A failed,
+//! timed-out or aborted phase is rolled back at once; at the end every phase that injected
+//! a fault is rolled back (rollbacks are idempotent), so a drill always leaves the cluster
+//! as it found it. Verdicts come from the pure [`firedrill_core::measure`].
+
+pub mod ports;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use firedrill_core::config::raw::PhaseFailurePolicy;
+use firedrill_core::config::{Config, Drill, Phase};
+use firedrill_core::measure::{AbortWindow, AvailabilityTracker, drill_outcome, judge_phase};
+use firedrill_core::run::{Outcome, PhaseRecord, PhaseVerdict, RunRecord, TimelineEvent, Trigger};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use self::ports::{
+    Baseline, Journal, JournalEntry, PhaseContext, ProbeTarget, Prober, Recovery, ScenarioHost,
+    ServiceRef,
+};
+
+/// The adapters a run needs, as one context (like a kube-rs controller's `Context`).
+#[derive(Clone)]
+pub struct Engine {
+    pub host: Arc<dyn ScenarioHost>,
+    pub prober: Arc<dyn Prober>,
+    pub baseline: Arc<dyn Baseline>,
+    pub journal: Arc<dyn Journal>,
+    /// How often `verify` is called while a phase recovers.
+    pub verify_interval: Duration,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("verify_interval", &self.verify_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What to run, and why.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub drill: String,
+    pub trigger: Trigger,
+    pub scheduled_for: Option<DateTime<Utc>>,
+    /// SHA-256 of the configuration file, for the record.
+    pub config_sha256: String,
+}
+
+/// Progress of a run, for a live display.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    PhaseStarted {
+        phase: String,
+        rto: Option<Duration>,
+    },
+    Recovering {
+        phase: String,
+        elapsed: Duration,
+        reason: String,
+    },
+    PhaseFinished {
+        phase: String,
+        verdict: PhaseVerdict,
+        recovery: Option<Duration>,
+    },
+}
+
+/// Anchors the monotonic clock to wall-clock time once, so every timestamp of a run is
+/// consistent with the durations measured between them.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    wall: DateTime<Utc>,
+    mono: Instant,
+}
+
+impl Clock {
+    fn now() -> Self {
+        Self {
+            wall: Utc::now(),
+            mono: Instant::now(),
+        }
+    }
+
+    fn wall_at(&self, at: Instant) -> DateTime<Utc> {
+        let elapsed = at.saturating_duration_since(self.mono);
+        self.wall + chrono::Duration::from_std(elapsed).unwrap_or_default()
+    }
+}
+
+/// State shared with the probe task.
+#[derive(Debug, Default)]
+struct Shared {
+    phase: Option<String>,
+    tracker: AvailabilityTracker,
+    abort_reason: Option<String>,
+}
+
+impl Engine {
+    /// Runs `request.drill` of `config` to the end (or abort) and returns its record. Never
+    /// fails: every problem becomes a phase verdict or the run's outcome.
+    pub async fn run(
+        &self,
+        config: &Config,
+        request: RunRequest,
+        cancel: CancellationToken,
+        progress: Option<tokio::sync::mpsc::UnboundedSender<Progress>>,
+    ) -> RunRecord {
+        let clock = Clock::now();
+        let nonce: u16 = rand::random();
+        let mut record = RunRecord {
+            id: RunRecord::make_id(&request.drill, clock.wall, nonce),
+            drill: request.drill.clone(),
+            description: None,
+            target: String::new(),
+            trigger: request.trigger.clone(),
+            scheduled_for: request.scheduled_for,
+            started_at: clock.wall,
+            finished_at: None,
+            outcome: Outcome::Passed,
+            participants: config.report.participants.clone(),
+            overall_rto_seconds: config.objectives.rto.map(|d| d.as_secs_f64()),
+            overall_rpo_seconds: config.objectives.rpo.map(|d| d.as_secs_f64()),
+            phases: Vec::new(),
+            availability: Vec::new(),
+            timeline: Vec::new(),
+            evidence: Vec::new(),
+            config_sha256: request.config_sha256.clone(),
+            plugin_sha256: BTreeMap::new(),
+        };
+        let Some(drill) = config.drill(&request.drill) else {
+            record.outcome = Outcome::Error {
+                message: format!("unknown drill `{}`", request.drill),
+            };
+            record.finished_at = Some(Utc::now());
+            return record;
+        };
+        record.description = drill.description.clone();
+        record.target = drill.target.clone();
+        record
+            .participants
+            .extend(drill.participants.iter().cloned());
+        let note = |record: &mut RunRecord, phase: Option<&str>, message: String| {
+            record.timeline.push(TimelineEvent {
+                at: clock.wall_at(Instant::now()),
+                phase: phase.map(str::to_string),
+                message,
+            });
+        };
+
+        if let Err(err) = self
+            .journal
+            .append(
+                &record.id,
+                &JournalEntry::RunStarted {
+                    drill: drill.name.clone(),
+                    at: clock.wall,
+                },
+            )
+            .await
+        {
+            record.outcome = Outcome::Error {
+                message: format!("cannot write the run journal, so the run did not start: {err}"),
+            };
+            record.finished_at = Some(Utc::now());
+            return record;
+        }
+        note(&mut record, None, format!("Drill {} started", drill.name));
+
+        let services = match self.service_refs(config, drill).await {
+            Ok(services) => services,
+            Err(message) => {
+                record.outcome = Outcome::Error { message };
+                return self.finish(record, clock).await;
+            }
+        };
+
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let stop_probes = CancellationToken::new();
+        let probe_task = tokio::spawn(probe_loop(
+            self.prober.clone(),
+            probe_targets(config),
+            config.probing.interval,
+            config.probing.timeout,
+            AbortWindow::new(
+                config.abort.availability_window,
+                config.abort.availability_floor,
+            ),
+            shared.clone(),
+            cancel.clone(),
+            stop_probes.clone(),
+        ));
+
+        let mut stopping = false;
+        let mut owed_rollbacks: Vec<(PhaseContext, Arc<dyn ports::Scenario>)> = Vec::new();
+        for phase in &drill.phases {
+            if stopping || cancel.is_cancelled() {
+                record
+                    .phases
+                    .push(skipped(phase, clock.wall_at(Instant::now())));
+                continue;
+            }
+            let ctx = PhaseContext {
+                run_id: record.id.clone(),
+                drill: drill.name.clone(),
+                phase: phase.name.clone(),
+                scenario: phase.scenario.clone(),
+                params: serde_json::Value::Object(phase.params.clone()),
+                services: services
+                    .iter()
+                    .filter(|s| phase.services.contains(&s.name))
+                    .cloned()
+                    .collect(),
+            };
+            if let Ok(mut shared) = shared.lock() {
+                shared.phase = Some(phase.name.clone());
+            }
+            send(
+                &progress,
+                Progress::PhaseStarted {
+                    phase: phase.name.clone(),
+                    rto: phase.objectives.rto,
+                },
+            );
+            let phase_record = self
+                .run_phase(
+                    phase,
+                    &ctx,
+                    clock,
+                    &cancel,
+                    &shared,
+                    &progress,
+                    &mut owed_rollbacks,
+                    &mut record,
+                )
+                .await;
+            if let Ok(mut shared) = shared.lock() {
+                shared.phase = None;
+            }
+            send(
+                &progress,
+                Progress::PhaseFinished {
+                    phase: phase.name.clone(),
+                    verdict: phase_record.verdict.clone(),
+                    recovery: phase_record.recovery_seconds.map(Duration::from_secs_f64),
+                },
+            );
+            let passed = phase_record.verdict.passed();
+            note(
+                &mut record,
+                Some(&phase.name),
+                format!("Phase {} {}", phase.name, phase_record.verdict.label()),
+            );
+            record.phases.push(phase_record);
+            if !passed && drill.on_phase_failure == PhaseFailurePolicy::Stop {
+                stopping = true;
+            }
+        }
+
+        // Every fault injected is undone, newest first, whatever happened.
+        while let Some((ctx, scenario)) = owed_rollbacks.pop() {
+            let outcome = self.rollback(&record.id, &ctx, scenario.as_ref()).await;
+            note(
+                &mut record,
+                Some(&ctx.phase),
+                format!("Final rollback of {}: {outcome}", ctx.phase),
+            );
+        }
+
+        stop_probes.cancel();
+        let _ = probe_task.await;
+        let (tracker, abort_reason) = match shared.lock() {
+            Ok(shared) => (shared.tracker.clone(), shared.abort_reason.clone()),
+            Err(_) => (AvailabilityTracker::default(), None),
+        };
+        record.availability = tracker.drill_summary();
+        record.outcome = match abort_reason {
+            Some(reason) if cancel.is_cancelled() => Outcome::Aborted { reason },
+            None if cancel.is_cancelled() => Outcome::Aborted {
+                reason: "stopped by an operator".into(),
+            },
+            _ => drill_outcome(&record.phases),
+        };
+        self.finish(record, clock).await
+    }
+
+    async fn finish(&self, mut record: RunRecord, clock: Clock) -> RunRecord {
+        let now = clock.wall_at(Instant::now());
+        record.finished_at = Some(now);
+        for scenario in record
+            .phases
+            .iter()
+            .map(|p| p.scenario.clone())
+            .collect::<Vec<_>>()
+        {
+            if let Some(hash) = self.host.plugin_sha256(&scenario) {
+                record.plugin_sha256.insert(scenario, hash);
+            }
+        }
+        if let Err(err) = self
+            .journal
+            .append(&record.id, &JournalEntry::RunFinished { at: now })
+            .await
+        {
+            tracing::error!(run = %record.id, error = %err, "Could not mark the run finished in the journal; it will be rolled back again at the next start");
+        }
+        record
+    }
+
+    /// The services of the drill's phases with their healthy replica counts.
+    async fn service_refs(
+        &self,
+        config: &Config,
+        drill: &Drill,
+    ) -> Result<Vec<ServiceRef>, String> {
+        let mut refs = Vec::new();
+        let mut names: Vec<&String> = drill.phases.iter().flat_map(|p| &p.services).collect();
+        names.sort();
+        names.dedup();
+        for name in names {
+            let Some(service) = config.services.get(name) else {
+                continue;
+            };
+            let selector = service.selector.to_string();
+            let replicas = self
+                .baseline
+                .ready_pods(&service.namespace, &selector)
+                .await
+                .map_err(|err| format!("cannot read the baseline of service {name}: {err}"))?;
+            refs.push(ServiceRef {
+                name: name.clone(),
+                namespace: service.namespace.clone(),
+                selector,
+                replicas,
+            });
+        }
+        Ok(refs)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_phase(
+        &self,
+        phase: &Phase,
+        ctx: &PhaseContext,
+        clock: Clock,
+        cancel: &CancellationToken,
+        shared: &Arc<Mutex<Shared>>,
+        progress: &Option<tokio::sync::mpsc::UnboundedSender<Progress>>,
+        owed_rollbacks: &mut Vec<(PhaseContext, Arc<dyn ports::Scenario>)>,
+        record: &mut RunRecord,
+    ) -> PhaseRecord {
+        let started = Instant::now();
+        let mut out = PhaseRecord {
+            name: phase.name.clone(),
+            scenario: phase.scenario.clone(),
+            started_at: clock.wall_at(started),
+            injected_at: None,
+            recovered_at: None,
+            finished_at: None,
+            rto_target_seconds: phase.objectives.rto.map(|d| d.as_secs_f64()),
+            recovery_seconds: None,
+            rpo_target_seconds: phase.objectives.rpo.map(|d| d.as_secs_f64()),
+            availability_floor: phase.objectives.availability_floor,
+            detection: None,
+            verdict: PhaseVerdict::Skipped,
+            rollback: None,
+            availability: Vec::new(),
+            data_loss: None,
+            actions: Vec::new(),
+        };
+        let scenario = match self.host.load(&phase.scenario).await {
+            Ok(scenario) => scenario,
+            Err(err) => {
+                out.verdict = PhaseVerdict::Error {
+                    message: format!("cannot load scenario {}: {err}", phase.scenario),
+                };
+                out.finished_at = Some(clock.wall_at(Instant::now()));
+                return out;
+            }
+        };
+        match scenario.plan(ctx).await {
+            Ok(actions) => out.actions = actions.iter().map(|a| a.describe()).collect(),
+            Err(err) => {
+                out.verdict = PhaseVerdict::Error {
+                    message: format!("plan failed: {err}"),
+                };
+                out.finished_at = Some(clock.wall_at(Instant::now()));
+                return out;
+            }
+        }
+        if let Err(err) = self
+            .journal
+            .append(
+                &ctx.run_id,
+                &JournalEntry::Injecting {
+                    phase: phase.name.clone(),
+                    context: ctx.clone(),
+                    at: clock.wall_at(Instant::now()),
+                },
+            )
+            .await
+        {
+            out.verdict = PhaseVerdict::Error {
+                message: format!("cannot write the run journal, so no fault was injected: {err}"),
+            };
+            out.finished_at = Some(clock.wall_at(Instant::now()));
+            return out;
+        }
+        // From here a rollback is owed, even if inject fails half-way.
+        owed_rollbacks.push((ctx.clone(), scenario.clone()));
+        if let Err(err) = scenario.inject(ctx).await {
+            out.verdict = PhaseVerdict::Error {
+                message: format!("inject failed: {err}"),
+            };
+            out.rollback = Some(self.rollback_owed(owed_rollbacks, &ctx.run_id).await);
+            out.finished_at = Some(clock.wall_at(Instant::now()));
+            return out;
+        }
+        let injected = Instant::now();
+        out.injected_at = Some(clock.wall_at(injected));
+        record.timeline.push(TimelineEvent {
+            at: clock.wall_at(injected),
+            phase: Some(phase.name.clone()),
+            message: format!("Fault injected by {}", phase.scenario),
+        });
+
+        let deadline = injected + phase.deadline;
+        let mut recovered: Option<Instant> = None;
+        let mut failure: Option<PhaseVerdict> = None;
+        let mut polls = 0u64;
+        loop {
+            if cancel.is_cancelled() {
+                let reason = shared
+                    .lock()
+                    .ok()
+                    .and_then(|s| s.abort_reason.clone())
+                    .unwrap_or_else(|| "stopped by an operator".into());
+                failure = Some(PhaseVerdict::Aborted { reason });
+                break;
+            }
+            let asked = Instant::now();
+            if asked >= deadline {
+                break;
+            }
+            polls += 1;
+            let verdict = tokio::select! {
+                verdict = scenario.verify(ctx) => verdict,
+                () = tokio::time::sleep_until(deadline) => break,
+                () = cancel.cancelled() => continue,
+            };
+            match verdict {
+                Ok(Recovery::Recovered) => {
+                    recovered = Some(asked);
+                    break;
+                }
+                Ok(Recovery::Recovering(reason)) => {
+                    send(
+                        progress,
+                        Progress::Recovering {
+                            phase: phase.name.clone(),
+                            elapsed: asked.duration_since(injected),
+                            reason,
+                        },
+                    );
+                }
+                Ok(Recovery::Failed(reason)) => {
+                    failure = Some(PhaseVerdict::Failed {
+                        reasons: vec![format!("the scenario reports recovery failed: {reason}")],
+                    });
+                    break;
+                }
+                Err(err) => {
+                    failure = Some(PhaseVerdict::Error {
+                        message: format!("verify failed: {err}"),
+                    });
+                    break;
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.verify_interval) => {}
+                () = cancel.cancelled() => {}
+            }
+        }
+        let finished = Instant::now();
+        out.availability = shared
+            .lock()
+            .map(|s| s.tracker.phase_summary(&phase.name))
+            .unwrap_or_default();
+        if let Some(at) = recovered {
+            let recovery = at.duration_since(injected);
+            out.recovered_at = Some(clock.wall_at(at));
+            out.recovery_seconds = Some(recovery.as_secs_f64());
+            out.detection = Some(format!(
+                "verify reported recovery (polled every {} ms, {polls} calls)",
+                self.verify_interval.as_millis()
+            ));
+        }
+        out.verdict = match failure {
+            Some(verdict) => verdict,
+            None => judge_phase(
+                &phase.objectives,
+                recovered.map(|at| at.duration_since(injected)),
+                &out.availability,
+                out.data_loss.as_ref(),
+            ),
+        };
+        if !out.verdict.passed() {
+            out.rollback = Some(self.rollback_owed(owed_rollbacks, &ctx.run_id).await);
+        }
+        out.finished_at = Some(clock.wall_at(finished));
+        out
+    }
+
+    /// Rolls back the newest owed phase (the one that just failed).
+    async fn rollback_owed(
+        &self,
+        owed: &mut Vec<(PhaseContext, Arc<dyn ports::Scenario>)>,
+        run_id: &str,
+    ) -> String {
+        match owed.pop() {
+            Some((ctx, scenario)) => self.rollback(run_id, &ctx, scenario.as_ref()).await,
+            None => "nothing to roll back".into(),
+        }
+    }
+
+    async fn rollback(
+        &self,
+        run_id: &str,
+        ctx: &PhaseContext,
+        scenario: &dyn ports::Scenario,
+    ) -> String {
+        let result = scenario.rollback(ctx).await;
+        if let Err(err) = self
+            .journal
+            .append(
+                run_id,
+                &JournalEntry::RolledBack {
+                    phase: ctx.phase.clone(),
+                    at: Utc::now(),
+                },
+            )
+            .await
+        {
+            tracing::error!(run = run_id, phase = %ctx.phase, error = %err, "Could not journal a rollback; it will run again at the next start");
+        }
+        match result {
+            Ok(()) => "rolled back".into(),
+            Err(err) => {
+                tracing::error!(run = run_id, phase = %ctx.phase, error = %err, "Rollback failed; the cluster may need manual restoration");
+                format!("rollback failed: {err}")
+            }
+        }
+    }
+
+    /// Finds runs a previous process left unfinished, rolls back every phase that injected
+    /// a fault and was not rolled back, and returns their records as `interrupted`.
+    pub async fn recover_interrupted(&self) -> Result<Vec<RunRecord>, ports::ScenarioError> {
+        let mut recovered = Vec::new();
+        for (run_id, entries) in self.journal.unfinished().await? {
+            let mut drill = String::new();
+            let mut started_at = Utc::now();
+            let mut owed: Vec<PhaseContext> = Vec::new();
+            for entry in &entries {
+                match entry {
+                    JournalEntry::RunStarted { drill: d, at } => {
+                        drill = d.clone();
+                        started_at = *at;
+                    }
+                    JournalEntry::Injecting { context, .. } => owed.push(context.clone()),
+                    JournalEntry::RolledBack { phase, .. } => {
+                        if let Some(index) = owed.iter().rposition(|ctx| &ctx.phase == phase) {
+                            owed.remove(index);
+                        }
+                    }
+                    JournalEntry::RunFinished { .. } => {}
+                }
+            }
+            let mut timeline = vec![TimelineEvent {
+                at: Utc::now(),
+                phase: None,
+                message: "Run found interrupted at start-up; rolling back".into(),
+            }];
+            while let Some(ctx) = owed.pop() {
+                let outcome = match self.host.load(&ctx.scenario).await {
+                    Ok(scenario) => self.rollback(&run_id, &ctx, scenario.as_ref()).await,
+                    Err(err) => {
+                        format!("cannot load scenario {} to roll back: {err}", ctx.scenario)
+                    }
+                };
+                timeline.push(TimelineEvent {
+                    at: Utc::now(),
+                    phase: Some(ctx.phase.clone()),
+                    message: format!("Rollback of {} after interruption: {outcome}", ctx.phase),
+                });
+            }
+            let finished = Utc::now();
+            self.journal
+                .append(&run_id, &JournalEntry::RunFinished { at: finished })
+                .await?;
+            recovered.push(RunRecord {
+                id: run_id,
+                drill,
+                description: None,
+                target: String::new(),
+                trigger: Trigger::Cli {
+                    user: "recovery".into(),
+                },
+                scheduled_for: None,
+                started_at,
+                finished_at: Some(finished),
+                outcome: Outcome::Interrupted,
+                participants: Vec::new(),
+                overall_rto_seconds: None,
+                overall_rpo_seconds: None,
+                phases: Vec::new(),
+                availability: Vec::new(),
+                timeline,
+                evidence: Vec::new(),
+                config_sha256: String::new(),
+                plugin_sha256: BTreeMap::new(),
+            });
+        }
+        Ok(recovered)
+    }
+}
+
+fn skipped(phase: &Phase, at: DateTime<Utc>) -> PhaseRecord {
+    PhaseRecord {
+        name: phase.name.clone(),
+        scenario: phase.scenario.clone(),
+        started_at: at,
+        injected_at: None,
+        recovered_at: None,
+        finished_at: Some(at),
+        rto_target_seconds: phase.objectives.rto.map(|d| d.as_secs_f64()),
+        recovery_seconds: None,
+        rpo_target_seconds: phase.objectives.rpo.map(|d| d.as_secs_f64()),
+        availability_floor: phase.objectives.availability_floor,
+        detection: None,
+        verdict: PhaseVerdict::Skipped,
+        rollback: None,
+        availability: Vec::new(),
+        data_loss: None,
+        actions: Vec::new(),
+    }
+}
+
+fn send(progress: &Option<tokio::sync::mpsc::UnboundedSender<Progress>>, event: Progress) {
+    if let Some(progress) = progress {
+        // A display that went away must not stop the drill.
+        let _ = progress.send(event);
+    }
+}
+
+/// Every probe of every probed service in the configuration.
+pub fn probe_targets(config: &Config) -> Vec<ProbeTarget> {
+    config
+        .services
+        .values()
+        .flat_map(|service| {
+            service.probes.iter().map(|probe| ProbeTarget {
+                service: service.name.clone(),
+                probe: probe.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Probes every target at a fixed cadence until `stop`; a breach of the abort window
+/// records its reason and cancels the run.
+#[allow(clippy::too_many_arguments)]
+async fn probe_loop(
+    prober: Arc<dyn Prober>,
+    targets: Vec<ProbeTarget>,
+    interval: Duration,
+    timeout: Duration,
+    mut window: AbortWindow,
+    shared: Arc<Mutex<Shared>>,
+    cancel: CancellationToken,
+    stop: CancellationToken,
+) {
+    if targets.is_empty() {
+        return;
+    }
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        let phase = shared.lock().ok().and_then(|s| s.phase.clone());
+        let results = futures::future::join_all(targets.iter().map(|target| {
+            let prober = prober.clone();
+            async move { (target, prober.probe(target, timeout).await) }
+        }))
+        .await;
+        let Ok(mut state) = shared.lock() else {
+            return;
+        };
+        for (target, outcome) in results {
+            state.tracker.record(
+                &target.service,
+                phase.as_deref(),
+                outcome.ok,
+                outcome.latency,
+            );
+            if let Some(breach) = window.record(&target.service, outcome.ok)
+                && state.abort_reason.is_none()
+            {
+                state.abort_reason = Some(breach.describe());
+                cancel.cancel();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,140 @@
+//! The ports the engine drives: scenario plugins, availability probes, the run journal.
+//!
+//! The engine is written against these traits only; `main` wires the real adapters
+//! (the wasmtime host, the Kubernetes API, SQLite) and tests wire small fakes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A service as a phase sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceRef {
+    pub name: String,
+    pub namespace: String,
+    pub selector: String,
+    /// Replicas the service runs with when healthy (its Ready pods before the drill).
+    pub replicas: u32,
+}
+
+/// What every scenario call receives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseContext {
+    pub run_id: String,
+    pub drill: String,
+    pub phase: String,
+    pub scenario: String,
+    /// The phase's parameters, a JSON object.
+    pub params: serde_json::Value,
+    pub services: Vec<ServiceRef>,
+}
+
+/// One action a scenario would take (from `plan`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedAction {
+    pub kind: String,
+    pub target: String,
+    pub detail: String,
+}
+
+impl PlannedAction {
+    pub fn describe(&self) -> String {
+        format!("{} {}: {}", self.kind, self.target, self.detail)
+    }
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recovery {
+    Recovered,
+    Recovering(String),
+    Failed(String),
+}
+
+/// Why a scenario call failed (the plugin trapped, ran out of time, was denied a
+/// capability, or its host could not run it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ScenarioError(pub String);
+
+/// A loaded scenario plugin.
+#[async_trait]
+pub trait Scenario: Send + Sync {
+    async fn plan(&self, ctx: &PhaseContext) -> Result<Vec<PlannedAction>, ScenarioError>;
+    async fn inject(&self, ctx: &PhaseContext) -> Result<(), ScenarioError>;
+    async fn verify(&self, ctx: &PhaseContext) -> Result<Recovery, ScenarioError>;
+    async fn rollback(&self, ctx: &PhaseContext) -> Result<(), ScenarioError>;
+}
+
+/// Finds scenarios by name: `ScenarioHost` / `WasmtimeHost` in production.
+#[async_trait]
+pub trait ScenarioHost: Send + Sync {
+    async fn load(&self, scenario: &str) -> Result<Arc<dyn Scenario>, ScenarioError>;
+    /// SHA-256 of the plugin a scenario name resolves to, for the run record.
+    fn plugin_sha256(&self, scenario: &str) -> Option<String>;
+}
+
+/// One endpoint to probe for a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeTarget {
+    pub service: String,
+    pub probe: firedrill_core::config::Probe,
+}
+
+/// The result of one probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeOutcome {
+    pub ok: bool,
+    pub latency: Duration,
+}
+
+/// Sends availability probes (`HttpProber` over the Kubernetes service proxy or plain
+/// HTTP in production).
+#[async_trait]
+pub trait Prober: Send + Sync {
+    /// Sends one probe; a probe that does not answer within `timeout` fails with
+    /// latency = timeout.
+    async fn probe(&self, target: &ProbeTarget, timeout: Duration) -> ProbeOutcome;
+}
+
+/// Measures the services before a drill: Ready pods per service (for `replicas`).
+#[async_trait]
+pub trait Baseline: Send + Sync {
+    async fn ready_pods(&self, namespace: &str, selector: &str) -> Result<u32, ScenarioError>;
+}
+
+/// A step of a run written to the journal *before* it happens, so a daemon killed at any
+/// point knows on restart what to undo.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum JournalEntry {
+    RunStarted {
+        drill: String,
+        at: DateTime<Utc>,
+    },
+    /// About to call `inject`: from here `rollback` is owed.
+    Injecting {
+        phase: String,
+        context: PhaseContext,
+        at: DateTime<Utc>,
+    },
+    /// `rollback` finished (whatever it reported): nothing more is owed for the phase.
+    RolledBack {
+        phase: String,
+        at: DateTime<Utc>,
+    },
+    RunFinished {
+        at: DateTime<Utc>,
+    },
+}
+
+/// The write-ahead journal of runs (`SqliteJournal` in production).
+#[async_trait]
+pub trait Journal: Send + Sync {
+    async fn append(&self, run_id: &str, entry: &JournalEntry) -> Result<(), ScenarioError>;
+    /// Runs with a `RunStarted` and no `RunFinished`, with their entries in order.
+    async fn unfinished(&self) -> Result<Vec<(String, Vec<JournalEntry>)>, ScenarioError>;
+}

@@ -1,0 +1,339 @@
+//! Engine behaviour with fake scenarios, probes and journal, on tokio's paused clock.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use async_trait::async_trait;
+
+use super::ports::*;
+use super::*;
+
+/// A scenario that recovers `recover_after` after `inject`, or never.
+struct FakeScenario {
+    recover_after: Option<Duration>,
+    injected_at: Mutex<Option<Instant>>,
+    rollbacks: AtomicU32,
+}
+
+impl FakeScenario {
+    fn new(recover_after: Option<Duration>) -> Arc<Self> {
+        Arc::new(Self {
+            recover_after,
+            injected_at: Mutex::new(None),
+            rollbacks: AtomicU32::new(0),
+        })
+    }
+}
+
+#[async_trait]
+impl Scenario for FakeScenario {
+    async fn plan(&self, ctx: &PhaseContext) -> Result<Vec<PlannedAction>, ScenarioError> {
+        Ok(ctx
+            .services
+            .iter()
+            .map(|s| PlannedAction {
+                kind: "delete-pod".into(),
+                target: format!("one pod of {}", s.name),
+                detail: "force delete".into(),
+            })
+            .collect())
+    }
+    async fn inject(&self, _: &PhaseContext) -> Result<(), ScenarioError> {
+        *self.injected_at.lock().unwrap() = Some(Instant::now());
+        Ok(())
+    }
+    async fn verify(&self, _: &PhaseContext) -> Result<Recovery, ScenarioError> {
+        let injected = self.injected_at.lock().unwrap().expect("inject ran");
+        match self.recover_after {
+            Some(after) if injected.elapsed() >= after => Ok(Recovery::Recovered),
+            _ => Ok(Recovery::Recovering("replacement not Ready".into())),
+        }
+    }
+    async fn rollback(&self, _: &PhaseContext) -> Result<(), ScenarioError> {
+        self.rollbacks.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+struct FakeHost(BTreeMap<String, Arc<FakeScenario>>);
+
+#[async_trait]
+impl ScenarioHost for FakeHost {
+    async fn load(&self, scenario: &str) -> Result<Arc<dyn Scenario>, ScenarioError> {
+        self.0
+            .get(scenario)
+            .cloned()
+            .map(|s| s as Arc<dyn Scenario>)
+            .ok_or_else(|| ScenarioError(format!("no plugin {scenario}")))
+    }
+    fn plugin_sha256(&self, _: &str) -> Option<String> {
+        Some("00".into())
+    }
+}
+
+/// Probes fail while `failing` is set.
+#[derive(Default)]
+struct FakeProber {
+    failing: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl Prober for FakeProber {
+    async fn probe(&self, _: &ProbeTarget, _: Duration) -> ProbeOutcome {
+        ProbeOutcome {
+            ok: !self.failing.load(Ordering::SeqCst),
+            latency: Duration::from_millis(3),
+        }
+    }
+}
+
+struct ThreeReady;
+
+#[async_trait]
+impl Baseline for ThreeReady {
+    async fn ready_pods(&self, _: &str, _: &str) -> Result<u32, ScenarioError> {
+        Ok(3)
+    }
+}
+
+#[derive(Default)]
+struct MemJournal(Mutex<Vec<(String, JournalEntry)>>);
+
+#[async_trait]
+impl Journal for MemJournal {
+    async fn append(&self, run_id: &str, entry: &JournalEntry) -> Result<(), ScenarioError> {
+        self.0.lock().unwrap().push((run_id.into(), entry.clone()));
+        Ok(())
+    }
+    async fn unfinished(&self) -> Result<Vec<(String, Vec<JournalEntry>)>, ScenarioError> {
+        let entries = self.0.lock().unwrap().clone();
+        let mut runs: BTreeMap<String, Vec<JournalEntry>> = BTreeMap::new();
+        for (run, entry) in entries {
+            runs.entry(run).or_default().push(entry);
+        }
+        Ok(runs
+            .into_iter()
+            .filter(|(_, entries)| {
+                !entries
+                    .iter()
+                    .any(|e| matches!(e, JournalEntry::RunFinished { .. }))
+            })
+            .collect())
+    }
+}
+
+const CONFIG: &str = r#"
+version: 1
+services:
+  capsule:
+    namespace: butterfly
+    selector: app=capsule
+    probes: [{ service_proxy: { service: capsule } }]
+probing: { interval: 1s }
+abort: { availability_window: 3, availability_floor: 0.5 }
+drills:
+  drill:
+    phases:
+      - { name: first, scenario: pod-failure, objectives: { rto: 2s, availability_floor: 0.9 }, deadline: 5s }
+      - { name: second, scenario: zone-failure, objectives: { rto: 2s } }
+"#;
+
+fn config() -> Config {
+    firedrill_core::config::load_str("t.yaml", CONFIG, Path::new("."), &crate::resolve_context())
+        .unwrap()
+}
+
+struct Rig {
+    engine: Engine,
+    first: Arc<FakeScenario>,
+    second: Arc<FakeScenario>,
+    prober: Arc<FakeProber>,
+    journal: Arc<MemJournal>,
+}
+
+fn rig(first: Option<Duration>, second: Option<Duration>) -> Rig {
+    let first = FakeScenario::new(first);
+    let second = FakeScenario::new(second);
+    let host = FakeHost(BTreeMap::from([
+        ("pod-failure".to_string(), first.clone()),
+        ("zone-failure".to_string(), second.clone()),
+    ]));
+    let prober = Arc::new(FakeProber::default());
+    let journal = Arc::new(MemJournal::default());
+    Rig {
+        engine: Engine {
+            host: Arc::new(host),
+            prober: prober.clone(),
+            baseline: Arc::new(ThreeReady),
+            journal: journal.clone(),
+            verify_interval: Duration::from_millis(100),
+        },
+        first,
+        second,
+        prober,
+        journal,
+    }
+}
+
+fn request() -> RunRequest {
+    RunRequest {
+        drill: "drill".into(),
+        trigger: Trigger::Cli {
+            user: "test".into(),
+        },
+        scheduled_for: None,
+        config_sha256: "abc".into(),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn recovery_is_measured_from_inject_to_the_verify_that_saw_it() {
+    let rig = rig(Some(Duration::from_millis(1_450)), Some(Duration::ZERO));
+    let record = rig
+        .engine
+        .run(&config(), request(), CancellationToken::new(), None)
+        .await;
+    assert_eq!(record.outcome, Outcome::Passed, "{record:#?}");
+    let first = &record.phases[0];
+    let recovery = first.recovery_seconds.unwrap();
+    // Verify is polled every 100 ms: recovery is seen within one interval of the truth.
+    assert!((1.45..=1.55).contains(&recovery), "{recovery}");
+    assert_eq!(
+        first.actions,
+        ["delete-pod one pod of capsule: force delete"]
+    );
+    assert_eq!(
+        (first.recovered_at.unwrap() - first.injected_at.unwrap()).num_milliseconds(),
+        (recovery * 1000.0).round() as i64
+    );
+    // Both phases injected a fault; both are rolled back at the end, newest first.
+    assert_eq!(rig.first.rollbacks.load(Ordering::SeqCst), 1);
+    assert_eq!(rig.second.rollbacks.load(Ordering::SeqCst), 1);
+    assert_eq!(record.plugin_sha256.len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_recovery_fails_the_phase_rolls_it_back_and_stops_the_drill() {
+    let rig = rig(Some(Duration::from_millis(3_000)), Some(Duration::ZERO));
+    let record = rig
+        .engine
+        .run(&config(), request(), CancellationToken::new(), None)
+        .await;
+    assert_eq!(record.outcome, Outcome::Failed);
+    let PhaseVerdict::Failed { reasons } = &record.phases[0].verdict else {
+        panic!("{:?}", record.phases[0].verdict);
+    };
+    assert!(reasons[0].contains("over the 2 s RTO"), "{reasons:?}");
+    assert_eq!(record.phases[0].rollback.as_deref(), Some("rolled back"));
+    assert_eq!(record.phases[1].verdict, PhaseVerdict::Skipped);
+    assert_eq!(rig.first.rollbacks.load(Ordering::SeqCst), 1);
+    assert_eq!(rig.second.rollbacks.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_recovery_before_the_deadline_times_out() {
+    let rig = rig(None, Some(Duration::ZERO));
+    let record = rig
+        .engine
+        .run(&config(), request(), CancellationToken::new(), None)
+        .await;
+    assert_eq!(record.phases[0].verdict, PhaseVerdict::TimedOut);
+    assert_eq!(record.phases[0].recovery_seconds, None);
+    assert_eq!(record.outcome, Outcome::Failed);
+    assert_eq!(rig.first.rollbacks.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_availability_breach_aborts_the_drill_and_rolls_back() {
+    let rig = rig(None, Some(Duration::ZERO));
+    rig.prober.failing.store(true, Ordering::SeqCst);
+    let record = rig
+        .engine
+        .run(&config(), request(), CancellationToken::new(), None)
+        .await;
+    let Outcome::Aborted { reason } = &record.outcome else {
+        panic!("{:?}", record.outcome);
+    };
+    assert!(
+        reason.starts_with("capsule answered 0% of its last 3 probes"),
+        "{reason}"
+    );
+    assert!(matches!(
+        record.phases[0].verdict,
+        PhaseVerdict::Aborted { .. }
+    ));
+    assert_eq!(record.phases[1].verdict, PhaseVerdict::Skipped);
+    assert_eq!(rig.first.rollbacks.load(Ordering::SeqCst), 1);
+    let capsule = &record.availability[0];
+    assert_eq!(
+        (capsule.service.as_str(), capsule.successes),
+        ("capsule", 0)
+    );
+    assert!(capsule.probes >= 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_operator_abort_stops_the_current_phase() {
+    let rig = rig(None, Some(Duration::ZERO));
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        trigger.cancel();
+    });
+    let record = rig.engine.run(&config(), request(), cancel, None).await;
+    assert_eq!(
+        record.outcome,
+        Outcome::Aborted {
+            reason: "stopped by an operator".into()
+        }
+    );
+    assert_eq!(rig.first.rollbacks.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_interrupted_run_is_rolled_back_and_recorded_at_the_next_start() {
+    let rig = rig(None, None);
+    let ctx = PhaseContext {
+        run_id: "drill-1".into(),
+        drill: "drill".into(),
+        phase: "second".into(),
+        scenario: "zone-failure".into(),
+        params: serde_json::json!({}),
+        services: vec![],
+    };
+    for entry in [
+        JournalEntry::RunStarted {
+            drill: "drill".into(),
+            at: Utc::now(),
+        },
+        JournalEntry::Injecting {
+            phase: "first".into(),
+            context: PhaseContext {
+                phase: "first".into(),
+                scenario: "pod-failure".into(),
+                ..ctx.clone()
+            },
+            at: Utc::now(),
+        },
+        JournalEntry::RolledBack {
+            phase: "first".into(),
+            at: Utc::now(),
+        },
+        JournalEntry::Injecting {
+            phase: "second".into(),
+            context: ctx,
+            at: Utc::now(),
+        },
+    ] {
+        rig.journal.append("drill-1", &entry).await.unwrap();
+    }
+    let recovered = rig.engine.recover_interrupted().await.unwrap();
+    assert_eq!(recovered.len(), 1);
+    assert_eq!(recovered[0].outcome, Outcome::Interrupted);
+    // Only the phase still owing a rollback is rolled back.
+    assert_eq!(rig.first.rollbacks.load(Ordering::SeqCst), 0);
+    assert_eq!(rig.second.rollbacks.load(Ordering::SeqCst), 1);
+    // And the run is no longer unfinished.
+    assert!(rig.engine.recover_interrupted().await.unwrap().is_empty());
+}
