@@ -28,29 +28,52 @@ async fn main() {
         ("javascript", "js-pod-counter"),
     ];
     let rust = plugin_dir().join("rust-pod-killer.wasm");
-    assert!(rust.is_file(), "{} is missing: run `plugins/build` first", rust.display());
-    let phase = Phase { run_id: "bench".into(), name: "bench".into(), params: "{}".into(), services: Vec::new() };
+    assert!(
+        rust.is_file(),
+        "{} is missing: run `plugins/build` first",
+        rust.display()
+    );
+    let phase = Phase {
+        run_id: "bench".into(),
+        name: "bench".into(),
+        params: "{}".into(),
+        services: Vec::new(),
+    };
 
-    println!("{:<11} {:>10} {:>16} {:>16} {:>22}", "language", "size", "first load", "cached load", "per call (instance+call)");
+    println!(
+        "{:<11} {:>10} {:>16} {:>16} {:>22}",
+        "language", "size", "first load", "cached load", "per call (instance+call)"
+    );
     for (language, name) in plugins {
         let path = plugin_dir().join(format!("{name}.wasm"));
         if !path.is_file() {
-            println!("{language:<11} missing: {} (run plugins/build)", path.display());
+            println!(
+                "{language:<11} missing: {} (run plugins/build)",
+                path.display()
+            );
             continue;
         }
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         let cache = tempfile::tempdir().expect("cache dir");
 
         // First load: compiles with Cranelift and fills the cache.
-        let cold_host = WasmtimeHost::new(Some(cache.path().to_path_buf()), Backends::default()).expect("host");
+        let cold_host =
+            WasmtimeHost::new(Some(cache.path().to_path_buf()), Backends::default()).expect("host");
         let started = Instant::now();
-        cold_host.load_file(&path, Grants::default(), Limits::default()).await.expect("first load");
+        cold_host
+            .load_file(&path, Grants::default(), Limits::default())
+            .await
+            .expect("first load");
         let first = started.elapsed();
 
         // A new host (as after a daemon restart) loads from the cache.
-        let warm_host = WasmtimeHost::new(Some(cache.path().to_path_buf()), Backends::default()).expect("host");
+        let warm_host =
+            WasmtimeHost::new(Some(cache.path().to_path_buf()), Backends::default()).expect("host");
         let started = Instant::now();
-        let plugin = warm_host.load_file(&path, Grants::default(), Limits::default()).await.expect("cached load");
+        let plugin = warm_host
+            .load_file(&path, Grants::default(), Limits::default())
+            .await
+            .expect("cached load");
         let cached = started.elapsed();
 
         // Per call: a fresh Store and instance from the InstancePre, then `verify`
