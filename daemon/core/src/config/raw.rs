@@ -238,9 +238,9 @@ pub struct RawGrant {
     /// Hosts (`host` or `host:port`) the scenario may send HTTP requests to.
     #[serde(default)]
     pub hosts: Vec<String>,
-    /// Whether the scenario may run commands in pods (`kubectl exec`).
+    /// Namespaces in which the scenario may run commands in pods (`kubectl exec`).
     #[serde(default)]
-    pub exec: bool,
+    pub exec: Vec<String>,
     /// Names of `connections` the scenario may use.
     #[serde(default)]
     pub connections: Vec<String>,
@@ -249,10 +249,11 @@ pub struct RawGrant {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawKubernetesRule {
-    /// Verbs: get, list, watch, create, delete, patch, evict.
+    /// Verbs: get, list, watch, patch, delete, evict.
     pub verbs: Vec<String>,
-    /// Namespaces the verbs apply in; `*` means every namespace and cluster-scoped
-    /// objects such as nodes.
+    /// Namespaces the verbs apply in: a name, `*` for every namespace, or `:cluster` for
+    /// cluster-scoped objects such as nodes (`*` does not include them: deleting pods
+    /// everywhere is not cordoning nodes).
     pub namespaces: Vec<String>,
 }
 

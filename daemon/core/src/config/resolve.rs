@@ -136,8 +136,7 @@ pub struct Plugins {
 }
 
 /// The Kubernetes verbs a grant may name.
-pub const KUBERNETES_VERBS: &[&str] =
-    &["get", "list", "watch", "create", "delete", "patch", "evict"];
+pub const KUBERNETES_VERBS: &[&str] = &["get", "list", "watch", "patch", "delete", "evict"];
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KubernetesRule {
@@ -149,7 +148,8 @@ pub struct KubernetesRule {
 pub struct Grant {
     pub kubernetes: Vec<KubernetesRule>,
     pub hosts: Vec<String>,
-    pub exec: bool,
+    /// Namespaces in which `exec` is allowed.
+    pub exec: Vec<String>,
     pub connections: Vec<String>,
 }
 
@@ -742,7 +742,7 @@ fn resolve_plugins(
             Grant {
                 kubernetes,
                 hosts: grant.hosts.clone(),
-                exec: grant.exec,
+                exec: grant.exec.clone(),
                 connections: grant.connections.clone(),
             },
         );
