@@ -12,12 +12,15 @@
 //!   abort window, phase verdicts and the drill outcome.
 //! - [`run`]: the record of one drill run (timeline, per-phase measurements and verdicts,
 //!   availability, data loss, evidence): what the engine produces and everything after reads.
+//! - [`report`]: the post-drill report, review agenda and auditor's view as typed models,
+//!   rendered with tera from the templates in `reports/` (overridable), and as JSON.
 //! - [`selector`]: Kubernetes label selectors (kubectl syntax).
 //! - [`duration`]: human-written durations (`90s`, `2m`, `1h30m`).
 
 pub mod config;
 pub mod duration;
 pub mod measure;
+pub mod report;
 pub mod run;
 pub mod schedule;
 pub mod selector;

@@ -1,0 +1,48 @@
+//! Post-drill report, review-meeting agenda and auditor's view: typed models built from run records, rendered with tera.
+//!
+//! The models are plain serde data computed by pure functions ([`Report::from_run`],
+//! [`Agenda::from_report`], [`Audit::build`]); the same model feeds the templates and the
+//! JSON export, so what an auditor reads in JSON is what the Markdown shows. Templates ship
+//! in `reports/` and are embedded; a user directory may override any of them, but the
+//! caller reads that directory and passes the texts in: this crate does no I/O.
+
+mod agenda;
+mod audit;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
+mod format;
+mod model;
+mod render;
+
+pub use agenda::{Agenda, AgendaItem};
+pub use audit::{
+    Audit, AuditRun, AuditSlot, ChainStatus, DrillAudit, MissedReason, SlotStatus, SlotTotals,
+};
+pub use format::{format_latency, format_percent, format_seconds};
+pub use model::{
+    ActionItem, AvailabilityRow, DataLossRow, EvidenceRow, Issue, RecoveryRow, Report,
+};
+pub use render::{Rendered, Renderer, TEMPLATE_FILES};
+
+/// Why a report, agenda or audit could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("template `{name}` does not parse")]
+    Template {
+        name: String,
+        #[source]
+        source: tera::Error,
+    },
+    #[error(
+        "unknown template file `{0}` (known: report.md.tera, report.html.tera, agenda.md.tera, email.txt.tera, email.html.tera, audit.md.tera, audit.html.tera)"
+    )]
+    UnknownTemplate(String),
+    #[error("rendering `{name}` failed")]
+    Render {
+        name: String,
+        #[source]
+        source: tera::Error,
+    },
+    #[error("serialising the model to JSON failed")]
+    Json(#[source] serde_json::Error),
+}

@@ -1,0 +1,573 @@
+//! The post-drill report model, laid out as the runbook's "Post-Drill Analysis" template.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::format::{format_latency, format_percent, format_seconds};
+use crate::config::Drill;
+use crate::run::{Outcome, PhaseRecord, PhaseVerdict, RunRecord, ServiceAvailability, Trigger};
+
+/// Shown under "Lessons Learned" until people write theirs.
+const LESSONS_PLACEHOLDER: &str =
+    "_To be completed at the review meeting: what surprised us, what worked, what to change._";
+
+/// One row of "Availability During Drill".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AvailabilityRow {
+    pub service: String,
+    /// The lowest success ratio over the whole drill and each of its phases, in 0..=1.
+    pub min_availability_ratio: f64,
+    pub min_availability: String,
+    /// The highest p95 latency over the whole drill and each of its phases, in seconds.
+    pub max_latency_p95_seconds: Option<f64>,
+    pub max_latency_p95: String,
+    pub probes: u64,
+    pub failed_probes: u64,
+    /// Whether some phase's availability floor was broken by this service.
+    pub below_floor: bool,
+}
+
+/// One row of "Recovery Times".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecoveryRow {
+    pub phase: String,
+    pub scenario: String,
+    pub target_rto_seconds: Option<f64>,
+    pub target_rto: String,
+    pub actual_rto_seconds: Option<f64>,
+    pub actual_rto: String,
+    /// `Pass`, `Fail`, `Timed out`, `Aborted`, `Error`, `Skipped`, `Interrupted`.
+    pub status: String,
+    pub passed: bool,
+    /// How recovery was detected (measured, not assumed).
+    pub detection: Option<String>,
+}
+
+/// Data-loss figures of a phase that ran canaries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataLossRow {
+    pub phase: String,
+    pub canaries_written: u64,
+    pub acknowledged_lost: u64,
+    pub loss_window: String,
+    pub target_rpo: String,
+    pub passed: bool,
+    pub method: String,
+}
+
+/// An evidence artefact, by name and hash (the content stays in the run record).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvidenceRow {
+    pub phase: Option<String>,
+    pub name: String,
+    pub captured_at: DateTime<Utc>,
+    pub sha256: String,
+}
+
+/// A problem the run revealed, with its figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Issue {
+    pub phase: Option<String>,
+    pub text: String,
+}
+
+/// A proposed follow-up; owners and deadlines are set at the review meeting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionItem {
+    pub text: String,
+}
+
+/// The post-drill report of one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub run_id: String,
+    pub drill: String,
+    pub description: Option<String>,
+    pub target: String,
+    pub trigger: String,
+    /// `2026-11-08 09:00 UTC`.
+    pub date: String,
+    /// `2026-11-08`, for subjects and file names.
+    pub day: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// `09:00:00 - 09:41:00 UTC (41m)`, or `09:00:00 UTC - (unfinished)`.
+    pub duration: String,
+    pub duration_seconds: Option<f64>,
+    pub participants: Vec<String>,
+    /// The outcome's label: passed, failed, aborted, interrupted, error.
+    pub outcome: String,
+    /// Upper-case verdict for subjects and headlines.
+    pub verdict: String,
+    pub passed: bool,
+    pub executive_summary: String,
+    pub availability: Vec<AvailabilityRow>,
+    pub recovery_times: Vec<RecoveryRow>,
+    pub data_loss: Vec<DataLossRow>,
+    pub issues: Vec<Issue>,
+    pub action_items: Vec<ActionItem>,
+    pub lessons_learned: String,
+    pub evidence: Vec<EvidenceRow>,
+    pub config_sha256: String,
+    pub plugin_sha256: Vec<(String, String)>,
+}
+
+impl Report {
+    /// Builds the report of `run`. `drill` (the drill's configuration, when it still exists)
+    /// supplies participants when the run recorded none, and the description.
+    pub fn from_run(
+        run: &RunRecord,
+        drill: Option<&Drill>,
+        extra_participants: &[String],
+    ) -> Report {
+        let participants = participants(run, drill, extra_participants);
+        let availability = availability_rows(run);
+        let recovery_times: Vec<RecoveryRow> = run.phases.iter().map(recovery_row).collect();
+        let data_loss: Vec<DataLossRow> = run.phases.iter().filter_map(data_loss_row).collect();
+        let (issues, action_items) = issues_and_actions(run);
+        let executive_summary = executive_summary(
+            run,
+            &recovery_times,
+            &availability,
+            &data_loss,
+            issues.len(),
+        );
+        Report {
+            run_id: run.id.clone(),
+            drill: run.drill.clone(),
+            description: run
+                .description
+                .clone()
+                .or_else(|| drill.and_then(|d| d.description.clone())),
+            target: run.target.clone(),
+            trigger: describe_trigger(&run.trigger),
+            date: run.started_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            day: run.started_at.format("%Y-%m-%d").to_string(),
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            duration: describe_duration(run),
+            duration_seconds: run.duration_seconds(),
+            participants,
+            outcome: run.outcome.label().to_string(),
+            verdict: run.outcome.label().to_uppercase(),
+            passed: run.outcome == Outcome::Passed,
+            executive_summary,
+            availability,
+            recovery_times,
+            data_loss,
+            issues,
+            action_items,
+            lessons_learned: LESSONS_PLACEHOLDER.to_string(),
+            evidence: run
+                .evidence
+                .iter()
+                .map(|e| EvidenceRow {
+                    phase: e.phase.clone(),
+                    name: e.name.clone(),
+                    captured_at: e.captured_at,
+                    sha256: e.sha256.clone(),
+                })
+                .collect(),
+            config_sha256: run.config_sha256.clone(),
+            plugin_sha256: run
+                .plugin_sha256
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+
+    /// The email subject: drill, verdict and date.
+    pub fn subject(&self) -> String {
+        format!(
+            "[firedrill] {}: {} ({})",
+            self.drill, self.verdict, self.day
+        )
+    }
+}
+
+fn participants(run: &RunRecord, drill: Option<&Drill>, extra: &[String]) -> Vec<String> {
+    let mut all: Vec<String> = Vec::new();
+    let drill_participants = drill.map(|d| d.participants.as_slice()).unwrap_or(&[]);
+    for name in run
+        .participants
+        .iter()
+        .chain(drill_participants)
+        .chain(extra)
+    {
+        if !all.contains(name) {
+            all.push(name.clone());
+        }
+    }
+    all
+}
+
+fn describe_trigger(trigger: &Trigger) -> String {
+    match trigger {
+        Trigger::Schedule { slot } => {
+            format!("schedule (slot {})", slot.format("%Y-%m-%d %H:%M UTC"))
+        }
+        Trigger::CatchUp { missed_slots } => format!(
+            "catch-up for {} missed slot{}",
+            missed_slots.len(),
+            if missed_slots.len() == 1 { "" } else { "s" }
+        ),
+        Trigger::Cli { user } => format!("command line ({user})"),
+        Trigger::Api { client } => format!("API ({client})"),
+    }
+}
+
+fn describe_duration(run: &RunRecord) -> String {
+    let start = run.started_at.format("%H:%M:%S");
+    match (run.finished_at, run.duration_seconds()) {
+        (Some(end), Some(seconds)) => {
+            let end_text = if end.date_naive() == run.started_at.date_naive() {
+                end.format("%H:%M:%S").to_string()
+            } else {
+                end.format("%Y-%m-%d %H:%M:%S").to_string()
+            };
+            format!("{start} - {end_text} UTC ({})", format_seconds(seconds))
+        }
+        _ => format!("{start} UTC - (unfinished)"),
+    }
+}
+
+fn availability_rows(run: &RunRecord) -> Vec<AvailabilityRow> {
+    // Services in the order the drill-wide figures list them, then any only phases saw.
+    let mut services: Vec<&str> = run
+        .availability
+        .iter()
+        .map(|a| a.service.as_str())
+        .collect();
+    for phase in &run.phases {
+        for a in &phase.availability {
+            if !services.contains(&a.service.as_str()) {
+                services.push(&a.service);
+            }
+        }
+    }
+    services
+        .into_iter()
+        .map(|service| {
+            let overall = run.availability.iter().filter(|a| a.service == service);
+            let per_phase = run
+                .phases
+                .iter()
+                .flat_map(|p| p.availability.iter().filter(|a| a.service == service));
+            let samples: Vec<&ServiceAvailability> = overall.chain(per_phase).collect();
+            let min_ratio = samples.iter().map(|a| a.ratio()).fold(1.0_f64, f64::min);
+            let max_p95 = samples
+                .iter()
+                .filter_map(|a| a.latency_p95_seconds)
+                .fold(None, |acc: Option<f64>, v| {
+                    Some(acc.map_or(v, |m| m.max(v)))
+                });
+            // Drill-wide probe counts when present (phases overlap them), else the phases' sum.
+            let (probes, successes) = match run.availability.iter().find(|a| a.service == service) {
+                Some(a) => (a.probes, a.successes),
+                None => run
+                    .phases
+                    .iter()
+                    .flat_map(|p| p.availability.iter().filter(|a| a.service == service))
+                    .fold((0, 0), |(p, s), a| (p + a.probes, s + a.successes)),
+            };
+            let below_floor = run.phases.iter().any(|phase| {
+                phase.availability_floor.is_some_and(|floor| {
+                    phase
+                        .availability
+                        .iter()
+                        .any(|a| a.service == service && a.ratio() < floor)
+                })
+            });
+            AvailabilityRow {
+                service: service.to_string(),
+                min_availability_ratio: min_ratio,
+                min_availability: format_percent(min_ratio),
+                max_latency_p95_seconds: max_p95,
+                max_latency_p95: format_latency(max_p95),
+                probes,
+                failed_probes: probes.saturating_sub(successes),
+                below_floor,
+            }
+        })
+        .collect()
+}
+
+fn status_text(verdict: &PhaseVerdict) -> &'static str {
+    match verdict {
+        PhaseVerdict::Passed => "Pass",
+        PhaseVerdict::Failed { .. } => "Fail",
+        PhaseVerdict::TimedOut => "Fail (timed out)",
+        PhaseVerdict::Aborted { .. } => "Aborted",
+        PhaseVerdict::Error { .. } => "Error",
+        PhaseVerdict::Skipped => "Skipped",
+        PhaseVerdict::Interrupted => "Interrupted",
+    }
+}
+
+fn recovery_row(phase: &PhaseRecord) -> RecoveryRow {
+    let actual_rto = match (phase.recovery_seconds, &phase.verdict) {
+        (Some(seconds), _) => format_seconds(seconds),
+        (None, PhaseVerdict::TimedOut) => "not recovered".to_string(),
+        (None, _) => "n/a".to_string(),
+    };
+    RecoveryRow {
+        phase: phase.name.clone(),
+        scenario: phase.scenario.clone(),
+        target_rto_seconds: phase.rto_target_seconds,
+        target_rto: phase
+            .rto_target_seconds
+            .map_or_else(|| "none".to_string(), format_seconds),
+        actual_rto_seconds: phase.recovery_seconds,
+        actual_rto,
+        status: status_text(&phase.verdict).to_string(),
+        passed: phase.verdict.passed(),
+        detection: phase.detection.clone(),
+    }
+}
+
+fn data_loss_row(phase: &PhaseRecord) -> Option<DataLossRow> {
+    let loss = phase.data_loss.as_ref()?;
+    let within_rpo = phase
+        .rpo_target_seconds
+        .is_none_or(|rpo| loss.loss_window_seconds <= rpo);
+    Some(DataLossRow {
+        phase: phase.name.clone(),
+        canaries_written: loss.canaries_written,
+        acknowledged_lost: loss.acknowledged_lost,
+        loss_window: format_seconds(loss.loss_window_seconds),
+        target_rpo: phase
+            .rpo_target_seconds
+            .map_or_else(|| "none".to_string(), format_seconds),
+        passed: within_rpo,
+        method: loss.method.clone(),
+    })
+}
+
+fn issues_and_actions(run: &RunRecord) -> (Vec<Issue>, Vec<ActionItem>) {
+    let mut found = Findings::default();
+
+    match &run.outcome {
+        Outcome::Aborted { reason } => found.push(
+            None,
+            format!("The drill was aborted: {reason}."),
+            format!(
+                "Find the cause of the abort ({reason}) and re-run drill `{}` once it is fixed.",
+                run.drill
+            ),
+        ),
+        Outcome::Interrupted => found.push(
+            None,
+            "The run was interrupted: the daemon stopped mid-drill and rolled back on restart."
+                .to_string(),
+            "Find why the daemon stopped during the drill and re-run it.".to_string(),
+        ),
+        Outcome::Error { message } => found.push(
+            None,
+            format!("The drill could not run: {message}."),
+            format!(
+                "Fix the cause ({message}) and re-run drill `{}`.",
+                run.drill
+            ),
+        ),
+        Outcome::Passed | Outcome::Failed => {}
+    }
+
+    for phase in &run.phases {
+        let name = phase.name.as_str();
+        let before = found.issues.len();
+        if let (Some(actual), Some(target)) = (phase.recovery_seconds, phase.rto_target_seconds)
+            && actual > target
+        {
+            found.push(
+                    Some(name),
+                    format!(
+                        "Slow recovery in phase `{name}`: {} against a {} RTO target (+{}).",
+                        format_seconds(actual),
+                        format_seconds(target),
+                        format_seconds(actual - target)
+                    ),
+                    format!(
+                        "Find what slowed recovery in `{name}` ({} against {}) and bring it under target.",
+                        format_seconds(actual),
+                        format_seconds(target)
+                    ),
+                );
+        }
+        match &phase.verdict {
+            // Handled after the figures below.
+            PhaseVerdict::Failed { .. } => {}
+            PhaseVerdict::TimedOut => found.push(
+                Some(name),
+                format!(
+                    "Phase `{name}` did not recover before its deadline{}.",
+                    phase
+                        .rto_target_seconds
+                        .map(|t| format!(" (RTO target {})", format_seconds(t)))
+                        .unwrap_or_default()
+                ),
+                format!("Find why `{name}` never recovered and fix the recovery path."),
+            ),
+            PhaseVerdict::Aborted { reason } => found.push(
+                Some(name),
+                format!("Phase `{name}` was aborted: {reason}."),
+                format!("Review the abort condition hit in `{name}` ({reason})."),
+            ),
+            PhaseVerdict::Error { message } => found.push(
+                Some(name),
+                format!("Phase `{name}` failed with an error: {message}."),
+                format!("Fix the error in `{name}` ({message})."),
+            ),
+            PhaseVerdict::Passed | PhaseVerdict::Skipped | PhaseVerdict::Interrupted => {}
+        }
+        if let Some(loss) = &phase.data_loss
+            && loss.acknowledged_lost > 0
+        {
+            found.push(
+                    Some(name),
+                    format!(
+                        "Data loss in phase `{name}`: {} of {} acknowledged writes lost, loss window {}{}.",
+                        loss.acknowledged_lost,
+                        loss.canaries_acknowledged,
+                        format_seconds(loss.loss_window_seconds),
+                        phase
+                            .rpo_target_seconds
+                            .map(|t| format!(" (RPO target {})", format_seconds(t)))
+                            .unwrap_or_default()
+                    ),
+                    format!(
+                        "Find how acknowledged writes were lost in `{name}` and check replication settings."
+                    ),
+                );
+        }
+        for a in &phase.availability {
+            if a.successes < a.probes {
+                let below = phase.availability_floor.filter(|floor| a.ratio() < *floor);
+                found.push(
+                    Some(name),
+                    format!(
+                        "Availability dip for `{}` during `{name}`: {} ({} of {} probes failed, p95 {}){}.",
+                        a.service,
+                        format_percent(a.ratio()),
+                        a.probes - a.successes,
+                        a.probes,
+                        format_latency(a.latency_p95_seconds),
+                        below
+                            .map(|floor| format!(", below the {} floor", format_percent(floor)))
+                            .unwrap_or_default()
+                    ),
+                    format!(
+                        "Find why `{}` failed probes during `{name}` (replicas, PDB, readiness, client retries).",
+                        a.service
+                    ),
+                );
+            }
+        }
+        // The engine's reasons repeat what the figures above already say (RTO, loss,
+        // dips); they are listed only for a failed phase that no figure explains.
+        if let PhaseVerdict::Failed { reasons } = &phase.verdict
+            && found.issues.len() == before
+        {
+            for reason in reasons {
+                found.push(
+                    Some(name),
+                    format!("Phase `{name}` missed an objective: {reason}."),
+                    format!("Address `{name}`: {reason}."),
+                );
+            }
+        }
+    }
+    (found.issues, found.actions)
+}
+
+#[derive(Default)]
+struct Findings {
+    issues: Vec<Issue>,
+    actions: Vec<ActionItem>,
+}
+
+impl Findings {
+    fn push(&mut self, phase: Option<&str>, issue: String, action: String) {
+        self.issues.push(Issue {
+            phase: phase.map(str::to_string),
+            text: issue,
+        });
+        self.actions.push(ActionItem { text: action });
+    }
+}
+
+fn executive_summary(
+    run: &RunRecord,
+    recovery: &[RecoveryRow],
+    availability: &[AvailabilityRow],
+    data_loss: &[DataLossRow],
+    issue_count: usize,
+) -> String {
+    let mut sentences = Vec::new();
+    let duration = run
+        .duration_seconds()
+        .map(|s| format!(" and took {}", format_seconds(s)))
+        .unwrap_or_default();
+    sentences.push(format!(
+        "Drill `{}` ran on target `{}` on {}{}, triggered by {}.",
+        run.drill,
+        run.target,
+        run.started_at.format("%Y-%m-%d at %H:%M UTC"),
+        duration,
+        describe_trigger(&run.trigger)
+    ));
+    let passed = recovery.iter().filter(|r| r.passed).count();
+    let verdict = match &run.outcome {
+        Outcome::Passed => "Result: PASSED".to_string(),
+        Outcome::Failed => "Result: FAILED".to_string(),
+        Outcome::Aborted { reason } => format!("Result: ABORTED ({reason})"),
+        Outcome::Interrupted => "Result: INTERRUPTED".to_string(),
+        Outcome::Error { message } => format!("Result: ERROR ({message})"),
+    };
+    sentences.push(format!(
+        "{verdict}: {passed} of {} phases met their objectives.",
+        recovery.len()
+    ));
+    let slow: Vec<String> = recovery
+        .iter()
+        .filter_map(|r| match (r.actual_rto_seconds, r.target_rto_seconds) {
+            (Some(actual), Some(target)) if actual > target => Some(format!(
+                "`{}` recovered in {} against {}",
+                r.phase,
+                format_seconds(actual),
+                format_seconds(target)
+            )),
+            _ => None,
+        })
+        .collect();
+    if !slow.is_empty() {
+        sentences.push(format!("Recovery over target: {}.", slow.join("; ")));
+    }
+    if let Some(worst) = availability.iter().min_by(|a, b| {
+        a.min_availability_ratio
+            .total_cmp(&b.min_availability_ratio)
+    }) {
+        if worst.min_availability_ratio < 1.0 {
+            sentences.push(format!(
+                "Lowest availability: `{}` at {}.",
+                worst.service, worst.min_availability
+            ));
+        } else {
+            sentences.push("Every probed service stayed fully available.".to_string());
+        }
+    }
+    if !data_loss.is_empty() {
+        let lost: u64 = data_loss.iter().map(|d| d.acknowledged_lost).sum();
+        sentences.push(if lost == 0 {
+            "No acknowledged write was lost.".to_string()
+        } else {
+            format!("{lost} acknowledged writes were lost.")
+        });
+    }
+    sentences.push(match issue_count {
+        0 => "No issues were identified.".to_string(),
+        1 => "1 issue was identified.".to_string(),
+        n => format!("{n} issues were identified."),
+    });
+    sentences.join(" ")
+}

@@ -1,0 +1,302 @@
+//! Post-drill report, agenda and audit rendered from hand-made runs, compared with snapshots.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{Duration, TimeZone, Utc};
+use firedrill_core::config::raw::{MissedRunPolicy, PhaseFailurePolicy};
+use firedrill_core::config::{BlastRadius, Drill, DrillSchedule};
+use firedrill_core::report::fixtures::{
+    aborted_run, failing_run, failing_run_at, interrupted_run, passing_run, passing_run_at, slot,
+};
+use firedrill_core::report::{
+    Agenda, Audit, AuditRun, ChainStatus, MissedReason, Renderer, Report, SlotStatus,
+};
+use firedrill_core::run::RunRecord;
+use firedrill_core::schedule::{Blackout, CronExpr, Schedule};
+
+/// The one way tests look at rendered output: the Markdown report followed by the agenda.
+fn rendered(run: &RunRecord) -> String {
+    let report = Report::from_run(run, None, &[]);
+    let renderer = Renderer::new().unwrap();
+    format!(
+        "{}\n---- agenda ----\n{}",
+        renderer.report_markdown(&report).unwrap(),
+        renderer.agenda_markdown(&report).unwrap()
+    )
+}
+
+#[test]
+fn passing_run_report_and_agenda() {
+    insta::assert_snapshot!(rendered(&passing_run()));
+}
+
+#[test]
+fn failing_run_report_and_agenda() {
+    insta::assert_snapshot!(rendered(&failing_run()));
+}
+
+#[test]
+fn aborted_run_report_and_agenda() {
+    insta::assert_snapshot!(rendered(&aborted_run()));
+}
+
+#[test]
+fn interrupted_run_report_says_the_run_is_unfinished() {
+    let text = rendered(&interrupted_run());
+    assert!(text.contains("(unfinished)"), "{text}");
+    assert!(text.contains("INTERRUPTED"), "{text}");
+    assert!(
+        text.contains("| pod-failure | 2m | n/a | Interrupted |"),
+        "{text}"
+    );
+}
+
+#[test]
+fn failing_run_names_the_slow_phase_the_dip_and_the_lost_writes_with_figures() {
+    let report = Report::from_run(&failing_run(), None, &[]);
+    let issues: Vec<&str> = report.issues.iter().map(|i| i.text.as_str()).collect();
+    assert!(
+        issues
+            .iter()
+            .any(|i| i.contains("7m 12s against a 5m RTO target (+2m 12s)")),
+        "{issues:#?}"
+    );
+    assert!(
+        issues.iter().any(|i| i.contains("`capsule`")
+            && i.contains("95.50%")
+            && i.contains("below the 99.00% floor")),
+        "{issues:#?}"
+    );
+    assert!(
+        issues
+            .iter()
+            .any(|i| i.contains("3 of 600 acknowledged writes lost")),
+        "{issues:#?}"
+    );
+    assert_eq!(report.issues.len(), report.action_items.len());
+    let capsule = report
+        .availability
+        .iter()
+        .find(|a| a.service == "capsule")
+        .unwrap();
+    assert_eq!(capsule.min_availability, "95.50%");
+    assert_eq!(capsule.max_latency_p95, "1250 ms");
+    assert!(capsule.below_floor);
+}
+
+#[test]
+fn agenda_keeps_the_runbook_time_boxes() {
+    let agenda = Agenda::from_report(&Report::from_run(&failing_run(), None, &[]));
+    let boxes: Vec<(&str, u32)> = agenda
+        .items
+        .iter()
+        .map(|i| (i.title.as_str(), i.minutes))
+        .collect();
+    assert_eq!(
+        boxes,
+        [
+            ("Drill Overview", 5),
+            ("Results Review", 15),
+            ("Issues Discussion", 20),
+            ("Action Items", 10),
+            ("Process Improvements", 10)
+        ]
+    );
+    assert_eq!(agenda.total_minutes, 60);
+}
+
+#[test]
+fn html_report_escapes_what_the_run_recorded() {
+    let mut run = failing_run();
+    run.participants = vec!["<script>alert(1)</script>".to_string()];
+    let report = Report::from_run(&run, None, &[]);
+    let rendered = Renderer::new().unwrap().render_all(&report).unwrap();
+    assert!(!rendered.report_html.contains("<script>"));
+    assert!(rendered.report_html.contains("&lt;script&gt;"));
+    assert!(rendered.report_html.contains("<table"));
+}
+
+#[test]
+fn json_export_is_the_same_model() {
+    let report = Report::from_run(&failing_run(), None, &[]);
+    let rendered = Renderer::new().unwrap().render_all(&report).unwrap();
+    let back: Report = serde_json::from_str(&rendered.report_json).unwrap();
+    assert_eq!(back, report);
+}
+
+#[test]
+fn user_templates_override_the_embedded_ones() {
+    let renderer = Renderer::with_overrides(&[(
+        "report.md.tera".to_string(),
+        "custom {{ report.drill }} {{ report.verdict }}".to_string(),
+    )])
+    .unwrap();
+    let report = Report::from_run(&passing_run(), None, &[]);
+    assert_eq!(
+        renderer.report_markdown(&report).unwrap(),
+        "custom full-dr PASSED"
+    );
+    // The others keep their defaults.
+    assert!(
+        renderer
+            .agenda_markdown(&report)
+            .unwrap()
+            .contains("Drill Overview")
+    );
+}
+
+#[test]
+fn an_unknown_or_broken_override_is_an_error() {
+    let unknown = Renderer::with_overrides(&[("nope.tera".to_string(), String::new())]);
+    assert!(unknown.unwrap_err().to_string().contains("nope.tera"));
+    let broken =
+        Renderer::with_overrides(&[("agenda.md.tera".to_string(), "{% if %}".to_string())]);
+    assert!(broken.unwrap_err().to_string().contains("agenda.md.tera"));
+}
+
+fn weekly_drill(blackout: Option<Blackout>) -> Drill {
+    Drill {
+        name: "full-dr".to_string(),
+        description: None,
+        target: "sandbox".to_string(),
+        schedule: Some(DrillSchedule {
+            schedule: Schedule {
+                cron: CronExpr::parse("0 9 * * 1").unwrap(),
+                timezone: chrono_tz::UTC,
+                blackouts: blackout.into_iter().collect(),
+            },
+            missed: MissedRunPolicy::Skip,
+            grace: std::time::Duration::from_secs(15 * 60),
+        }),
+        on_phase_failure: PhaseFailurePolicy::Stop,
+        blast_radius: BlastRadius::default(),
+        participants: vec![],
+        recipients: vec![],
+        phases: vec![],
+    }
+}
+
+fn audit_run(run: &RunRecord) -> AuditRun {
+    AuditRun {
+        run_id: run.id.clone(),
+        drill: run.drill.clone(),
+        trigger: run.trigger.clone(),
+        scheduled_for: run.scheduled_for,
+        started_at: run.started_at,
+        outcome: run.outcome.clone(),
+        report_sha256: Some("ab".repeat(32)),
+    }
+}
+
+fn intact() -> ChainStatus {
+    ChainStatus {
+        intact: true,
+        records: 3,
+        head_sha256: Some("cd".repeat(32)),
+        problem: None,
+    }
+}
+
+#[test]
+fn audit_classifies_on_time_late_missed_blacked_out_failed_and_upcoming_slots() {
+    let week = Duration::days(7);
+    let first = slot(); // Monday 2026-11-02 09:00 UTC
+    let freeze = Blackout::Window {
+        start: first + week * 3 - Duration::hours(1),
+        end: first + week * 3 + Duration::hours(1),
+        reason: "launch freeze".to_string(),
+    };
+    let drill = weekly_drill(Some(freeze));
+    let on_time = passing_run_at(first);
+    let failed = failing_run_at(first + week);
+    let mut late = passing_run_at(first + week * 4);
+    late.started_at = first + week * 4 + Duration::hours(2);
+    let runs: Vec<AuditRun> = [&on_time, &failed, &late]
+        .into_iter()
+        .map(audit_run)
+        .collect();
+    // Slot 3 (week 2) has no run: the daemon was down. Slot 4 is blacked out. Slot 6 is after now.
+    let now = first + week * 5 - Duration::hours(1);
+    let audit = Audit::build(
+        &[drill],
+        &runs,
+        first - Duration::days(1),
+        first + week * 5 + Duration::days(1),
+        now,
+        intact(),
+    );
+    let statuses: Vec<&SlotStatus> = audit.drills[0].slots.iter().map(|s| &s.status).collect();
+    assert_eq!(statuses.len(), 6);
+    assert_eq!(statuses[0], &SlotStatus::OnTime);
+    assert_eq!(statuses[1], &SlotStatus::OnTime);
+    assert_eq!(audit.drills[0].slots[1].objectives_met, Some(false));
+    assert_eq!(
+        statuses[2],
+        &SlotStatus::Missed {
+            reason: MissedReason::DaemonDown
+        }
+    );
+    assert_eq!(
+        statuses[3],
+        &SlotStatus::Missed {
+            reason: MissedReason::Blackout {
+                reason: "launch freeze".to_string()
+            }
+        }
+    );
+    assert_eq!(
+        statuses[4],
+        &SlotStatus::Late {
+            late_seconds: 7200.0
+        }
+    );
+    assert_eq!(statuses[5], &SlotStatus::Upcoming);
+    assert_eq!(audit.totals.objectives_failed, 1);
+    assert!(!audit.clean);
+    assert_eq!(
+        audit.drills[0].slots[0].run_id.as_deref(),
+        Some(on_time.id.as_str())
+    );
+}
+
+#[test]
+fn audit_counts_an_aborted_run_as_a_missed_slot_with_its_reason() {
+    let drill = weekly_drill(None);
+    let aborted = aborted_run();
+    let audit = Audit::build(
+        &[drill],
+        &[audit_run(&aborted)],
+        slot() - Duration::hours(1),
+        slot() + Duration::hours(1),
+        slot() + Duration::days(1),
+        intact(),
+    );
+    let only = &audit.drills[0].slots[0];
+    assert!(
+        only.status_text
+            .starts_with("missed: aborted (capsule availability"),
+        "{}",
+        only.status_text
+    );
+    assert_eq!(only.run_id.as_deref(), Some(aborted.id.as_str()));
+}
+
+#[test]
+fn audit_markdown_shows_the_missed_and_the_failed_slot_and_the_chain() {
+    let drill = weekly_drill(None);
+    let week = Duration::days(7);
+    let failed = failing_run_at(slot() + week);
+    let audit = Audit::build(
+        &[drill],
+        &[audit_run(&failed)],
+        Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
+        Utc.with_ymd_and_hms(2026, 11, 15, 0, 0, 0).unwrap(),
+        Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap(),
+        intact(),
+    );
+    let renderer = Renderer::new().unwrap();
+    insta::assert_snapshot!(renderer.audit_markdown(&audit).unwrap());
+    let html = renderer.audit_html(&audit).unwrap();
+    assert!(html.contains("missed: no run recorded (daemon down)"));
+    assert!(html.contains("FAILED"));
+}
