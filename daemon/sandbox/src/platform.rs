@@ -1,0 +1,569 @@
+//! The platform the sandbox preloads: the seed (butterfly's services over three zones) or
+//! one read from a platform file, turned into namespace, node and workload objects.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::SandboxError;
+
+/// The annotation on a pod template that sets its pods' start delay (`3s`, `500ms`).
+pub const START_DELAY_ANNOTATION: &str = "sandbox.firedrill.dev/start-delay";
+
+/// The platform file exactly as written (see the crate docs for the format).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawPlatform {
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    zones: Option<Vec<String>>,
+    #[serde(default)]
+    nodes_per_zone: Option<u32>,
+    #[serde(default)]
+    deployments: Vec<RawWorkload>,
+    #[serde(default)]
+    statefulsets: Vec<RawWorkload>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawWorkload {
+    name: String,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    replicas: Option<u32>,
+    #[serde(default)]
+    labels: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    image: Option<String>,
+    #[serde(default)]
+    port: Option<u16>,
+    #[serde(default)]
+    service: Option<bool>,
+    #[serde(default)]
+    pdb: Option<RawPdb>,
+    #[serde(default)]
+    start_delay: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawPdb {
+    #[serde(default)]
+    max_unavailable: Option<u32>,
+    #[serde(default)]
+    min_available: Option<u32>,
+}
+
+/// Which controller runs a workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkloadKind {
+    /// A Deployment (with ReplicaSets).
+    Deployment,
+    /// A StatefulSet.
+    StatefulSet,
+}
+
+/// A disruption budget for a workload's pods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// `maxUnavailable: n`.
+    MaxUnavailable(u32),
+    /// `minAvailable: n`.
+    MinAvailable(u32),
+}
+
+/// One workload of the platform, defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workload {
+    /// Deployment or StatefulSet.
+    pub kind: WorkloadKind,
+    /// Its name, also the Service's.
+    pub name: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// Desired replicas.
+    pub replicas: u32,
+    /// The labels of its pods, also its selector and its Service's selector.
+    pub labels: BTreeMap<String, String>,
+    /// The container image shown in pod specs.
+    pub image: String,
+    /// The container and Service port (named `http` for deployments).
+    pub port: u16,
+    /// Whether a Service fronts it.
+    pub service: bool,
+    /// Its PodDisruptionBudget, if any.
+    pub budget: Option<Budget>,
+    /// How long its pods take from scheduled to running; `None` uses the sandbox default.
+    pub start_delay: Option<Duration>,
+}
+
+/// The platform the sandbox starts with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Platform {
+    /// The zones nodes are spread over (`topology.kubernetes.io/zone`).
+    pub zones: Vec<String>,
+    /// Nodes in each zone.
+    pub nodes_per_zone: u32,
+    /// The workloads, deployments first.
+    pub workloads: Vec<Workload>,
+}
+
+const SEED_NAMESPACE: &str = "butterfly";
+
+fn deployment(name: &str) -> Workload {
+    Workload {
+        kind: WorkloadKind::Deployment,
+        name: name.to_owned(),
+        namespace: SEED_NAMESPACE.to_owned(),
+        replicas: 3,
+        labels: BTreeMap::from([("app.kubernetes.io/name".to_owned(), name.to_owned())]),
+        image: format!("registry.example.com/butterfly/{name}:1.0.0"),
+        port: 8080,
+        service: true,
+        budget: Some(Budget::MaxUnavailable(1)),
+        start_delay: None,
+    }
+}
+
+fn statefulset(name: &str, replicas: u32, image: &str, port: u16) -> Workload {
+    Workload {
+        kind: WorkloadKind::StatefulSet,
+        name: name.to_owned(),
+        namespace: SEED_NAMESPACE.to_owned(),
+        replicas,
+        labels: BTreeMap::from([("app".to_owned(), name.to_owned())]),
+        image: image.to_owned(),
+        port,
+        service: true,
+        budget: None,
+        start_delay: None,
+    }
+}
+
+impl Platform {
+    /// The seed platform: namespace `butterfly`, nine nodes over `zone-a`..`zone-c`, six
+    /// deployments with Services and PDBs (maxUnavailable 1), and the Cassandra, Kafka,
+    /// Redis and PostgreSQL statefulsets with their Services.
+    pub fn seed() -> Self {
+        let mut workloads: Vec<Workload> = [
+            "perception",
+            "capsule",
+            "odyssey",
+            "plato",
+            "nexus",
+            "synapse",
+        ]
+        .into_iter()
+        .map(deployment)
+        .collect();
+        workloads.push(statefulset("cassandra", 3, "cassandra:4.1", 9042));
+        workloads.push(statefulset("kafka", 3, "apache/kafka:3.7.0", 9092));
+        workloads.push(statefulset("redis", 3, "redis:7.2", 6379));
+        workloads.push(statefulset("postgresql", 2, "postgres:16", 5432));
+        Self {
+            zones: vec!["zone-a".into(), "zone-b".into(), "zone-c".into()],
+            nodes_per_zone: 3,
+            workloads,
+        }
+    }
+
+    /// An empty platform (nodes but no workloads) over `zones` x `nodes_per_zone`.
+    pub fn nodes_only(zones: Vec<String>, nodes_per_zone: u32) -> Self {
+        Self {
+            zones,
+            nodes_per_zone,
+            workloads: Vec::new(),
+        }
+    }
+
+    /// Reads a platform file (YAML, format in the crate docs).
+    pub fn from_file(path: &Path) -> Result<Self, SandboxError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SandboxError::ReadPlatform {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_yaml(&text, path)
+    }
+
+    /// Parses platform YAML; `origin` names the file in errors.
+    pub fn from_yaml(text: &str, origin: &Path) -> Result<Self, SandboxError> {
+        let options = serde_saphyr::options! { strict_booleans: true };
+        let raw: RawPlatform =
+            serde_saphyr::from_str_with_options(text, options).map_err(|error| {
+                SandboxError::InvalidPlatform {
+                    path: origin.to_owned(),
+                    message: error.to_string(),
+                }
+            })?;
+        resolve(raw, origin)
+    }
+
+    /// The namespaces the workloads live in, deduplicated, in order.
+    pub fn namespaces(&self) -> Vec<&str> {
+        let mut namespaces: Vec<&str> = Vec::new();
+        for workload in &self.workloads {
+            if !namespaces.contains(&workload.namespace.as_str()) {
+                namespaces.push(&workload.namespace);
+            }
+        }
+        namespaces
+    }
+}
+
+fn resolve(raw: RawPlatform, origin: &Path) -> Result<Platform, SandboxError> {
+    let invalid = |message: String| SandboxError::InvalidPlatform {
+        path: PathBuf::from(origin),
+        message,
+    };
+    let namespace = raw.namespace.unwrap_or_else(|| SEED_NAMESPACE.to_owned());
+    let zones = raw
+        .zones
+        .unwrap_or_else(|| vec!["zone-a".into(), "zone-b".into(), "zone-c".into()]);
+    if zones.is_empty() {
+        return Err(invalid("zones: at least one zone is needed".to_owned()));
+    }
+    let nodes_per_zone = raw.nodes_per_zone.unwrap_or(3);
+    if nodes_per_zone == 0 {
+        return Err(invalid("nodesPerZone: must be at least 1".to_owned()));
+    }
+    let mut workloads = Vec::new();
+    let mut seen = Vec::new();
+    let all = raw
+        .deployments
+        .into_iter()
+        .map(|w| (WorkloadKind::Deployment, w))
+        .chain(
+            raw.statefulsets
+                .into_iter()
+                .map(|w| (WorkloadKind::StatefulSet, w)),
+        );
+    for (kind, raw_workload) in all {
+        let section = match kind {
+            WorkloadKind::Deployment => "deployments",
+            WorkloadKind::StatefulSet => "statefulsets",
+        };
+        let name = raw_workload.name;
+        if !crate::store::valid_name(&name) || name.contains('.') {
+            return Err(invalid(format!(
+                "{section}.{name}: name must be a lowercase DNS label"
+            )));
+        }
+        let namespace = raw_workload.namespace.unwrap_or_else(|| namespace.clone());
+        if seen.contains(&(namespace.clone(), name.clone())) {
+            return Err(invalid(format!(
+                "{section}.{name}: a workload of this name already exists in namespace {namespace}"
+            )));
+        }
+        seen.push((namespace.clone(), name.clone()));
+        let start_delay = match raw_workload.start_delay {
+            Some(text) => Some(
+                humantime::parse_duration(&text)
+                    .map_err(|error| invalid(format!("{section}.{name}.startDelay: {error}")))?,
+            ),
+            None => None,
+        };
+        let budget = match raw_workload.pdb {
+            None => None,
+            Some(RawPdb {
+                max_unavailable: Some(n),
+                min_available: None,
+            }) => Some(Budget::MaxUnavailable(n)),
+            Some(RawPdb {
+                max_unavailable: None,
+                min_available: Some(n),
+            }) => Some(Budget::MinAvailable(n)),
+            Some(_) => {
+                return Err(invalid(format!(
+                    "{section}.{name}.pdb: set exactly one of maxUnavailable and minAvailable"
+                )));
+            }
+        };
+        let default_labels = match kind {
+            WorkloadKind::Deployment => ("app.kubernetes.io/name".to_owned(), name.clone()),
+            WorkloadKind::StatefulSet => ("app".to_owned(), name.clone()),
+        };
+        let labels = raw_workload
+            .labels
+            .unwrap_or_else(|| BTreeMap::from([default_labels]));
+        if labels.is_empty() {
+            return Err(invalid(format!(
+                "{section}.{name}.labels: at least one label is needed to select the pods"
+            )));
+        }
+        workloads.push(Workload {
+            kind,
+            image: raw_workload
+                .image
+                .unwrap_or_else(|| format!("registry.example.com/{namespace}/{name}:1.0.0")),
+            namespace,
+            replicas: raw_workload.replicas.unwrap_or(3),
+            labels,
+            port: raw_workload.port.unwrap_or(8080),
+            service: raw_workload.service.unwrap_or(true),
+            budget,
+            start_delay,
+            name,
+        });
+    }
+    Ok(Platform {
+        zones,
+        nodes_per_zone,
+        workloads,
+    })
+}
+
+/// The objects that make up a platform, ready for the store: `(plural, object)` in
+/// creation order (namespaces first).
+pub fn objects(platform: &Platform) -> Vec<(&'static str, Value)> {
+    let mut objects = Vec::new();
+    for namespace in ["default", "kube-system", "kube-node-lease"]
+        .into_iter()
+        .chain(platform.namespaces())
+    {
+        if objects
+            .iter()
+            .any(|(_, o): &(&str, Value)| crate::object::name(o) == namespace)
+        {
+            continue;
+        }
+        objects.push((
+            "namespaces",
+            json!({"metadata": {"name": namespace, "labels": {"kubernetes.io/metadata.name": namespace}},
+                   "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}),
+        ));
+    }
+    objects.push((
+        "services",
+        json!({"metadata": {"name": "kubernetes", "namespace": "default",
+                            "labels": {"component": "apiserver", "provider": "kubernetes"}},
+               "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.1",
+                        "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}}),
+    ));
+    let mut index = 0u32;
+    for (zone_index, zone) in platform.zones.iter().enumerate() {
+        for n in 1..=platform.nodes_per_zone {
+            index += 1;
+            objects.push((
+                "nodes",
+                node(&format!("{zone}-node-{n}"), zone, zone_index, index),
+            ));
+        }
+    }
+    for (service_index, workload) in platform.workloads.iter().enumerate() {
+        objects.extend(workload_objects(workload, service_index));
+    }
+    objects
+}
+
+/// A Ready node in a zone; `index` makes its addresses unique.
+pub fn node(name: &str, zone: &str, zone_index: usize, index: u32) -> Value {
+    json!({
+        "metadata": {
+            "name": name,
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "node.kubernetes.io/instance-type": "sandbox.standard-8",
+                "topology.kubernetes.io/region": "sandbox",
+                "topology.kubernetes.io/zone": zone,
+            },
+            "annotations": {"node.alpha.kubernetes.io/ttl": "0"},
+        },
+        "spec": {"podCIDR": format!("10.244.{}.0/24", index % 256), "providerID": format!("sandbox://{name}")},
+        "status": {
+            "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"},
+            "allocatable": {"cpu": "7910m", "memory": "31Gi", "pods": "110", "ephemeral-storage": "95Gi"},
+            "conditions": [
+                {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory"},
+                {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure"},
+                {"type": "PIDPressure", "status": "False", "reason": "KubeletHasSufficientPID"},
+                {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status"},
+            ],
+            "addresses": [
+                {"type": "InternalIP", "address": format!("10.0.{}.{}", zone_index, index % 250 + 4)},
+                {"type": "Hostname", "address": name},
+            ],
+            "nodeInfo": {
+                "architecture": "amd64",
+                "bootID": "",
+                "containerRuntimeVersion": "containerd://1.7.24",
+                "kernelVersion": "6.1.0-sandbox",
+                "kubeProxyVersion": "v1.33.0",
+                "kubeletVersion": "v1.33.0",
+                "machineID": "",
+                "operatingSystem": "linux",
+                "osImage": "firedrill sandbox",
+                "systemUUID": "",
+            },
+        },
+    })
+}
+
+fn workload_objects(workload: &Workload, service_index: usize) -> Vec<(&'static str, Value)> {
+    let mut objects = Vec::new();
+    let labels: serde_json::Map<String, Value> = workload
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    let port_name = match workload.kind {
+        WorkloadKind::Deployment => "http".to_owned(),
+        WorkloadKind::StatefulSet => {
+            format!("{}-port", &workload.name[..workload.name.len().min(9)])
+        }
+    };
+    let mut annotations = serde_json::Map::new();
+    if let Some(delay) = workload.start_delay {
+        annotations.insert(
+            START_DELAY_ANNOTATION.to_owned(),
+            Value::String(humantime::format_duration(delay).to_string()),
+        );
+    }
+    let template = json!({
+        "metadata": {"labels": labels, "annotations": annotations},
+        "spec": {
+            "containers": [{
+                "name": workload.name,
+                "image": workload.image,
+                "ports": [{"name": port_name, "containerPort": workload.port, "protocol": "TCP"}],
+                "readinessProbe": {"httpGet": {"path": "/ready", "port": workload.port}, "periodSeconds": 5},
+                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+                "imagePullPolicy": "IfNotPresent",
+                "terminationMessagePath": "/dev/termination-log",
+                "terminationMessagePolicy": "File",
+            }],
+            "restartPolicy": "Always",
+            "terminationGracePeriodSeconds": 30,
+            "dnsPolicy": "ClusterFirst",
+            "schedulerName": "default-scheduler",
+        },
+    });
+    let metadata =
+        json!({"name": workload.name, "namespace": workload.namespace, "labels": labels});
+    match workload.kind {
+        WorkloadKind::Deployment => objects.push((
+            "deployments",
+            json!({
+                "metadata": metadata,
+                "spec": {
+                    "replicas": workload.replicas,
+                    "selector": {"matchLabels": labels},
+                    "template": template,
+                    "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}},
+                    "revisionHistoryLimit": 10,
+                    "progressDeadlineSeconds": 600,
+                },
+            }),
+        )),
+        WorkloadKind::StatefulSet => objects.push((
+            "statefulsets",
+            json!({
+                "metadata": metadata,
+                "spec": {
+                    "replicas": workload.replicas,
+                    "selector": {"matchLabels": labels},
+                    "serviceName": workload.name,
+                    "template": template,
+                    "podManagementPolicy": "OrderedReady",
+                    "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
+                    "revisionHistoryLimit": 10,
+                },
+            }),
+        )),
+    }
+    if workload.service {
+        let cluster_ip = match workload.kind {
+            // Statefulsets get headless services, as their peers address pods directly.
+            WorkloadKind::StatefulSet => Value::String("None".to_owned()),
+            WorkloadKind::Deployment => Value::String(format!(
+                "10.96.{}.{}",
+                (service_index / 250) % 256,
+                service_index % 250 + 2
+            )),
+        };
+        objects.push((
+            "services",
+            json!({
+                "metadata": {"name": workload.name, "namespace": workload.namespace, "labels": labels},
+                "spec": {
+                    "type": "ClusterIP",
+                    "clusterIP": cluster_ip,
+                    "selector": labels,
+                    "ports": [{"name": port_name, "port": workload.port, "targetPort": workload.port, "protocol": "TCP"}],
+                    "sessionAffinity": "None",
+                },
+            }),
+        ));
+    }
+    if let Some(budget) = workload.budget {
+        let (field, value) = match budget {
+            Budget::MaxUnavailable(n) => ("maxUnavailable", n),
+            Budget::MinAvailable(n) => ("minAvailable", n),
+        };
+        objects.push((
+            "poddisruptionbudgets",
+            json!({
+                "metadata": {"name": workload.name, "namespace": workload.namespace, "labels": labels},
+                "spec": {"selector": {"matchLabels": labels}, field: value},
+            }),
+        ));
+    }
+    objects
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seed_has_six_services_four_statefulsets_and_nine_nodes() {
+        let seed = Platform::seed();
+        let objects = objects(&seed);
+        let count = |plural: &str| objects.iter().filter(|(p, _)| *p == plural).count();
+        assert_eq!(count("nodes"), 9);
+        assert_eq!(count("deployments"), 6);
+        assert_eq!(count("statefulsets"), 4);
+        assert_eq!(count("poddisruptionbudgets"), 6);
+        assert_eq!(count("services"), 11);
+    }
+
+    #[test]
+    fn a_platform_file_overrides_the_seed() -> Result<(), SandboxError> {
+        let platform = Platform::from_yaml(
+            "namespace: shop\nzones: [eu-1a, eu-1b]\nnodesPerZone: 2\ndeployments:\n  - name: web\n    replicas: 4\n    startDelay: 500ms\n    pdb: {maxUnavailable: 1}\nstatefulsets:\n  - name: db\n    replicas: 1\n    port: 5432\n",
+            Path::new("platform.yaml"),
+        )?;
+        assert_eq!(platform.zones, vec!["eu-1a", "eu-1b"]);
+        assert_eq!(platform.workloads.len(), 2);
+        assert_eq!(platform.workloads[0].namespace, "shop");
+        assert_eq!(
+            platform.workloads[0].start_delay,
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(
+            platform.workloads[1].labels.get("app").map(String::as_str),
+            Some("db")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_fields_in_a_platform_file_are_errors_naming_the_file() {
+        let error = Platform::from_yaml(
+            "deployments:\n  - name: web\n    replica: 3\n",
+            Path::new("p.yaml"),
+        );
+        let message = error
+            .map(|_| String::new())
+            .unwrap_or_else(|e| e.to_string());
+        assert!(message.contains("p.yaml"), "{message}");
+        assert!(message.contains("replica"), "{message}");
+    }
+}

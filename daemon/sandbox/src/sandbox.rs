@@ -1,0 +1,210 @@
+//! Starting and stopping a sandbox: seeds the store, runs the API server and the
+//! controllers until shutdown, and hands back a handle for URLs, kubeconfig and ground
+//! truth.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, AppState};
+use crate::config::SandboxConfig;
+use crate::controllers::Controllers;
+use crate::error::SandboxError;
+use crate::ground_truth::{GroundTruth, Recorder};
+use crate::platform;
+use crate::resources;
+use crate::store::Store;
+
+/// The name of the cluster, context and user in the kubeconfig the sandbox writes.
+pub const KUBECONFIG_NAME: &str = "firedrill-sandbox";
+
+/// The entry point: `Sandbox::start` runs a sandbox on a listener.
+#[derive(Debug)]
+pub struct Sandbox;
+
+/// A running sandbox. Dropping it does not stop it: resolve the `shutdown` future given
+/// to [`Sandbox::start`] or call [`SandboxHandle::stop`], then [`SandboxHandle::join`].
+#[derive(Debug)]
+pub struct SandboxHandle {
+    address: SocketAddr,
+    store: Arc<Store>,
+    recorder: Recorder,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<Result<(), std::io::Error>>,
+    controllers: JoinHandle<()>,
+}
+
+impl Sandbox {
+    /// Seeds the platform, then serves the Kubernetes API on `listener` and runs the
+    /// controllers until `shutdown` resolves. The listener must be on a loopback address:
+    /// the sandbox has no authentication.
+    pub async fn start(
+        listener: TcpListener,
+        config: SandboxConfig,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<SandboxHandle, SandboxError> {
+        let address = listener
+            .local_addr()
+            .map_err(SandboxError::ListenerAddress)?;
+        if !address.ip().is_loopback() {
+            return Err(SandboxError::NotLoopback { address });
+        }
+        let store = Arc::new(Store::new(config.history_capacity));
+        {
+            let mut state = store.lock();
+            for (plural, object) in platform::objects(&config.platform) {
+                let resource = resources::by_plural(plural)
+                    .ok_or_else(|| SandboxError::Seed(format!("unknown resource {plural}")))?;
+                state
+                    .create(resource, object)
+                    .map_err(|e| SandboxError::Seed(format!("{e:?}")))?;
+            }
+        }
+        let recorder = Recorder::default();
+        let mut controllers =
+            Controllers::new(Arc::clone(&store), config.timing.clone(), recorder.clone());
+        if config.warm_start {
+            controllers.warm_up();
+        }
+        let (stop, stopped) = watch::channel(false);
+        {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = shutdown => { let _ = stop.send(true); }
+                    () = stop.closed() => {}
+                }
+            });
+        }
+        let app = AppState {
+            store: Arc::clone(&store),
+            timing: config.timing.clone(),
+            recorder: recorder.clone(),
+            shutdown: stopped.clone(),
+            address,
+            proxy_counter: Arc::new(AtomicU64::new(0)),
+        };
+        let router = api::router(app);
+        let server = tokio::spawn(
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stopped_signal(stopped.clone()))
+                .into_future(),
+        );
+        let controllers = tokio::spawn(controllers.run(stopped_signal(stopped)));
+        tracing::info!(%address, "Sandbox Kubernetes API listening");
+        Ok(SandboxHandle {
+            address,
+            store,
+            recorder,
+            stop,
+            server,
+            controllers,
+        })
+    }
+}
+
+async fn stopped_signal(mut stopped: watch::Receiver<bool>) {
+    // Either the flag flips or every sender is gone; both mean stop.
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+impl SandboxHandle {
+    /// The address the API listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// `http://127.0.0.1:PORT`, the API server URL.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// The URL the seed's probes use for a service: the Kubernetes service proxy path,
+    /// which works unchanged on a real cluster.
+    pub fn probe_url(&self, namespace: &str, service: &str, path: &str) -> String {
+        format!(
+            "{}/api/v1/namespaces/{namespace}/services/{service}/proxy/{}",
+            self.base_url(),
+            path.trim_start_matches('/')
+        )
+    }
+
+    /// Every pod-became-Ready instant so far.
+    pub fn ground_truth(&self) -> GroundTruth {
+        self.recorder.snapshot()
+    }
+
+    /// The store, for in-process inspection by tests.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The kubeconfig text pointing at this sandbox (plain http, no credentials).
+    pub fn kubeconfig(&self) -> String {
+        kubeconfig(&self.base_url())
+    }
+
+    /// Writes [`SandboxHandle::kubeconfig`] to `path`.
+    pub fn write_kubeconfig(&self, path: &Path) -> Result<(), SandboxError> {
+        std::fs::write(path, self.kubeconfig()).map_err(|source| SandboxError::WriteKubeconfig {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Asks the sandbox to stop (like resolving the shutdown future).
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Waits for the server and controllers to finish after a stop.
+    pub async fn join(self) -> Result<(), SandboxError> {
+        let Self {
+            server,
+            controllers,
+            stop,
+            ..
+        } = self;
+        let served = server.await.map_err(SandboxError::Task)?;
+        controllers.await.map_err(SandboxError::Task)?;
+        drop(stop);
+        served.map_err(SandboxError::Serve)
+    }
+
+    /// Stops the sandbox and waits for it.
+    pub async fn shutdown(self) -> Result<(), SandboxError> {
+        self.stop();
+        self.join().await
+    }
+}
+
+/// A kubeconfig for a server URL with cluster, context and user all named
+/// `firedrill-sandbox` and the `butterfly` namespace as default.
+pub fn kubeconfig(server: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+- name: {KUBECONFIG_NAME}
+  cluster:
+    server: {server}
+contexts:
+- name: {KUBECONFIG_NAME}
+  context:
+    cluster: {KUBECONFIG_NAME}
+    user: {KUBECONFIG_NAME}
+    namespace: butterfly
+current-context: {KUBECONFIG_NAME}
+users:
+- name: {KUBECONFIG_NAME}
+  user: {{}}
+preferences: {{}}
+"
+    )
+}

@@ -1,0 +1,468 @@
+//! The object store: every object as JSON, one global resourceVersion, a bounded change
+//! history for watch resumption and a broadcast of changes to live watches.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::Utc;
+use serde_json::{Map, Value};
+use tokio::sync::broadcast;
+
+use crate::object;
+use crate::resources::{RESOURCES, ResourceDef};
+
+/// A stored object; shared so lists, watches and history do not copy it.
+pub type Object = Arc<Value>;
+
+/// A receiver of live changes.
+pub type Subscription = broadcast::Receiver<Arc<Change>>;
+
+/// What happened to an object, as a watch event type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// The object was created.
+    Added,
+    /// The object was updated.
+    Modified,
+    /// The object was removed.
+    Deleted,
+}
+
+impl ChangeKind {
+    /// The watch event `type` string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Added => "ADDED",
+            Self::Modified => "MODIFIED",
+            Self::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change to one object, stamped with the resourceVersion it produced.
+#[derive(Debug)]
+pub struct Change {
+    /// The resourceVersion after the change.
+    pub resource_version: u64,
+    /// The kind of object that changed.
+    pub resource: &'static ResourceDef,
+    /// What happened.
+    pub kind: ChangeKind,
+    /// The object after the change (before removal for `Deleted`).
+    pub object: Object,
+}
+
+/// Why a store operation was refused; the API maps each to a Kubernetes `Status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// No such object (or no such namespace for a namespaced create).
+    NotFound { resource: String, name: String },
+    /// An object of that name exists.
+    AlreadyExists { resource: String, name: String },
+    /// The caller's resourceVersion is stale.
+    Conflict { resource: String, name: String },
+    /// The object is malformed.
+    Invalid {
+        resource: String,
+        name: String,
+        message: String,
+    },
+}
+
+/// Asked to resume a watch from a resourceVersion the history no longer covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooOld {
+    /// The oldest resourceVersion a watch can still resume from.
+    pub oldest: u64,
+}
+
+/// The store; cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Store {
+    state: Mutex<State>,
+}
+
+/// The store's contents, reached through [`Store::lock`]. Controllers hold the lock for a
+/// whole reconcile pass so that they see and write a consistent snapshot.
+#[derive(Debug)]
+pub struct State {
+    resource_version: u64,
+    tables: HashMap<&'static str, BTreeMap<(String, String), Object>>,
+    history: VecDeque<Arc<Change>>,
+    history_capacity: usize,
+    /// The newest resourceVersion dropped from the history; watches must start after it.
+    compacted: u64,
+    sender: broadcast::Sender<Arc<Change>>,
+    uid_counter: u64,
+}
+
+impl Store {
+    /// An empty store keeping `history_capacity` changes for watch resumption.
+    pub fn new(history_capacity: usize) -> Self {
+        let (sender, _) = broadcast::channel(history_capacity.max(1024));
+        let tables = RESOURCES
+            .iter()
+            .map(|r| (r.plural, BTreeMap::new()))
+            .collect();
+        Self {
+            state: Mutex::new(State {
+                resource_version: 1,
+                tables,
+                history: VecDeque::new(),
+                history_capacity: history_capacity.max(1),
+                compacted: 0,
+                sender,
+                uid_counter: 0,
+            }),
+        }
+    }
+
+    /// Locks the store. A panic while holding the lock cannot leave a half-written object
+    /// (every write replaces a whole `Arc`), so a poisoned lock is still usable.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn key(namespace: &str, name: &str) -> (String, String) {
+    (namespace.to_owned(), name.to_owned())
+}
+
+impl State {
+    /// The current (newest) resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        self.resource_version
+    }
+
+    /// One object.
+    pub fn get(&self, resource: &ResourceDef, namespace: &str, name: &str) -> Option<&Object> {
+        self.tables.get(resource.plural)?.get(&key(namespace, name))
+    }
+
+    /// All objects of a kind, in one namespace or (with `None`) everywhere, by name.
+    pub fn list<'a>(
+        &'a self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+    ) -> Box<dyn Iterator<Item = &'a Object> + 'a> {
+        let Some(table) = self.tables.get(resource.plural) else {
+            return Box::new(std::iter::empty());
+        };
+        match namespace {
+            None => Box::new(table.values()),
+            Some(namespace) => {
+                let namespace = namespace.to_owned();
+                let start = (namespace.clone(), String::new());
+                Box::new(
+                    table
+                        .range(start..)
+                        .take_while(move |((ns, _), _)| *ns == namespace)
+                        .map(|(_, o)| o),
+                )
+            }
+        }
+    }
+
+    /// How many objects of a kind are stored.
+    pub fn count(&self, resource: &ResourceDef) -> usize {
+        self.tables.get(resource.plural).map_or(0, BTreeMap::len)
+    }
+
+    fn next_uid(&mut self) -> String {
+        self.uid_counter += 1;
+        let random: u64 = rand::random();
+        format!(
+            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+            (random >> 32) as u32,
+            (random >> 16) as u16,
+            (random & 0xfff) as u16,
+            (self.uid_counter >> 48) as u16 & 0xfff,
+            self.uid_counter & 0xffff_ffff_ffff
+        )
+    }
+
+    fn record(&mut self, resource: &'static ResourceDef, kind: ChangeKind, object: Object) {
+        let change = Arc::new(Change {
+            resource_version: self.resource_version,
+            resource,
+            kind,
+            object,
+        });
+        if self.history.len() >= self.history_capacity
+            && let Some(dropped) = self.history.pop_front()
+        {
+            self.compacted = dropped.resource_version;
+        }
+        self.history.push_back(Arc::clone(&change));
+        // Nobody listening is fine: the history still serves later watches.
+        let _ = self.sender.send(change);
+    }
+
+    /// Stores a new object, filling in the metadata the server owns (uid, timestamps,
+    /// resourceVersion, generation, a name from `generateName`).
+    pub fn create(
+        &mut self,
+        resource: &'static ResourceDef,
+        mut object: Value,
+    ) -> Result<Object, StoreError> {
+        let qualified = resource.qualified_name();
+        if !object.is_object() {
+            return Err(StoreError::Invalid {
+                resource: qualified,
+                name: String::new(),
+                message: "the body must be a json object".to_owned(),
+            });
+        }
+        object["apiVersion"] = Value::String(resource.api_version());
+        object["kind"] = Value::String(resource.kind.to_owned());
+        let namespace = object::namespace(&object).to_owned();
+        if resource.namespaced {
+            if namespace.is_empty() {
+                return Err(StoreError::Invalid {
+                    resource: qualified,
+                    name: object::name(&object).to_owned(),
+                    message: "metadata.namespace: Required value".to_owned(),
+                });
+            }
+            let namespaces = Some(&crate::resources::NAMESPACES);
+            if namespaces.is_some_and(|ns| self.get(ns, "", &namespace).is_none()) {
+                return Err(StoreError::NotFound {
+                    resource: "namespaces".to_owned(),
+                    name: namespace,
+                });
+            }
+        } else {
+            object::metadata_mut(&mut object).remove("namespace");
+        }
+        let mut name = object::name(&object).to_owned();
+        if name.is_empty() {
+            let prefix = object::str_at(&object, "/metadata/generateName").to_owned();
+            if prefix.is_empty() {
+                return Err(StoreError::Invalid {
+                    resource: qualified,
+                    name,
+                    message: "metadata.name: Required value: name or generateName is required"
+                        .to_owned(),
+                });
+            }
+            name = loop {
+                let candidate = format!("{prefix}{}", crate::names::random_suffix(5));
+                if self.get(resource, &namespace, &candidate).is_none() {
+                    break candidate;
+                }
+            };
+        }
+        if !valid_name(&name) {
+            return Err(StoreError::Invalid {
+                resource: qualified,
+                name: name.clone(),
+                message: format!(
+                    "metadata.name: Invalid value: {name:?}: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'"
+                ),
+            });
+        }
+        if self.get(resource, &namespace, &name).is_some() {
+            return Err(StoreError::AlreadyExists {
+                resource: qualified,
+                name,
+            });
+        }
+        self.resource_version += 1;
+        let uid = self.next_uid();
+        let metadata = object::metadata_mut(&mut object);
+        metadata.insert("name".to_owned(), Value::String(name.clone()));
+        metadata.insert("uid".to_owned(), Value::String(uid));
+        metadata.insert(
+            "resourceVersion".to_owned(),
+            Value::String(self.resource_version.to_string()),
+        );
+        metadata.insert(
+            "creationTimestamp".to_owned(),
+            Value::String(object::timestamp(Utc::now())),
+        );
+        metadata.remove("deletionTimestamp");
+        if resource.has_generation() {
+            metadata.insert("generation".to_owned(), Value::from(1));
+        }
+        let stored = Arc::new(object);
+        if let Some(table) = self.tables.get_mut(resource.plural) {
+            table.insert(key(&namespace, &name), Arc::clone(&stored));
+        }
+        self.record(resource, ChangeKind::Added, Arc::clone(&stored));
+        Ok(stored)
+    }
+
+    /// Writes a new version of an existing object, bumping its resourceVersion. The caller
+    /// has done any precondition checks; the server-owned metadata is kept.
+    pub fn replace(
+        &mut self,
+        resource: &'static ResourceDef,
+        mut object: Value,
+    ) -> Result<Object, StoreError> {
+        let namespace = object::namespace(&object).to_owned();
+        let name = object::name(&object).to_owned();
+        let Some(existing) = self.get(resource, &namespace, &name).cloned() else {
+            return Err(StoreError::NotFound {
+                resource: resource.qualified_name(),
+                name,
+            });
+        };
+        if *existing == object {
+            return Ok(existing);
+        }
+        self.resource_version += 1;
+        object["apiVersion"] = Value::String(resource.api_version());
+        object["kind"] = Value::String(resource.kind.to_owned());
+        let metadata = object::metadata_mut(&mut object);
+        for owned in ["uid", "creationTimestamp"] {
+            if let Some(value) = existing.pointer(&format!("/metadata/{owned}")) {
+                metadata.insert(owned.to_owned(), value.clone());
+            }
+        }
+        metadata.insert(
+            "resourceVersion".to_owned(),
+            Value::String(self.resource_version.to_string()),
+        );
+        let stored = Arc::new(object);
+        if let Some(table) = self.tables.get_mut(resource.plural) {
+            table.insert(key(&namespace, &name), Arc::clone(&stored));
+        }
+        self.record(resource, ChangeKind::Modified, Arc::clone(&stored));
+        Ok(stored)
+    }
+
+    /// Removes an object for good, announcing it with a fresh resourceVersion.
+    pub fn remove(
+        &mut self,
+        resource: &'static ResourceDef,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Object> {
+        let removed = self
+            .tables
+            .get_mut(resource.plural)?
+            .remove(&key(namespace, name))?;
+        self.resource_version += 1;
+        let mut last = (*removed).clone();
+        object::metadata_mut(&mut last).insert(
+            "resourceVersion".to_owned(),
+            Value::String(self.resource_version.to_string()),
+        );
+        let last = Arc::new(last);
+        self.record(resource, ChangeKind::Deleted, Arc::clone(&last));
+        Some(last)
+    }
+
+    /// The changes after `resource_version` and a receiver for the ones to come, taken
+    /// together under the lock so that a watch sees every change exactly once.
+    pub fn watch_from(
+        &self,
+        resource_version: u64,
+    ) -> Result<(Vec<Arc<Change>>, Subscription), TooOld> {
+        if resource_version < self.compacted {
+            return Err(TooOld {
+                oldest: self.compacted,
+            });
+        }
+        let backlog = self
+            .history
+            .iter()
+            .filter(|c| c.resource_version > resource_version)
+            .cloned()
+            .collect();
+        Ok((backlog, self.sender.subscribe()))
+    }
+
+    /// A receiver of changes from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
+        self.sender.subscribe()
+    }
+}
+
+/// Whether a name is a lowercase RFC 1123 subdomain, as Kubernetes requires for most kinds.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+/// An empty JSON map, for building objects.
+pub fn empty_map() -> Value {
+    Value::Object(Map::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::by_plural;
+    use serde_json::json;
+
+    fn resource(plural: &str) -> Result<&'static ResourceDef, String> {
+        by_plural(plural).ok_or_else(|| format!("no resource {plural}"))
+    }
+
+    #[test]
+    fn created_objects_get_server_metadata_and_increasing_versions() -> Result<(), String> {
+        let store = Store::new(100);
+        let mut state = store.lock();
+        let ns = state
+            .create(resource("namespaces")?, json!({"metadata": {"name": "a"}}))
+            .map_err(|e| format!("{e:?}"))?;
+        let pod = state
+            .create(
+                resource("pods")?,
+                json!({"metadata": {"generateName": "web-", "namespace": "a"}}),
+            )
+            .map_err(|e| format!("{e:?}"))?;
+        assert!(object::name(&pod).starts_with("web-"));
+        assert!(!object::uid(&pod).is_empty());
+        let rv = |o: &Value| {
+            object::str_at(o, "/metadata/resourceVersion")
+                .parse::<u64>()
+                .ok()
+        };
+        assert!(rv(&pod) > rv(&ns));
+        Ok(())
+    }
+
+    #[test]
+    fn namespaced_objects_need_an_existing_namespace() -> Result<(), String> {
+        let store = Store::new(100);
+        let result = store.lock().create(
+            resource("pods")?,
+            json!({"metadata": {"name": "p", "namespace": "missing"}}),
+        );
+        assert_eq!(
+            result.err(),
+            Some(StoreError::NotFound {
+                resource: "namespaces".to_owned(),
+                name: "missing".to_owned()
+            })
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn watches_cannot_resume_from_compacted_history() -> Result<(), String> {
+        let store = Store::new(2);
+        let mut state = store.lock();
+        for name in ["a", "b", "c", "d"] {
+            state
+                .create(resource("namespaces")?, json!({"metadata": {"name": name}}))
+                .map_err(|e| format!("{e:?}"))?;
+        }
+        assert!(state.watch_from(1).is_err());
+        let current = state.resource_version();
+        let (backlog, _) = state
+            .watch_from(current - 1)
+            .map_err(|e| format!("{e:?}"))?;
+        assert_eq!(backlog.len(), 1);
+        Ok(())
+    }
+}
