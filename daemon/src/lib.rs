@@ -1,6 +1,7 @@
 //! The `firedrill` binary's library: command-line interface, commands, and adapter wiring.
 //!
 //! # Layout
+//! - [`adapters`]: the real ports: `KubeCluster` (Kubernetes API), `HttpProber`.
 //! - [`cli`]: clap definitions of every subcommand and its help.
 //! - [`commands`]: one module per subcommand; each returns an [`ExitCode`](exit::Exit).
 //! - [`engine`]: runs a drill's phases through the ports in [`engine::ports`]
@@ -9,6 +10,7 @@
 //!   3 aborted) and the command error type.
 //! - [`scenarios`]: the names of the built-in scenario plugins.
 
+pub mod adapters;
 pub mod cli;
 pub mod commands;
 pub mod engine;

@@ -1,0 +1,514 @@
+//! `KubeCluster`: the cluster capability and the engine's baseline over the Kubernetes API (kube 5).
+//!
+//! The same code talks to a real cluster (kubeconfig context or in-cluster service account)
+//! and to the sandbox, which serves the same HTTP API. Waits are watch-driven.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use firedrill_host::capabilities::BackendError;
+use firedrill_host::capabilities::cluster::{Cluster, ExecOutput, Node, Pod, WorkloadKind};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{Node as KubeNode, Pod as KubePod};
+use kube::api::{Api, AttachParams, DeleteParams, EvictParams, ListParams, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::watcher;
+use kube::{Client, Config};
+use tokio::io::AsyncReadExt;
+
+use crate::engine::ports::{Baseline, ScenarioError};
+
+/// Why a cluster connection could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("cannot read kubeconfig {path}: {source}")]
+    Kubeconfig {
+        path: String,
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    #[error("cannot configure the Kubernetes client: {0}")]
+    Config(String),
+    #[error("cannot create the Kubernetes client: {0}")]
+    Client(#[source] kube::Error),
+}
+
+/// Connects to a kubeconfig file (`None`: `$KUBECONFIG`, then `~/.kube/config`) and
+/// context (`None`: its current context).
+pub async fn connect_kubeconfig(
+    path: Option<&Path>,
+    context: Option<&str>,
+) -> Result<Client, ClusterError> {
+    let options = KubeConfigOptions {
+        context: context.map(str::to_string),
+        ..KubeConfigOptions::default()
+    };
+    let config = match path {
+        Some(path) => {
+            let kubeconfig =
+                Kubeconfig::read_from(path).map_err(|source| ClusterError::Kubeconfig {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+            Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .map_err(|err| ClusterError::Config(err.to_string()))?
+        }
+        None => Config::from_kubeconfig(&options)
+            .await
+            .map_err(|err| ClusterError::Config(err.to_string()))?,
+    };
+    Client::try_from(config).map_err(ClusterError::Client)
+}
+
+/// Connects with the service account of the pod firedrill runs in.
+pub fn connect_in_cluster() -> Result<Client, ClusterError> {
+    let config = Config::incluster().map_err(|err| ClusterError::Config(err.to_string()))?;
+    Client::try_from(config).map_err(ClusterError::Client)
+}
+
+/// Connects to a plain-HTTP API server such as the sandbox.
+pub fn connect_url(url: &str) -> Result<Client, ClusterError> {
+    let uri = url
+        .parse()
+        .map_err(|err| ClusterError::Config(format!("bad API server URL {url}: {err}")))?;
+    Client::try_from(Config::new(uri)).map_err(ClusterError::Client)
+}
+
+/// The Kubernetes API as the `cluster` capability and the engine use it.
+#[derive(Clone)]
+pub struct KubeCluster {
+    client: Client,
+}
+
+impl std::fmt::Debug for KubeCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeCluster").finish_non_exhaustive()
+    }
+}
+
+const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
+
+fn backend(err: kube::Error) -> BackendError {
+    match err {
+        kube::Error::Api(status) => match status.code {
+            404 => BackendError::NotFound(status.message),
+            // 429 is how the Eviction API says a disruption budget blocks it.
+            403 | 409 | 422 | 429 => BackendError::Refused(status.message),
+            _ => BackendError::Unavailable(format!("{} ({})", status.message, status.code)),
+        },
+        other => BackendError::Unavailable(other.to_string()),
+    }
+}
+
+fn labels(map: Option<&BTreeMap<String, String>>) -> Vec<(String, String)> {
+    map.map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
+}
+
+fn pod_ready(pod: &KubePod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|conditions| {
+            conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        })
+}
+
+fn to_pod(pod: &KubePod) -> Pod {
+    let meta = &pod.metadata;
+    Pod {
+        name: meta.name.clone().unwrap_or_default(),
+        namespace: meta.namespace.clone().unwrap_or_default(),
+        node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+        phase: pod
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.clone())
+            .unwrap_or_else(|| "Unknown".into()),
+        ready: pod_ready(pod),
+        terminating: meta.deletion_timestamp.is_some(),
+        labels: labels(meta.labels.as_ref()),
+        owner: meta
+            .owner_references
+            .as_ref()
+            .and_then(|owners| {
+                owners
+                    .iter()
+                    .find(|o| o.controller == Some(true))
+                    .or(owners.first())
+            })
+            .map(|o| (o.kind.clone(), o.name.clone())),
+    }
+}
+
+fn to_node(node: &KubeNode) -> Node {
+    let meta = &node.metadata;
+    Node {
+        name: meta.name.clone().unwrap_or_default(),
+        zone: meta
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(ZONE_LABEL).cloned()),
+        ready: node
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|conditions| {
+                conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True")
+            }),
+        unschedulable: node
+            .spec
+            .as_ref()
+            .and_then(|s| s.unschedulable)
+            .unwrap_or(false),
+        labels: labels(meta.labels.as_ref()),
+    }
+}
+
+impl KubeCluster {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn pods(&self, namespace: &str) -> Api<KubePod> {
+        if namespace.is_empty() {
+            Api::all(self.client.clone())
+        } else {
+            Api::namespaced(self.client.clone(), namespace)
+        }
+    }
+
+    /// Ready pods (not terminating) matching `selector` in `namespace`.
+    pub async fn count_ready(&self, namespace: &str, selector: &str) -> Result<u32, BackendError> {
+        let pods = self
+            .pods(namespace)
+            .list(&ListParams::default().labels(selector))
+            .await
+            .map_err(backend)?;
+        Ok(count(pods.items.iter()))
+    }
+}
+
+fn count<'a>(pods: impl Iterator<Item = &'a KubePod>) -> u32 {
+    let ready = pods
+        .filter(|p| p.metadata.deletion_timestamp.is_none() && pod_ready(p))
+        .count();
+    u32::try_from(ready).unwrap_or(u32::MAX)
+}
+
+#[async_trait]
+impl Cluster for KubeCluster {
+    async fn list_pods(
+        &self,
+        namespace: &str,
+        selector: &str,
+        node: Option<&str>,
+    ) -> Result<Vec<Pod>, BackendError> {
+        let mut params = ListParams::default().labels(selector);
+        let field;
+        if let Some(node) = node {
+            field = format!("spec.nodeName={node}");
+            params = params.fields(&field);
+        }
+        let pods = self.pods(namespace).list(&params).await.map_err(backend)?;
+        Ok(pods.items.iter().map(to_pod).collect())
+    }
+
+    async fn list_nodes(&self, selector: &str) -> Result<Vec<Node>, BackendError> {
+        let nodes: Api<KubeNode> = Api::all(self.client.clone());
+        let list = nodes
+            .list(&ListParams::default().labels(selector))
+            .await
+            .map_err(backend)?;
+        Ok(list.items.iter().map(to_node).collect())
+    }
+
+    async fn delete_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        grace_period_seconds: Option<u32>,
+    ) -> Result<(), BackendError> {
+        let params = DeleteParams {
+            grace_period_seconds,
+            ..DeleteParams::default()
+        };
+        self.pods(namespace)
+            .delete(name, &params)
+            .await
+            .map(|_| ())
+            .map_err(backend)
+    }
+
+    async fn evict_pod(&self, namespace: &str, name: &str) -> Result<(), BackendError> {
+        self.pods(namespace)
+            .evict(name, &EvictParams::default())
+            .await
+            .map(|_| ())
+            .map_err(backend)
+    }
+
+    async fn set_unschedulable(&self, node: &str, unschedulable: bool) -> Result<(), BackendError> {
+        let nodes: Api<KubeNode> = Api::all(self.client.clone());
+        let patch = serde_json::json!({ "spec": { "unschedulable": unschedulable } });
+        nodes
+            .patch(node, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map(|_| ())
+            .map_err(backend)
+    }
+
+    async fn rollout_restart(
+        &self,
+        namespace: &str,
+        kind: WorkloadKind,
+        name: &str,
+    ) -> Result<(), BackendError> {
+        let client = self.client.clone();
+        let result = match kind {
+            WorkloadKind::Deployment => Api::<Deployment>::namespaced(client, namespace)
+                .restart(name)
+                .await
+                .map(|_| ()),
+            WorkloadKind::StatefulSet => Api::<StatefulSet>::namespaced(client, namespace)
+                .restart(name)
+                .await
+                .map(|_| ()),
+            WorkloadKind::DaemonSet => Api::<DaemonSet>::namespaced(client, namespace)
+                .restart(name)
+                .await
+                .map(|_| ()),
+        };
+        result.map_err(backend)
+    }
+
+    async fn get_object(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<String, BackendError> {
+        let url = object_url(api_version, kind, namespace, name)?;
+        let request = http::Request::get(url)
+            .body(Vec::new())
+            .map_err(|err| BackendError::Unavailable(err.to_string()))?;
+        self.client.request_text(request).await.map_err(backend)
+    }
+
+    async fn patch_object(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+        merge_patch: &str,
+    ) -> Result<String, BackendError> {
+        let url = object_url(api_version, kind, namespace, name)?;
+        let request = http::Request::patch(url)
+            .header("Content-Type", "application/merge-patch+json")
+            .body(merge_patch.as_bytes().to_vec())
+            .map_err(|err| BackendError::Unavailable(err.to_string()))?;
+        self.client.request_text(request).await.map_err(backend)
+    }
+
+    async fn exec(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: Option<&str>,
+        command: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput, BackendError> {
+        let mut params = AttachParams::default().stdout(true).stderr(true);
+        if let Some(container) = container {
+            params = params.container(container);
+        }
+        let run = async {
+            let mut attached = self
+                .pods(namespace)
+                .exec(pod, command.iter().map(String::as_str), &params)
+                .await
+                .map_err(backend)?;
+            let mut stdout = String::new();
+            let mut stderr = String::new();
+            if let Some(mut out) = attached.stdout() {
+                out.read_to_string(&mut stdout)
+                    .await
+                    .map_err(|err| BackendError::Unavailable(err.to_string()))?;
+            }
+            if let Some(mut err) = attached.stderr() {
+                err.read_to_string(&mut stderr)
+                    .await
+                    .map_err(|e| BackendError::Unavailable(e.to_string()))?;
+            }
+            let status = match attached.take_status() {
+                Some(status) => status.await,
+                None => None,
+            };
+            let exit_code = match status {
+                Some(status) if status.status.as_deref() == Some("Success") => 0,
+                Some(status) => status
+                    .details
+                    .and_then(|d| d.causes)
+                    .and_then(|causes| {
+                        causes
+                            .into_iter()
+                            .find(|c| c.reason.as_deref() == Some("ExitCode"))
+                            .and_then(|c| c.message)
+                    })
+                    .and_then(|code| code.parse().ok())
+                    .unwrap_or(1),
+                None => 0,
+            };
+            Ok(ExecOutput {
+                exit_code,
+                stdout,
+                stderr,
+            })
+        };
+        tokio::time::timeout(timeout, run).await.map_err(|_| {
+            BackendError::Timeout(format!(
+                "exec in {namespace}/{pod} took longer than {timeout:?}"
+            ))
+        })?
+    }
+
+    async fn wait_pods_ready(
+        &self,
+        namespace: &str,
+        selector: &str,
+        count_wanted: u32,
+        timeout: Duration,
+    ) -> Result<u32, BackendError> {
+        // A watch keeps a local view of the matching pods and re-counts on every change:
+        // API requests are proportional to changes, not to the time waited.
+        let api = self.pods(namespace);
+        let config = watcher::Config::default().labels(selector);
+        let mut pods: BTreeMap<String, KubePod> = BTreeMap::new();
+        let mut ready = 0;
+        let wait = async {
+            let mut stream = watcher(api, config).boxed();
+            let mut initial: BTreeMap<String, KubePod> = BTreeMap::new();
+            while let Some(event) = stream.try_next().await.map_err(|err| {
+                BackendError::Unavailable(format!("watch of pods {selector}: {err}"))
+            })? {
+                match event {
+                    watcher::Event::Init => initial.clear(),
+                    watcher::Event::InitApply(pod) => {
+                        initial.insert(key(&pod), pod);
+                    }
+                    watcher::Event::InitDone => pods = std::mem::take(&mut initial),
+                    watcher::Event::Apply(pod) => {
+                        pods.insert(key(&pod), pod);
+                    }
+                    watcher::Event::Delete(pod) => {
+                        pods.remove(&key(&pod));
+                    }
+                }
+                ready = count(pods.values());
+                if ready >= count_wanted {
+                    return Ok(ready);
+                }
+            }
+            Err(BackendError::Unavailable("the pod watch ended".into()))
+        };
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(result) => result,
+            Err(_) => Err(BackendError::Timeout(format!(
+                "{ready} of {count_wanted} pods matching {selector} Ready after {timeout:?}"
+            ))),
+        }
+    }
+}
+
+fn key(pod: &KubePod) -> String {
+    format!(
+        "{}/{}",
+        pod.metadata.namespace.as_deref().unwrap_or_default(),
+        pod.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// The REST path of an object: `/api/v1/...` for the core group, `/apis/GROUP/VERSION/...`
+/// otherwise; the resource is the kind's lowercase plural.
+fn object_url(
+    api_version: &str,
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+) -> Result<String, BackendError> {
+    if kind.is_empty() || name.is_empty() || name.contains('/') {
+        return Err(BackendError::NotFound(format!("no object {kind}/{name}")));
+    }
+    let base = if api_version.contains('/') {
+        format!("/apis/{api_version}")
+    } else {
+        format!("/api/{api_version}")
+    };
+    let lower = kind.to_ascii_lowercase();
+    let plural = if lower == "endpoints" {
+        lower.clone()
+    } else if lower.ends_with('s') {
+        format!("{lower}es")
+    } else if let Some(stem) = lower.strip_suffix('y') {
+        format!("{stem}ies")
+    } else {
+        format!("{lower}s")
+    };
+    Ok(match namespace {
+        Some(ns) => format!("{base}/namespaces/{ns}/{plural}/{name}"),
+        None => format!("{base}/{plural}/{name}"),
+    })
+}
+
+#[async_trait]
+impl Baseline for KubeCluster {
+    async fn ready_pods(&self, namespace: &str, selector: &str) -> Result<u32, ScenarioError> {
+        self.count_ready(namespace, selector)
+            .await
+            .map_err(|err| ScenarioError(err.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_urls_follow_the_rest_layout() {
+        assert_eq!(
+            object_url("v1", "Pod", Some("butterfly"), "capsule-0").unwrap(),
+            "/api/v1/namespaces/butterfly/pods/capsule-0"
+        );
+        assert_eq!(
+            object_url("apps/v1", "Deployment", Some("b"), "web").unwrap(),
+            "/apis/apps/v1/namespaces/b/deployments/web"
+        );
+        assert_eq!(
+            object_url("policy/v1", "PodDisruptionBudget", Some("b"), "web").unwrap(),
+            "/apis/policy/v1/namespaces/b/poddisruptionbudgets/web"
+        );
+        assert_eq!(
+            object_url("v1", "Node", None, "n1").unwrap(),
+            "/api/v1/nodes/n1"
+        );
+        assert_eq!(
+            object_url("v1", "Endpoints", Some("b"), "web").unwrap(),
+            "/api/v1/namespaces/b/endpoints/web"
+        );
+        assert!(object_url("v1", "Pod", None, "../secrets").is_err());
+    }
+}

@@ -1,0 +1,4 @@
+//! Adapters at the edge: the real implementations of the engine's and the plugin host's ports.
+
+pub mod kube;
+pub mod prober;
