@@ -1,1 +1,189 @@
 //! Run records in an append-only hash chain, and the mail outbox, in embedded SQLite.
+//!
+//! Every finished, aborted or interrupted run is appended as a [`ChainEntry`]: the
+//! [`RunRecord`], the hashes of its rendered report files, the previous entry's hash and its
+//! own sequence number. The entry's hash is computed over per-field digests (see
+//! [`canonical`]) so that [`RunStore::verify`] can say which record and which field changed,
+//! and it is optionally signed with an ed25519 key.
+//!
+//! Delivery status of the report email lives in the `outbox` table, outside the chain: it
+//! changes with every retry, and the chain only ever grows. The run record proves what
+//! happened in the drill; the outbox says whether people were told.
+//!
+//! # Layout
+//! - [`canonical`]: canonical JSON, per-field digests and record hashes; locating a field
+//!   in JSON that no longer parses.
+//! - [`sqlite`]: [`SqliteRunStore`], the [`RunStore`] and [`MailQueue`] on SQLite.
+//! - [`signing`]: loading ed25519 keys from files.
+
+pub mod canonical;
+pub mod signing;
+pub mod sqlite;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use firedrill_core::run::RunRecord;
+use serde::{Deserialize, Serialize};
+
+pub use sqlite::SqliteRunStore;
+
+/// The `prev_sha256` of the first record.
+pub const GENESIS_SHA256: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The name of the database file under the configuration's `storage_path`.
+pub const DATABASE_FILE: &str = "firedrill.db";
+
+/// Why the store could not do its job.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the run store at {path}")]
+    Open {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("run store query failed")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot encode or decode a stored record")]
+    Json(#[from] serde_json::Error),
+    #[error("run `{0}` is already recorded")]
+    Duplicate(String),
+    #[error("cannot read the signing key {path}")]
+    KeyFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("signing key {path} is not 32 bytes (raw, or 64 hex digits)")]
+    BadKey { path: String },
+}
+
+/// One link of the chain, exactly as hashed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainEntry {
+    pub seq: u64,
+    pub prev_sha256: String,
+    pub appended_at: DateTime<Utc>,
+    pub run: RunRecord,
+    /// SHA-256 of each rendered report file (`report.md`, `report.html`, ...).
+    pub report_sha256: BTreeMap<String, String>,
+}
+
+/// A stored run with its place in the chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRun {
+    pub entry: ChainEntry,
+    pub sha256: String,
+    pub signed: bool,
+}
+
+/// Where the email of a run stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// `pending` (waiting or retrying), `sending`, `delivered`.
+    pub status: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub next_attempt_at: DateTime<Utc>,
+    pub enqueued_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// The first place the chain does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokenLink {
+    pub seq: u64,
+    pub run_id: String,
+    /// The field, e.g. `run.phases[1].recovery_seconds`, `sha256`, `signature`.
+    pub field: String,
+    pub problem: String,
+}
+
+impl std::fmt::Display for BrokenLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "record {} (run {}): field `{}`: {}",
+            self.seq, self.run_id, self.field, self.problem
+        )
+    }
+}
+
+/// The result of walking the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    /// Records checked (up to and including the broken one).
+    pub records: u64,
+    /// The hash of the newest record: publish it elsewhere to detect a truncated chain.
+    pub head_sha256: Option<String>,
+    pub signed_records: u64,
+    pub broken: Option<BrokenLink>,
+}
+
+impl Verification {
+    pub fn intact(&self) -> bool {
+        self.broken.is_none()
+    }
+}
+
+/// The evidence store: append runs, read them back, prove nothing was edited.
+pub trait RunStore {
+    /// Appends `run` with the hashes of its report files; fails if the run id is recorded.
+    fn append(
+        &mut self,
+        run: &RunRecord,
+        report_sha256: BTreeMap<String, String>,
+        appended_at: DateTime<Utc>,
+    ) -> Result<StoredRun, StoreError>;
+    /// Every stored run, oldest first.
+    fn runs(&self) -> Result<Vec<StoredRun>, StoreError>;
+    fn run(&self, run_id: &str) -> Result<Option<StoredRun>, StoreError>;
+    /// Walks the chain from the first record and stops at the first broken link.
+    fn verify(&self) -> Result<Verification, StoreError>;
+}
+
+/// A message waiting in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMail {
+    pub id: i64,
+    pub run_id: String,
+    /// The serialised message, as the notifier enqueued it.
+    pub payload: String,
+    pub attempts: u32,
+}
+
+/// The persistent outbox: one message per run, retried until delivered.
+pub trait MailQueue {
+    /// Queues the message of `run_id`; returns false (and changes nothing) when that run's
+    /// message is already queued or delivered, so enqueuing twice never sends twice.
+    fn enqueue_mail(
+        &self,
+        run_id: &str,
+        payload: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Pending messages whose next attempt is due.
+    fn due_mail(&self, now: DateTime<Utc>) -> Result<Vec<QueuedMail>, StoreError>;
+    /// Marks a due message as being sent; false if another worker took it.
+    fn claim_mail(&self, id: i64) -> Result<bool, StoreError>;
+    fn mail_delivered(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Puts the message back with the error and when to try again.
+    fn mail_failed(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    fn delivery(&self, run_id: &str) -> Result<Option<Delivery>, StoreError>;
+}
+
+/// SHA-256 of each report file, as recorded with the run.
+pub fn report_hashes<'a>(
+    files: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> BTreeMap<String, String> {
+    files
+        .into_iter()
+        .map(|(name, content)| (name.to_string(), canonical::sha256_hex(content.as_bytes())))
+        .collect()
+}
