@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use firedrill::cli::{Cli, Command};
+use firedrill::cli::{Cli, Command, SandboxCommand};
 use firedrill::commands;
 use firedrill::exit::{CommandError, Exit};
 
@@ -18,7 +18,19 @@ fn main() -> ExitCode {
         Command::Plan(_) => not_yet("plan", "the drill engine lands with issue 5"),
         Command::Run(_) => not_yet("run", "the drill engine lands with issue 5"),
         Command::Serve => not_yet("serve", "the daemon lands with issue 7"),
-        Command::Sandbox(_) => not_yet("sandbox", "the sandbox lands with issue 3"),
+        Command::Sandbox(args) => match &args.command {
+            SandboxCommand::Up {
+                listen,
+                kubeconfig,
+                platform,
+            } => runtime().and_then(|rt| {
+                rt.block_on(commands::sandbox::up(
+                    listen,
+                    kubeconfig,
+                    platform.as_deref(),
+                ))
+            }),
+        },
         Command::Demo => not_yet("demo", "the demo lands with issue 7"),
         Command::Runs => not_yet("runs", "run records land with issue 6"),
         Command::Report(_) => not_yet("report", "reports land with issue 6"),
@@ -33,6 +45,16 @@ fn main() -> ExitCode {
             Exit::Error.into()
         }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CommandError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| CommandError::Io {
+            path: "the async runtime".into(),
+            source,
+        })
 }
 
 fn not_yet(command: &'static str, reason: &'static str) -> Result<Exit, CommandError> {

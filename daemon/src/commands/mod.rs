@@ -2,4 +2,5 @@
 
 pub mod check;
 pub mod init;
+pub mod sandbox;
 pub mod schedule;

@@ -1,0 +1,87 @@
+//! `firedrill sandbox up`: runs the embedded simulated cluster in the foreground for kubectl.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use firedrill_sandbox::{Platform, Sandbox, SandboxConfig};
+
+use crate::exit::{CommandError, Exit};
+
+/// Serves the sandbox on `listen` (loopback only) until Ctrl-C or SIGTERM, with a
+/// kubeconfig written to `kubeconfig`.
+pub async fn up(
+    listen: &str,
+    kubeconfig: &Path,
+    platform: Option<&Path>,
+) -> Result<Exit, CommandError> {
+    let address: SocketAddr = listen.parse().map_err(|_| {
+        CommandError::Usage(format!(
+            "--listen `{listen}` is not an address such as 127.0.0.1:6443"
+        ))
+    })?;
+    if !address.ip().is_loopback() {
+        return Err(CommandError::Usage(format!(
+            "--listen {address}: the sandbox has no authentication, so it listens on loopback only (127.0.0.1 or [::1])"
+        )));
+    }
+    let platform = match platform {
+        Some(path) => {
+            Platform::from_file(path).map_err(|err| CommandError::Usage(err.to_string()))?
+        }
+        None => Platform::seed(),
+    };
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|source| CommandError::Io {
+            path: format!("listen on {address}"),
+            source,
+        })?;
+    let config = SandboxConfig {
+        platform,
+        ..SandboxConfig::default()
+    };
+    let sandbox = Sandbox::start(listener, config, shutdown_signal())
+        .await
+        .map_err(|err| CommandError::Usage(format!("cannot start the sandbox: {err}")))?;
+    sandbox.write_kubeconfig(kubeconfig).map_err(|err| {
+        CommandError::Usage(format!("cannot write {}: {err}", kubeconfig.display()))
+    })?;
+    println!("Sandbox Kubernetes API at {}", sandbox.base_url());
+    println!("Kubeconfig written to {}; try:", kubeconfig.display());
+    println!(
+        "  kubectl --kubeconfig {} get nodes,pods -A -o wide",
+        kubeconfig.display()
+    );
+    println!(
+        "  kubectl --kubeconfig {} delete pod -n butterfly -l app.kubernetes.io/name=capsule --grace-period=0 --force",
+        kubeconfig.display()
+    );
+    println!("Press Ctrl-C to stop.");
+    sandbox
+        .join()
+        .await
+        .map_err(|err| CommandError::Usage(format!("sandbox stopped with an error: {err}")))?;
+    Ok(Exit::Success)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
