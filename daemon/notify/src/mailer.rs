@@ -1,0 +1,191 @@
+//! Where messages go: an SMTP server (lettre) or a local Maildir.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use firedrill_core::config::raw::SmtpTls;
+use firedrill_core::config::{EmailTransport, Secret};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use crate::NotifyError;
+use crate::message::OutgoingEmail;
+
+/// Sends one message; an error means it was not accepted and may be retried.
+pub trait Mailer {
+    fn send(&self, email: &OutgoingEmail) -> impl Future<Output = Result<(), NotifyError>> + Send;
+}
+
+/// SMTP through lettre, with rustls on the ring provider.
+#[derive(Clone)]
+pub struct SmtpMailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    server: String,
+}
+
+impl std::fmt::Debug for SmtpMailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpMailer")
+            .field("server", &self.server)
+            .finish()
+    }
+}
+
+/// Reads a secret from the environment or a file (trailing newline dropped).
+pub fn resolve_secret(secret: &Secret) -> Result<String, NotifyError> {
+    match secret {
+        Secret::Env(name) => std::env::var(name).map_err(|_| NotifyError::MissingEnv(name.clone())),
+        Secret::File(path) => std::fs::read_to_string(path)
+            .map(|text| text.trim_end_matches(['\n', '\r']).to_string())
+            .map_err(|source| NotifyError::SecretFile {
+                path: path.display().to_string(),
+                source,
+            }),
+    }
+}
+
+impl SmtpMailer {
+    /// A mailer for `host:port`. `tls`: STARTTLS (required), implicit TLS, or none (local
+    /// relays and tests only). A password is used only together with a username.
+    pub fn new(
+        host: &str,
+        port: u16,
+        tls: SmtpTls,
+        credentials: Option<(String, String)>,
+    ) -> Result<SmtpMailer, NotifyError> {
+        let server = format!("{host}:{port}");
+        let smtp_err = |source| NotifyError::Smtp {
+            server: server.clone(),
+            source,
+        };
+        let builder = match tls {
+            SmtpTls::Starttls => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host).map_err(smtp_err)?
+            }
+            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host).map_err(smtp_err)?,
+            SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
+        };
+        let mut builder = builder
+            .port(port)
+            // A hung server must not stall the outbox forever.
+            .timeout(Some(Duration::from_secs(30)));
+        if let Some((username, password)) = credentials {
+            builder = builder.credentials(Credentials::new(username, password));
+        }
+        Ok(SmtpMailer {
+            transport: builder.build(),
+            server,
+        })
+    }
+}
+
+impl Mailer for SmtpMailer {
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), NotifyError> {
+        let message = email.to_message()?;
+        self.transport
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|source| NotifyError::Smtp {
+                server: self.server.clone(),
+                source,
+            })
+    }
+}
+
+/// Writes each message as a file in `DIR/new/` (Maildir), for hosts without SMTP and for
+/// inspecting what would be sent.
+#[derive(Debug, Clone)]
+pub struct MaildirMailer {
+    dir: PathBuf,
+}
+
+static MAILDIR_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl MaildirMailer {
+    pub fn new(dir: impl Into<PathBuf>) -> MaildirMailer {
+        MaildirMailer { dir: dir.into() }
+    }
+
+    fn write(&self, bytes: &[u8]) -> Result<PathBuf, std::io::Error> {
+        for sub in ["tmp", "new", "cur"] {
+            std::fs::create_dir_all(self.dir.join(sub))?;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let name = format!(
+            "{}.{}_{}.{}.firedrill",
+            now.as_secs(),
+            std::process::id(),
+            MAILDIR_COUNTER.fetch_add(1, Ordering::Relaxed),
+            now.subsec_nanos()
+        );
+        // Written under tmp/ and renamed: readers of new/ never see half a message.
+        let tmp = self.dir.join("tmp").join(&name);
+        std::fs::write(&tmp, bytes)?;
+        let new = self.dir.join("new").join(&name);
+        std::fs::rename(&tmp, &new)?;
+        Ok(new)
+    }
+}
+
+impl Mailer for MaildirMailer {
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), NotifyError> {
+        let bytes = email.to_message()?.formatted();
+        self.write(&bytes)
+            .map(|_| ())
+            .map_err(|source| NotifyError::Maildir {
+                path: self.dir.display().to_string(),
+                source,
+            })
+    }
+}
+
+/// The mailer the configuration asks for.
+#[derive(Debug, Clone)]
+pub enum ConfiguredMailer {
+    Smtp(SmtpMailer),
+    Maildir(MaildirMailer),
+}
+
+impl Mailer for ConfiguredMailer {
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), NotifyError> {
+        match self {
+            ConfiguredMailer::Smtp(mailer) => mailer.send(email).await,
+            ConfiguredMailer::Maildir(mailer) => mailer.send(email).await,
+        }
+    }
+}
+
+/// Builds the mailer of `transport`, reading the SMTP password from its env var or file.
+pub fn mailer_from_config(transport: &EmailTransport) -> Result<ConfiguredMailer, NotifyError> {
+    match transport {
+        EmailTransport::Smtp {
+            host,
+            port,
+            tls,
+            username,
+            password,
+        } => {
+            let credentials = match (username, password) {
+                (Some(username), Some(password)) => {
+                    Some((username.clone(), resolve_secret(password)?))
+                }
+                (Some(username), None) => Some((username.clone(), String::new())),
+                _ => None,
+            };
+            Ok(ConfiguredMailer::Smtp(SmtpMailer::new(
+                host,
+                *port,
+                *tls,
+                credentials,
+            )?))
+        }
+        EmailTransport::Maildir(dir) => Ok(ConfiguredMailer::Maildir(MaildirMailer::new(
+            Path::new(dir),
+        ))),
+    }
+}
