@@ -221,6 +221,11 @@ impl Plugin {
         self.load
     }
 
+    /// The compiled component (from the cache or compiled at load).
+    pub fn component(&self) -> &wasmtime::component::Component {
+        self.pre.instance_pre().component()
+    }
+
     /// The limits of each call.
     pub fn limits(&self) -> &Limits {
         &self.limits

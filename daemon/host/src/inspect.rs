@@ -43,8 +43,7 @@ pub async fn inspect(host: &WasmtimeHost, path: &Path) -> Result<Inspection, Plu
         .load_bytes(&label, &bytes, Grants::default(), Limits::default())
         .await?;
     let description = plugin.describe().await?;
-    let component = Component::new(host.engine(), &bytes).ok();
-    let wit_version = component.and_then(|c| wit_version_of(host, &c));
+    let wit_version = wit_version_of(host, plugin.component());
     Ok(Inspection {
         path: label,
         size_bytes: bytes.len(),

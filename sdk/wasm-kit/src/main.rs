@@ -19,7 +19,9 @@ use anyhow::{Context, Result, bail};
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(command) = args.first() else {
-        bail!("usage: wasm-kit c-bindings --wit DIR --world NAME --out DIR | component --module CORE.wasm --out OUT.wasm");
+        bail!(
+            "usage: wasm-kit c-bindings --wit DIR --world NAME --out DIR | component --module CORE.wasm --out OUT.wasm"
+        );
     };
     let flag = |name: &str| -> Result<String> {
         args.iter()
@@ -29,7 +31,11 @@ fn main() -> Result<()> {
             .with_context(|| format!("{command} needs {name} VALUE"))
     };
     match command.as_str() {
-        "c-bindings" => c_bindings(Path::new(&flag("--wit")?), &flag("--world")?, &PathBuf::from(flag("--out")?)),
+        "c-bindings" => c_bindings(
+            Path::new(&flag("--wit")?),
+            &flag("--world")?,
+            &PathBuf::from(flag("--out")?),
+        ),
         "component" => component(Path::new(&flag("--module")?), Path::new(&flag("--out")?)),
         other => bail!("unknown command {other}; expected c-bindings or component"),
     }
@@ -38,7 +44,9 @@ fn main() -> Result<()> {
 /// Writes C bindings for `world` of the WIT package in `wit` into `out`.
 fn c_bindings(wit: &Path, world: &str, out: &Path) -> Result<()> {
     let mut resolve = wit_bindgen_core::wit_parser::Resolve::default();
-    let (package, _) = resolve.push_path(wit).with_context(|| format!("parsing WIT in {}", wit.display()))?;
+    let (package, _) = resolve
+        .push_path(wit)
+        .with_context(|| format!("parsing WIT in {}", wit.display()))?;
     let world_id = resolve.select_world(&[package], Some(world))?;
     let mut files = wit_bindgen_core::Files::default();
     wit_bindgen_c::Opts::default()

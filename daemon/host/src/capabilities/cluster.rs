@@ -341,9 +341,14 @@ impl Cluster for InMemoryCluster {
         kind: WorkloadKind,
         name: &str,
     ) -> Result<(), BackendError> {
+        let kind = match kind {
+            WorkloadKind::Deployment => "Deployment",
+            WorkloadKind::StatefulSet => "StatefulSet",
+            WorkloadKind::DaemonSet => "DaemonSet",
+        };
         self.with(|s| {
             s.calls
-                .push(format!("rollout-restart {kind:?} {namespace}/{name}"));
+                .push(format!("rollout-restart {kind} {namespace}/{name}"));
             Ok(())
         })
     }
@@ -522,9 +527,6 @@ impl Host for HostState {
     async fn drain(&mut self, node: String, options: DrainOptions) -> WitResult<DrainReport> {
         check(self, "drain", Verb::Patch, Scope::Cluster)?;
         let cluster = self.backends.cluster.clone();
-        if let Err(error) = cluster.set_unschedulable(&node, true).await {
-            return Ok(Err(error.into()));
-        }
         let pods = match cluster.list_pods("", "", Some(&node)).await {
             Ok(pods) => pods,
             Err(error) => return Ok(Err(error.into())),
@@ -538,10 +540,13 @@ impl Host for HostState {
                         .is_some_and(|(kind, _)| kind == "DaemonSet"))
             })
             .collect();
-        // Check every namespace before evicting anything: a drain that is partly
-        // allowed must not leave the node half-drained.
+        // Check every namespace before touching anything: a drain that is partly
+        // allowed must not leave the node cordoned or half-drained.
         for pod in &pending {
             check(self, "drain", Verb::Evict, Scope::Namespace(&pod.namespace))?;
+        }
+        if let Err(error) = cluster.set_unschedulable(&node, true).await {
+            return Ok(Err(error.into()));
         }
         let deadline = Instant::now() + Duration::from_millis(u64::from(options.timeout_ms));
         let retry_interval = Duration::from_millis(u64::from(options.retry_interval_ms.max(10)));
