@@ -56,7 +56,7 @@ impl Default for SandboxConfig {
             platform: Platform::seed(),
             timing: Timing::default(),
             warm_start: true,
-            history_capacity: 20_000,
+            history_capacity: 10_000,
         }
     }
 }

@@ -99,10 +99,65 @@ fn pods_by_owner(state: &State) -> HashMap<String, Vec<Object>> {
 
 /// Computes a disruption budget's figures from the live pods and their controllers.
 pub fn disruption(state: &State, pdb: &Value) -> Disruption {
+    disruption_among(state, pdb, state.list(&PODS, Some(object::namespace(pdb))))
+}
+
+/// Pods of one reconcile pass indexed by namespace and label, so that the controllers
+/// matching selectors (endpoints, disruption budgets) do not scan every pod per object.
+struct PodIndex {
+    by_label: HashMap<(String, String, String), Vec<Object>>,
+    by_namespace: HashMap<String, Vec<Object>>,
+}
+
+impl PodIndex {
+    fn build(state: &State) -> Self {
+        let mut by_label: HashMap<(String, String, String), Vec<Object>> = HashMap::new();
+        let mut by_namespace: HashMap<String, Vec<Object>> = HashMap::new();
+        for pod in state.list(&PODS, None) {
+            let namespace = object::namespace(pod);
+            by_namespace
+                .entry(namespace.to_owned())
+                .or_default()
+                .push(Arc::clone(pod));
+            for (key, value) in object::labels(pod).into_iter().flatten() {
+                by_label
+                    .entry((
+                        namespace.to_owned(),
+                        key.clone(),
+                        value.as_str().unwrap_or_default().to_owned(),
+                    ))
+                    .or_default()
+                    .push(Arc::clone(pod));
+            }
+        }
+        Self {
+            by_label,
+            by_namespace,
+        }
+    }
+
+    /// The pods that may match: those carrying the selector's first `key=value`, or
+    /// every pod of the namespace when the selector has no equality term.
+    fn candidates(&self, namespace: &str, selector: &LabelSelector) -> &[Object] {
+        let found = match selector.equality_terms().next() {
+            Some((key, value)) => {
+                self.by_label
+                    .get(&(namespace.to_owned(), key.to_owned(), value.to_owned()))
+            }
+            None => self.by_namespace.get(namespace),
+        };
+        found.map_or(&[], Vec::as_slice)
+    }
+}
+
+fn disruption_among<'a>(
+    state: &State,
+    pdb: &Value,
+    candidates: impl Iterator<Item = &'a Object>,
+) -> Disruption {
     let namespace = object::namespace(pdb);
     let selector = LabelSelector::from_json(pdb.pointer("/spec/selector"));
-    let pods: Vec<&Object> = state
-        .list(&PODS, Some(namespace))
+    let pods: Vec<&Object> = candidates
         .filter(|p| object::pod_is_active(p) && selector.matches_object(p))
         .collect();
     let healthy = pods.iter().filter(|p| object::pod_is_ready(p)).count() as i64;
@@ -397,8 +452,9 @@ impl Controllers {
         self.statefulsets(&mut state);
         self.schedule(&mut state);
         self.kubelet(&mut state, now);
-        self.endpoints(&mut state);
-        self.disruption_budgets(&mut state);
+        let index = PodIndex::build(&state);
+        self.endpoints(&mut state, &index);
+        self.disruption_budgets(&mut state, &index);
         self.last_seen_version = start_version;
     }
 
@@ -949,9 +1005,10 @@ impl Controllers {
                         }),
             })
             .collect();
+        // Counts per node, and per owner per zone and node, for spreading.
         let mut per_node: HashMap<String, i64> = HashMap::new();
-        let mut per_owner_zone: HashMap<(String, String), i64> = HashMap::new();
-        let mut per_owner_node: HashMap<(String, String), i64> = HashMap::new();
+        let mut per_owner_zone: HashMap<String, HashMap<String, i64>> = HashMap::new();
+        let mut per_owner_node: HashMap<String, HashMap<String, i64>> = HashMap::new();
         let zone_of: HashMap<&str, &str> = nodes
             .iter()
             .map(|n| (n.name.as_str(), n.zone.as_str()))
@@ -962,37 +1019,45 @@ impl Controllers {
                 continue;
             }
             *per_node.entry(node.to_owned()).or_default() += 1;
-            let owner = object::controller_uid(pod).unwrap_or_default().to_owned();
-            let zone = zone_of.get(node).copied().unwrap_or_default().to_owned();
-            *per_owner_zone.entry((owner.clone(), zone)).or_default() += 1;
-            *per_owner_node.entry((owner, node.to_owned())).or_default() += 1;
+            let owner = object::controller_uid(pod).unwrap_or_default();
+            let zone = zone_of.get(node).copied().unwrap_or_default();
+            *per_owner_zone
+                .entry(owner.to_owned())
+                .or_default()
+                .entry(zone.to_owned())
+                .or_default() += 1;
+            *per_owner_node
+                .entry(owner.to_owned())
+                .or_default()
+                .entry(node.to_owned())
+                .or_default() += 1;
         }
         let now = object::timestamp(Utc::now());
+        let empty: HashMap<String, i64> = HashMap::new();
         for pod in pending {
             let owner = object::controller_uid(&pod).unwrap_or_default().to_owned();
             let node_selector = pod.pointer("/spec/nodeSelector").and_then(Value::as_object);
-            let best = nodes
-                .iter()
-                .filter(|n| n.schedulable)
-                .filter(|n| per_node.get(&n.name).copied().unwrap_or(0) < n.capacity)
-                .filter(|n| {
-                    node_selector
-                        .is_none_or(|wanted| wanted.iter().all(|(k, v)| n.labels.get(k) == Some(v)))
-                })
-                .min_by_key(|n| {
-                    (
-                        per_owner_zone
-                            .get(&(owner.clone(), n.zone.clone()))
-                            .copied()
-                            .unwrap_or(0),
-                        per_owner_node
-                            .get(&(owner.clone(), n.name.clone()))
-                            .copied()
-                            .unwrap_or(0),
-                        per_node.get(&n.name).copied().unwrap_or(0),
-                        n.name.clone(),
-                    )
-                });
+            let best = {
+                let zones = per_owner_zone.get(&owner).unwrap_or(&empty);
+                let owner_nodes = per_owner_node.get(&owner).unwrap_or(&empty);
+                nodes
+                    .iter()
+                    .filter(|n| n.schedulable)
+                    .filter(|n| per_node.get(&n.name).copied().unwrap_or(0) < n.capacity)
+                    .filter(|n| {
+                        node_selector.is_none_or(|wanted| {
+                            wanted.iter().all(|(k, v)| n.labels.get(k) == Some(v))
+                        })
+                    })
+                    .min_by_key(|n| {
+                        (
+                            zones.get(&n.zone).copied().unwrap_or(0),
+                            owner_nodes.get(&n.name).copied().unwrap_or(0),
+                            per_node.get(&n.name).copied().unwrap_or(0),
+                            n.name.as_str(),
+                        )
+                    })
+            };
             let mut updated = (*pod).clone();
             match best {
                 Some(node) => {
@@ -1000,10 +1065,14 @@ impl Controllers {
                     object::set_condition(&mut updated, "PodScheduled", true, None, &now);
                     *per_node.entry(node.name.clone()).or_default() += 1;
                     *per_owner_zone
-                        .entry((owner.clone(), node.zone.clone()))
+                        .entry(owner.clone())
+                        .or_default()
+                        .entry(node.zone.clone())
                         .or_default() += 1;
                     *per_owner_node
-                        .entry((owner, node.name.clone()))
+                        .entry(owner)
+                        .or_default()
+                        .entry(node.name.clone())
                         .or_default() += 1;
                     let message = format!(
                         "Successfully assigned {}/{} to {}",
@@ -1126,6 +1195,12 @@ impl Controllers {
             };
             let phase = str_at(&pod, "/status/phase").to_owned();
             let ready = object::pod_is_ready(&pod);
+            let pending = phase == "Pending" || phase.is_empty();
+            let running = phase == "Running";
+            let needs_work = pending || (running && ready != node_ready);
+            if !needs_work {
+                continue;
+            }
             let start_delay = pod
                 .pointer(&format!(
                     "/metadata/annotations/{}",
@@ -1148,7 +1223,7 @@ impl Controllers {
             };
             let mut updated = (*pod).clone();
             let mut became_ready = false;
-            if phase == "Pending" || phase.is_empty() {
+            if pending {
                 if now >= timers.running_at && node_ready {
                     self.next_ip += 1;
                     let ip = format!(
@@ -1279,7 +1354,7 @@ impl Controllers {
         }
     }
 
-    fn endpoints(&mut self, state: &mut State) {
+    fn endpoints(&mut self, state: &mut State, index: &PodIndex) {
         let services: Vec<Object> = state.list(&SERVICES, None).cloned().collect();
         for service in services {
             let selector = LabelSelector::from_map(
@@ -1292,7 +1367,7 @@ impl Controllers {
             let mut ready = Vec::new();
             let mut not_ready = Vec::new();
             let mut first_pod: Option<Object> = None;
-            for pod in state.list(&PODS, Some(namespace)) {
+            for pod in index.candidates(namespace, &selector) {
                 if !selector.matches_object(pod) || str_at(pod, "/status/podIP").is_empty() {
                     continue;
                 }
@@ -1386,10 +1461,15 @@ impl Controllers {
         }
     }
 
-    fn disruption_budgets(&mut self, state: &mut State) {
+    fn disruption_budgets(&mut self, state: &mut State, index: &PodIndex) {
         let budgets: Vec<Object> = state.list(&PODDISRUPTIONBUDGETS, None).cloned().collect();
         for pdb in budgets {
-            let figures = disruption(state, &pdb);
+            let selector = LabelSelector::from_json(pdb.pointer("/spec/selector"));
+            let figures = disruption_among(
+                state,
+                &pdb,
+                index.candidates(object::namespace(&pdb), &selector).iter(),
+            );
             let allowed = figures.allowed();
             let reason = if allowed > 0 {
                 "SufficientPods"
