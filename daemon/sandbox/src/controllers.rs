@@ -385,6 +385,23 @@ fn pod_from_template(
     })
 }
 
+/// Whether a pod tolerates a node taint (key and effect match, `Exists` or equal value).
+fn tolerates(pod: &Value, taint: &Value) -> bool {
+    pod.pointer("/spec/tolerations")
+        .and_then(Value::as_array)
+        .is_some_and(|tolerations| {
+            tolerations.iter().any(|t| {
+                let key_matches =
+                    str_at(t, "/key").is_empty() || str_at(t, "/key") == str_at(taint, "/key");
+                let effect_matches = str_at(t, "/effect").is_empty()
+                    || str_at(t, "/effect") == str_at(taint, "/effect");
+                let value_matches = str_at(t, "/operator") == "Exists"
+                    || str_at(t, "/value") == str_at(taint, "/value");
+                key_matches && effect_matches && value_matches
+            })
+        })
+}
+
 fn is_ready(pod: &Value) -> bool {
     object::pod_is_active(pod) && object::pod_is_ready(pod)
 }
@@ -490,12 +507,33 @@ impl Controllers {
             .list(&NODES, None)
             .map(|n| object::name(n).to_owned())
             .collect();
+        // Nodes tainted NoExecute evict the pods that do not tolerate the taint, as the
+        // taint manager does (a common way to fail a zone).
+        let no_execute: HashMap<String, Vec<Value>> = state
+            .list(&NODES, None)
+            .filter_map(|n| {
+                let taints: Vec<Value> = n
+                    .pointer("/spec/taints")
+                    .and_then(Value::as_array)?
+                    .iter()
+                    .filter(|t| str_at(t, "/effect") == "NoExecute")
+                    .cloned()
+                    .collect();
+                (!taints.is_empty()).then(|| (object::name(n).to_owned(), taints))
+            })
+            .collect();
         let pods: Vec<Object> = state.list(&PODS, None).cloned().collect();
         for pod in pods {
             let node = str_at(&pod, "/spec/nodeName");
+            let evicted_by_taint = !object::is_terminating(&pod)
+                && no_execute
+                    .get(node)
+                    .is_some_and(|taints| taints.iter().any(|t| !tolerates(&pod, t)));
             if !node.is_empty() && !nodes.contains(node) {
                 // The pod garbage collector removes pods bound to nodes that are gone.
                 state.remove(&PODS, object::namespace(&pod), object::name(&pod));
+            } else if evicted_by_taint {
+                delete_pod(state, &pod, None);
             } else if !object::is_terminating(&pod)
                 && object::controller_uid(&pod).is_some_and(|uid| !owners.contains(uid))
             {

@@ -640,3 +640,96 @@ async fn the_sandbox_refuses_to_listen_beyond_loopback() -> Result<()> {
     ));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_no_execute_taint_on_a_zone_moves_every_pod_elsewhere() -> Result<()> {
+    let sandbox = TestSandbox::start().await?;
+    let client = sandbox.client()?;
+    let zones = zones_by_node(&client).await?;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let failed: Vec<String> = zones
+        .iter()
+        .filter(|(_, z)| *z == "zone-c")
+        .map(|(n, _)| n.clone())
+        .collect();
+    for node in &failed {
+        let taint = serde_json::json!({"spec": {"taints": [{"key": "firedrill.dev/zone-down", "effect": "NoExecute"}]}});
+        nodes
+            .patch(node, &PatchParams::default(), &Patch::Strategic(taint))
+            .await?;
+    }
+    let pods: Api<Pod> = Api::namespaced(client, NS);
+    let moved = wait_for(
+        "29 ready pods outside zone-c",
+        Duration::from_secs(30),
+        || async {
+            let all = pods.list(&ListParams::default()).await?.items;
+            let ready_elsewhere = all
+                .iter()
+                .filter(|p| is_ready(p))
+                .filter(|p| {
+                    let node = p
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.node_name.clone())
+                        .unwrap_or_default();
+                    !failed.contains(&node)
+                })
+                .count();
+            Ok((all.len() == 29 && ready_elsewhere == 29).then_some(all))
+        },
+    )
+    .await?;
+    assert!(
+        moved
+            .iter()
+            .any(|p| p.metadata.name.as_deref() == Some("cassandra-2"))
+    );
+    sandbox.stop().await
+}
+
+#[tokio::test]
+async fn the_runtime_watcher_follows_a_replacement_to_ready() -> Result<()> {
+    use kube::runtime::watcher;
+    let sandbox = TestSandbox::start().await?;
+    let pods: Api<Pod> = Api::namespaced(sandbox.client()?, NS);
+    let config = watcher::Config::default().labels("app=kafka");
+    let mut events = watcher(pods.clone(), config).boxed();
+    // The initial list arrives first.
+    let initial = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut names = Vec::new();
+        while let Some(event) = events.try_next().await? {
+            match event {
+                watcher::Event::InitApply(pod) => names.push(pod.metadata.name.unwrap_or_default()),
+                watcher::Event::InitDone => return Ok::<_, anyhow::Error>(names),
+                _ => {}
+            }
+        }
+        bail!("watcher ended")
+    })
+    .await??;
+    assert_eq!(initial.len(), 3);
+    let old_uid = pods.get("kafka-2").await?.metadata.uid;
+    pods.delete("kafka-2", &DeleteParams::default().grace_period(0))
+        .await?;
+    let replacement = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(event) = events.try_next().await? {
+            if let watcher::Event::Apply(pod) = event
+                && pod.metadata.name.as_deref() == Some("kafka-2")
+                && pod.metadata.uid != old_uid
+                && is_ready(&pod)
+            {
+                return Ok::<_, anyhow::Error>(pod);
+            }
+        }
+        bail!("watcher ended")
+    })
+    .await??;
+    let truth = sandbox.handle.ground_truth();
+    let uid = replacement.metadata.uid.unwrap_or_default();
+    assert!(
+        truth.pods_ready.iter().any(|p| p.uid == uid),
+        "ground truth records the new kafka-2"
+    );
+    sandbox.stop().await
+}

@@ -279,3 +279,32 @@ async fn kubectl_get_pdb_shows_allowed_disruptions() -> Result<()> {
     assert_eq!(context.trim(), firedrill_sandbox::KUBECONFIG_NAME);
     sandbox.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_scales_and_restarts_a_statefulset() -> Result<()> {
+    let sandbox = TestSandbox::start().await?;
+    tokio::task::block_in_place(|| sandbox.kubectl_ok(&["scale", "deploy/nexus", "--replicas=5"]))?;
+    wait_for("five nexus pods ready", Duration::from_secs(20), || async {
+        let out = tokio::task::block_in_place(|| sandbox.kubectl_ok(&["get", "deploy", "nexus"]))?;
+        Ok((column(&out, "nexus", 1).as_deref() == Some("5/5")).then_some(()))
+    })
+    .await?;
+    let before = tokio::task::block_in_place(|| {
+        sandbox.kubectl_ok(&["get", "pod", "redis-0", "-o", "jsonpath={.metadata.uid}"])
+    })?;
+    tokio::task::block_in_place(|| {
+        sandbox.kubectl_ok(&["rollout", "restart", "statefulset/redis"])
+    })?;
+    tokio::task::block_in_place(|| {
+        sandbox.kubectl_ok(&["rollout", "status", "statefulset/redis", "--timeout=60s"])
+    })?;
+    let after = wait_for("redis-0 replaced", Duration::from_secs(30), || async {
+        let uid = tokio::task::block_in_place(|| {
+            sandbox.kubectl_ok(&["get", "pod", "redis-0", "-o", "jsonpath={.metadata.uid}"])
+        })?;
+        Ok((uid != before && !uid.is_empty()).then_some(uid))
+    })
+    .await?;
+    assert_ne!(after, before);
+    sandbox.stop().await
+}
