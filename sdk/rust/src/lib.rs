@@ -56,8 +56,8 @@ pub const WIT_VERSION: &str = "0.1.0";
 /// Everything a plugin usually needs.
 pub mod prelude {
     pub use crate::{
-        Action, Capability, Description, Error, Phase, Scenario, Service, Verb, Verdict,
-        clock, cluster, evidence, export_scenario, http, log, state,
+        Action, Capability, Description, Error, Phase, Scenario, Service, Verb, Verdict, clock,
+        cluster, evidence, export_scenario, http, log, state,
     };
 }
 
@@ -130,7 +130,11 @@ impl Capability {
 impl Action {
     /// An action for `plan`.
     pub fn new(kind: &str, target: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { kind: kind.to_owned(), target: target.into(), detail: detail.into() }
+        Self {
+            kind: kind.to_owned(),
+            target: target.into(),
+            detail: detail.into(),
+        }
     }
 }
 
@@ -141,7 +145,6 @@ impl Error {
     }
 }
 
-
 /// Kubernetes: pods, nodes, evictions, drains, rollouts, exec, readiness waits.
 pub mod cluster {
     pub use crate::bindings::firedrill::scenario::cluster::*;
@@ -149,7 +152,10 @@ pub mod cluster {
     impl Pod {
         /// The value of a label, if set.
         pub fn label(&self, key: &str) -> Option<&str> {
-            self.labels.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+            self.labels
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
         }
     }
 }
@@ -246,10 +252,19 @@ pub mod __private {
     use super::*;
 
     pub fn decode<S: Scenario>(raw: RawPhase) -> Result<Phase<S::Params>, Error> {
-        let text = if raw.params.trim().is_empty() { "{}" } else { raw.params.as_str() };
+        let text = if raw.params.trim().is_empty() {
+            "{}"
+        } else {
+            raw.params.as_str()
+        };
         let params = serde_json::from_str(text)
             .map_err(|e| Error::InvalidParams(format!("phase parameters: {e}")))?;
-        Ok(Phase { run_id: raw.run_id, name: raw.name, params, services: raw.services })
+        Ok(Phase {
+            run_id: raw.run_id,
+            name: raw.name,
+            params,
+            services: raw.services,
+        })
     }
 }
 

@@ -13,7 +13,9 @@ struct Params {
 
 impl Default for Params {
     fn default() -> Self {
-        Self { pods_per_service: 1 }
+        Self {
+            pods_per_service: 1,
+        }
     }
 }
 
@@ -22,27 +24,39 @@ struct PodKiller;
 /// The Ready pods of `service` that `inject` would delete.
 fn victims(service: &Service, count: usize) -> Result<Vec<cluster::Pod>, Error> {
     let pods = cluster::list_pods(&service.namespace, &service.selector)?;
-    Ok(pods.into_iter().filter(|p| p.ready && !p.terminating).take(count).collect())
+    Ok(pods
+        .into_iter()
+        .filter(|p| p.ready && !p.terminating)
+        .take(count)
+        .collect())
 }
 
 impl Scenario for PodKiller {
     type Params = Params;
 
     fn describe() -> Description {
-        Description::new("rust-pod-killer", "0.1.0", "Force-deletes Ready pods of each service and waits for replacements.")
-            .params_schema(serde_json::json!({
-                "type": "object",
-                "properties": { "pods_per_service": { "type": "integer", "minimum": 1 } },
-                "additionalProperties": false
-            }))
-            .needs(Capability::cluster(&[Verb::List, Verb::Delete], &["*"]))
+        Description::new(
+            "rust-pod-killer",
+            "0.1.0",
+            "Force-deletes Ready pods of each service and waits for replacements.",
+        )
+        .params_schema(serde_json::json!({
+            "type": "object",
+            "properties": { "pods_per_service": { "type": "integer", "minimum": 1 } },
+            "additionalProperties": false
+        }))
+        .needs(Capability::cluster(&[Verb::List, Verb::Delete], &["*"]))
     }
 
     fn plan(phase: &Phase<Params>) -> Result<Vec<Action>, Error> {
         let mut actions = Vec::new();
         for service in &phase.services {
             for pod in victims(service, phase.params.pods_per_service)? {
-                actions.push(Action::new("delete-pod", format!("pod/{} in namespace {}", pod.name, pod.namespace), "force-delete (grace period 0)"));
+                actions.push(Action::new(
+                    "delete-pod",
+                    format!("pod/{} in namespace {}", pod.name, pod.namespace),
+                    "force-delete (grace period 0)",
+                ));
             }
         }
         Ok(actions)
@@ -63,9 +77,15 @@ impl Scenario for PodKiller {
 
     fn verify(phase: &Phase<Params>) -> Result<Verdict, Error> {
         for service in &phase.services {
-            let ready = cluster::list_pods(&service.namespace, &service.selector)?.iter().filter(|p| p.ready && !p.terminating).count();
+            let ready = cluster::list_pods(&service.namespace, &service.selector)?
+                .iter()
+                .filter(|p| p.ready && !p.terminating)
+                .count();
             if ready < service.replicas as usize {
-                return Ok(Verdict::Recovering(format!("{}: {ready}/{} pods ready", service.name, service.replicas)));
+                return Ok(Verdict::Recovering(format!(
+                    "{}: {ready}/{} pods ready",
+                    service.name, service.replicas
+                )));
             }
         }
         Ok(Verdict::Recovered)
