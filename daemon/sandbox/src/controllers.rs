@@ -532,11 +532,11 @@ impl Controllers {
             if !node.is_empty() && !nodes.contains(node) {
                 // The pod garbage collector removes pods bound to nodes that are gone.
                 state.remove(&PODS, object::namespace(&pod), object::name(&pod));
-            } else if evicted_by_taint {
-                delete_pod(state, &pod, None);
-            } else if !object::is_terminating(&pod)
-                && object::controller_uid(&pod).is_some_and(|uid| !owners.contains(uid))
+            } else if evicted_by_taint
+                || (!object::is_terminating(&pod)
+                    && object::controller_uid(&pod).is_some_and(|uid| !owners.contains(uid)))
             {
+                // Tainted away, or orphaned by a deleted owner: terminate gracefully.
                 delete_pod(state, &pod, None);
             }
         }
