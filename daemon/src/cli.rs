@@ -72,17 +72,20 @@ pub enum Command {
     /// Run the full-DR drill end to end on the sandbox: report, agenda, email and metrics.
     Demo,
 
-    /// List recorded runs.
-    Runs,
+    /// List recorded runs, oldest first, with outcome and email delivery status.
+    Runs(RunsArgs),
 
-    /// Re-render the report of a recorded run.
-    Report(RunIdArgs),
+    /// Re-render the report of a recorded run (Markdown, HTML, JSON, or the agenda).
+    Report(ReportArgs),
 
-    /// Verify the tamper-evident hash chain of run records.
-    Verify,
+    /// Verify the tamper-evident hash chain of run records: exit 0 intact, 1 broken.
+    Verify(VerifyArgs),
 
     /// The auditor's view: every scheduled slot in a period, and whether it ran and passed.
-    Audit,
+    ///
+    /// Exit 0 when every slot ran on time, met its objectives and the chain is intact;
+    /// 1 otherwise.
+    Audit(AuditArgs),
 
     /// Inspect, scaffold and build scenario plugins.
     Plugin(PluginArgs),
@@ -173,6 +176,75 @@ pub enum SandboxCommand {
 pub struct RunIdArgs {
     /// The run's id, as listed by `firedrill runs`.
     pub run_id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Only runs of these drills (repeatable).
+    #[arg(long = "drill", value_name = "NAME")]
+    pub drills: Vec<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// The post-drill report in Markdown.
+    Md,
+    /// The post-drill report in HTML (inline CSS, readable in mail clients).
+    Html,
+    /// The report model as JSON.
+    Json,
+    /// The review-meeting agenda in Markdown.
+    Agenda,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run's id, as listed by `firedrill runs`.
+    pub run_id: String,
+
+    /// What to render.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Also check every record's ed25519 signature against this public key (32 bytes,
+    /// raw or hex).
+    #[arg(long, value_name = "FILE")]
+    pub public_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    Md,
+    Html,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Start of the period: a date (2026-10-01, midnight UTC) or an RFC 3339 instant.
+    /// Default: 92 days before --until.
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+
+    /// End of the period: a date (that whole day included) or an RFC 3339 instant.
+    /// Default: now.
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+
+    /// Only these drills (repeatable). Default: every scheduled drill.
+    #[arg(long = "drill", value_name = "NAME")]
+    pub drills: Vec<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = AuditFormat::Md)]
+    pub format: AuditFormat,
 }
 
 #[derive(Debug, Args)]

@@ -32,10 +32,10 @@ fn main() -> ExitCode {
             }),
         },
         Command::Demo => not_yet("demo", "the demo lands with issue 7"),
-        Command::Runs => not_yet("runs", "run records land with issue 6"),
-        Command::Report(_) => not_yet("report", "reports land with issue 6"),
-        Command::Verify => not_yet("verify", "the evidence chain lands with issue 6"),
-        Command::Audit => not_yet("audit", "the auditor's view lands with issue 6"),
+        Command::Runs(args) => commands::runs::run(&cli.config, args),
+        Command::Report(args) => commands::report::run(&cli.config, args),
+        Command::Verify(args) => commands::verify::run(&cli.config, args),
+        Command::Audit(args) => commands::audit::run(&cli.config, args, now),
         Command::Plugin(_) => not_yet("plugin", "the plugin host lands with issue 4"),
     };
     match result {

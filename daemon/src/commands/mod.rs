@@ -1,6 +1,10 @@
 //! One module per subcommand.
 
+pub mod audit;
 pub mod check;
 pub mod init;
+pub mod report;
+pub mod runs;
 pub mod sandbox;
 pub mod schedule;
+pub mod verify;

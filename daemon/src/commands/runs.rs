@@ -1,0 +1,107 @@
+//! `firedrill runs`: the recorded runs, oldest first, with outcome and email delivery.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use firedrill_core::config::Config;
+use firedrill_store::{DATABASE_FILE, MailQueue, RunStore, SqliteRunStore, StoreError};
+use serde::Serialize;
+
+use crate::cli::{OutputFormat, RunsArgs};
+use crate::exit::{CommandError, Exit};
+
+/// A store error as a command error, causes included (the shared `CommandError` has no
+/// store variant yet).
+pub(crate) fn store_error(err: StoreError) -> CommandError {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        let _ = write!(text, ": {cause}");
+        source = cause.source();
+    }
+    CommandError::Usage(text)
+}
+
+/// The run store under the configuration's storage path, or `None` when no run was ever
+/// recorded (reading commands must not create it).
+pub(crate) fn open_store(config: &Config) -> Result<Option<SqliteRunStore>, CommandError> {
+    let path = config.storage_path.join(DATABASE_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    SqliteRunStore::open(&path).map(Some).map_err(store_error)
+}
+
+#[derive(Debug, Serialize)]
+struct Listed {
+    run_id: String,
+    drill: String,
+    started_at: chrono::DateTime<chrono::Utc>,
+    duration_seconds: Option<f64>,
+    outcome: String,
+    email: Option<String>,
+}
+
+pub fn run(path: &Path, args: &RunsArgs) -> Result<Exit, CommandError> {
+    let config = crate::load_config(path)?;
+    let Some(store) = open_store(&config)? else {
+        if args.output == OutputFormat::Json {
+            println!("[]");
+        } else {
+            println!(
+                "No runs recorded in {}.",
+                config.storage_path.join(DATABASE_FILE).display()
+            );
+        }
+        return Ok(Exit::Success);
+    };
+    let mut listed = Vec::new();
+    for stored in store.runs().map_err(store_error)? {
+        let run = &stored.entry.run;
+        if !args.drills.is_empty() && !args.drills.contains(&run.drill) {
+            continue;
+        }
+        let email = store
+            .delivery(&run.id)
+            .map_err(store_error)?
+            .map(|d| format!("{} ({} attempts)", d.status, d.attempts));
+        listed.push(Listed {
+            run_id: run.id.clone(),
+            drill: run.drill.clone(),
+            started_at: run.started_at,
+            duration_seconds: run.duration_seconds(),
+            outcome: run.outcome.label().to_string(),
+            email,
+        });
+    }
+    match args.output {
+        OutputFormat::Json => {
+            let text = serde_json::to_string_pretty(&listed)
+                .map_err(|err| CommandError::Usage(format!("cannot encode runs: {err}")))?;
+            println!("{text}");
+        }
+        OutputFormat::Text => {
+            let mut out = String::new();
+            let _ = writeln!(
+                out,
+                "{:<44} {:<18} {:<20} {:>10} {:<12} EMAIL",
+                "RUN", "DRILL", "STARTED (UTC)", "DURATION", "OUTCOME"
+            );
+            for run in &listed {
+                let _ = writeln!(
+                    out,
+                    "{:<44} {:<18} {:<20} {:>10} {:<12} {}",
+                    run.run_id,
+                    run.drill,
+                    run.started_at.format("%Y-%m-%d %H:%M:%S"),
+                    run.duration_seconds
+                        .map_or_else(|| "-".to_string(), firedrill_core::report::format_seconds),
+                    run.outcome,
+                    run.email.as_deref().unwrap_or("-")
+                );
+            }
+            print!("{out}");
+        }
+    }
+    Ok(Exit::Success)
+}

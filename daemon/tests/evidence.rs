@@ -1,0 +1,218 @@
+//! `firedrill runs`, `report`, `verify` and `audit` driven as a user would, over a store
+//! filled with hand-made runs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use chrono::{DateTime, TimeZone, Utc};
+use firedrill_core::report::fixtures::{failing_run_at, passing_run_at};
+use firedrill_core::run::{RunRecord, Trigger};
+use firedrill_store::{DATABASE_FILE, RunStore, SqliteRunStore, report_hashes};
+use tempfile::TempDir;
+
+fn firedrill() -> Command {
+    let mut cmd = Command::cargo_bin("firedrill").unwrap();
+    cmd.env_remove("FIREDRILL_CONFIG").env_remove("RUST_LOG");
+    cmd
+}
+
+/// The seed configuration in `dir`; its storage path is `dir/firedrill-data`.
+fn seed_in(dir: &TempDir) -> PathBuf {
+    let path = dir.path().join("firedrill.yaml");
+    firedrill()
+        .args(["init", "--out"])
+        .arg(&path)
+        .assert()
+        .success();
+    path
+}
+
+/// A run of the seed's `zone-failure` drill serving `slot`.
+fn zone_run(run: RunRecord, slot: DateTime<Utc>) -> RunRecord {
+    RunRecord {
+        id: RunRecord::make_id("zone-failure", slot, 0xbeef),
+        drill: "zone-failure".to_string(),
+        trigger: Trigger::Schedule { slot },
+        scheduled_for: Some(slot),
+        ..run
+    }
+}
+
+fn store_runs(dir: &Path, runs: &[RunRecord]) {
+    let data = dir.join("firedrill-data");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut store = SqliteRunStore::open(&data.join(DATABASE_FILE)).unwrap();
+    for run in runs {
+        let hashes = report_hashes([("report.md", format!("# {}", run.id).as_str())]);
+        store.append(run, hashes, run.started_at).unwrap();
+    }
+}
+
+/// 2026-09-08 and 2026-10-08, 10:00 Europe/Berlin: the seed's monthly zone-failure slots.
+fn september_slot() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 9, 8, 8, 0, 0).unwrap()
+}
+
+fn stdout(assert: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8(assert.get_output().stdout.clone()).unwrap()
+}
+
+#[test]
+fn runs_lists_report_re_renders_and_verify_passes_on_an_untouched_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = seed_in(&dir);
+    let passing = zone_run(passing_run_at(september_slot()), september_slot());
+    let october = Utc.with_ymd_and_hms(2026, 10, 8, 8, 0, 0).unwrap();
+    let failing = zone_run(failing_run_at(october), october);
+    store_runs(dir.path(), &[passing.clone(), failing.clone()]);
+
+    let listed = firedrill()
+        .arg("-c")
+        .arg(&config)
+        .arg("runs")
+        .assert()
+        .success();
+    let text = stdout(&listed);
+    assert!(
+        text.contains(&passing.id) && text.contains(&failing.id),
+        "{text}"
+    );
+    assert!(text.contains("failed"), "{text}");
+
+    let report = firedrill()
+        .arg("-c")
+        .arg(&config)
+        .args(["report", &failing.id])
+        .assert()
+        .success();
+    let text = stdout(&report);
+    assert!(
+        text.starts_with(&format!("# DR Drill Report: {}", failing.id)),
+        "{text}"
+    );
+    assert!(
+        text.contains("| zone-failure | 5m | 7m 12s | Fail |"),
+        "{text}"
+    );
+    // The configured participants join the run's.
+    assert!(text.contains("Incident commander"), "{text}");
+
+    let json = firedrill()
+        .arg("-c")
+        .arg(&config)
+        .args(["report", &failing.id, "--format", "json"])
+        .assert()
+        .success();
+    let value: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    assert_eq!(value["verdict"], "FAILED");
+
+    firedrill()
+        .arg("-c")
+        .arg(&config)
+        .args(["report", "no-such-run"])
+        .assert()
+        .code(2);
+
+    let verified = firedrill()
+        .arg("-c")
+        .arg(&config)
+        .arg("verify")
+        .assert()
+        .code(0);
+    assert!(stdout(&verified).starts_with("Chain intact: 2 records"));
+}
+
+#[test]
+fn verify_exits_1_and_names_the_record_and_field_of_a_changed_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = seed_in(&dir);
+    let run = zone_run(passing_run_at(september_slot()), september_slot());
+    store_runs(dir.path(), std::slice::from_ref(&run));
+    let conn =
+        rusqlite::Connection::open(dir.path().join("firedrill-data").join(DATABASE_FILE)).unwrap();
+    conn.execute_batch("DROP TRIGGER records_no_update;")
+        .unwrap();
+    // 187 s of recovery becomes 107 s: one byte.
+    let entry: String = conn
+        .query_row("SELECT entry FROM records WHERE seq = 1", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert_eq!(entry.matches("\"recovery_seconds\":187.0").count(), 1);
+    let tampered = entry.replace("\"recovery_seconds\":187.0", "\"recovery_seconds\":107.0");
+    conn.execute("UPDATE records SET entry = ?1 WHERE seq = 1", [tampered])
+        .unwrap();
+
+    let broken = firedrill()
+        .arg("-c")
+        .arg(&config)
+        .arg("verify")
+        .assert()
+        .code(1);
+    let text = stdout(&broken);
+    assert!(text.contains("record 1"), "{text}");
+    assert!(text.contains(&run.id), "{text}");
+    assert!(text.contains("run.phases[1].recovery_seconds"), "{text}");
+}
+
+#[test]
+fn audit_over_a_period_with_one_missed_and_one_failed_slot_shows_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = seed_in(&dir);
+    let failed = zone_run(failing_run_at(september_slot()), september_slot());
+    store_runs(dir.path(), std::slice::from_ref(&failed));
+    let audit = |format: &str| {
+        firedrill()
+            .arg("-c")
+            .arg(&config)
+            .args([
+                "audit",
+                "--since",
+                "2026-09-01",
+                "--until",
+                "2026-10-31",
+                "--drill",
+                "zone-failure",
+                "--format",
+                format,
+            ])
+            .assert()
+            .code(1)
+    };
+
+    let markdown = stdout(&audit("md"));
+    let rows: Vec<&str> = markdown
+        .lines()
+        .filter(|l| l.starts_with("| 2026-"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{markdown}");
+    assert!(
+        rows[0].starts_with("| 2026-09-08T08:00:00Z | 2026-09-08 10:00 CEST | on time | FAILED |"),
+        "{markdown}"
+    );
+    assert!(rows[0].contains(&failed.id), "{markdown}");
+    assert!(rows[1].starts_with("| 2026-10-08T08:00:00Z | 2026-10-08 10:00 CEST | missed: no run recorded (daemon down) | n/a | - |"), "{markdown}");
+    assert!(
+        markdown.contains("**Evidence chain**: intact (1 records"),
+        "{markdown}"
+    );
+
+    let json: serde_json::Value = serde_json::from_str(&stdout(&audit("json"))).unwrap();
+    assert_eq!(json["totals"]["missed"], 1);
+    assert_eq!(json["totals"]["objectives_failed"], 1);
+    assert_eq!(
+        json["drills"][0]["slots"][0]["report_sha256"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
+
+    let html = stdout(&audit("html"));
+    assert!(
+        html.contains("missed: no run recorded (daemon down)"),
+        "{html}"
+    );
+}
