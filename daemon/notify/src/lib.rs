@@ -1,8 +1,8 @@
 //! Email delivery of reports through a persistent outbox: SMTP or a local Maildir.
 //!
-//! After a run the engine [`enqueue`]s one [`OutgoingEmail`] (subject with drill, verdict
-//! and date; text and HTML bodies; report and agenda attached) in the store's outbox; the
-//! daemon calls [`deliver_due`] (or runs [`run_outbox`]) to send what is due through a
+//! After a run the engine calls [`publish_run`], which records the run in the chain and
+//! [`enqueue`]s one [`OutgoingEmail`] (subject with drill, verdict and date; text and HTML
+//! bodies; report and agenda attached) in the store's outbox; the daemon calls [`deliver_due`] (or runs [`run_outbox`]) to send what is due through a
 //! [`Mailer`], retrying with exponential [`Backoff`]. The outbox lives in the run store's
 //! SQLite file, so a message survives restarts; each run has at most one message.
 //!
@@ -16,14 +16,18 @@
 //! - [`mailer`]: the [`Mailer`] trait, [`SmtpMailer`] (lettre, STARTTLS / TLS / plain,
 //!   credentials from env or file) and [`MaildirMailer`].
 //! - [`outbox`]: [`enqueue`], [`deliver_due`], [`run_outbox`], [`Backoff`].
+//! - [`publish`]: [`publish_run`], what the engine calls after a run: render, append to the
+//!   chain, queue the email.
 
 pub mod mailer;
 pub mod message;
 pub mod outbox;
+pub mod publish;
 
 pub use mailer::{ConfiguredMailer, MaildirMailer, Mailer, SmtpMailer, mailer_from_config};
 pub use message::{Attachment, OutgoingEmail};
 pub use outbox::{Backoff, DeliveryPass, deliver_due, enqueue, run_outbox};
+pub use publish::{PublishError, Published, publish_run};
 
 /// Why a message could not be composed, queued or sent.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,87 @@
+//! What happens after a run ends: render its report, append it to the chain, queue its email.
+
+use chrono::{DateTime, Utc};
+use firedrill_core::config::Config;
+use firedrill_core::report::{Rendered, Renderer, Report, ReportError};
+use firedrill_core::run::RunRecord;
+use firedrill_store::{MailQueue, RunStore, StoredRun, report_hashes};
+
+use crate::NotifyError;
+use crate::message::OutgoingEmail;
+use crate::outbox::enqueue;
+
+/// Why a finished run could not be published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("cannot render the report of run {run_id}")]
+    Render {
+        run_id: String,
+        #[source]
+        source: ReportError,
+    },
+    #[error("cannot record run {run_id}")]
+    Store {
+        run_id: String,
+        #[source]
+        source: firedrill_store::StoreError,
+    },
+    #[error("cannot queue the email of run {run_id}")]
+    Queue {
+        run_id: String,
+        #[source]
+        source: NotifyError,
+    },
+}
+
+/// The outcome of [`publish_run`].
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub stored: StoredRun,
+    pub rendered: Rendered,
+    /// Whether an email was queued (false when the configuration has no email section or
+    /// the run's message was already queued).
+    pub email_queued: bool,
+}
+
+/// Renders `run`'s report with `renderer`, appends the run with the report files' hashes
+/// to the chain, and queues one email when the configuration has an email section. The
+/// run is recorded before anything is queued: evidence first, then notification.
+/// Delivery is the outbox's job ([`crate::deliver_due`]).
+pub fn publish_run<S: RunStore + MailQueue>(
+    store: &mut S,
+    renderer: &Renderer,
+    config: &Config,
+    run: &RunRecord,
+    now: DateTime<Utc>,
+) -> Result<Published, PublishError> {
+    let drill = config.drill(&run.drill);
+    let report = Report::from_run(run, drill, &config.report.participants);
+    let rendered = renderer
+        .render_all(&report)
+        .map_err(|source| PublishError::Render {
+            run_id: run.id.clone(),
+            source,
+        })?;
+    let stored = store
+        .append(run, report_hashes(rendered.files()), now)
+        .map_err(|source| PublishError::Store {
+            run_id: run.id.clone(),
+            source,
+        })?;
+    let email_queued = match &config.email {
+        Some(email) => {
+            let recipients = drill.map(|d| d.recipients.as_slice()).unwrap_or(&[]);
+            let message = OutgoingEmail::compose(&run.id, &rendered, email, recipients);
+            enqueue(store, &message, now).map_err(|source| PublishError::Queue {
+                run_id: run.id.clone(),
+                source,
+            })?
+        }
+        None => false,
+    };
+    Ok(Published {
+        stored,
+        rendered,
+        email_queued,
+    })
+}
