@@ -16,8 +16,9 @@ pub enum PublishError {
     #[error("cannot render the report of run {run_id}")]
     Render {
         run_id: String,
+        // Boxed: tera's error is large and this path is rare.
         #[source]
-        source: ReportError,
+        source: Box<ReportError>,
     },
     #[error("cannot record run {run_id}")]
     Store {
@@ -60,7 +61,7 @@ pub fn publish_run<S: RunStore + MailQueue>(
         .render_all(&report)
         .map_err(|source| PublishError::Render {
             run_id: run.id.clone(),
-            source,
+            source: Box::new(source),
         })?;
     let stored = store
         .append(run, report_hashes(rendered.files()), now)
