@@ -216,3 +216,45 @@ fn audit_over_a_period_with_one_missed_and_one_failed_slot_shows_both() {
         "{html}"
     );
 }
+
+#[test]
+fn report_uses_the_template_directory_named_in_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = std::fs::read_to_string(seed_in(&dir)).unwrap();
+    let commented = "  # templates: ./my-templates";
+    assert!(
+        seed.contains(commented),
+        "the seed no longer suggests a template directory"
+    );
+    let config = dir.path().join("custom.yaml");
+    std::fs::write(
+        &config,
+        seed.replacen(commented, "  templates: ./my-templates", 1),
+    )
+    .unwrap();
+    let templates = dir.path().join("my-templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    std::fs::write(
+        templates.join("report.md.tera"),
+        "Custom report for {{ report.drill }}: {{ report.verdict }}",
+    )
+    .unwrap();
+    let run = zone_run(passing_run_at(september_slot()), september_slot());
+    store_runs(dir.path(), std::slice::from_ref(&run));
+
+    let custom = firedrill()
+        .arg("-c")
+        .arg(&config)
+        .args(["report", &run.id])
+        .assert()
+        .success();
+    assert_eq!(stdout(&custom), "Custom report for zone-failure: PASSED\n");
+    // Templates the directory does not override keep their defaults.
+    let agenda = firedrill()
+        .arg("-c")
+        .arg(&config)
+        .args(["report", &run.id, "--format", "agenda"])
+        .assert()
+        .success();
+    assert!(stdout(&agenda).contains("**Drill Overview** (5 min)"));
+}

@@ -300,3 +300,30 @@ fn audit_markdown_shows_the_missed_and_the_failed_slot_and_the_chain() {
     assert!(html.contains("missed: no run recorded (daemon down)"));
     assert!(html.contains("FAILED"));
 }
+
+#[test]
+fn a_catch_up_run_serves_the_slots_it_names_and_counts_them_late() {
+    let drill = weekly_drill(None);
+    let week = Duration::days(7);
+    let mut catch_up = passing_run_at(slot() + week);
+    catch_up.trigger = firedrill_core::run::Trigger::CatchUp {
+        missed_slots: vec![slot(), slot() + week],
+    };
+    catch_up.scheduled_for = None;
+    catch_up.started_at = slot() + week + Duration::hours(3);
+    let audit = Audit::build(
+        &[drill],
+        &[audit_run(&catch_up)],
+        slot() - Duration::hours(1),
+        slot() + week + Duration::hours(1),
+        slot() + week * 2,
+        intact(),
+    );
+    let slots = &audit.drills[0].slots;
+    assert_eq!(slots.len(), 2);
+    for slot in slots {
+        assert!(matches!(slot.status, SlotStatus::Late { .. }), "{slot:?}");
+        assert_eq!(slot.run_id.as_deref(), Some(catch_up.id.as_str()));
+    }
+    assert!(audit.unscheduled_runs.is_empty());
+}
