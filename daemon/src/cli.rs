@@ -58,7 +58,10 @@ pub enum Command {
     Plan(DrillArgs),
 
     /// Run a drill now, with live progress, and record the run.
-    Run(DrillArgs),
+    ///
+    /// Ctrl-C aborts: the current phase is rolled back and the run is recorded as
+    /// aborted. A run left unfinished by a killed process is rolled back first.
+    Run(RunArgs),
 
     /// Run the daemon: every drill on its schedule, plus the HTTP API and /metrics.
     Serve,
@@ -117,6 +120,20 @@ pub struct DrillArgs {
     /// The target cluster: `sandbox` or a target name from the configuration.
     #[arg(long)]
     pub target: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The drill, by its name in the configuration.
+    pub drill: String,
+
+    /// The target cluster: `sandbox` or a target name from the configuration.
+    #[arg(long)]
+    pub target: Option<String>,
+
+    /// Progress and summary as text, or the run record as JSON on standard output.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

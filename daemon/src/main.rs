@@ -15,8 +15,12 @@ fn main() -> ExitCode {
         Command::Init(args) => commands::init::run(&args.out, args.force),
         Command::Check(args) => commands::check::run(&cli.config, args.schema, now),
         Command::Schedule(args) => commands::schedule::run(&cli.config, args, now),
-        Command::Plan(_) => not_yet("plan", "the drill engine lands with issue 5"),
-        Command::Run(_) => not_yet("run", "the drill engine lands with issue 5"),
+        Command::Plan(args) => {
+            runtime().and_then(|rt| rt.block_on(commands::drill::plan(&cli.config, args)))
+        }
+        Command::Run(args) => {
+            runtime().and_then(|rt| rt.block_on(commands::drill::run(&cli.config, args)))
+        }
         Command::Serve => not_yet("serve", "the daemon lands with issue 7"),
         Command::Sandbox(args) => match &args.command {
             SandboxCommand::Up {

@@ -1,4 +1,6 @@
 //! Adapters at the edge: the real implementations of the engine's and the plugin host's ports.
 
+pub mod host;
+pub mod journal;
 pub mod kube;
 pub mod prober;

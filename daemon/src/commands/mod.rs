@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod check;
+pub mod drill;
 pub mod init;
 pub mod report;
 pub mod runs;

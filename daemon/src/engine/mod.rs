@@ -18,7 +18,10 @@ use chrono::{DateTime, Utc};
 use firedrill_core::config::raw::PhaseFailurePolicy;
 use firedrill_core::config::{Config, Drill, Phase};
 use firedrill_core::measure::{AbortWindow, AvailabilityTracker, drill_outcome, judge_phase};
-use firedrill_core::run::{Outcome, PhaseRecord, PhaseVerdict, RunRecord, TimelineEvent, Trigger};
+use firedrill_core::run::{
+    Evidence, Outcome, PhaseRecord, PhaseVerdict, RunRecord, TimelineEvent, Trigger,
+};
+use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -305,6 +308,20 @@ impl Engine {
             if let Some(hash) = self.host.plugin_sha256(&scenario) {
                 record.plugin_sha256.insert(scenario, hash);
             }
+        }
+        for (scenario, name, content) in self.host.evidence(&record.id).await {
+            let phase = record
+                .phases
+                .iter()
+                .find(|p| p.scenario == scenario)
+                .map(|p| p.name.clone());
+            record.evidence.push(Evidence {
+                phase,
+                name,
+                captured_at: now,
+                sha256: hex::encode(Sha256::digest(content.as_bytes())),
+                content,
+            });
         }
         if let Err(err) = self
             .journal

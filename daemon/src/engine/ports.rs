@@ -75,6 +75,10 @@ pub trait ScenarioHost: Send + Sync {
     async fn load(&self, scenario: &str) -> Result<Arc<dyn Scenario>, ScenarioError>;
     /// SHA-256 of the plugin a scenario name resolves to, for the run record.
     fn plugin_sha256(&self, scenario: &str) -> Option<String>;
+    /// Artefacts the scenarios attached during run `run_id`: (scenario, name, content).
+    async fn evidence(&self, _run_id: &str) -> Vec<(String, String, String)> {
+        Vec::new()
+    }
 }
 
 /// One endpoint to probe for a service.

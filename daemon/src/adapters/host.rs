@@ -1,0 +1,244 @@
+//! `WasmtimeScenarios`: the engine's scenario host over the wasmtime plugin host, with the configuration's grants and limits.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use firedrill_core::config::raw::ConnectionKind;
+use firedrill_core::config::{Config, Grant, PluginLimits};
+use firedrill_host::capabilities::evidence::InMemoryEvidence;
+use firedrill_host::{Backends, ClusterGrant, Grants, Limits, Plugin, WasmtimeHost};
+use sha2::{Digest, Sha256};
+
+use crate::engine::ports::{
+    PhaseContext, PlannedAction, Recovery, Scenario, ScenarioError, ScenarioHost,
+};
+
+/// The directory plugins are read from when the configuration names none:
+/// `$FIREDRILL_PLUGIN_DIR`, else `plugins` beside the executable's directory (where
+/// `plugins/build` puts them: `target/debug/firedrill` -> `target/plugins`).
+pub fn default_plugin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("FIREDRILL_PLUGIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            exe.parent()
+                .and_then(Path::parent)
+                .map(|dir| dir.join("plugins"))
+        })
+        .unwrap_or_else(|| PathBuf::from("plugins"))
+}
+
+/// Translates a configuration grant into the host's grants.
+pub fn host_grants(grant: &Grant, config: &Config) -> Grants {
+    let mut postgres = Vec::new();
+    let mut redis = Vec::new();
+    for name in &grant.connections {
+        match config.connections.get(name).map(|c| c.kind) {
+            Some(ConnectionKind::Postgres) => postgres.push(name.clone()),
+            Some(ConnectionKind::Redis) => redis.push(name.clone()),
+            None => {}
+        }
+    }
+    Grants {
+        cluster: grant
+            .kubernetes
+            .iter()
+            .map(|rule| ClusterGrant {
+                verbs: rule.verbs.iter().cloned().collect(),
+                namespaces: rule.namespaces.iter().cloned().collect(),
+            })
+            .collect(),
+        exec: grant.exec.clone(),
+        http: grant.hosts.clone(),
+        postgres,
+        redis,
+    }
+}
+
+fn host_limits(limits: &PluginLimits) -> Limits {
+    Limits {
+        fuel: limits.fuel,
+        memory_bytes: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX),
+        deadline: limits.call_timeout,
+        ..Limits::default()
+    }
+}
+
+/// Scenario plugins loaded on first use from the plugin directory (or a custom path),
+/// each with its grants; one per scenario name for the host's lifetime.
+pub struct WasmtimeScenarios {
+    host: WasmtimeHost,
+    plugin_dir: PathBuf,
+    custom: BTreeMap<String, PathBuf>,
+    grants: BTreeMap<String, Grants>,
+    limits: Limits,
+    evidence: Arc<InMemoryEvidence>,
+    loaded: tokio::sync::Mutex<BTreeMap<String, Arc<WasmScenario>>>,
+    hashes: Mutex<BTreeMap<String, String>>,
+}
+
+impl std::fmt::Debug for WasmtimeScenarios {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmtimeScenarios")
+            .field("plugin_dir", &self.plugin_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WasmtimeScenarios {
+    /// A host for `config`'s scenarios whose capabilities call `backends` (its evidence
+    /// sink is replaced by one this host can read back per run).
+    pub fn new(config: &Config, mut backends: Backends) -> Result<Self, ScenarioError> {
+        let evidence = Arc::new(InMemoryEvidence::default());
+        backends.evidence = evidence.clone();
+        let cache = config.storage_path.join("plugin-cache");
+        let host = WasmtimeHost::new(Some(cache), backends)
+            .map_err(|err| ScenarioError(format!("cannot start the plugin host: {err}")))?;
+        let grants = config
+            .plugins
+            .grants
+            .iter()
+            .map(|(name, grant)| (name.clone(), host_grants(grant, config)))
+            .collect();
+        Ok(Self {
+            host,
+            plugin_dir: config
+                .plugins
+                .dir
+                .clone()
+                .unwrap_or_else(default_plugin_dir),
+            custom: config.plugins.custom.clone(),
+            grants,
+            limits: host_limits(&config.plugins.limits),
+            evidence,
+            loaded: tokio::sync::Mutex::new(BTreeMap::new()),
+            hashes: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// The file a scenario name resolves to.
+    pub fn plugin_path(&self, scenario: &str) -> PathBuf {
+        self.custom
+            .get(scenario)
+            .cloned()
+            .unwrap_or_else(|| self.plugin_dir.join(format!("{scenario}.wasm")))
+    }
+}
+
+#[async_trait]
+impl ScenarioHost for WasmtimeScenarios {
+    async fn load(&self, scenario: &str) -> Result<Arc<dyn Scenario>, ScenarioError> {
+        let mut loaded = self.loaded.lock().await;
+        if let Some(plugin) = loaded.get(scenario) {
+            return Ok(plugin.clone());
+        }
+        let path = self.plugin_path(scenario);
+        let bytes = std::fs::read(&path).map_err(|err| {
+            ScenarioError(format!(
+                "cannot read plugin {} for scenario {scenario}: {err} (build the built-in plugins with `plugins/build`, or set plugins.dir)",
+                path.display()
+            ))
+        })?;
+        let grants = self.grants.get(scenario).cloned().unwrap_or_default();
+        let plugin = self
+            .host
+            .load_bytes(
+                &path.display().to_string(),
+                &bytes,
+                grants,
+                self.limits.clone(),
+            )
+            .await
+            .map_err(|err| ScenarioError(err.to_string()))?;
+        if plugin.name() != scenario {
+            return Err(ScenarioError(format!(
+                "plugin {} describes itself as `{}`, not `{scenario}`",
+                path.display(),
+                plugin.name()
+            )));
+        }
+        if let Ok(mut hashes) = self.hashes.lock() {
+            hashes.insert(scenario.to_string(), hex::encode(Sha256::digest(&bytes)));
+        }
+        let plugin = Arc::new(WasmScenario { plugin });
+        loaded.insert(scenario.to_string(), plugin.clone());
+        Ok(plugin)
+    }
+
+    fn plugin_sha256(&self, scenario: &str) -> Option<String> {
+        self.hashes.lock().ok()?.get(scenario).cloned()
+    }
+
+    async fn evidence(&self, run_id: &str) -> Vec<(String, String, String)> {
+        self.evidence
+            .artefacts()
+            .into_iter()
+            .filter(|a| a.run_id == run_id)
+            .map(|a| (a.scenario, a.name, a.content))
+            .collect()
+    }
+}
+
+/// One loaded plugin as the engine's `Scenario`.
+struct WasmScenario {
+    plugin: Plugin,
+}
+
+fn phase(ctx: &PhaseContext) -> firedrill_host::Phase {
+    firedrill_host::Phase {
+        run_id: ctx.run_id.clone(),
+        name: ctx.phase.clone(),
+        params: ctx.params.to_string(),
+        services: ctx
+            .services
+            .iter()
+            .map(|s| firedrill_host::Service {
+                name: s.name.clone(),
+                namespace: s.namespace.clone(),
+                selector: s.selector.clone(),
+                replicas: s.replicas,
+            })
+            .collect(),
+    }
+}
+
+fn failed(err: firedrill_host::PluginError) -> ScenarioError {
+    ScenarioError(err.to_string())
+}
+
+#[async_trait]
+impl Scenario for WasmScenario {
+    async fn plan(&self, ctx: &PhaseContext) -> Result<Vec<PlannedAction>, ScenarioError> {
+        let actions = self.plugin.plan(&phase(ctx)).await.map_err(failed)?;
+        Ok(actions
+            .into_iter()
+            .map(|a| PlannedAction {
+                kind: a.kind,
+                target: a.target,
+                detail: a.detail,
+            })
+            .collect())
+    }
+
+    async fn inject(&self, ctx: &PhaseContext) -> Result<(), ScenarioError> {
+        self.plugin.inject(&phase(ctx)).await.map_err(failed)
+    }
+
+    async fn verify(&self, ctx: &PhaseContext) -> Result<Recovery, ScenarioError> {
+        Ok(
+            match self.plugin.verify(&phase(ctx)).await.map_err(failed)? {
+                firedrill_host::Verdict::Recovered => Recovery::Recovered,
+                firedrill_host::Verdict::Recovering(reason) => Recovery::Recovering(reason),
+                firedrill_host::Verdict::Failed(reason) => Recovery::Failed(reason),
+            },
+        )
+    }
+
+    async fn rollback(&self, ctx: &PhaseContext) -> Result<(), ScenarioError> {
+        self.plugin.rollback(&phase(ctx)).await.map_err(failed)
+    }
+}

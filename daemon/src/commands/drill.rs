@@ -1,0 +1,424 @@
+//! `firedrill run` and `firedrill plan`: a drill against a target, for real or as a dry run.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use firedrill_core::config::{Config, Target};
+use firedrill_core::run::{Outcome, PhaseVerdict, RunRecord, Trigger};
+use firedrill_host::Backends;
+use firedrill_sandbox::{Platform, Sandbox, SandboxConfig, SandboxHandle};
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use crate::adapters::host::WasmtimeScenarios;
+use crate::adapters::journal::FileJournal;
+use crate::adapters::kube::{KubeCluster, connect_in_cluster, connect_kubeconfig, connect_url};
+use crate::adapters::prober::HttpProber;
+use crate::cli::{DrillArgs, OutputFormat, RunArgs};
+use crate::engine::ports::{PhaseContext, ScenarioHost};
+use crate::engine::{Engine, Progress, RunRequest};
+use crate::exit::{CommandError, Exit};
+
+/// A connected target with the engine wired to it.
+pub struct Session {
+    pub engine: Engine,
+    pub cluster: KubeCluster,
+    pub scenarios: Arc<WasmtimeScenarios>,
+    /// The in-process sandbox, when the target is the sandbox; dropped with the session.
+    pub sandbox: Option<SandboxHandle>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").finish_non_exhaustive()
+    }
+}
+
+fn usage(message: impl Into<String>) -> CommandError {
+    CommandError::Usage(message.into())
+}
+
+/// Connects to `target_name` (starting the embedded sandbox when it is one) and wires the
+/// engine's adapters.
+pub async fn open(config: &Config, target_name: &str) -> Result<Session, CommandError> {
+    let Some(target) = config.targets.get(target_name) else {
+        let known: Vec<&str> = config.targets.keys().map(String::as_str).collect();
+        return Err(usage(format!(
+            "unknown target `{target_name}` (known: {})",
+            known.join(", ")
+        )));
+    };
+    let (client, sandbox) = match target {
+        Target::Sandbox { platform } => {
+            let platform = match platform {
+                Some(path) => Platform::from_file(path).map_err(|err| usage(err.to_string()))?,
+                None => Platform::seed(),
+            };
+            let listener =
+                tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .map_err(|source| CommandError::Io {
+                        path: "listen on 127.0.0.1".into(),
+                        source,
+                    })?;
+            let config = SandboxConfig {
+                platform,
+                ..SandboxConfig::default()
+            };
+            let sandbox = Sandbox::start(listener, config, std::future::pending())
+                .await
+                .map_err(|err| usage(format!("cannot start the sandbox: {err}")))?;
+            let client = connect_url(&sandbox.base_url()).map_err(|err| usage(err.to_string()))?;
+            (client, Some(sandbox))
+        }
+        Target::Kubeconfig {
+            context,
+            kubeconfig,
+        } => (
+            connect_kubeconfig(kubeconfig.as_deref(), context.as_deref())
+                .await
+                .map_err(|err| usage(err.to_string()))?,
+            None,
+        ),
+        Target::InCluster => (
+            connect_in_cluster().map_err(|err| usage(err.to_string()))?,
+            None,
+        ),
+    };
+    let cluster = KubeCluster::new(client.clone());
+    let backends = Backends {
+        cluster: Arc::new(cluster.clone()),
+        ..Backends::default()
+    };
+    let scenarios =
+        Arc::new(WasmtimeScenarios::new(config, backends).map_err(|err| usage(err.to_string()))?);
+    let prober = HttpProber::new(client).map_err(|source| CommandError::Io {
+        path: "TLS roots for probes".into(),
+        source,
+    })?;
+    let engine = Engine {
+        host: scenarios.clone(),
+        prober: Arc::new(prober),
+        baseline: Arc::new(cluster.clone()),
+        journal: Arc::new(FileJournal::new(&config.storage_path.join("journal.jsonl"))),
+        verify_interval: Duration::from_millis(100),
+    };
+    Ok(Session {
+        engine,
+        cluster,
+        scenarios,
+        sandbox,
+    })
+}
+
+fn config_sha256(path: &Path) -> String {
+    std::fs::read(path)
+        .map(|bytes| hex::encode(Sha256::digest(bytes)))
+        .unwrap_or_default()
+}
+
+/// Writes the run record to `storage/runs/ID.json`.
+pub fn save_record(
+    config: &Config,
+    record: &RunRecord,
+) -> Result<std::path::PathBuf, CommandError> {
+    let dir = config.storage_path.join("runs");
+    let path = dir.join(format!("{}.json", record.id));
+    let io = |source| CommandError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let text = serde_json::to_string_pretty(record)
+        .map_err(|err| usage(format!("cannot encode the run record: {err}")))?;
+    std::fs::write(&path, text).map_err(io)?;
+    Ok(path)
+}
+
+/// `firedrill run DRILL`.
+pub async fn run(config_path: &Path, args: &RunArgs) -> Result<Exit, CommandError> {
+    let config = crate::load_config(config_path)?;
+    let Some(drill) = config.drill(&args.drill) else {
+        return Err(unknown_drill(&config, &args.drill));
+    };
+    let target = args.target.clone().unwrap_or_else(|| drill.target.clone());
+    let session = open(&config, &target).await?;
+
+    // A previous process killed mid-drill owes rollbacks: pay them before anything else.
+    let recovered = session
+        .engine
+        .recover_interrupted()
+        .await
+        .map_err(|err| usage(format!("cannot recover interrupted runs: {err}")))?;
+    for record in &recovered {
+        let path = save_record(&config, record)?;
+        eprintln!(
+            "Recovered interrupted run {}: rolled back, recorded in {}",
+            record.id,
+            path.display()
+        );
+    }
+
+    let cancel = CancellationToken::new();
+    {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            crate::commands::sandbox::shutdown_signal().await;
+            eprintln!("Aborting: rolling back the current phase...");
+            cancel.cancel();
+        });
+    }
+    let (progress, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let printer = tokio::spawn(async move {
+        // Recovery updates come every verify call; show one when it says something new,
+        // or once a second.
+        let mut last: Option<(String, tokio::time::Instant)> = None;
+        while let Some(event) = events.recv().await {
+            if let Progress::Recovering { reason, .. } = &event {
+                let now = tokio::time::Instant::now();
+                if let Some((previous, at)) = &last
+                    && previous == reason
+                    && now.duration_since(*at) < Duration::from_secs(1)
+                {
+                    continue;
+                }
+                last = Some((reason.clone(), now));
+            }
+            print_progress(&event);
+        }
+    });
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let record = session
+        .engine
+        .run(
+            &config,
+            RunRequest {
+                drill: drill.name.clone(),
+                trigger: Trigger::Cli { user },
+                scheduled_for: None,
+                config_sha256: config_sha256(config_path),
+            },
+            cancel,
+            Some(progress),
+        )
+        .await;
+    let _ = printer.await;
+    let path = save_record(&config, &record)?;
+    match args.output {
+        OutputFormat::Json => {
+            let text = serde_json::to_string_pretty(&record)
+                .map_err(|err| usage(format!("cannot encode the run record: {err}")))?;
+            println!("{text}");
+        }
+        OutputFormat::Text => {
+            print!("{}", summary(&record));
+            println!("Record: {}", path.display());
+        }
+    }
+    Ok(match record.outcome {
+        Outcome::Passed => Exit::Success,
+        Outcome::Failed => Exit::ObjectiveFailed,
+        Outcome::Aborted { .. } | Outcome::Interrupted => Exit::Aborted,
+        Outcome::Error { .. } => Exit::Error,
+    })
+}
+
+fn unknown_drill(config: &Config, name: &str) -> CommandError {
+    let known: Vec<&str> = config.drills.iter().map(|d| d.name.as_str()).collect();
+    usage(format!(
+        "unknown drill `{name}` (known: {})",
+        known.join(", ")
+    ))
+}
+
+fn print_progress(event: &Progress) {
+    let mut err = std::io::stderr().lock();
+    let _ = match event {
+        Progress::PhaseStarted { phase, rto } => writeln!(
+            err,
+            "> {phase}: injecting{}",
+            rto.map(|r| format!(" (RTO {} s)", r.as_secs()))
+                .unwrap_or_default()
+        ),
+        Progress::Recovering {
+            phase,
+            elapsed,
+            reason,
+        } => writeln!(err, "  {phase}: {:>6.1} s  {reason}", elapsed.as_secs_f64()),
+        Progress::PhaseFinished {
+            phase,
+            verdict,
+            recovery,
+        } => writeln!(
+            err,
+            "< {phase}: {}{}",
+            verdict.label(),
+            recovery
+                .map(|r| format!(", recovered in {:.2} s", r.as_secs_f64()))
+                .unwrap_or_default()
+        ),
+    };
+}
+
+/// The text summary printed after a run.
+pub fn summary(record: &RunRecord) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nRun {}: {}{}",
+        record.id,
+        record.outcome.label(),
+        record
+            .duration_seconds()
+            .map(|d| format!(" in {d:.1} s"))
+            .unwrap_or_default()
+    );
+    if let Outcome::Aborted { reason } | Outcome::Error { message: reason } = &record.outcome {
+        let _ = writeln!(out, "  {reason}");
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<18} {:>10} {:>10}  RESULT",
+        "PHASE", "TARGET", "MEASURED"
+    );
+    for phase in &record.phases {
+        let secs = |v: Option<f64>| v.map(|s| format!("{s:.2} s")).unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            out,
+            "{:<18} {:>10} {:>10}  {}",
+            phase.name,
+            secs(phase.rto_target_seconds),
+            secs(phase.recovery_seconds),
+            phase.verdict.label()
+        );
+        match &phase.verdict {
+            PhaseVerdict::Failed { reasons } => {
+                for reason in reasons {
+                    let _ = writeln!(out, "  - {reason}");
+                }
+            }
+            PhaseVerdict::Error { message: reason } | PhaseVerdict::Aborted { reason } => {
+                let _ = writeln!(out, "  - {reason}");
+            }
+            _ => {}
+        }
+    }
+    if !record.availability.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{:<18} {:>7} {:>9} {:>9} {:>9}",
+            "SERVICE", "PROBES", "AVAIL", "P95", "MAX"
+        );
+        for service in &record.availability {
+            let ms = |v: Option<f64>| {
+                v.map(|s| format!("{:.1} ms", s * 1000.0))
+                    .unwrap_or_else(|| "-".into())
+            };
+            let _ = writeln!(
+                out,
+                "{:<18} {:>7} {:>8.2}% {:>9} {:>9}",
+                service.service,
+                service.probes,
+                service.ratio() * 100.0,
+                ms(service.latency_p95_seconds),
+                ms(service.latency_max_seconds)
+            );
+        }
+    }
+    out
+}
+
+/// `firedrill plan DRILL`: every action each phase would take, changing nothing.
+pub async fn plan(config_path: &Path, args: &DrillArgs) -> Result<Exit, CommandError> {
+    let config = crate::load_config(config_path)?;
+    let Some(drill) = config.drill(&args.drill) else {
+        return Err(unknown_drill(&config, &args.drill));
+    };
+    let target = args.target.clone().unwrap_or_else(|| drill.target.clone());
+    let session = open(&config, &target).await?;
+    println!(
+        "Plan of drill {} against target {target} (nothing is changed)\n",
+        drill.name
+    );
+    let mut pods = 0usize;
+    let mut nodes = 0usize;
+    for phase in &drill.phases {
+        let mut services = Vec::new();
+        for name in &phase.services {
+            if let Some(service) = config.services.get(name) {
+                let selector = service.selector.to_string();
+                let replicas = session
+                    .cluster
+                    .count_ready(&service.namespace, &selector)
+                    .await
+                    .map_err(|err| usage(format!("cannot read service {name}: {err}")))?;
+                services.push(crate::engine::ports::ServiceRef {
+                    name: name.clone(),
+                    namespace: service.namespace.clone(),
+                    selector,
+                    replicas,
+                });
+            }
+        }
+        let ctx = PhaseContext {
+            run_id: "plan".into(),
+            drill: drill.name.clone(),
+            phase: phase.name.clone(),
+            scenario: phase.scenario.clone(),
+            params: serde_json::Value::Object(phase.params.clone()),
+            services,
+        };
+        println!("Phase {} ({})", phase.name, phase.scenario);
+        let scenario = match session.scenarios.load(&phase.scenario).await {
+            Ok(scenario) => scenario,
+            Err(err) => {
+                println!("  cannot load: {err}\n");
+                continue;
+            }
+        };
+        match scenario.plan(&ctx).await {
+            Ok(actions) if actions.is_empty() => println!("  (no actions)"),
+            Ok(actions) => {
+                for action in &actions {
+                    match action.kind.as_str() {
+                        "delete-pod" | "evict-pod" => pods += 1,
+                        "cordon" | "drain" => nodes += 1,
+                        _ => {}
+                    }
+                    println!(
+                        "  {:<16} {}  ({})",
+                        action.kind, action.target, action.detail
+                    );
+                }
+            }
+            Err(err) => println!("  plan failed: {err}"),
+        }
+        println!();
+    }
+    println!("Blast radius: {pods} pods disrupted, {nodes} nodes cordoned");
+    let limits = &drill.blast_radius;
+    let mut exceeded = Vec::new();
+    if let Some(max) = limits.max_pods
+        && pods > max as usize
+    {
+        exceeded.push(format!("{pods} pods is over the limit of {max}"));
+    }
+    if let Some(max) = limits.max_nodes
+        && nodes > max as usize
+    {
+        exceeded.push(format!("{nodes} nodes is over the limit of {max}"));
+    }
+    if exceeded.is_empty() {
+        println!("Within the configured blast radius.");
+        Ok(Exit::Success)
+    } else {
+        println!(
+            "Exceeds the configured blast radius: {}",
+            exceeded.join("; ")
+        );
+        Ok(Exit::ObjectiveFailed)
+    }
+}
