@@ -305,6 +305,18 @@ async fn route(
             json!({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/version", "/sandbox/v1/ground-truth"]}),
         ),
         ["version"] => get_only(discovery::version()),
+        // kubectl's client-side validation downloads the OpenAPI v2 document (protobuf).
+        // An empty document makes every kind unknown to it, so validation passes and
+        // `kubectl apply -f` / `create -f` work; the server checks what it stores.
+        ["openapi", "v2"] | ["swagger-2.0.0.pb-v1"] if *method == Method::GET => Ok((
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+            )],
+            discovery::EMPTY_OPENAPI_V2_PROTOBUF,
+        )
+            .into_response()),
         ["healthz" | "livez" | "readyz"] => Ok((StatusCode::OK, "ok").into_response()),
         ["api"] => get_only(discovery::core_versions(&app.address.to_string())),
         ["apis"] => get_only(discovery::groups()),
@@ -339,6 +351,13 @@ async fn route(
 fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
     if body.is_empty() {
         return Ok(Value::Null);
+    }
+    if body.starts_with(b"k8s\0") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            "the sandbox accepts json bodies only, not protobuf (use kubectl apply -f or create -f)",
+        ));
     }
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("the request body is not valid json: {e}")))

@@ -308,3 +308,35 @@ async fn kubectl_scales_and_restarts_a_statefulset() -> Result<()> {
     assert_ne!(after, before);
     sandbox.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_apply_creates_and_delete_cascades_to_pods() -> Result<()> {
+    let sandbox = TestSandbox::start().await?;
+    let manifest = sandbox.dir.path().join("web.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: butterfly}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: nginx}]}\n",
+    )?;
+    let path = manifest.to_string_lossy().into_owned();
+    let out = tokio::task::block_in_place(|| sandbox.kubectl_ok(&["apply", "-f", &path]))?;
+    assert!(out.contains("deployment.apps/web created"), "{out}");
+    wait_for("two web pods ready", Duration::from_secs(20), || async {
+        let out = tokio::task::block_in_place(|| sandbox.kubectl_ok(&["get", "deploy", "web"]))?;
+        Ok((column(&out, "web", 1).as_deref() == Some("2/2")).then_some(()))
+    })
+    .await?;
+    tokio::task::block_in_place(|| sandbox.kubectl_ok(&["delete", "-f", &path]))?;
+    wait_for("web pods gone", Duration::from_secs(20), || async {
+        let out = tokio::task::block_in_place(|| {
+            sandbox.kubectl_ok(&["get", "pods", "-l", "app=web", "-o", "name"])
+        })?;
+        Ok(out.trim().is_empty().then_some(()))
+    })
+    .await?;
+    // Typed kubectl generators send protobuf, which the sandbox refuses clearly.
+    let protobuf =
+        tokio::task::block_in_place(|| sandbox.kubectl(&["create", "namespace", "scratch"]))?;
+    assert!(!protobuf.success);
+    assert!(protobuf.stderr.contains("protobuf"), "{}", protobuf.stderr);
+    sandbox.stop().await
+}
