@@ -189,3 +189,40 @@ pub fn mailer_from_config(transport: &EmailTransport) -> Result<ConfiguredMailer
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_mailers_build_with_the_ring_provider() {
+        // Building the TLS parameters needs a rustls crypto provider; this fails if the
+        // ring feature is lost and no provider is installed.
+        for tls in [SmtpTls::Starttls, SmtpTls::Tls] {
+            let mailer = SmtpMailer::new(
+                "smtp.example.com",
+                587,
+                tls,
+                Some(("user".into(), "pw".into())),
+            );
+            assert!(mailer.is_ok(), "{tls:?}: {mailer:?}");
+        }
+    }
+
+    #[test]
+    fn secrets_come_from_files_without_their_trailing_newline_or_from_the_environment() {
+        let dir = std::env::temp_dir().join(format!("firedrill-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok();
+        let file = dir.join("password");
+        std::fs::write(&file, "s3cret\n").ok();
+        assert_eq!(
+            resolve_secret(&Secret::File(file.clone())).ok().as_deref(),
+            Some("s3cret")
+        );
+        std::fs::remove_dir_all(&dir).ok();
+        let missing = resolve_secret(&Secret::Env("FIREDRILL_TEST_SURELY_UNSET_VAR".into()));
+        assert!(matches!(missing, Err(NotifyError::MissingEnv(_))));
+        let from_path = resolve_secret(&Secret::Env("PATH".into()));
+        assert!(from_path.is_ok_and(|path| !path.is_empty()));
+    }
+}
