@@ -650,6 +650,7 @@ fn watch(
             .get("allowWatchBookmarks")
             .is_some_and(|v| v == "true"),
         as_table: table::wanted(accept),
+        send_initial_events: query.get("sendInitialEvents").is_some_and(|v| v == "true"),
     };
     Ok(watches::respond(&app.store, request, app.shutdown.clone()))
 }

@@ -38,6 +38,9 @@ pub struct WatchRequest {
     pub bookmarks: bool,
     /// Whether kubectl asked for Table rows.
     pub as_table: bool,
+    /// `sendInitialEvents=true` (streaming lists): after the initial ADDED events, a
+    /// bookmark annotated `k8s.io/initial-events-end` tells the client the list is done.
+    pub send_initial_events: bool,
 }
 
 impl WatchRequest {
@@ -96,9 +99,13 @@ fn key(object: &Value) -> (String, String) {
 /// Starts a watch and returns its streaming response.
 pub fn respond(
     store: &Arc<Store>,
-    request: WatchRequest,
+    mut request: WatchRequest,
     shutdown: watch::Receiver<bool>,
 ) -> Response {
+    if request.send_initial_events {
+        // A streaming list starts from the current state, whatever version it names.
+        request.resource_version = None;
+    }
     let (sender, receiver) = mpsc::channel::<Bytes>(256);
     let mut first: Vec<Bytes> = Vec::new();
     let mut known: HashSet<(String, String)> = HashSet::new();
@@ -113,6 +120,20 @@ pub fn respond(
                     first.push(request.line("ADDED", object));
                 }
             }
+        }
+        if request.send_initial_events {
+            let bookmark = json!({
+                "type": "BOOKMARK",
+                "object": {
+                    "kind": request.resource.kind,
+                    "apiVersion": request.resource.api_version(),
+                    "metadata": {
+                        "resourceVersion": current.to_string(),
+                        "annotations": {"k8s.io/initial-events-end": "true"},
+                    },
+                },
+            });
+            first.push(Bytes::from(format!("{bookmark}\n")));
         }
         match request.resource_version {
             None => Ok((Vec::new(), state.subscribe())),

@@ -733,3 +733,28 @@ async fn the_runtime_watcher_follows_a_replacement_to_ready() -> Result<()> {
     );
     sandbox.stop().await
 }
+
+#[tokio::test]
+async fn a_streaming_list_watch_ends_its_initial_events_with_a_bookmark() -> Result<()> {
+    use kube::runtime::watcher;
+    let sandbox = TestSandbox::start().await?;
+    let pods: Api<Pod> = Api::namespaced(sandbox.client()?, NS);
+    let config = watcher::Config::default()
+        .labels("app=redis")
+        .streaming_lists();
+    let mut events = watcher(pods, config).boxed();
+    let initial = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut names = Vec::new();
+        while let Some(event) = events.try_next().await? {
+            match event {
+                watcher::Event::InitApply(pod) => names.push(pod.metadata.name.unwrap_or_default()),
+                watcher::Event::InitDone => return Ok::<_, anyhow::Error>(names),
+                _ => {}
+            }
+        }
+        bail!("watcher ended")
+    })
+    .await??;
+    assert_eq!(initial.len(), 3);
+    sandbox.stop().await
+}
