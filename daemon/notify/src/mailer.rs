@@ -8,6 +8,7 @@ use std::time::Duration;
 use firedrill_core::config::raw::SmtpTls;
 use firedrill_core::config::{EmailTransport, Secret};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use crate::NotifyError;
@@ -48,27 +49,59 @@ pub fn resolve_secret(secret: &Secret) -> Result<String, NotifyError> {
 
 impl SmtpMailer {
     /// A mailer for `host:port`. `tls`: STARTTLS (required), implicit TLS, or none (local
-    /// relays and tests only). A password is used only together with a username.
+    /// relays and tests only). A password is used only together with a username. The
+    /// server's certificate is checked against the platform's trust store.
     pub fn new(
         host: &str,
         port: u16,
         tls: SmtpTls,
         credentials: Option<(String, String)>,
     ) -> Result<SmtpMailer, NotifyError> {
+        SmtpMailer::build(host, port, tls, credentials, None)
+    }
+
+    /// Like [`SmtpMailer::new`], but the server's certificate must chain to the PEM root
+    /// certificate `root_pem` (a private CA of an internal relay) instead of the
+    /// platform's trust store.
+    pub fn with_root_certificate(
+        host: &str,
+        port: u16,
+        tls: SmtpTls,
+        credentials: Option<(String, String)>,
+        root_pem: &[u8],
+    ) -> Result<SmtpMailer, NotifyError> {
+        SmtpMailer::build(host, port, tls, credentials, Some(root_pem))
+    }
+
+    fn build(
+        host: &str,
+        port: u16,
+        tls: SmtpTls,
+        credentials: Option<(String, String)>,
+        root_pem: Option<&[u8]>,
+    ) -> Result<SmtpMailer, NotifyError> {
         let server = format!("{host}:{port}");
         let smtp_err = |source| NotifyError::Smtp {
             server: server.clone(),
             source,
         };
-        let builder = match tls {
-            SmtpTls::Starttls => {
-                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host).map_err(smtp_err)?
+        let parameters = || -> Result<TlsParameters, NotifyError> {
+            let mut builder = TlsParameters::builder(host.to_string());
+            if let Some(pem) = root_pem {
+                builder = builder
+                    .certificate_store(CertificateStore::None)
+                    .add_root_certificate(Certificate::from_pem(pem).map_err(smtp_err)?);
             }
-            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host).map_err(smtp_err)?,
-            SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
+            builder.build().map_err(smtp_err)
         };
-        let mut builder = builder
+        let tls = match tls {
+            SmtpTls::Starttls => Tls::Required(parameters()?),
+            SmtpTls::Tls => Tls::Wrapper(parameters()?),
+            SmtpTls::None => Tls::None,
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
             .port(port)
+            .tls(tls)
             // A hung server must not stall the outbox forever.
             .timeout(Some(Duration::from_secs(30)));
         if let Some((username, password)) = credentials {

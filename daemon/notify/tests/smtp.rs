@@ -27,6 +27,10 @@ struct SmtpServer {
 
 impl SmtpServer {
     fn start(port: u16, maildir: &Path) -> SmtpServer {
+        SmtpServer::start_with(port, maildir, &[])
+    }
+
+    fn start_with(port: u16, maildir: &Path, extra: &[&std::ffi::OsStr]) -> SmtpServer {
         let available = Command::new("python3")
             .args(["-c", "import aiosmtpd"])
             .stdout(Stdio::null())
@@ -38,6 +42,7 @@ impl SmtpServer {
         let child = Command::new("python3")
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
+            .args(extra)
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
             .arg(maildir)
             .stdout(Stdio::null())
@@ -342,4 +347,125 @@ async fn the_maildir_mailer_writes_a_complete_message_into_new() {
             .next()
             .is_none()
     );
+}
+
+/// A private CA and a server certificate for 127.0.0.1 signed by it (openssl CLI).
+fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=firedrill test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+#[tokio::test]
+async fn starttls_and_implicit_tls_deliver_to_a_server_with_a_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates(dir.path());
+    let root = std::fs::read(&ca).unwrap();
+    let config = email_config(25);
+    let email = composed(&config);
+
+    for (tls, cert_flag, key_flag) in [
+        (SmtpTls::Starttls, "--tlscert", "--tlskey"),
+        (SmtpTls::Tls, "--smtpscert", "--smtpskey"),
+    ] {
+        let port = free_port();
+        let maildir = dir.path().join(format!("maildir-{port}"));
+        // With --tlscert aiosmtpd refuses mail before STARTTLS, so delivery proves TLS.
+        let server = SmtpServer::start_with(
+            port,
+            &maildir,
+            &[
+                cert_flag.as_ref(),
+                cert.as_os_str(),
+                key_flag.as_ref(),
+                key.as_os_str(),
+            ],
+        );
+        let mailer =
+            SmtpMailer::with_root_certificate("127.0.0.1", port, tls, None, &root).unwrap();
+        firedrill_notify::Mailer::send(&mailer, &email)
+            .await
+            .unwrap_or_else(|err| panic!("{tls:?}: {err:?}"));
+        assert_eq!(server.messages().len(), 1, "{tls:?}");
+
+        // The same server is refused when its certificate is not trusted.
+        let untrusted = SmtpMailer::with_root_certificate(
+            "127.0.0.1",
+            port,
+            tls,
+            None,
+            &std::fs::read(&cert).unwrap(),
+        )
+        .unwrap();
+        assert!(
+            firedrill_notify::Mailer::send(&untrusted, &email)
+                .await
+                .is_err(),
+            "{tls:?}"
+        );
+        assert_eq!(server.messages().len(), 1, "{tls:?}");
+    }
 }
