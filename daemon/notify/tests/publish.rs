@@ -73,3 +73,52 @@ async fn a_published_run_is_recorded_with_its_report_hashes_and_mailed_once() {
     );
     assert!(raw.contains("To: sre-team@example.com"), "{raw}");
 }
+
+#[tokio::test]
+async fn the_outbox_loop_delivers_queued_mail_and_stops_on_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = seed_config(dir.path());
+    let run = RunRecord {
+        drill: "zone-failure".to_string(),
+        ..failing_run()
+    };
+    let mut store = SqliteRunStore::open(&dir.path().join(DATABASE_FILE)).unwrap();
+    publish_run(
+        &mut store,
+        &Renderer::new().unwrap(),
+        &config,
+        &run,
+        Utc::now(),
+    )
+    .unwrap();
+    let mailer = mailer_from_config(&config.email.as_ref().unwrap().transport).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async {
+        let _ = stopped.await;
+    };
+    let watcher = async {
+        // Bounded wait for the loop's first pass to deliver.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while store.delivery(&run.id).unwrap().unwrap().status != "delivered" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not delivered within 20 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        stop.send(()).unwrap();
+    };
+    let (looped, ()) = tokio::join!(
+        firedrill_notify::run_outbox(
+            &store,
+            &mailer,
+            Backoff::default(),
+            std::time::Duration::from_millis(50),
+            shutdown
+        ),
+        watcher
+    );
+    looped.unwrap();
+    let maildir = dir.path().join("firedrill-data/mailbox/new");
+    assert_eq!(std::fs::read_dir(&maildir).unwrap().count(), 1);
+}

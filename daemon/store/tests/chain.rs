@@ -317,3 +317,19 @@ fn a_message_left_sending_by_a_crash_is_retried_after_reopening() {
     let store = SqliteRunStore::open(&path).unwrap();
     assert_eq!(store.due_mail(slot()).unwrap().len(), 1);
 }
+
+#[test]
+fn an_interrupted_run_without_an_end_is_stored_and_read_back_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = store_with_three_runs(dir.path());
+    let mut interrupted = firedrill_core::report::fixtures::interrupted_run();
+    interrupted.id = "full-dr-interrupted".to_string();
+    assert!(interrupted.finished_at.is_none());
+    store
+        .append(&interrupted, BTreeMap::new(), slot() + Duration::days(30))
+        .unwrap();
+    let back = store.run("full-dr-interrupted").unwrap().unwrap();
+    assert_eq!(back.entry.run, interrupted);
+    assert_eq!(back.entry.seq, 4);
+    assert!(store.verify().unwrap().intact());
+}
