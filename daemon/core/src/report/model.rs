@@ -525,7 +525,7 @@ fn executive_summary(
         Outcome::Error { message } => format!("Result: ERROR ({message})"),
     };
     sentences.push(format!(
-        "{verdict}: {passed} of {} phases met their objectives.",
+        "{verdict}; {passed} of {} phases met their objectives.",
         recovery.len()
     ));
     let slow: Vec<String> = recovery
