@@ -44,6 +44,17 @@
 //! with jitter, graceful deletion, endpoints, disruption budget status and garbage
 //! collection.
 //!
+//! # Limits
+//!
+//! - Bodies are JSON only: typed clients that send protobuf (`kubectl create namespace`,
+//!   `kubectl create deployment`) get `415`; `kubectl apply -f` / `create -f` work.
+//! - No server-side apply (`415`), no `exec`/`attach`/`port-forward`, no EndpointSlices,
+//!   no pagination (`limit` is ignored and every item is returned at once), no
+//!   authentication (hence loopback only).
+//! - The OpenAPI document is empty: kubectl's client-side validation checks nothing.
+//! - kube's default client retries 429 and 503 on its own; a probe or eviction that must
+//!   see those answers needs `Config::default_retry = false`.
+//!
 //! # Platform file
 //!
 //! [`Platform::seed`] is the default. [`Platform::from_file`] reads YAML of this shape;

@@ -758,3 +758,64 @@ async fn a_streaming_list_watch_ends_its_initial_events_with_a_bookmark() -> Res
     assert_eq!(initial.len(), 3);
     sandbox.stop().await
 }
+
+#[tokio::test]
+async fn a_rollout_restart_never_drops_below_the_available_minimum() -> Result<()> {
+    let sandbox = TestSandbox::start().await?;
+    let client = sandbox.client()?;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    let pods: Api<Pod> = Api::namespaced(client, NS);
+    let selector = "app.kubernetes.io/name=synapse";
+    let before: BTreeSet<String> = ready_pods(&pods, selector)
+        .await?
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    // What `kubectl rollout restart` sends.
+    let restart = serde_json::json!({"spec": {"template": {"metadata": {"annotations": {
+        "kubectl.kubernetes.io/restartedAt": "2026-11-21T12:00:00Z"
+    }}}}});
+    deployments
+        .patch(
+            "synapse",
+            &PatchParams::default(),
+            &Patch::Strategic(restart),
+        )
+        .await?;
+    let fewest_ready = std::cell::Cell::new(usize::MAX);
+    let most_pods = std::cell::Cell::new(0usize);
+    wait_for(
+        "every synapse pod replaced",
+        Duration::from_secs(30),
+        || {
+            let pods = pods.clone();
+            let before = before.clone();
+            let (fewest, most) = (&fewest_ready, &most_pods);
+            async move {
+                let all = pods
+                    .list(&ListParams::default().labels(selector))
+                    .await?
+                    .items;
+                let ready: Vec<&Pod> = all.iter().filter(|p| is_ready(p)).collect();
+                fewest.set(fewest.get().min(ready.len()));
+                let live = all
+                    .iter()
+                    .filter(|p| p.metadata.deletion_timestamp.is_none())
+                    .count();
+                most.set(most.get().max(live));
+                let replaced = ready.len() == 3
+                    && all.len() == 3
+                    && ready
+                        .iter()
+                        .all(|p| !before.contains(p.metadata.name.as_deref().unwrap_or_default()));
+                Ok(replaced.then_some(()))
+            }
+        },
+    )
+    .await?;
+    // maxUnavailable 25% of 3 rounds down to 0, maxSurge 25% rounds up to 1.
+    let (fewest_ready, most_pods) = (fewest_ready.get(), most_pods.get());
+    assert!(fewest_ready >= 3, "ready pods dropped to {fewest_ready}");
+    assert!(most_pods <= 4, "surged to {most_pods} pods");
+    sandbox.stop().await
+}
