@@ -125,7 +125,7 @@ async fn kubectl_cordon_and_uncordon_toggle_scheduling() -> Result<()> {
 async fn kubectl_drain_waits_on_a_pod_disruption_budget_then_succeeds() -> Result<()> {
     let mut timing = common::fast_timing();
     // Replacements take long enough that the second drain meets a spent budget.
-    timing.start_delay = Duration::from_secs(4);
+    timing.start_delay = Duration::from_secs(6);
     timing.jitter = 0.0;
     let sandbox = TestSandbox::with_config(SandboxConfig {
         timing,
