@@ -109,6 +109,15 @@ impl Sandbox {
     }
 }
 
+/// Refuses any address but loopback: the sandbox has no authentication.
+pub fn ensure_loopback(address: SocketAddr) -> Result<(), SandboxError> {
+    if address.ip().is_loopback() {
+        Ok(())
+    } else {
+        Err(SandboxError::NotLoopback { address })
+    }
+}
+
 async fn stopped_signal(mut stopped: watch::Receiver<bool>) {
     // Either the flag flips or every sender is gone; both mean stop.
     let _ = stopped.wait_for(|stop| *stop).await;
@@ -207,4 +216,18 @@ users:
 preferences: {{}}
 "
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_addresses_are_accepted() {
+        let accepted = |text: &str| text.parse().is_ok_and(|a| ensure_loopback(a).is_ok());
+        assert!(accepted("127.0.0.1:8080"));
+        assert!(accepted("[::1]:8080"));
+        assert!(!accepted("0.0.0.0:8080"));
+        assert!(!accepted("192.168.1.10:8080"));
+    }
 }
