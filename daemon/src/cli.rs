@@ -66,6 +66,12 @@ pub enum Command {
     /// Run the daemon: every drill on its schedule, plus the HTTP API and /metrics.
     Serve,
 
+    /// Roll back runs that a killed firedrill left unfinished, and record them as interrupted.
+    ///
+    /// `run` and `serve` do this by themselves when they start; use this to restore the
+    /// cluster without starting anything else.
+    Recover(TargetArgs),
+
     /// List the next runs of every drill, in its time zone and in UTC, honouring blackouts.
     Schedule(ScheduleArgs),
 
@@ -118,6 +124,14 @@ pub struct DrillArgs {
     pub drill: String,
 
     /// The target cluster: `sandbox` or a target name from the configuration.
+    #[arg(long)]
+    pub target: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// The target cluster: `sandbox` or a target name from the configuration. Default:
+    /// `default_target`.
     #[arg(long)]
     pub target: Option<String>,
 }

@@ -21,6 +21,9 @@ fn main() -> ExitCode {
         Command::Run(args) => {
             runtime().and_then(|rt| rt.block_on(commands::drill::run(&cli.config, args)))
         }
+        Command::Recover(args) => {
+            runtime().and_then(|rt| rt.block_on(commands::drill::recover(&cli.config, args)))
+        }
         Command::Serve => not_yet("serve", "the daemon lands with issue 7"),
         Command::Sandbox(args) => match &args.command {
             SandboxCommand::Up {

@@ -1,7 +1,9 @@
 //! `KubeCluster`: the cluster capability and the engine's baseline over the Kubernetes API (kube 5).
 //!
 //! The same code talks to a real cluster (kubeconfig context or in-cluster service account)
-//! and to the sandbox, which serves the same HTTP API. Waits are watch-driven.
+//! and to the sandbox, which serves the same HTTP API. Waits are watch-driven. kube's
+//! built-in retry of 429 responses is turned off: a 429 from the Eviction API is a
+//! disruption budget speaking, which the drain must see, count and retry on its deadline.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -46,7 +48,7 @@ pub async fn connect_kubeconfig(
         context: context.map(str::to_string),
         ..KubeConfigOptions::default()
     };
-    let config = match path {
+    let mut config = match path {
         Some(path) => {
             let kubeconfig =
                 Kubeconfig::read_from(path).map_err(|source| ClusterError::Kubeconfig {
@@ -61,12 +63,14 @@ pub async fn connect_kubeconfig(
             .await
             .map_err(|err| ClusterError::Config(err.to_string()))?,
     };
+    config.default_retry = false;
     Client::try_from(config).map_err(ClusterError::Client)
 }
 
 /// Connects with the service account of the pod firedrill runs in.
 pub fn connect_in_cluster() -> Result<Client, ClusterError> {
-    let config = Config::incluster().map_err(|err| ClusterError::Config(err.to_string()))?;
+    let mut config = Config::incluster().map_err(|err| ClusterError::Config(err.to_string()))?;
+    config.default_retry = false;
     Client::try_from(config).map_err(ClusterError::Client)
 }
 
@@ -75,7 +79,9 @@ pub fn connect_url(url: &str) -> Result<Client, ClusterError> {
     let uri = url
         .parse()
         .map_err(|err| ClusterError::Config(format!("bad API server URL {url}: {err}")))?;
-    Client::try_from(Config::new(uri)).map_err(ClusterError::Client)
+    let mut config = Config::new(uri);
+    config.default_retry = false;
+    Client::try_from(config).map_err(ClusterError::Client)
 }
 
 /// The Kubernetes API as the `cluster` capability and the engine use it.

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, SubsecRound, Utc};
 use firedrill_core::report::{Audit, AuditRun, ChainStatus};
 use firedrill_store::RunStore;
 
@@ -31,6 +31,8 @@ fn parse_date(flag: &str, text: &str, end_of_day: bool) -> Result<DateTime<Utc>,
 }
 
 pub fn run(path: &Path, args: &AuditArgs, now: DateTime<Utc>) -> Result<Exit, CommandError> {
+    // Whole seconds: the page is for people, and sub-second stamps only add noise.
+    let now = now.trunc_subsecs(0);
     let config = crate::load_config(path)?;
     let until = match &args.until {
         Some(text) => parse_date("--until", text, true)?,

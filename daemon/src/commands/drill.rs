@@ -16,7 +16,7 @@ use crate::adapters::host::WasmtimeScenarios;
 use crate::adapters::journal::FileJournal;
 use crate::adapters::kube::{KubeCluster, connect_in_cluster, connect_kubeconfig, connect_url};
 use crate::adapters::prober::HttpProber;
-use crate::cli::{DrillArgs, OutputFormat, RunArgs};
+use crate::cli::{DrillArgs, OutputFormat, RunArgs, TargetArgs};
 use crate::engine::ports::{PhaseContext, ScenarioHost};
 use crate::engine::{Engine, Progress, RunRequest};
 use crate::exit::{CommandError, Exit};
@@ -147,19 +147,7 @@ pub async fn run(config_path: &Path, args: &RunArgs) -> Result<Exit, CommandErro
     let session = open(&config, &target).await?;
 
     // A previous process killed mid-drill owes rollbacks: pay them before anything else.
-    let recovered = session
-        .engine
-        .recover_interrupted()
-        .await
-        .map_err(|err| usage(format!("cannot recover interrupted runs: {err}")))?;
-    for record in &recovered {
-        let path = save_record(&config, record)?;
-        eprintln!(
-            "Recovered interrupted run {}: rolled back, recorded in {}",
-            record.id,
-            path.display()
-        );
-    }
+    recover_all(&config, &session).await?;
 
     let cancel = CancellationToken::new();
     {
@@ -223,6 +211,39 @@ pub async fn run(config_path: &Path, args: &RunArgs) -> Result<Exit, CommandErro
         Outcome::Aborted { .. } | Outcome::Interrupted => Exit::Aborted,
         Outcome::Error { .. } => Exit::Error,
     })
+}
+
+/// Rolls back and records every run left unfinished; returns how many there were.
+async fn recover_all(config: &Config, session: &Session) -> Result<usize, CommandError> {
+    let recovered = session
+        .engine
+        .recover_interrupted()
+        .await
+        .map_err(|err| usage(format!("cannot recover interrupted runs: {err}")))?;
+    for record in &recovered {
+        let path = save_record(config, record)?;
+        eprintln!(
+            "Recovered interrupted run {}: rolled back, recorded in {}",
+            record.id,
+            path.display()
+        );
+    }
+    Ok(recovered.len())
+}
+
+/// `firedrill recover`.
+pub async fn recover(config_path: &Path, args: &TargetArgs) -> Result<Exit, CommandError> {
+    let config = crate::load_config(config_path)?;
+    let target = args
+        .target
+        .clone()
+        .unwrap_or_else(|| config.default_target.clone());
+    let session = open(&config, &target).await?;
+    let count = recover_all(&config, &session).await?;
+    if count == 0 {
+        eprintln!("No interrupted run: nothing to roll back.");
+    }
+    Ok(Exit::Success)
 }
 
 fn unknown_drill(config: &Config, name: &str) -> CommandError {
@@ -398,7 +419,13 @@ pub async fn plan(config_path: &Path, args: &DrillArgs) -> Result<Exit, CommandE
         }
         println!();
     }
-    println!("Blast radius: {pods} pods disrupted, {nodes} nodes cordoned");
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    println!(
+        "Blast radius: {} disrupted, {} cordoned",
+        plural(pods, "pod", "pods"),
+        plural(nodes, "node", "nodes")
+    );
     let limits = &drill.blast_radius;
     let mut exceeded = Vec::new();
     if let Some(max) = limits.max_pods

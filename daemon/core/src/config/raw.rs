@@ -214,7 +214,8 @@ pub struct RawPlugins {
 pub struct RawPluginLimits {
     /// Memory a plugin instance may grow to, in MiB. Default: 64.
     pub memory_mib: Option<u32>,
-    /// Wall-clock time one plugin call may take. Default: 30s.
+    /// Wall-clock time one plugin call may take (a drain blocked by a disruption budget
+    /// can take minutes). Default: 2m.
     pub call_timeout: Option<HumanDuration>,
     /// CPU budget of one call in wasmtime fuel units (about one per instruction). Default:
     /// 10 000 000 000.

@@ -663,7 +663,7 @@ fn resolve_plugins(
     let call_timeout = raw
         .limits
         .call_timeout
-        .map_or(Duration::from_secs(30), |d| d.0);
+        .map_or(Duration::from_secs(120), |d| d.0);
     if call_timeout.is_zero() {
         reporter.error(
             &path.key("limits").key("call_timeout"),

@@ -1,0 +1,415 @@
+//! Drills run end to end by the real binary against a sandbox in its own process: measured
+//! recovery against the sandbox's ground truth, PDB-blocked drains, a daemon killed
+//! mid-phase, an availability abort, and a plan that changes nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use firedrill_tests::{Guard, SandboxProcess, firedrill, require_plugins, wait_for};
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// Two zones of one node; `web` (2 replicas, one per zone) and `batch` (4 replicas, two
+/// per node) behind disruption budgets of maxUnavailable 1.
+const PLATFORM: &str = r#"
+namespace: shop
+zones: [zone-a, zone-b]
+nodesPerZone: 1
+deployments:
+  - name: web
+    replicas: 2
+    pdb: { maxUnavailable: 1 }
+    startDelay: 1s
+  - name: batch
+    replicas: 4
+    pdb: { maxUnavailable: 1 }
+    startDelay: 1s
+"#;
+
+fn config(dir: &Path, sandbox: &SandboxProcess, extra: &str) -> std::path::PathBuf {
+    let text = format!(
+        r#"version: 1
+storage: {{ path: data }}
+targets:
+  lab: {{ kind: kubeconfig, kubeconfig: {kubeconfig} }}
+default_target: lab
+services:
+  web:
+    namespace: shop
+    selector: app.kubernetes.io/name=web
+    probes: [{{ service_proxy: {{ service: web, port: http, path: /healthz }} }}]
+  batch:
+    namespace: shop
+    selector: app.kubernetes.io/name=batch
+    probes: [{{ service_proxy: {{ service: batch, port: http }} }}]
+probing: {{ interval: 200ms, timeout: 1s }}
+plugins:
+  grants:
+    pod-failure:
+      kubernetes: [{{ verbs: [list, delete], namespaces: [shop] }}]
+    zone-failure:
+      kubernetes:
+        - {{ verbs: [list, patch], namespaces: [":cluster"] }}
+        - {{ verbs: [list, evict], namespaces: ["*"] }}
+{extra}"#,
+        kubeconfig = sandbox.kubeconfig.display()
+    );
+    let path = dir.join("firedrill.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn run_json(config: &Path, drill: &str) -> (i32, Value) {
+    let output = firedrill()
+        .arg("-c")
+        .arg(config)
+        .args(["run", drill, "--output", "json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let record: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "no run record ({e}); stderr:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.code().unwrap_or(-1), record)
+}
+
+fn at(value: &Value) -> DateTime<Utc> {
+    value.as_str().unwrap().parse().unwrap()
+}
+
+/// The instant the last pod created during `phase` became Ready: when the platform had
+/// really recovered, by the sandbox's own clock.
+fn truth(sandbox: &SandboxProcess, phase: &Value, until: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    // Kubernetes creation timestamps have whole seconds.
+    let started = at(&phase["started_at"]).trunc_subsecs(0);
+    let ground = sandbox.get_json("/sandbox/v1/ground-truth");
+    ground["podsReady"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| at(&p["createdAt"]) >= started && at(&p["createdAt"]) < until)
+        .map(|p| at(&p["readyAt"]))
+        .max()
+}
+
+/// Measured recovery is within 0.5 s of the ground truth (never before the fault).
+fn assert_close_to_truth(sandbox: &SandboxProcess, record: &Value, index: usize) {
+    let phase = &record["phases"][index];
+    let injected = at(&phase["injected_at"]);
+    let recovered = at(&phase["recovered_at"]);
+    let until = record["phases"].get(index + 1).map_or_else(
+        || at(&record["finished_at"]),
+        |next| at(&next["started_at"]),
+    );
+    let truth = truth(sandbox, phase, until)
+        .expect("replacement pods became Ready")
+        .max(injected);
+    let error = (recovered - truth).num_milliseconds().abs();
+    assert!(
+        error <= 500,
+        "phase {}: measured recovery at {recovered}, ground truth {truth}: off by {error} ms",
+        phase["name"]
+    );
+    let seconds = phase["recovery_seconds"].as_f64().unwrap();
+    let expected = (recovered - injected).num_milliseconds() as f64 / 1000.0;
+    assert!(
+        (seconds - expected).abs() < 0.002,
+        "{seconds} vs {expected}"
+    );
+}
+
+#[test]
+fn single_pod_drill_measures_recovery_within_half_a_second_of_ground_truth() {
+    require_plugins(&["pod-failure"]);
+    let dir = TempDir::new().unwrap();
+    let sandbox = SandboxProcess::start(dir.path(), Some(PLATFORM));
+    let config = config(
+        dir.path(),
+        &sandbox,
+        r#"drills:
+  single-pod:
+    phases:
+      - { name: pod-failure, scenario: pod-failure, objectives: { rto: 2m, availability_floor: 0.9 } }
+"#,
+    );
+    let (code, record) = run_json(&config, "single-pod");
+    assert_eq!(record["outcome"]["kind"], "passed", "{record:#}");
+    assert_eq!(code, 0);
+    assert_close_to_truth(&sandbox, &record, 0);
+    // Availability was measured for every probed service, for the drill and the phase.
+    let services: Vec<&str> = record["availability"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["service"].as_str().unwrap())
+        .collect();
+    assert_eq!(services, ["batch", "web"]);
+    for service in record["phases"][0]["availability"].as_array().unwrap() {
+        assert!(service["probes"].as_u64().unwrap() > 0, "{service}");
+        assert!(service["latency_p95_seconds"].as_f64().unwrap() > 0.0);
+    }
+    // The deleted pods are evidence; the plugin's hash is recorded.
+    let evidence = record["evidence"].as_array().unwrap();
+    assert!(evidence.iter().any(|e| e["name"] == "deleted-pods.txt"));
+    assert!(
+        record["plugin_sha256"]["pod-failure"]
+            .as_str()
+            .unwrap()
+            .len()
+            == 64
+    );
+}
+
+#[test]
+fn zone_drill_drains_through_a_blocking_disruption_budget_and_measures_recovery() {
+    require_plugins(&["zone-failure"]);
+    let dir = TempDir::new().unwrap();
+    let sandbox = SandboxProcess::start(dir.path(), Some(PLATFORM));
+    let config = config(
+        dir.path(),
+        &sandbox,
+        r#"drills:
+  zone:
+    phases:
+      - { name: zone-failure, scenario: zone-failure, params: { zone: zone-a }, objectives: { rto: 5m } }
+"#,
+    );
+    let (code, record) = run_json(&config, "zone");
+    assert_eq!(record["outcome"]["kind"], "passed", "{record:#}");
+    assert_eq!(code, 0);
+    assert_close_to_truth(&sandbox, &record, 0);
+    // batch has two pods in zone-a and a budget of one: the second eviction was refused
+    // (429) and retried until the first replacement was Ready.
+    let drained = record["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "drained-nodes.txt")
+        .expect("drain report attached")["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let retries: u32 = drained
+        .lines()
+        .filter_map(|l| {
+            l.rsplit_once("(retries ")
+                .map(|(_, r)| r.trim_end_matches(')'))
+        })
+        .map(|r| r.parse::<u32>().unwrap())
+        .sum();
+    assert!(retries > 0, "no eviction was retried: {drained}");
+    // Every service runs its replicas outside zone-a, and the drill's final rollback
+    // uncordoned the zone.
+    let nodes = sandbox.get_json("/api/v1/nodes");
+    for node in nodes["items"].as_array().unwrap() {
+        assert_ne!(
+            node["spec"]["unschedulable"],
+            Value::Bool(true),
+            "{}",
+            node["metadata"]["name"]
+        );
+    }
+}
+
+#[test]
+fn a_run_killed_mid_zone_phase_is_rolled_back_and_recorded_as_interrupted() {
+    require_plugins(&["zone-failure"]);
+    let dir = TempDir::new().unwrap();
+    // Replacements take 60 s to start: the drain waits on batch's disruption budget, with
+    // the zone cordoned, when the process is killed.
+    let sandbox = SandboxProcess::start(
+        dir.path(),
+        Some(&PLATFORM.replace("startDelay: 1s", "startDelay: 60s")),
+    );
+    let config = config(
+        dir.path(),
+        &sandbox,
+        r#"drills:
+  zone:
+    phases:
+      - { name: zone-failure, scenario: zone-failure, params: { zone: zone-a }, objectives: { rto: 5m } }
+"#,
+    );
+    let child = Guard(
+        firedrill()
+            .arg("-c")
+            .arg(&config)
+            .args(["run", "zone"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let cordoned = || {
+        sandbox.get_json("/api/v1/nodes")["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["spec"]["unschedulable"] == Value::Bool(true))
+            .count()
+    };
+    wait_for(Duration::from_secs(60), "zone-a to be cordoned", || {
+        cordoned() == 1
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    drop(child); // SIGKILL, then reap
+    assert_eq!(cordoned(), 1, "the kill happened before any rollback");
+
+    let output = firedrill()
+        .arg("-c")
+        .arg(&config)
+        .arg("recover")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Recovered interrupted run zone-"));
+    assert_eq!(cordoned(), 0, "every node is uncordoned after recovery");
+    let runs: Vec<Value> = std::fs::read_dir(dir.path().join("data/runs"))
+        .unwrap()
+        .map(|e| {
+            serde_json::from_str(&std::fs::read_to_string(e.unwrap().path()).unwrap()).unwrap()
+        })
+        .collect();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["outcome"]["kind"], "interrupted");
+    // Nothing is owed any more.
+    let again = firedrill()
+        .arg("-c")
+        .arg(&config)
+        .arg("recover")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&again.stderr).contains("No interrupted run"));
+}
+
+#[test]
+fn an_availability_floor_breach_aborts_the_drill_and_rolls_back() {
+    require_plugins(&["pod-failure"]);
+    let dir = TempDir::new().unwrap();
+    // Killing every web pod with slow replacements takes web down.
+    let sandbox = SandboxProcess::start(
+        dir.path(),
+        Some(&PLATFORM.replace("startDelay: 1s", "startDelay: 30s")),
+    );
+    let config = config(
+        dir.path(),
+        &sandbox,
+        r#"abort: { availability_window: 3, availability_floor: 0.5 }
+drills:
+  outage:
+    phases:
+      - name: kill-all-web
+        scenario: pod-failure
+        services: [web]
+        params: { pods_per_service: 2 }
+        objectives: { rto: 2m }
+"#,
+    );
+    let (code, record) = run_json(&config, "outage");
+    assert_eq!(code, 3, "{record:#}");
+    assert_eq!(record["outcome"]["kind"], "aborted");
+    let reason = record["outcome"]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("web answered")
+            && reason.ends_with("of its last 3 probes, below the abort floor of 50%"),
+        "{reason}"
+    );
+    let phase = &record["phases"][0];
+    assert_eq!(phase["verdict"]["kind"], "aborted");
+    assert_eq!(phase["rollback"], "rolled back");
+    let web = record["availability"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service"] == "web")
+        .unwrap();
+    assert!(web["successes"].as_u64().unwrap() < web["probes"].as_u64().unwrap());
+}
+
+#[test]
+fn plan_lists_the_zone_nodes_and_pods_and_changes_nothing() {
+    require_plugins(&["zone-failure"]);
+    let dir = TempDir::new().unwrap();
+    let sandbox = SandboxProcess::start(dir.path(), Some(PLATFORM));
+    let config = config(
+        dir.path(),
+        &sandbox,
+        r#"drills:
+  zone:
+    phases:
+      - { name: zone-failure, scenario: zone-failure, params: { zone: zone-a } }
+"#,
+    );
+    let pods_before = sandbox.get_json("/api/v1/namespaces/shop/pods");
+    let output = firedrill()
+        .arg("-c")
+        .arg(&config)
+        .args(["plan", "zone"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.contains("cordon           node/zone-a-node-1"),
+        "{text}"
+    );
+    assert!(!text.contains("node/zone-b"), "{text}");
+    let in_zone_a: Vec<String> = pods_before["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| {
+            p["spec"]["nodeName"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("zone-a")
+        })
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(in_zone_a.len(), 3, "one web and two batch pods in zone-a");
+    for pod in &in_zone_a {
+        assert!(
+            text.contains(&format!("evict-pod        pod/{pod} in namespace shop")),
+            "{pod}: {text}"
+        );
+    }
+    assert!(
+        text.contains("Blast radius: 3 pods disrupted, 1 node cordoned"),
+        "{text}"
+    );
+    // Nothing changed: same pods, no node cordoned.
+    let pods_after = sandbox.get_json("/api/v1/namespaces/shop/pods");
+    let names = |list: &Value| {
+        let mut names: Vec<String> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&pods_before), names(&pods_after));
+    let nodes = sandbox.get_json("/api/v1/nodes");
+    assert!(
+        nodes["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["spec"]["unschedulable"] != Value::Bool(true))
+    );
+}
