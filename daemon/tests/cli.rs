@@ -295,8 +295,8 @@ fn check_schema_prints_the_json_schema() {
 #[test]
 fn every_subcommand_explains_itself_in_help() {
     for command in [
-        "init", "check", "plan", "run", "serve", "schedule", "sandbox", "demo", "runs", "report",
-        "verify", "audit", "plugin",
+        "init", "check", "plan", "run", "serve", "recover", "schedule", "sandbox", "demo", "runs",
+        "report", "verify", "audit", "plugin",
     ] {
         let output = firedrill()
             .args([command, "--help"])

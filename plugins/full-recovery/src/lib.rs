@@ -29,15 +29,23 @@ fn workloads(phase: &Phase<Params>) -> Result<Vec<Workload>, Error> {
     let mut found = Vec::new();
     for service in &phase.services {
         for pod in cluster::list_pods(&service.namespace, &service.selector)? {
-            let Some((kind, owner)) = pod.owner else { continue };
+            let Some((kind, owner)) = pod.owner else {
+                continue;
+            };
             let workload = match kind.as_str() {
                 // A ReplicaSet is named `<deployment>-<pod-template-hash>`.
-                "ReplicaSet" => owner.rsplit_once('-').map(|(deployment, _)| ("Deployment", deployment.to_owned())),
+                "ReplicaSet" => owner
+                    .rsplit_once('-')
+                    .map(|(deployment, _)| ("Deployment", deployment.to_owned())),
                 "StatefulSet" => Some(("StatefulSet", owner)),
                 _ => None,
             };
             if let Some((kind, name)) = workload {
-                found.push(Workload { namespace: pod.namespace.clone(), kind: kind.into(), name });
+                found.push(Workload {
+                    namespace: pod.namespace.clone(),
+                    kind: kind.into(),
+                    name,
+                });
             }
         }
     }
@@ -47,20 +55,47 @@ fn workloads(phase: &Phase<Params>) -> Result<Vec<Workload>, Error> {
 }
 
 fn cordoned() -> Result<Vec<String>, Error> {
-    Ok(cluster::list_nodes("")?.into_iter().filter(|n| n.unschedulable).map(|n| n.name).collect())
+    Ok(cluster::list_nodes("")?
+        .into_iter()
+        .filter(|n| n.unschedulable)
+        .map(|n| n.name)
+        .collect())
 }
 
 /// Is the rollout of `workload` complete? `None` when it is, else why not.
 fn rollout_pending(workload: &Workload) -> Result<Option<String>, Error> {
-    let text = cluster::get_object("apps/v1", &workload.kind, Some(&workload.namespace), &workload.name)?;
-    let object: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| Error::failed(format!("unreadable {}: {e}", workload.name)))?;
-    let int = |pointer: &str| object.pointer(pointer).and_then(serde_json::Value::as_i64).unwrap_or(0);
-    let wanted = object.pointer("/spec/replicas").and_then(serde_json::Value::as_i64).unwrap_or(1);
-    let (generation, observed) = (int("/metadata/generation"), int("/status/observedGeneration"));
-    let (replicas, updated, ready) = (int("/status/replicas"), int("/status/updatedReplicas"), int("/status/readyReplicas"));
+    let text = cluster::get_object(
+        "apps/v1",
+        &workload.kind,
+        Some(&workload.namespace),
+        &workload.name,
+    )?;
+    let object: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::failed(format!("unreadable {}: {e}", workload.name)))?;
+    let int = |pointer: &str| {
+        object
+            .pointer(pointer)
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(0)
+    };
+    let wanted = object
+        .pointer("/spec/replicas")
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(1);
+    let (generation, observed) = (
+        int("/metadata/generation"),
+        int("/status/observedGeneration"),
+    );
+    let (replicas, updated, ready) = (
+        int("/status/replicas"),
+        int("/status/updatedReplicas"),
+        int("/status/readyReplicas"),
+    );
     Ok(if observed < generation {
-        Some(format!("{} {}: restart not observed yet", workload.kind, workload.name))
+        Some(format!(
+            "{} {}: restart not observed yet",
+            workload.kind, workload.name
+        ))
     } else if updated < wanted || ready < wanted || replicas > wanted {
         Some(format!(
             "{} {}: {updated}/{wanted} updated, {ready}/{wanted} Ready, {replicas} running",
@@ -92,13 +127,24 @@ impl Scenario for FullRecovery {
     fn plan(phase: &Phase<Params>) -> Result<Vec<Action>, Error> {
         let mut actions: Vec<Action> = cordoned()?
             .into_iter()
-            .map(|node| Action::new("uncordon", format!("node/{node}"), "make it schedulable again"))
+            .map(|node| {
+                Action::new(
+                    "uncordon",
+                    format!("node/{node}"),
+                    "make it schedulable again",
+                )
+            })
             .collect();
         if !phase.params.no_restart {
             for w in workloads(phase)? {
                 actions.push(Action::new(
                     "rollout-restart",
-                    format!("{}/{} in namespace {}", w.kind.to_lowercase(), w.name, w.namespace),
+                    format!(
+                        "{}/{} in namespace {}",
+                        w.kind.to_lowercase(),
+                        w.name,
+                        w.namespace
+                    ),
                     "replace every pod, respecting maxUnavailable, to rebalance across zones",
                 ));
             }
@@ -111,9 +157,17 @@ impl Scenario for FullRecovery {
             cluster::uncordon(&node)?;
             log::info(&format!("uncordoned node {node}"));
         }
-        let restarted = if phase.params.no_restart { Vec::new() } else { workloads(phase)? };
+        let restarted = if phase.params.no_restart {
+            Vec::new()
+        } else {
+            workloads(phase)?
+        };
         for w in &restarted {
-            let kind = if w.kind == "Deployment" { cluster::WorkloadKind::Deployment } else { cluster::WorkloadKind::StatefulSet };
+            let kind = if w.kind == "Deployment" {
+                cluster::WorkloadKind::Deployment
+            } else {
+                cluster::WorkloadKind::StatefulSet
+            };
             cluster::rollout_restart(&w.namespace, kind, &w.name)?;
             log::info(&format!("restarted {} {}/{}", w.kind, w.namespace, w.name));
         }
@@ -129,24 +183,44 @@ impl Scenario for FullRecovery {
         }
         let mut zones: BTreeMap<String, String> = BTreeMap::new();
         for node in cluster::list_nodes("")? {
-            zones.insert(node.name.clone(), node.zone.unwrap_or_else(|| "(no zone)".into()));
+            zones.insert(
+                node.name.clone(),
+                node.zone.unwrap_or_else(|| "(no zone)".into()),
+            );
         }
         let mut spread: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
         for service in &phase.services {
             let pods = cluster::list_pods(&service.namespace, &service.selector)?;
             let ready: Vec<_> = pods.iter().filter(|p| p.ready && !p.terminating).collect();
             if ready.len() < service.replicas as usize {
-                return Ok(Verdict::Recovering(format!("{}: {}/{} pods Ready", service.name, ready.len(), service.replicas)));
+                return Ok(Verdict::Recovering(format!(
+                    "{}: {}/{} pods Ready",
+                    service.name,
+                    ready.len(),
+                    service.replicas
+                )));
             }
             for pod in ready {
-                let zone = pod.node.as_ref().and_then(|n| zones.get(n)).cloned().unwrap_or_else(|| "(unscheduled)".into());
-                *spread.entry(service.name.clone()).or_default().entry(zone).or_default() += 1;
+                let zone = pod
+                    .node
+                    .as_ref()
+                    .and_then(|n| zones.get(n))
+                    .cloned()
+                    .unwrap_or_else(|| "(unscheduled)".into());
+                *spread
+                    .entry(service.name.clone())
+                    .or_default()
+                    .entry(zone)
+                    .or_default() += 1;
             }
         }
         let lines: Vec<String> = spread
             .iter()
             .map(|(service, zones)| {
-                let per_zone: Vec<String> = zones.iter().map(|(zone, n)| format!("{zone}={n}")).collect();
+                let per_zone: Vec<String> = zones
+                    .iter()
+                    .map(|(zone, n)| format!("{zone}={n}"))
+                    .collect();
                 format!("{service}: {}", per_zone.join(" "))
             })
             .collect();

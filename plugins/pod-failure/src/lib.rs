@@ -15,7 +15,10 @@ struct Params {
 
 impl Default for Params {
     fn default() -> Self {
-        Self { pods_per_service: 1, grace_period_seconds: 0 }
+        Self {
+            pods_per_service: 1,
+            grace_period_seconds: 0,
+        }
     }
 }
 
@@ -54,11 +57,17 @@ impl Scenario for PodFailure {
     fn plan(phase: &Phase<Params>) -> Result<Vec<Action>, Error> {
         let mut actions = Vec::new();
         for service in &phase.services {
-            for pod in ready(service)?.into_iter().take(phase.params.pods_per_service) {
+            for pod in ready(service)?
+                .into_iter()
+                .take(phase.params.pods_per_service)
+            {
                 actions.push(Action::new(
                     "delete-pod",
                     format!("pod/{} in namespace {}", pod.name, pod.namespace),
-                    format!("delete with grace period {} s ({})", phase.params.grace_period_seconds, service.name),
+                    format!(
+                        "delete with grace period {} s ({})",
+                        phase.params.grace_period_seconds, service.name
+                    ),
                 ));
             }
         }
@@ -68,13 +77,26 @@ impl Scenario for PodFailure {
     fn inject(phase: &Phase<Params>) -> Result<(), Error> {
         let mut deleted = Vec::new();
         for service in &phase.services {
-            let victims: Vec<_> = ready(service)?.into_iter().take(phase.params.pods_per_service).collect();
+            let victims: Vec<_> = ready(service)?
+                .into_iter()
+                .take(phase.params.pods_per_service)
+                .collect();
             if victims.is_empty() {
-                return Err(Error::failed(format!("service {} has no Ready pod to delete", service.name)));
+                return Err(Error::failed(format!(
+                    "service {} has no Ready pod to delete",
+                    service.name
+                )));
             }
             for pod in victims {
-                cluster::delete_pod(&pod.namespace, &pod.name, Some(phase.params.grace_period_seconds))?;
-                log::info(&format!("deleted pod {}/{} of {}", pod.namespace, pod.name, service.name));
+                cluster::delete_pod(
+                    &pod.namespace,
+                    &pod.name,
+                    Some(phase.params.grace_period_seconds),
+                )?;
+                log::info(&format!(
+                    "deleted pod {}/{} of {}",
+                    pod.namespace, pod.name, service.name
+                ));
                 deleted.push(pod.name);
             }
         }

@@ -65,7 +65,10 @@ fn unhealthy(phase: &Phase<Params>) -> Result<Vec<String>, Error> {
             .filter(|p| p.ready && !p.terminating)
             .count();
         if ready == 0 || ready < service.replicas as usize {
-            problems.push(format!("{}: {ready}/{} pods Ready", service.name, service.replicas));
+            problems.push(format!(
+                "{}: {ready}/{} pods Ready",
+                service.name, service.replicas
+            ));
         }
     }
     Ok(problems)
@@ -94,14 +97,25 @@ impl Scenario for PreDrill {
 
     fn plan(phase: &Phase<Params>) -> Result<Vec<Action>, Error> {
         let mut actions = vec![
-            Action::new("snapshot", "pods and nodes", "record the baseline as evidence"),
-            Action::new("health-check", format!("{} services", phase.services.len()), "every service has its replicas Ready"),
+            Action::new(
+                "snapshot",
+                "pods and nodes",
+                "record the baseline as evidence",
+            ),
+            Action::new(
+                "health-check",
+                format!("{} services", phase.services.len()),
+                "every service has its replicas Ready",
+            ),
         ];
         if let Some(url) = &phase.params.alertmanager {
             actions.push(Action::new(
                 "silence",
                 url.clone(),
-                format!("silence alerts matching {:?} for {} minutes", phase.params.silence_matchers, phase.params.silence_minutes),
+                format!(
+                    "silence alerts matching {:?} for {} minutes",
+                    phase.params.silence_matchers, phase.params.silence_minutes
+                ),
             ));
         }
         Ok(actions)
@@ -109,7 +123,9 @@ impl Scenario for PreDrill {
 
     fn inject(phase: &Phase<Params>) -> Result<(), Error> {
         evidence::text("baseline.txt", &baseline()?)?;
-        let Some(url) = &phase.params.alertmanager else { return Ok(()) };
+        let Some(url) = &phase.params.alertmanager else {
+            return Ok(());
+        };
         let now_ms = clock::now_ms();
         let ends_ms = now_ms + u64::from(phase.params.silence_minutes) * 60_000;
         let matchers: Vec<serde_json::Value> = phase
@@ -133,13 +149,24 @@ impl Scenario for PreDrill {
             timeout_ms: 10_000,
         })?;
         if response.status / 100 != 2 {
-            return Err(Error::failed(format!("Alertmanager refused the silence: HTTP {}", response.status)));
+            return Err(Error::failed(format!(
+                "Alertmanager refused the silence: HTTP {}",
+                response.status
+            )));
         }
         let id = serde_json::from_slice::<serde_json::Value>(&response.body)
             .ok()
-            .and_then(|v| v.get("silenceID").and_then(|id| id.as_str()).map(str::to_owned))
+            .and_then(|v| {
+                v.get("silenceID")
+                    .and_then(|id| id.as_str())
+                    .map(str::to_owned)
+            })
             .ok_or_else(|| Error::failed("Alertmanager's answer has no silenceID"))?;
-        log::info(&format!("silenced {:?} until {} (silence {id})", phase.params.silence_matchers, rfc3339(ends_ms)));
+        log::info(&format!(
+            "silenced {:?} until {} (silence {id})",
+            phase.params.silence_matchers,
+            rfc3339(ends_ms)
+        ));
         state::set_json("silence", &id)
     }
 
@@ -148,12 +175,18 @@ impl Scenario for PreDrill {
         if problems.is_empty() {
             Ok(Verdict::Recovered)
         } else {
-            Ok(Verdict::Recovering(format!("not healthy yet: {}", problems.join("; "))))
+            Ok(Verdict::Recovering(format!(
+                "not healthy yet: {}",
+                problems.join("; ")
+            )))
         }
     }
 
     fn rollback(phase: &Phase<Params>) -> Result<(), Error> {
-        let (Some(url), Some(id)) = (&phase.params.alertmanager, state::get_json::<String>("silence")) else {
+        let (Some(url), Some(id)) = (
+            &phase.params.alertmanager,
+            state::get_json::<String>("silence"),
+        ) else {
             return Ok(());
         };
         let response = http::send(&http::Request {
@@ -164,7 +197,10 @@ impl Scenario for PreDrill {
             timeout_ms: 10_000,
         })?;
         if response.status / 100 != 2 && response.status != 404 {
-            return Err(Error::failed(format!("Alertmanager did not remove silence {id}: HTTP {}", response.status)));
+            return Err(Error::failed(format!(
+                "Alertmanager did not remove silence {id}: HTTP {}",
+                response.status
+            )));
         }
         state::remove("silence");
         Ok(())

@@ -56,12 +56,20 @@ impl Scenario for ZoneFailure {
     fn plan(phase: &Phase<Params>) -> Result<Vec<Action>, Error> {
         let mut actions = Vec::new();
         for node in zone_nodes(&phase.params.zone)? {
-            actions.push(Action::new("cordon", format!("node/{}", node.name), format!("zone {}", phase.params.zone)));
+            actions.push(Action::new(
+                "cordon",
+                format!("node/{}", node.name),
+                format!("zone {}", phase.params.zone),
+            ));
             let mut pods = cluster::list_pods("", "")?;
             pods.retain(|p| p.node.as_deref() == Some(node.name.as_str()) && !p.terminating);
             pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
             for pod in pods {
-                if pod.owner.as_ref().is_some_and(|(kind, _)| kind == "DaemonSet") {
+                if pod
+                    .owner
+                    .as_ref()
+                    .is_some_and(|(kind, _)| kind == "DaemonSet")
+                {
                     continue;
                 }
                 actions.push(Action::new(
@@ -98,7 +106,11 @@ impl Scenario for ZoneFailure {
                 drained.evicted.len(),
                 drained.retries
             ));
-            report.push(format!("{node}: evicted {} (retries {})", drained.evicted.join(", "), drained.retries));
+            report.push(format!(
+                "{node}: evicted {} (retries {})",
+                drained.evicted.join(", "),
+                drained.retries
+            ));
         }
         evidence::text("drained-nodes.txt", &report.join("\n"))
     }
@@ -125,7 +137,10 @@ impl Scenario for ZoneFailure {
     fn rollback(phase: &Phase<Params>) -> Result<(), Error> {
         let mut nodes: Vec<String> = state::get_json("cordoned").unwrap_or_default();
         if nodes.is_empty() {
-            nodes = zone_nodes(&phase.params.zone)?.into_iter().map(|n| n.name).collect();
+            nodes = zone_nodes(&phase.params.zone)?
+                .into_iter()
+                .map(|n| n.name)
+                .collect();
         }
         for node in nodes {
             cluster::uncordon(&node)?;
