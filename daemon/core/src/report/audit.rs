@@ -109,6 +109,8 @@ pub struct DrillAudit {
     pub cron: String,
     pub timezone: String,
     pub grace_seconds: f64,
+    /// `15m`: how late a run may start and still be on time.
+    pub grace: String,
     pub slots: Vec<AuditSlot>,
     pub totals: SlotTotals,
 }
@@ -237,6 +239,7 @@ impl Audit {
                 cron: schedule.schedule.cron.to_string(),
                 timezone: tz.name().to_string(),
                 grace_seconds: grace.num_seconds() as f64,
+                grace: super::format::format_seconds(grace.num_seconds() as f64),
                 slots,
                 totals,
             });
