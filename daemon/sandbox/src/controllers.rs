@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
 use crate::config::Timing;
-use crate::ground_truth::{PodReady, Recorder};
+use crate::ground_truth::{PodLost, PodReady, Recorder};
 use crate::names;
 use crate::object::{self, int_at, str_at};
 use crate::platform::START_DELAY_ANNOTATION;
@@ -38,6 +38,8 @@ pub struct Controllers {
     store: Arc<Store>,
     timing: Timing,
     recorder: Recorder,
+    /// Ready pods by uid, to notice when one goes out of service.
+    serving: HashMap<String, PodLost>,
     timers: HashMap<String, PodTimers>,
     terminating: HashMap<String, Instant>,
     next_ip: u32,
@@ -413,6 +415,7 @@ impl Controllers {
             store,
             timing,
             recorder,
+            serving: HashMap::new(),
             timers: HashMap::new(),
             terminating: HashMap::new(),
             next_ip: 0,
@@ -1370,8 +1373,58 @@ impl Controllers {
                 });
             }
         }
+        self.track_serving(state, wall_now);
         self.timers.retain(|uid, _| alive.contains(uid));
         self.terminating.retain(|uid, _| alive.contains(uid));
+    }
+
+    /// Records Ready pods that went out of service since the last pass.
+    fn track_serving(&mut self, state: &State, now: DateTime<Utc>) {
+        let mut still_serving: HashSet<String> = HashSet::new();
+        for pod in state.list(&PODS, None) {
+            let uid = object::uid(pod);
+            if is_ready(pod) {
+                still_serving.insert(uid.to_owned());
+                if !self.serving.contains_key(uid) {
+                    let (workload_kind, workload) = self.workload_of(state, pod);
+                    self.serving.insert(
+                        uid.to_owned(),
+                        PodLost {
+                            namespace: object::namespace(pod).to_owned(),
+                            pod: object::name(pod).to_owned(),
+                            uid: uid.to_owned(),
+                            workload_kind,
+                            workload,
+                            node: str_at(pod, "/spec/nodeName").to_owned(),
+                            reason: String::new(),
+                            lost_at: now,
+                        },
+                    );
+                }
+            }
+        }
+        let lost: Vec<String> = self
+            .serving
+            .keys()
+            .filter(|uid| !still_serving.contains(*uid))
+            .cloned()
+            .collect();
+        for uid in lost {
+            let Some(mut record) = self.serving.remove(&uid) else {
+                continue;
+            };
+            let current = state
+                .get(&PODS, &record.namespace, &record.pod)
+                .filter(|p| object::uid(p) == uid);
+            record.reason = match current {
+                None => "Deleted",
+                Some(pod) if object::is_terminating(pod) => "Terminating",
+                Some(_) => "NotReady",
+            }
+            .to_owned();
+            record.lost_at = now;
+            self.recorder.record_lost(record);
+        }
     }
 
     /// The top-level workload of a pod: its deployment (through its replicaset) or

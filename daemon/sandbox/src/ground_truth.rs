@@ -30,12 +30,37 @@ pub struct PodReady {
     pub ready_at: DateTime<Utc>,
 }
 
+/// One Ready pod going out of service (deleted, terminating, or its node not Ready),
+/// as the kubelet saw it on its next pass (within one controller tick).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodLost {
+    /// The pod's namespace.
+    pub namespace: String,
+    /// The pod's name.
+    pub pod: String,
+    /// The pod's uid.
+    pub uid: String,
+    /// `Deployment` or `StatefulSet` (or empty for a bare pod).
+    pub workload_kind: String,
+    /// The deployment or statefulset name.
+    pub workload: String,
+    /// The node it ran on.
+    pub node: String,
+    /// `Deleted`, `Terminating` or `NotReady`.
+    pub reason: String,
+    /// When the kubelet noticed.
+    pub lost_at: DateTime<Utc>,
+}
+
 /// Every readiness transition so far, oldest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GroundTruth {
     /// Pods that became Ready, in the order they did.
     pub pods_ready: Vec<PodReady>,
+    /// Ready pods that went out of service, in the order they did.
+    pub pods_lost: Vec<PodLost>,
 }
 
 impl GroundTruth {
@@ -67,6 +92,15 @@ impl Recorder {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .pods_ready
             .push(ready);
+    }
+
+    /// Appends one loss of readiness.
+    pub fn record_lost(&self, lost: PodLost) {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pods_lost
+            .push(lost);
     }
 
     /// A copy of everything recorded so far.

@@ -118,6 +118,6 @@ pub mod watch;
 
 pub use config::{SandboxConfig, Timing};
 pub use error::SandboxError;
-pub use ground_truth::{GroundTruth, PodReady};
+pub use ground_truth::{GroundTruth, PodLost, PodReady};
 pub use platform::{Platform, Workload, WorkloadKind};
 pub use sandbox::{KUBECONFIG_NAME, Sandbox, SandboxHandle, kubeconfig};

@@ -252,6 +252,16 @@ async fn a_watch_sees_a_force_deleted_pod_replaced() -> Result<()> {
     assert_eq!(record.workload, "perception");
     assert_eq!(record.workload_kind, "Deployment");
     assert!(record.ready_at >= record.created_at);
+    let lost = truth
+        .pods_lost
+        .iter()
+        .find(|p| p.pod == victim)
+        .context("ground truth has the deleted pod")?;
+    assert_eq!(lost.reason, "Deleted");
+    assert!(
+        record.ready_at >= lost.lost_at,
+        "recovery comes after the loss"
+    );
     sandbox.stop().await
 }
 
