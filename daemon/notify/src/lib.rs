@@ -8,8 +8,8 @@
 //!
 //! Delivery is exactly once as far as a crash allows: a message is claimed before it is
 //! sent and marked delivered right after. A daemon killed between the server's "250 OK"
-//! and that mark sends it again on restart, with the same Message-ID, so mail systems can
-//! drop the duplicate.
+//! and that mark sends it again once its claim lease (10 minutes) has expired, with the
+//! same Message-ID, so mail systems can drop the duplicate; it is never lost.
 //!
 //! # Layout
 //! - [`message`]: [`OutgoingEmail`], composed from a rendered report; conversion to MIME.

@@ -77,7 +77,7 @@ pub async fn deliver_due<Q: MailQueue, M: Mailer>(
 ) -> Result<DeliveryPass, NotifyError> {
     let mut pass = DeliveryPass::default();
     for mail in queue.due_mail(now)? {
-        if !queue.claim_mail(mail.id)? {
+        if !queue.claim_mail(mail.id, now)? {
             continue;
         }
         let attempts = mail.attempts + 1;

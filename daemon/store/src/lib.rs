@@ -163,10 +163,11 @@ pub trait MailQueue {
         payload: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
-    /// Pending messages whose next attempt is due.
+    /// Pending messages whose next attempt is due, and messages whose sender died while
+    /// sending them (claimed longer ago than the claim lease).
     fn due_mail(&self, now: DateTime<Utc>) -> Result<Vec<QueuedMail>, StoreError>;
-    /// Marks a due message as being sent; false if another worker took it.
-    fn claim_mail(&self, id: i64) -> Result<bool, StoreError>;
+    /// Marks a due message as being sent at `now`; false if another sender holds it.
+    fn claim_mail(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
     fn mail_delivered(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError>;
     /// Puts the message back with the error and when to try again.
     fn mail_failed(

@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error      TEXT,
     enqueued_at     TEXT NOT NULL,
     next_attempt_at TEXT NOT NULL,
+    claimed_at      TEXT,
     delivered_at    TEXT
 );
 ";
@@ -64,6 +65,16 @@ fn parse_time(text: &str) -> DateTime<Utc> {
         .unwrap_or(DateTime::UNIX_EPOCH)
 }
 
+/// How long a claimed message may stay `sending` before another pass may take it: far
+/// longer than an SMTP exchange (30 s timeout), so only a sender that died mid-send loses
+/// its claim. Its message is then sent again (at least once, never lost), with the same
+/// Message-ID so mail systems can drop the duplicate.
+const CLAIM_LEASE: chrono::Duration = chrono::Duration::minutes(10);
+
+fn lease_expired(now: DateTime<Utc>) -> String {
+    time_text(now - CLAIM_LEASE)
+}
+
 /// A row of `records` as stored, before any interpretation.
 struct RawRecord {
     seq: u64,
@@ -75,9 +86,8 @@ struct RawRecord {
 }
 
 impl SqliteRunStore {
-    /// Opens (creating if needed) the database at `path`. A message left `sending` by a
-    /// daemon that died mid-send goes back to `pending`: it may be sent again (at least
-    /// once), with the same Message-ID so mail systems can drop the duplicate.
+    /// Opens (creating if needed) the database at `path`. Opening changes nothing, so
+    /// reading commands can open the store of a running daemon.
     pub fn open(path: &Path) -> Result<SqliteRunStore, StoreError> {
         let open_err = |source| StoreError::Open {
             path: path.display().to_string(),
@@ -89,10 +99,6 @@ impl SqliteRunStore {
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
-        conn.execute(
-            "UPDATE outbox SET status = 'pending' WHERE status = 'sending'",
-            [],
-        )?;
         Ok(SqliteRunStore {
             conn,
             signing_key: None,
@@ -402,9 +408,11 @@ impl MailQueue for SqliteRunStore {
     fn due_mail(&self, now: DateTime<Utc>) -> Result<Vec<QueuedMail>, StoreError> {
         let mut statement = self.conn.prepare(
             "SELECT id, run_id, payload, attempts FROM outbox
-             WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY id",
+             WHERE (status = 'pending' AND next_attempt_at <= ?1)
+                OR (status = 'sending' AND claimed_at <= ?2)
+             ORDER BY id",
         )?;
-        let rows = statement.query_map([time_text(now)], |row| {
+        let rows = statement.query_map(params![time_text(now), lease_expired(now)], |row| {
             Ok(QueuedMail {
                 id: row.get(0)?,
                 run_id: row.get(1)?,
@@ -415,11 +423,12 @@ impl MailQueue for SqliteRunStore {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    fn claim_mail(&self, id: i64) -> Result<bool, StoreError> {
+    fn claim_mail(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let claimed = self.conn.execute(
-            "UPDATE outbox SET status = 'sending', attempts = attempts + 1
-             WHERE id = ?1 AND status = 'pending'",
-            [id],
+            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, claimed_at = ?2
+             WHERE id = ?1
+               AND (status = 'pending' OR (status = 'sending' AND claimed_at <= ?3))",
+            params![id, time_text(now), lease_expired(now)],
         )?;
         Ok(claimed == 1)
     }

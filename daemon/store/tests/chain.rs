@@ -274,8 +274,8 @@ fn the_outbox_keeps_one_message_per_run_and_its_delivery_status() {
     );
     let due = store.due_mail(now).unwrap();
     assert_eq!(due.len(), 1);
-    assert!(store.claim_mail(due[0].id).unwrap());
-    assert!(!store.claim_mail(due[0].id).unwrap(), "claimed once");
+    assert!(store.claim_mail(due[0].id, now).unwrap());
+    assert!(!store.claim_mail(due[0].id, now).unwrap(), "claimed once");
     store
         .mail_failed(due[0].id, "connection refused", now + Duration::seconds(30))
         .unwrap();
@@ -290,7 +290,11 @@ fn the_outbox_keeps_one_message_per_run_and_its_delivery_status() {
     );
     assert_eq!(delivery.last_error.as_deref(), Some("connection refused"));
     let due = store.due_mail(now + Duration::seconds(30)).unwrap();
-    assert!(store.claim_mail(due[0].id).unwrap());
+    assert!(
+        store
+            .claim_mail(due[0].id, now + Duration::seconds(30))
+            .unwrap()
+    );
     store
         .mail_delivered(due[0].id, now + Duration::seconds(31))
         .unwrap();
@@ -305,17 +309,26 @@ fn the_outbox_keeps_one_message_per_run_and_its_delivery_status() {
 }
 
 #[test]
-fn a_message_left_sending_by_a_crash_is_retried_after_reopening() {
+fn a_message_left_sending_by_a_dead_sender_is_retried_once_its_claim_expires() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(DATABASE_FILE);
+    let now = slot();
     {
         let store = SqliteRunStore::open(&path).unwrap();
-        store.enqueue_mail("run-a", "{}", slot()).unwrap();
-        let due = store.due_mail(slot()).unwrap();
-        assert!(store.claim_mail(due[0].id).unwrap());
-    }
+        store.enqueue_mail("run-a", "{}", now).unwrap();
+        let due = store.due_mail(now).unwrap();
+        assert!(store.claim_mail(due[0].id, now).unwrap());
+    } // the sender dies mid-send
+    // Another process opening the store (e.g. `firedrill runs`) must not steal a live claim.
     let store = SqliteRunStore::open(&path).unwrap();
-    assert_eq!(store.due_mail(slot()).unwrap().len(), 1);
+    let soon = now + Duration::minutes(1);
+    assert!(store.due_mail(soon).unwrap().is_empty());
+    assert_eq!(store.delivery("run-a").unwrap().unwrap().status, "sending");
+    let later = now + Duration::minutes(11);
+    let due = store.due_mail(later).unwrap();
+    assert_eq!(due.len(), 1);
+    assert!(store.claim_mail(due[0].id, later).unwrap());
+    assert_eq!(store.delivery("run-a").unwrap().unwrap().attempts, 2);
 }
 
 #[test]
