@@ -25,6 +25,7 @@
 //! - [`error`]: [`PluginError`], what a failed call reports.
 //! - [`inspect`]: `firedrill plugin inspect FILE.wasm`.
 //! - [`scaffold`]: `firedrill plugin new NAME --lang rust`.
+//! - [`paths`]: the default plugin directory and the plugins in a directory.
 //! - `bindings`: the code `wasmtime::component::bindgen!` generates from the WIT.
 
 mod bindings;
@@ -35,6 +36,7 @@ pub mod grants;
 pub mod host;
 pub mod inspect;
 pub mod limits;
+pub mod paths;
 pub mod scaffold;
 pub mod store;
 
