@@ -388,7 +388,7 @@ fn plan_lists_the_zone_nodes_and_pods_and_changes_nothing() {
         );
     }
     assert!(
-        text.contains("Blast radius: 3 pods disrupted, 1 node cordoned"),
+        text.contains("Blast radius: 3 pods disrupted, 1 node cordoned (largest phase)"),
         "{text}"
     );
     // Nothing changed: same pods, no node cordoned.

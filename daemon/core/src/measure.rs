@@ -399,3 +399,76 @@ mod tests {
         );
     }
 }
+
+/// What one phase would disrupt, counted from its planned actions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BlastCount {
+    pub pods: u32,
+    pub nodes: u32,
+}
+
+impl BlastCount {
+    /// Counts planned actions by kind: `delete-pod` and `evict-pod` disrupt a pod,
+    /// `cordon` and `drain` take a node (a drain's evictions are listed as `evict-pod`).
+    pub fn of<'a>(kinds: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut count = Self::default();
+        for kind in kinds {
+            match kind {
+                "delete-pod" | "evict-pod" => count.pods += 1,
+                "cordon" | "drain" => count.nodes += 1,
+                _ => {}
+            }
+        }
+        count
+    }
+
+    /// The limits this count exceeds, as sentences; empty when within them.
+    pub fn exceeds(&self, limits: &crate::config::BlastRadius) -> Vec<String> {
+        let mut over = Vec::new();
+        if let Some(max) = limits.max_pods
+            && self.pods > max
+        {
+            over.push(format!(
+                "{} over the limit of {max}",
+                count_of(self.pods, "pod")
+            ));
+        }
+        if let Some(max) = limits.max_nodes
+            && self.nodes > max
+        {
+            over.push(format!(
+                "{} over the limit of {max}",
+                count_of(self.nodes, "node")
+            ));
+        }
+        over
+    }
+}
+
+/// `1 pod is`, `3 pods are`.
+fn count_of(n: u32, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun} is")
+    } else {
+        format!("{n} {noun}s are")
+    }
+}
+
+#[cfg(test)]
+mod blast_tests {
+    use super::*;
+    use crate::config::BlastRadius;
+
+    #[test]
+    fn blast_radius_counts_pods_and_nodes_and_names_each_limit_exceeded() {
+        let count = BlastCount::of(["cordon", "evict-pod", "evict-pod", "snapshot", "delete-pod"]);
+        assert_eq!(count, BlastCount { pods: 3, nodes: 1 });
+        let limits = BlastRadius {
+            max_pods: Some(2),
+            max_nodes: Some(1),
+            max_service_fraction: None,
+        };
+        assert_eq!(count.exceeds(&limits), ["3 pods are over the limit of 2"]);
+        assert!(count.exceeds(&BlastRadius::default()).is_empty());
+    }
+}

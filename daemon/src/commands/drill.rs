@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use firedrill_core::config::{Config, Target};
+use firedrill_core::measure::BlastCount;
 use firedrill_core::run::{Outcome, PhaseVerdict, RunRecord, Trigger};
 use firedrill_host::Backends;
 use firedrill_sandbox::{Platform, Sandbox, SandboxConfig, SandboxHandle};
@@ -364,8 +365,8 @@ pub async fn plan(config_path: &Path, args: &DrillArgs) -> Result<Exit, CommandE
         "Plan of drill {} against target {target} (nothing is changed)\n",
         drill.name
     );
-    let mut pods = 0usize;
-    let mut nodes = 0usize;
+    // Limits apply per phase; report the largest.
+    let mut worst = BlastCount::default();
     for phase in &drill.phases {
         let mut services = Vec::new();
         for name in &phase.services {
@@ -403,12 +404,10 @@ pub async fn plan(config_path: &Path, args: &DrillArgs) -> Result<Exit, CommandE
         match scenario.plan(&ctx).await {
             Ok(actions) if actions.is_empty() => println!("  (no actions)"),
             Ok(actions) => {
+                let count = BlastCount::of(actions.iter().map(|a| a.kind.as_str()));
+                worst.pods = worst.pods.max(count.pods);
+                worst.nodes = worst.nodes.max(count.nodes);
                 for action in &actions {
-                    match action.kind.as_str() {
-                        "delete-pod" | "evict-pod" => pods += 1,
-                        "cordon" | "drain" => nodes += 1,
-                        _ => {}
-                    }
                     println!(
                         "  {:<16} {}  ({})",
                         action.kind, action.target, action.detail
@@ -419,25 +418,13 @@ pub async fn plan(config_path: &Path, args: &DrillArgs) -> Result<Exit, CommandE
         }
         println!();
     }
-    let plural =
-        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let plural = |n: u32, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     println!(
-        "Blast radius: {} disrupted, {} cordoned",
-        plural(pods, "pod", "pods"),
-        plural(nodes, "node", "nodes")
+        "Blast radius: {} disrupted, {} cordoned (largest phase)",
+        plural(worst.pods, "pod", "pods"),
+        plural(worst.nodes, "node", "nodes")
     );
-    let limits = &drill.blast_radius;
-    let mut exceeded = Vec::new();
-    if let Some(max) = limits.max_pods
-        && pods > max as usize
-    {
-        exceeded.push(format!("{pods} pods is over the limit of {max}"));
-    }
-    if let Some(max) = limits.max_nodes
-        && nodes > max as usize
-    {
-        exceeded.push(format!("{nodes} nodes is over the limit of {max}"));
-    }
+    let exceeded = worst.exceeds(&drill.blast_radius);
     if exceeded.is_empty() {
         println!("Within the configured blast radius.");
         Ok(Exit::Success)

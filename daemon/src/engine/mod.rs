@@ -16,8 +16,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use firedrill_core::config::raw::PhaseFailurePolicy;
-use firedrill_core::config::{Config, Drill, Phase};
-use firedrill_core::measure::{AbortWindow, AvailabilityTracker, drill_outcome, judge_phase};
+use firedrill_core::config::{BlastRadius, Config, Drill, Phase};
+use firedrill_core::measure::{
+    AbortWindow, AvailabilityTracker, BlastCount, drill_outcome, judge_phase,
+};
 use firedrill_core::run::{
     Evidence, Outcome, PhaseRecord, PhaseVerdict, RunRecord, TimelineEvent, Trigger,
 };
@@ -244,6 +246,7 @@ impl Engine {
                     &progress,
                     &mut owed_rollbacks,
                     &mut record,
+                    &drill.blast_radius,
                 )
                 .await;
             if let Ok(mut shared) = shared.lock() {
@@ -374,6 +377,7 @@ impl Engine {
         progress: &Option<tokio::sync::mpsc::UnboundedSender<Progress>>,
         owed_rollbacks: &mut Vec<(PhaseContext, Arc<dyn ports::Scenario>)>,
         record: &mut RunRecord,
+        blast_radius: &BlastRadius,
     ) -> PhaseRecord {
         let started = Instant::now();
         let mut out = PhaseRecord {
@@ -405,7 +409,23 @@ impl Engine {
             }
         };
         match scenario.plan(ctx).await {
-            Ok(actions) => out.actions = actions.iter().map(|a| a.describe()).collect(),
+            Ok(actions) => {
+                out.actions = actions.iter().map(|a| a.describe()).collect();
+                // Safe by default: a phase that would disrupt more than the drill allows
+                // is refused before anything is touched.
+                let count = BlastCount::of(actions.iter().map(|a| a.kind.as_str()));
+                let over = count.exceeds(blast_radius);
+                if !over.is_empty() {
+                    out.verdict = PhaseVerdict::Error {
+                        message: format!(
+                            "refused: the plan exceeds the blast radius ({}); nothing was injected",
+                            over.join("; ")
+                        ),
+                    };
+                    out.finished_at = Some(clock.wall_at(Instant::now()));
+                    return out;
+                }
+            }
             Err(err) => {
                 out.verdict = PhaseVerdict::Error {
                     message: format!("plan failed: {err}"),

@@ -337,3 +337,30 @@ async fn an_interrupted_run_is_rolled_back_and_recorded_at_the_next_start() {
     // And the run is no longer unfinished.
     assert!(rig.engine.recover_interrupted().await.unwrap().is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_phase_whose_plan_exceeds_the_blast_radius_is_refused_before_injecting() {
+    let rig = rig(Some(Duration::ZERO), Some(Duration::ZERO));
+    let config = firedrill_core::config::load_str(
+        "t.yaml",
+        &CONFIG.replace("drills:", "blast_radius: { max_pods: 0 }\ndrills:"),
+        Path::new("."),
+        &crate::resolve_context(),
+    )
+    .unwrap();
+    let record = rig
+        .engine
+        .run(&config, request(), CancellationToken::new(), None)
+        .await;
+    let PhaseVerdict::Error { message } = &record.phases[0].verdict else {
+        panic!("{:?}", record.phases[0].verdict);
+    };
+    assert!(
+        message.contains("1 pod is over the limit of 0"),
+        "{message}"
+    );
+    assert_eq!(record.phases[0].injected_at, None);
+    assert!(rig.first.injected_at.lock().unwrap().is_none());
+    assert_eq!(rig.first.rollbacks.load(Ordering::SeqCst), 0);
+    assert_eq!(record.outcome, Outcome::Failed);
+}
