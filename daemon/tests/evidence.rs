@@ -258,3 +258,55 @@ fn report_uses_the_template_directory_named_in_the_configuration() {
         .success();
     assert!(stdout(&agenda).contains("**Drill Overview** (5 min)"));
 }
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn verify_checks_signatures_against_the_public_key_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = seed_in(&dir);
+    let data = dir.path().join("firedrill-data");
+    std::fs::create_dir_all(&data).unwrap();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[3u8; 32]);
+    let mut store = SqliteRunStore::open(&data.join(DATABASE_FILE))
+        .unwrap()
+        .with_signing_key(key.clone());
+    let run = zone_run(passing_run_at(september_slot()), september_slot());
+    store
+        .append(&run, Default::default(), run.started_at)
+        .unwrap();
+    let public = dir.path().join("firedrill.pub");
+    std::fs::write(&public, to_hex(&key.verifying_key().to_bytes())).unwrap();
+    let other = dir.path().join("other.pub");
+    let other_key = ed25519_dalek::SigningKey::from_bytes(&[4u8; 32]);
+    std::fs::write(&other, to_hex(&other_key.verifying_key().to_bytes())).unwrap();
+
+    let good = firedrill()
+        .arg("-c")
+        .arg(&config)
+        .arg("verify")
+        .arg("--public-key")
+        .arg(&public)
+        .assert()
+        .code(0);
+    assert!(
+        stdout(&good).contains("1 signed, signatures checked"),
+        "{}",
+        stdout(&good)
+    );
+    let bad = firedrill()
+        .arg("-c")
+        .arg(&config)
+        .arg("verify")
+        .arg("--public-key")
+        .arg(&other)
+        .assert()
+        .code(1);
+    assert!(
+        stdout(&bad).contains("field `signature`"),
+        "{}",
+        stdout(&bad)
+    );
+}
