@@ -111,6 +111,8 @@ impl fmt::Display for Scope<'_> {
 pub struct Granter {
     scenario: String,
     grants: Grants,
+    /// Set for `plan`: only reads are allowed, whatever the grants say.
+    read_only: bool,
 }
 
 impl Granter {
@@ -119,6 +121,26 @@ impl Granter {
         Self {
             scenario: scenario.into(),
             grants,
+            read_only: false,
+        }
+    }
+
+    /// The same grants restricted to reads, for `plan` (a dry run must not change
+    /// anything): cluster `get`/`list`/`watch` and HTTP stay; cluster writes, `exec` and
+    /// database statements (which may write) are denied.
+    pub fn read_only(&self) -> Self {
+        Self {
+            read_only: true,
+            ..self.clone()
+        }
+    }
+
+    /// Is this request a possible write?
+    fn writes(request: &Request<'_>) -> bool {
+        match request {
+            Request::Cluster { verb, .. } => !matches!(verb, Verb::Get | Verb::List | Verb::Watch),
+            Request::Exec { .. } | Request::Postgres { .. } | Request::Redis { .. } => true,
+            Request::Http { .. } => false,
         }
     }
 
@@ -169,6 +191,13 @@ impl Granter {
                 format!("on connection {connection}"),
             ),
         };
+        if allowed && self.read_only && Self::writes(request) {
+            return Err(Denied {
+                scenario: self.scenario.clone(),
+                capability,
+                target: format!("{target} during plan, which is read-only,"),
+            });
+        }
         if allowed {
             Ok(())
         } else {
@@ -454,6 +483,37 @@ mod tests {
         assert!(
             g.check(&Request::Redis {
                 connection: "cache"
+            })
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn read_only_granter_allows_reads_and_denies_granted_writes() {
+        let g = granter().read_only();
+        let list = Request::Cluster {
+            operation: "list-pods",
+            verb: Verb::List,
+            scope: Scope::Namespace("web"),
+        };
+        assert_eq!(g.check(&list), Ok(()));
+        assert_eq!(
+            g.check(&Request::Http {
+                host: "status.example.com",
+                port: 443
+            }),
+            Ok(())
+        );
+        assert_eq!(
+            g.check(&delete_in("web"))
+                .expect_err("writes are denied")
+                .to_string(),
+            "cluster.delete-pod in namespace web during plan, which is read-only, is not granted to scenario pod-killer"
+        );
+        assert!(g.check(&Request::Exec { namespace: "db" }).is_err());
+        assert!(
+            g.check(&Request::Redis {
+                connection: "sessions"
             })
             .is_err()
         );

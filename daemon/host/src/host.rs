@@ -332,8 +332,14 @@ impl Plugin {
         R: Send + 'static,
         F: for<'a> FnOnce(&'a Scenario, &'a mut Store<HostState>) -> CallFuture<'a, R> + Send,
     {
+        // `plan` is a dry run: whatever the grants, it may only read.
+        let granter = if function == "plan" {
+            Arc::new(self.granter.read_only())
+        } else {
+            self.granter.clone()
+        };
         let state = HostState::new(
-            self.granter.clone(),
+            granter,
             self.backends.clone(),
             self.limits.clone(),
             run_id.to_owned(),

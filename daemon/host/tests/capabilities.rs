@@ -280,3 +280,50 @@ async fn clock_and_state_are_always_available() {
         "Some([1, 2, 3])"
     );
 }
+
+#[tokio::test]
+async fn plan_is_read_only_even_with_write_grants() {
+    let f = host();
+    let grants = Grants {
+        cluster: vec![grant(&["list", "delete"], &["web"])],
+        ..Grants::default()
+    };
+    let plugin = f
+        .host
+        .load_file(&fixture("capability-probe"), grants, Limits::default())
+        .await
+        .expect("load");
+    let params =
+        serde_json::json!({"op": "delete", "namespace": "web", "name": "web-1"}).to_string();
+    let error = plugin
+        .plan(&phase(&params))
+        .await
+        .expect_err("plan must not delete");
+    assert_eq!(
+        error.to_string(),
+        "cluster.delete-pod in namespace web during plan, which is read-only, is not granted to scenario capability-probe"
+    );
+    assert!(f.cluster.calls().is_empty(), "{:?}", f.cluster.calls());
+}
+
+#[tokio::test]
+async fn wasi_gives_plugins_no_environment_files_or_sockets() {
+    let f = host();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("addr").to_string();
+    // Even with every HTTP host granted, raw sockets stay closed: grants cover only
+    // the `http` capability, never WASI networking.
+    let answer = probe(
+        &f,
+        Grants {
+            http: vec!["*".into()],
+            ..Grants::default()
+        },
+        serde_json::json!({"op": "wasi", "url": address}),
+    )
+    .await
+    .expect("probe");
+    assert_eq!(answer, "env=0 fs=false net=false");
+}
