@@ -16,9 +16,9 @@ use tokio_util::sync::CancellationToken;
 use crate::adapters::host::WasmtimeScenarios;
 use crate::adapters::journal::FileJournal;
 use crate::adapters::kube::{KubeCluster, connect_in_cluster, connect_kubeconfig, connect_url};
-use crate::adapters::prober::HttpProber;
+use crate::adapters::prober::{HttpProber, PrometheusAlerts};
 use crate::cli::{DrillArgs, OutputFormat, RunArgs, TargetArgs};
-use crate::engine::ports::{PhaseContext, ScenarioHost};
+use crate::engine::ports::{AlertSource, PhaseContext, ScenarioHost};
 use crate::engine::{Engine, Progress, RunRequest};
 use crate::exit::{CommandError, Exit};
 
@@ -99,11 +99,21 @@ pub async fn open(config: &Config, target_name: &str) -> Result<Session, Command
         path: "TLS roots for probes".into(),
         source,
     })?;
+    let alerts = match &config.abort.alerts {
+        Some(abort) => Some(Arc::new(PrometheusAlerts::new(&abort.prometheus).map_err(
+            |source| CommandError::Io {
+                path: "TLS roots for Prometheus".into(),
+                source,
+            },
+        )?) as Arc<dyn AlertSource>),
+        None => None,
+    };
     let engine = Engine {
         host: scenarios.clone(),
         prober: Arc::new(prober),
         baseline: Arc::new(cluster.clone()),
         journal: Arc::new(FileJournal::new(&config.storage_path.join("journal.jsonl"))),
+        alerts,
         verify_interval: Duration::from_millis(100),
     };
     Ok(Session {

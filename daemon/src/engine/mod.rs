@@ -28,8 +28,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use self::ports::{
-    Baseline, Journal, JournalEntry, PhaseContext, ProbeTarget, Prober, Recovery, ScenarioHost,
-    ServiceRef,
+    AlertSource, Baseline, Journal, JournalEntry, PhaseContext, ProbeTarget, Prober, Recovery,
+    ScenarioHost, ServiceRef,
 };
 
 /// The adapters a run needs, as one context (like a kube-rs controller's `Context`).
@@ -39,6 +39,8 @@ pub struct Engine {
     pub prober: Arc<dyn Prober>,
     pub baseline: Arc<dyn Baseline>,
     pub journal: Arc<dyn Journal>,
+    /// Where firing alerts are read, when the configuration names abort alerts.
+    pub alerts: Option<Arc<dyn AlertSource>>,
     /// How often `verify` is called while a phase recovers.
     pub verify_interval: Duration,
 }
@@ -205,6 +207,18 @@ impl Engine {
             stop_probes.clone(),
         ));
 
+        let alert_task = match (&self.alerts, &config.abort.alerts) {
+            (Some(source), Some(abort)) => Some(tokio::spawn(alert_loop(
+                source.clone(),
+                abort.names.clone(),
+                abort.interval,
+                shared.clone(),
+                cancel.clone(),
+                stop_probes.clone(),
+            ))),
+            _ => None,
+        };
+
         let mut stopping = false;
         let mut owed_rollbacks: Vec<(PhaseContext, Arc<dyn ports::Scenario>)> = Vec::new();
         for phase in &drill.phases {
@@ -284,6 +298,9 @@ impl Engine {
 
         stop_probes.cancel();
         let _ = probe_task.await;
+        if let Some(task) = alert_task {
+            let _ = task.await;
+        }
         let (tracker, abort_reason) = match shared.lock() {
             Ok(shared) => (shared.tracker.clone(), shared.abort_reason.clone()),
             Err(_) => (AvailabilityTracker::default(), None),
@@ -695,6 +712,43 @@ fn send(progress: &Option<tokio::sync::mpsc::UnboundedSender<Progress>>, event: 
     if let Some(progress) = progress {
         // A display that went away must not stop the drill.
         let _ = progress.send(event);
+    }
+}
+
+/// Checks the abort alerts at their interval until `stop`; the first configured alert
+/// seen firing records its reason and cancels the run. A monitoring system that cannot be
+/// reached is logged, not treated as an alert: the availability probes still guard the run.
+async fn alert_loop(
+    source: Arc<dyn AlertSource>,
+    names: Vec<String>,
+    interval: Duration,
+    shared: Arc<Mutex<Shared>>,
+    cancel: CancellationToken,
+    stop: CancellationToken,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        match source.firing().await {
+            Ok(firing) => {
+                if let Some(alert) = firing.iter().find(|name| names.contains(name)) {
+                    if let Ok(mut state) = shared.lock()
+                        && state.abort_reason.is_none()
+                    {
+                        state.abort_reason = Some(format!("alert {alert} is firing"));
+                    }
+                    cancel.cancel();
+                    return;
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "Could not read firing alerts; the drill goes on guarded by its probes");
+            }
+        }
     }
 }
 

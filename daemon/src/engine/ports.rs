@@ -142,3 +142,10 @@ pub trait Journal: Send + Sync {
     /// Runs with a `RunStarted` and no `RunFinished`, with their entries in order.
     async fn unfinished(&self) -> Result<Vec<(String, Vec<JournalEntry>)>, ScenarioError>;
 }
+
+/// Reads which alerts are firing (`PrometheusAlerts` over the Prometheus HTTP API).
+#[async_trait]
+pub trait AlertSource: Send + Sync {
+    /// Names of the alerts firing now.
+    async fn firing(&self) -> Result<Vec<String>, ScenarioError>;
+}

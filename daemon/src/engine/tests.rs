@@ -166,6 +166,7 @@ fn rig(first: Option<Duration>, second: Option<Duration>) -> Rig {
             prober: prober.clone(),
             baseline: Arc::new(ThreeReady),
             journal: journal.clone(),
+            alerts: None,
             verify_interval: Duration::from_millis(100),
         },
         first,
@@ -363,4 +364,52 @@ async fn a_phase_whose_plan_exceeds_the_blast_radius_is_refused_before_injecting
     assert!(rig.first.injected_at.lock().unwrap().is_none());
     assert_eq!(rig.first.rollbacks.load(Ordering::SeqCst), 0);
     assert_eq!(record.outcome, Outcome::Failed);
+}
+
+/// Reports `alert` firing from `after` on.
+struct FiringAfter {
+    start: Instant,
+    after: Duration,
+}
+
+#[async_trait]
+impl AlertSource for FiringAfter {
+    async fn firing(&self) -> Result<Vec<String>, ScenarioError> {
+        Ok(if self.start.elapsed() >= self.after {
+            vec!["Watchdog".into(), "KubeAPIDown".into()]
+        } else {
+            vec!["Watchdog".into()]
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_configured_alert_firing_aborts_the_drill_and_rolls_back() {
+    let mut rig = rig(None, Some(Duration::ZERO));
+    rig.engine.alerts = Some(Arc::new(FiringAfter {
+        start: Instant::now(),
+        after: Duration::from_secs(2),
+    }));
+    let config = firedrill_core::config::load_str(
+        "t.yaml",
+        &CONFIG.replace(
+            "abort: {",
+            "abort: { alerts: { prometheus: \"http://127.0.0.1:9\", names: [KubeAPIDown], interval: 500ms }, ",
+        ),
+        Path::new("."),
+        &crate::resolve_context(),
+    )
+    .unwrap();
+    let record = rig
+        .engine
+        .run(&config, request(), CancellationToken::new(), None)
+        .await;
+    assert_eq!(
+        record.outcome,
+        Outcome::Aborted {
+            reason: "alert KubeAPIDown is firing".into()
+        }
+    );
+    assert_eq!(rig.first.rollbacks.load(Ordering::SeqCst), 1);
+    // Watchdog fires all the time but is not an abort alert.
 }
