@@ -308,3 +308,36 @@ async fn bytes_that_are_not_a_component_are_rejected() {
     );
     host_still_serves(&f.host).await;
 }
+
+#[tokio::test]
+async fn a_busy_loop_does_not_starve_other_calls_on_the_same_runtime() {
+    // The test runtime has one thread: the healthy call can only make progress
+    // because the spinning plugin yields to the executor at every epoch tick.
+    let f = host();
+    let limits = Limits {
+        fuel: u64::MAX,
+        deadline: Duration::from_secs(30),
+        ..tight_limits()
+    };
+    let spin = f
+        .host
+        .load_file(&fixture("zoo-spin"), Grants::default(), limits)
+        .await
+        .expect("load");
+    let healthy = f
+        .host
+        .load_file(&plugin("rust-pod-killer"), web_grants(), Limits::default())
+        .await
+        .expect("load");
+    let input = phase("{}");
+    let spinning = spin.inject(&input);
+    let answering = healthy.verify(&input);
+    tokio::pin!(spinning, answering);
+    tokio::select! {
+        biased;
+        verdict = &mut answering => {
+            assert!(verdict.is_ok(), "{verdict:?}");
+        }
+        result = &mut spinning => panic!("the loop ended first: {result:?}"),
+    }
+}
