@@ -10,6 +10,10 @@ use firedrill::exit::{CommandError, Exit};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    // More than one rustls crypto provider is compiled in (kube, lettre, the plugin
+    // host's HTTP client); choose ring explicitly so no TLS client has to guess. It can
+    // only fail if a provider is already installed, which is then the one to use.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let now = chrono::Utc::now();
     let result = match &cli.command {
         Command::Init(args) => commands::init::run(&args.out, args.force),

@@ -274,14 +274,16 @@ fn a_run_killed_mid_zone_phase_is_rolled_back_and_recorded_as_interrupted() {
     );
     assert!(String::from_utf8_lossy(&output.stderr).contains("Recovered interrupted run zone-"));
     assert_eq!(cordoned(), 0, "every node is uncordoned after recovery");
-    let runs: Vec<Value> = std::fs::read_dir(dir.path().join("data/runs"))
-        .unwrap()
-        .map(|e| {
-            serde_json::from_str(&std::fs::read_to_string(e.unwrap().path()).unwrap()).unwrap()
-        })
-        .collect();
-    assert_eq!(runs.len(), 1);
-    assert_eq!(runs[0]["outcome"]["kind"], "interrupted");
+    let listed = firedrill()
+        .arg("-c")
+        .arg(&config)
+        .args(["runs", "--output", "json"])
+        .output()
+        .unwrap();
+    let runs: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["outcome"], "interrupted", "{runs:?}");
     // Nothing is owed any more.
     let again = firedrill()
         .arg("-c")

@@ -1,15 +1,18 @@
 //! `firedrill run` and `firedrill plan`: a drill against a target, for real or as a dry run.
 
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::Utc;
 use firedrill_core::config::{Config, Target};
 use firedrill_core::measure::BlastCount;
 use firedrill_core::run::{Outcome, PhaseVerdict, RunRecord, Trigger};
 use firedrill_host::Backends;
+use firedrill_notify::Backoff;
 use firedrill_sandbox::{Platform, Sandbox, SandboxConfig, SandboxHandle};
+use firedrill_store::SqliteRunStore;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
@@ -18,6 +21,8 @@ use crate::adapters::journal::FileJournal;
 use crate::adapters::kube::{KubeCluster, connect_in_cluster, connect_kubeconfig, connect_url};
 use crate::adapters::prober::{HttpProber, PrometheusAlerts};
 use crate::cli::{DrillArgs, OutputFormat, RunArgs, TargetArgs};
+use crate::commands::report::renderer;
+use crate::commands::runs::store_error;
 use crate::engine::ports::{AlertSource, PhaseContext, ScenarioHost};
 use crate::engine::{Engine, Progress, RunRequest};
 use crate::exit::{CommandError, Exit};
@@ -130,22 +135,58 @@ fn config_sha256(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Writes the run record to `storage/runs/ID.json`.
-pub fn save_record(
-    config: &Config,
-    record: &RunRecord,
-) -> Result<std::path::PathBuf, CommandError> {
-    let dir = config.storage_path.join("runs");
-    let path = dir.join(format!("{}.json", record.id));
-    let io = |source| CommandError::Io {
-        path: path.display().to_string(),
+/// Records a finished run: appends it to the evidence chain with its report files'
+/// hashes, writes the report, agenda and JSON export to `storage/reports/RUN_ID/`, queues
+/// the email, and tries to deliver what the outbox holds (what cannot be delivered now
+/// stays queued for the next attempt). Returns the report directory.
+pub async fn publish(config: &Config, record: &RunRecord) -> Result<PathBuf, CommandError> {
+    let path = config.storage_path.join(firedrill_store::DATABASE_FILE);
+    std::fs::create_dir_all(&config.storage_path).map_err(|source| CommandError::Io {
+        path: config.storage_path.display().to_string(),
         source,
-    };
-    std::fs::create_dir_all(&dir).map_err(io)?;
-    let text = serde_json::to_string_pretty(record)
-        .map_err(|err| usage(format!("cannot encode the run record: {err}")))?;
-    std::fs::write(&path, text).map_err(io)?;
-    Ok(path)
+    })?;
+    let mut store = SqliteRunStore::open(&path).map_err(store_error)?;
+    let renderer = renderer(config)?;
+    let published =
+        firedrill_notify::publish_run(&mut store, &renderer, config, record, Utc::now())
+            .map_err(|err| usage(format!("cannot record run {}: {err}", record.id)))?;
+    let dir = config.storage_path.join("reports").join(&record.id);
+    std::fs::create_dir_all(&dir).map_err(|source| CommandError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    for (name, content) in published.rendered.files() {
+        let file = dir.join(name);
+        std::fs::write(&file, content).map_err(|source| CommandError::Io {
+            path: file.display().to_string(),
+            source,
+        })?;
+    }
+    if let Some(email) = &config.email {
+        match firedrill_notify::mailer_from_config(&email.transport) {
+            Ok(mailer) => {
+                match firedrill_notify::deliver_due(
+                    &store,
+                    &mailer,
+                    &Backoff::default(),
+                    Utc::now(),
+                )
+                .await
+                {
+                    Ok(pass) => {
+                        for (run, error) in pass.failed {
+                            eprintln!(
+                                "Report email for {run} not delivered yet ({error}); it stays in the outbox and is retried"
+                            );
+                        }
+                    }
+                    Err(err) => eprintln!("Outbox not processed: {err}; messages stay queued"),
+                }
+            }
+            Err(err) => eprintln!("Email not sent: {err}; the message stays in the outbox"),
+        }
+    }
+    Ok(dir)
 }
 
 /// `firedrill run DRILL`.
@@ -204,7 +245,7 @@ pub async fn run(config_path: &Path, args: &RunArgs) -> Result<Exit, CommandErro
         )
         .await;
     let _ = printer.await;
-    let path = save_record(&config, &record)?;
+    let reports = publish(&config, &record).await?;
     match args.output {
         OutputFormat::Json => {
             let text = serde_json::to_string_pretty(&record)
@@ -213,7 +254,7 @@ pub async fn run(config_path: &Path, args: &RunArgs) -> Result<Exit, CommandErro
         }
         OutputFormat::Text => {
             print!("{}", summary(&record));
-            println!("Record: {}", path.display());
+            println!("\nReport: {}", reports.join("report.md").display());
         }
     }
     Ok(match record.outcome {
@@ -232,11 +273,11 @@ async fn recover_all(config: &Config, session: &Session) -> Result<usize, Comman
         .await
         .map_err(|err| usage(format!("cannot recover interrupted runs: {err}")))?;
     for record in &recovered {
-        let path = save_record(config, record)?;
+        let reports = publish(config, record).await?;
         eprintln!(
-            "Recovered interrupted run {}: rolled back, recorded in {}",
+            "Recovered interrupted run {}: rolled back and recorded (report in {})",
             record.id,
-            path.display()
+            reports.display()
         );
     }
     Ok(recovered.len())
