@@ -149,7 +149,8 @@ fn statefulset(name: &str, replicas: u32, image: &str, port: u16) -> Workload {
 impl Platform {
     /// The seed platform: namespace `butterfly`, nine nodes over `zone-a`..`zone-c`, six
     /// deployments with Services and PDBs (maxUnavailable 1), and the Cassandra, Kafka,
-    /// Redis and PostgreSQL statefulsets with their Services.
+    /// Redis, PostgreSQL, JanusGraph and Ignite statefulsets (the runbook's stateful
+    /// services) with their Services.
     pub fn seed() -> Self {
         let mut workloads: Vec<Workload> = [
             "perception",
@@ -166,6 +167,18 @@ impl Platform {
         workloads.push(statefulset("kafka", 3, "apache/kafka:3.7.0", 9092));
         workloads.push(statefulset("redis", 3, "redis:7.2", 6379));
         workloads.push(statefulset("postgresql", 2, "postgres:16", 5432));
+        workloads.push(statefulset(
+            "janusgraph",
+            2,
+            "janusgraph/janusgraph:1.0",
+            8182,
+        ));
+        workloads.push(statefulset(
+            "ignite",
+            3,
+            "apacheignite/ignite:2.16.0",
+            10800,
+        ));
         Self {
             zones: vec!["zone-a".into(), "zone-b".into(), "zone-c".into()],
             nodes_per_zone: 3,
@@ -523,15 +536,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_seed_has_six_services_four_statefulsets_and_nine_nodes() {
+    fn the_seed_has_six_services_six_statefulsets_and_nine_nodes() {
         let seed = Platform::seed();
         let objects = objects(&seed);
         let count = |plural: &str| objects.iter().filter(|(p, _)| *p == plural).count();
         assert_eq!(count("nodes"), 9);
         assert_eq!(count("deployments"), 6);
-        assert_eq!(count("statefulsets"), 4);
+        assert_eq!(count("statefulsets"), 6);
         assert_eq!(count("poddisruptionbudgets"), 6);
-        assert_eq!(count("services"), 11);
+        assert_eq!(count("services"), 13);
     }
 
     #[test]
