@@ -301,5 +301,9 @@ pub enum PluginCommand {
         /// Directory to create the plugin in. Default: ./NAME.
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Path of the firedrill Rust SDK (`sdk/rust` of a checkout). Default: the
+        /// checkout firedrill was built from, if any.
+        #[arg(long, value_name = "PATH")]
+        sdk: Option<PathBuf>,
     },
 }

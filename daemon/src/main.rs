@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use firedrill::cli::{Cli, Command, SandboxCommand};
+use firedrill::cli::{Cli, Command, PluginCommand, SandboxCommand};
 use firedrill::commands;
 use firedrill::exit::{CommandError, Exit};
 
@@ -47,7 +47,17 @@ fn main() -> ExitCode {
         Command::Report(args) => commands::report::run(&cli.config, args),
         Command::Verify(args) => commands::verify::run(&cli.config, args),
         Command::Audit(args) => commands::audit::run(&cli.config, args, now),
-        Command::Plugin(_) => not_yet("plugin", "the plugin host lands with issue 4"),
+        Command::Plugin(args) => match &args.command {
+            PluginCommand::Inspect { file } => {
+                runtime().and_then(|rt| rt.block_on(commands::plugin::inspect(file)))
+            }
+            PluginCommand::New {
+                name,
+                lang,
+                dir,
+                sdk,
+            } => commands::plugin::new(name, lang, dir.as_deref(), sdk.as_deref()),
+        },
     };
     match result {
         Ok(exit) => exit.into(),

@@ -1,7 +1,7 @@
 //! `WasmtimeScenarios`: the engine's scenario host over the wasmtime plugin host, with the configuration's grants and limits.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -22,14 +22,7 @@ pub fn default_plugin_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("FIREDRILL_PLUGIN_DIR") {
         return PathBuf::from(dir);
     }
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| {
-            exe.parent()
-                .and_then(Path::parent)
-                .map(|dir| dir.join("plugins"))
-        })
-        .unwrap_or_else(|| PathBuf::from("plugins"))
+    firedrill_host::paths::default_plugin_dir().unwrap_or_else(|_| PathBuf::from("plugins"))
 }
 
 /// Translates a configuration grant into the host's grants.

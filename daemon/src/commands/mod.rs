@@ -4,6 +4,7 @@ pub mod audit;
 pub mod check;
 pub mod drill;
 pub mod init;
+pub mod plugin;
 pub mod report;
 pub mod runs;
 pub mod sandbox;
