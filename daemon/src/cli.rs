@@ -78,8 +78,11 @@ pub enum Command {
     /// Run the embedded sandbox: a simulated Kubernetes cluster kubectl can talk to.
     Sandbox(SandboxArgs),
 
-    /// Run the full-DR drill end to end on the sandbox: report, agenda, email and metrics.
-    Demo,
+    /// Run a drill end to end on the embedded sandbox: report, agenda and email.
+    ///
+    /// Uses the configuration file when it exists, otherwise the seed configuration with
+    /// everything written under --dir. Nothing outside that directory is touched.
+    Demo(DemoArgs),
 
     /// List recorded runs, oldest first, with outcome and email delivery status.
     Runs(RunsArgs),
@@ -126,6 +129,18 @@ pub struct DrillArgs {
     /// The target cluster: `sandbox` or a target name from the configuration.
     #[arg(long)]
     pub target: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The drill to run. The seed's `full-dr` also needs the stateful scenario plugins.
+    #[arg(long, default_value = "zone-failure")]
+    pub drill: String,
+
+    /// Where the seed configuration's data goes (run store, reports, mailbox) when no
+    /// configuration file exists.
+    #[arg(long, default_value = "firedrill-demo", value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

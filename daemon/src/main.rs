@@ -42,7 +42,9 @@ fn main() -> ExitCode {
                 ))
             }),
         },
-        Command::Demo => not_yet("demo", "the demo lands with issue 7"),
+        Command::Demo(args) => {
+            runtime().and_then(|rt| rt.block_on(commands::demo::run(&cli.config, args)))
+        }
         Command::Runs(args) => commands::runs::run(&cli.config, args),
         Command::Report(args) => commands::report::run(&cli.config, args),
         Command::Verify(args) => commands::verify::run(&cli.config, args),

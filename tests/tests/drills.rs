@@ -415,3 +415,41 @@ fn plan_lists_the_zone_nodes_and_pods_and_changes_nothing() {
             .all(|n| n["spec"]["unschedulable"] != Value::Bool(true))
     );
 }
+
+#[test]
+fn demo_runs_a_drill_on_the_embedded_sandbox_and_delivers_its_report() {
+    require_plugins(&["pre-drill", "zone-failure", "full-recovery"]);
+    let dir = TempDir::new().unwrap();
+    let output = firedrill()
+        .current_dir(dir.path())
+        .arg("demo")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report_line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("report (Markdown):"))
+        .expect("the demo says where the report is");
+    let report_path = dir
+        .path()
+        .join(report_line.split_whitespace().last().unwrap());
+    let report = std::fs::read_to_string(&report_path).unwrap();
+    assert!(
+        report.starts_with("# DR Drill Report: zone-failure-"),
+        "{report}"
+    );
+    assert!(report.contains("| zone-failure | 5m |"), "{report}");
+    let mailbox = dir.path().join("firedrill-demo/firedrill-data/mailbox/new");
+    let messages: Vec<_> = std::fs::read_dir(&mailbox).unwrap().collect();
+    assert_eq!(
+        messages.len(),
+        1,
+        "one report email in {}",
+        mailbox.display()
+    );
+}

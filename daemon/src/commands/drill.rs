@@ -192,6 +192,18 @@ pub async fn publish(config: &Config, record: &RunRecord) -> Result<PathBuf, Com
 /// `firedrill run DRILL`.
 pub async fn run(config_path: &Path, args: &RunArgs) -> Result<Exit, CommandError> {
     let config = crate::load_config(config_path)?;
+    let (exit, _) = run_loaded(&config, config_sha256(config_path), args).await?;
+    Ok(exit)
+}
+
+/// Runs a drill of an already loaded configuration; returns the exit code and the
+/// directory holding the run's report files.
+pub async fn run_loaded(
+    config: &Config,
+    config_sha256: String,
+    args: &RunArgs,
+) -> Result<(Exit, PathBuf), CommandError> {
+    let config = config.clone();
     let Some(drill) = config.drill(&args.drill) else {
         return Err(unknown_drill(&config, &args.drill));
     };
@@ -238,7 +250,7 @@ pub async fn run(config_path: &Path, args: &RunArgs) -> Result<Exit, CommandErro
                 drill: drill.name.clone(),
                 trigger: Trigger::Cli { user },
                 scheduled_for: None,
-                config_sha256: config_sha256(config_path),
+                config_sha256,
             },
             cancel,
             Some(progress),
@@ -257,12 +269,13 @@ pub async fn run(config_path: &Path, args: &RunArgs) -> Result<Exit, CommandErro
             println!("\nReport: {}", reports.join("report.md").display());
         }
     }
-    Ok(match record.outcome {
+    let exit = match record.outcome {
         Outcome::Passed => Exit::Success,
         Outcome::Failed => Exit::ObjectiveFailed,
         Outcome::Aborted { .. } | Outcome::Interrupted => Exit::Aborted,
         Outcome::Error { .. } => Exit::Error,
-    })
+    };
+    Ok((exit, reports))
 }
 
 /// Rolls back and records every run left unfinished; returns how many there were.

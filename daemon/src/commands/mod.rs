@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod check;
+pub mod demo;
 pub mod drill;
 pub mod init;
 pub mod plugin;
