@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::host::WasmtimeScenarios;
-use crate::adapters::journal::FileJournal;
+use crate::adapters::journal::{FileJournal, JournalState};
 use crate::adapters::kube::{KubeCluster, connect_in_cluster, connect_kubeconfig, connect_url};
 use crate::adapters::prober::{HttpProber, PrometheusAlerts};
 use crate::cli::{DrillArgs, OutputFormat, RunArgs, TargetArgs};
@@ -94,8 +94,10 @@ pub async fn open(config: &Config, target_name: &str) -> Result<Session, Command
         ),
     };
     let cluster = KubeCluster::new(client.clone());
+    let journal = Arc::new(FileJournal::new(&config.storage_path.join("journal.jsonl")));
     let backends = Backends {
         cluster: Arc::new(cluster.clone()),
+        state: Arc::new(JournalState::new(journal.clone())),
         ..Backends::default()
     };
     let scenarios =
@@ -117,7 +119,7 @@ pub async fn open(config: &Config, target_name: &str) -> Result<Session, Command
         host: scenarios.clone(),
         prober: Arc::new(prober),
         baseline: Arc::new(cluster.clone()),
-        journal: Arc::new(FileJournal::new(&config.storage_path.join("journal.jsonl"))),
+        journal,
         alerts,
         verify_interval: Duration::from_millis(100),
     };

@@ -635,7 +635,7 @@ impl Engine {
                             owed.remove(index);
                         }
                     }
-                    JournalEntry::RunFinished { .. } => {}
+                    JournalEntry::RunFinished { .. } | JournalEntry::State { .. } => {}
                 }
             }
             let mut timeline = vec![TimelineEvent {

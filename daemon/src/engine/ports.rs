@@ -130,6 +130,13 @@ pub enum JournalEntry {
         phase: String,
         at: DateTime<Utc>,
     },
+    /// A scenario set (`Some`) or removed (`None`) a key of its state, so that a rollback
+    /// in a fresh process sees what `inject` saved.
+    State {
+        scenario: String,
+        key: String,
+        value: Option<String>,
+    },
     RunFinished {
         at: DateTime<Utc>,
     },
