@@ -32,7 +32,7 @@ deployments:
 fn config(dir: &Path, sandbox: &SandboxProcess, extra: &str) -> std::path::PathBuf {
     let text = format!(
         r#"version: 1
-storage: {{ path: data }}
+storage: {{ path: data, signing_key: signing.key }}
 targets:
   lab: {{ kind: kubeconfig, kubeconfig: {kubeconfig} }}
 default_target: lab
@@ -59,6 +59,8 @@ plugins:
     );
     let path = dir.join("firedrill.yaml");
     std::fs::write(&path, text).unwrap();
+    // 32 bytes of key as 64 hex digits; every run record is signed with it.
+    std::fs::write(dir.join("signing.key"), "42".repeat(32)).unwrap();
     path
 }
 

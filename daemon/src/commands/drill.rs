@@ -148,6 +148,11 @@ pub async fn publish(config: &Config, record: &RunRecord) -> Result<PathBuf, Com
         source,
     })?;
     let mut store = SqliteRunStore::open(&path).map_err(store_error)?;
+    if let Some(key) = &config.signing_key {
+        store = store.with_signing_key(
+            firedrill_store::signing::load_signing_key(key).map_err(store_error)?,
+        );
+    }
     let renderer = renderer(config)?;
     let published =
         firedrill_notify::publish_run(&mut store, &renderer, config, record, Utc::now())

@@ -68,6 +68,9 @@ pub struct RawStorage {
     /// Directory for the run journal, evidence chain, reports and outbox. Relative paths are
     /// relative to the configuration file. Default: `firedrill-data`.
     pub path: Option<String>,
+    /// A file holding a 32-byte ed25519 secret key (raw or 64 hex digits): every run
+    /// record's hash is then signed, and `firedrill verify --public-key` checks it.
+    pub signing_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]

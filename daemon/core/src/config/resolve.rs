@@ -26,6 +26,8 @@ pub struct Config {
     /// The file it was read from, as given (for messages).
     pub source: String,
     pub storage_path: PathBuf,
+    /// The ed25519 key that signs run records, if configured.
+    pub signing_key: Option<PathBuf>,
     pub objectives: Objectives,
     pub targets: BTreeMap<String, Target>,
     pub default_target: String,
@@ -514,6 +516,7 @@ pub(crate) fn resolve(
     Some(Config {
         source: file.to_string(),
         storage_path: rel(raw.storage.path.as_deref().unwrap_or("firedrill-data")),
+        signing_key: raw.storage.signing_key.as_deref().map(rel),
         objectives,
         targets,
         default_target,
