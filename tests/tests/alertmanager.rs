@@ -1,0 +1,122 @@
+//! The pre-drill phase against a real Alertmanager (Debian's `prometheus-alertmanager`):
+//! a silence is created for the drill, with an expiry, and removed at its end.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use firedrill_tests::{
+    Guard, SandboxProcess, firedrill, free_port, http_get, require_plugins, wait_for,
+};
+use serde_json::Value;
+use tempfile::TempDir;
+
+const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
+
+fn start_alertmanager(dir: &Path) -> (String, Guard) {
+    assert!(
+        Path::new(ALERTMANAGER).exists(),
+        "{ALERTMANAGER} is missing: `apt-get install prometheus-alertmanager` (.ci/setup does)"
+    );
+    let config = dir.join("alertmanager.yml");
+    std::fs::write(
+        &config,
+        "route:\n  receiver: \"null\"\nreceivers:\n  - name: \"null\"\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let child = Guard(
+        std::process::Command::new(ALERTMANAGER)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.path={}", dir.join("am-data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            // No cluster listener: it would bind every interface.
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    wait_for(Duration::from_secs(30), "Alertmanager to be ready", || {
+        http_get(&url, "/-/ready").is_ok()
+    });
+    (url, child)
+}
+
+#[test]
+fn pre_drill_silences_warning_alerts_for_the_drill_and_lifts_the_silence_after() {
+    require_plugins(&["pre-drill"]);
+    let dir = TempDir::new().unwrap();
+    let (alertmanager, _am) = start_alertmanager(dir.path());
+    let sandbox = SandboxProcess::start(dir.path(), None);
+    let host = alertmanager.trim_start_matches("http://");
+    let config = dir.path().join("firedrill.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"version: 1
+storage: {{ path: data }}
+targets:
+  lab: {{ kind: kubeconfig, kubeconfig: {kubeconfig} }}
+default_target: lab
+services:
+  capsule: {{ namespace: butterfly, selector: app.kubernetes.io/name=capsule }}
+plugins:
+  grants:
+    pre-drill:
+      kubernetes: [{{ verbs: [get, list], namespaces: ["*", ":cluster"] }}]
+      hosts: ["{host}"]
+drills:
+  prep:
+    phases:
+      - name: pre-drill
+        scenario: pre-drill
+        params: {{ alertmanager: "{alertmanager}", silence_minutes: 90 }}
+"#,
+            kubeconfig = sandbox.kubeconfig.display()
+        ),
+    )
+    .unwrap();
+    let output = firedrill()
+        .arg("-c")
+        .arg(&config)
+        .args(["run", "prep", "--output", "json"])
+        .output()
+        .unwrap();
+    let record: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    assert_eq!(record["outcome"]["kind"], "passed", "{record:#}");
+    let run_id = record["id"].as_str().unwrap();
+
+    let silences: Value =
+        serde_json::from_str(&http_get(&alertmanager, "/api/v2/silences").unwrap()).unwrap();
+    let ours: Vec<&Value> = silences
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["createdBy"] == "firedrill")
+        .collect();
+    assert_eq!(ours.len(), 1, "{silences:#}");
+    let silence = ours[0];
+    assert!(
+        silence["comment"].as_str().unwrap().contains(run_id),
+        "{silence:#}"
+    );
+    assert_eq!(silence["matchers"][0]["name"], "severity");
+    assert_eq!(silence["matchers"][0]["value"], "warning");
+    // Lifted at the end of the drill (an expired silence), and it was set to expire by
+    // itself about 90 minutes after it started.
+    assert_eq!(silence["status"]["state"], "expired", "{silence:#}");
+    // The baseline was attached as evidence.
+    assert!(
+        record["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "baseline.txt"
+                && e["content"].as_str().unwrap().contains("zone-a-node-1"))
+    );
+}
