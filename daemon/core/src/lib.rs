@@ -14,6 +14,8 @@
 //!   availability, data loss, evidence): what the engine produces and everything after reads.
 //! - [`report`]: the post-drill report, review agenda and auditor's view as typed models,
 //!   rendered with tera from the templates in `reports/` (overridable), and as JSON.
+//! - [`scheduler`]: what the daemon does when it wakes: due runs, blackout and missed
+//!   slots, catch-up runs (pure, DST-tested).
 //! - [`selector`]: Kubernetes label selectors (kubectl syntax).
 //! - [`duration`]: human-written durations (`90s`, `2m`, `1h30m`).
 
@@ -23,4 +25,5 @@ pub mod measure;
 pub mod report;
 pub mod run;
 pub mod schedule;
+pub mod scheduler;
 pub mod selector;
