@@ -1,0 +1,486 @@
+"""Checks of the firedrill chart, run by helm/test.sh inside its cached virtualenv.
+
+    python helm/chart_checks.py OUT_DIR KUBE_VERSION [FIREDRILL_BINARY]
+
+Lints and renders the chart offline (helm-python-sdk: Helm 4 as a library) for every
+`ci/*-values.yaml`, validates the manifests with kubernetes-validate --strict, checks the
+rendered Deployment, Secrets wiring, RBAC (least privilege), PrometheusRule, dashboard
+ConfigMap and NOTES, the configuration with `firedrill check` when a binary is given, and
+every dashboard query (known metric names only; PromQL parsed by `promtool check rules`).
+Prints one line per check (`ok` / `FAIL`) and a last line `N passed, N failed`; exits 1
+on any failure.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+import traceback
+from pathlib import Path
+
+import yaml
+import helm_python as helm
+
+HERE = Path(__file__).resolve().parent
+CHART = HERE / "firedrill"
+OUT = Path(sys.argv[1])
+KUBE_VERSION = sys.argv[2]
+FIREDRILL = sys.argv[3] if len(sys.argv) > 3 and sys.argv[3] else None
+RELEASE, NAMESPACE = "firedrill", "firedrill"
+
+# Custom resources kubernetes-validate has no schema for (prometheus-operator CRDs): they
+# are checked structurally below instead.
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
+
+# The metrics the daemon exports (issue 7); the dashboard and alerts may use only these.
+METRICS = {
+    "firedrill_phase_recovery_seconds", "firedrill_phase_rto_target_seconds",
+    "firedrill_phase_passed", "firedrill_rpo_seconds",
+    "firedrill_service_availability_ratio", "firedrill_service_latency_p95_seconds",
+    "firedrill_drill_runs_total", "firedrill_drill_last_run_timestamp_seconds",
+    "firedrill_drill_last_success_timestamp_seconds",
+    "firedrill_drill_next_run_timestamp_seconds", "firedrill_drill_overdue",
+    "firedrill_plugin_errors_total", "firedrill_mail_outbox_messages",
+}
+
+# Everything the chart may grant (issue 9): (apiGroup, resource) -> verbs.
+NAMESPACED_ALLOWED = {
+    ("", "pods"): {"get", "list", "watch", "delete"},
+    ("", "pods/eviction"): {"create"},
+    ("", "pods/exec"): {"create"},  # only with scenarios.exec, checked separately
+    ("apps", "deployments"): {"get", "patch"},
+    ("apps", "statefulsets"): {"get", "patch"},
+    ("coordination.k8s.io", "leases"): {"get", "create", "update"},
+}
+CLUSTER_ALLOWED = {("", "nodes"): {"get", "list", "patch"}}
+
+passed = failed = 0
+
+
+def check(name: str, fn) -> None:
+    """Runs one check; an AssertionError or any exception fails it with its message."""
+    global passed, failed
+    try:
+        fn()
+    except Exception as exc:  # noqa: BLE001 - every failure is reported, none stops the run
+        failed += 1
+        detail = str(exc) if isinstance(exc, AssertionError) else traceback.format_exc(limit=3)
+        print(f"FAIL {name}\n     " + detail.strip().replace("\n", "\n     "))
+    else:
+        passed += 1
+        print(f"ok   {name}")
+
+
+# ---------------------------------------------------------------- rendering
+
+def load_values(path: Path) -> dict:
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def render(values: dict) -> tuple[list[dict], dict[str, str]]:
+    """Renders the chart offline; returns the manifests and the raw files by template."""
+    with helm.Chart.load(str(CHART)) as chart:
+        chart.validate_schema(values)
+        files = chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+    docs = []
+    for path, text in sorted(files.items()):
+        if path.endswith("NOTES.txt"):
+            continue
+        for doc in yaml.safe_load_all(text):
+            if doc:
+                doc.setdefault("metadata", {}).setdefault("annotations", {})
+                doc["metadata"]["annotations"].pop("__source", None)
+                if not doc["metadata"]["annotations"]:
+                    del doc["metadata"]["annotations"]
+                docs.append(doc)
+    return docs, files
+
+
+def notes(files: dict[str, str]) -> str:
+    return next((text for path, text in files.items() if path.endswith("NOTES.txt")), "")
+
+
+def by_kind(docs: list[dict], kind: str) -> list[dict]:
+    return [d for d in docs if d.get("kind") == kind]
+
+
+def one(docs: list[dict], kind: str) -> dict:
+    found = by_kind(docs, kind)
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return found[0]
+
+
+# ---------------------------------------------------------------- RBAC
+
+def rbac_violations(docs: list[dict], allow_exec: bool) -> list[str]:
+    """Every grant of the rendered Roles/ClusterRoles beyond the allowed list."""
+    problems = []
+    wildcard_ns = False
+    for doc in docs:
+        kind = doc.get("kind")
+        if kind not in ("Role", "ClusterRole"):
+            continue
+        name = doc["metadata"]["name"]
+        cluster_role_for_workloads = kind == "ClusterRole" and name.endswith("-drills")
+        wildcard_ns |= cluster_role_for_workloads
+        allowed = NAMESPACED_ALLOWED if kind == "Role" or cluster_role_for_workloads else CLUSTER_ALLOWED
+        if doc.get("aggregationRule"):
+            problems.append(f"{kind} {name}: aggregationRule")
+        for rule in doc.get("rules") or []:
+            if rule.get("resourceNames") is None and rule.get("nonResourceURLs"):
+                problems.append(f"{kind} {name}: nonResourceURLs {rule['nonResourceURLs']}")
+            for group in rule.get("apiGroups", []):
+                for resource in rule.get("resources", []):
+                    verbs = set(rule.get("verbs", []))
+                    key = (group, resource)
+                    if key not in allowed:
+                        problems.append(f"{kind} {name}: {resource or '?'} in group '{group}' not allowed")
+                        continue
+                    extra = verbs - allowed[key]
+                    if extra:
+                        problems.append(f"{kind} {name}: {resource} verbs {sorted(extra)} not allowed")
+                    if resource == "pods/exec" and not allow_exec:
+                        problems.append(f"{kind} {name}: pods/exec without scenarios.exec")
+                    if resource == "leases" and doc["metadata"].get("namespace") != NAMESPACE:
+                        problems.append(f"{kind} {name}: leases outside the release namespace")
+                    if cluster_role_for_workloads and resource == "leases":
+                        problems.append(f"{kind} {name}: leases cluster-wide")
+    return problems
+
+
+def granted(docs: list[dict]) -> set[tuple[str, str, str, str]]:
+    """(kind, namespace, resource, verb) for every rule rendered."""
+    out = set()
+    for doc in docs:
+        if doc.get("kind") in ("Role", "ClusterRole"):
+            for rule in doc.get("rules") or []:
+                for resource in rule.get("resources", []):
+                    for verb in rule.get("verbs", []):
+                        out.add((doc["kind"], doc["metadata"].get("namespace", ""), resource, verb))
+    return out
+
+
+# ---------------------------------------------------------------- dashboard
+
+PROMQL_WORDS = {
+    # aggregations, keywords and functions a dashboard may use
+    "sum", "min", "max", "avg", "count", "stddev", "stdvar", "topk", "bottomk", "quantile",
+    "count_values", "group", "by", "without", "on", "ignoring", "group_left", "group_right",
+    "and", "or", "unless", "bool", "offset", "rate", "irate", "increase", "delta", "idelta",
+    "changes", "resets", "histogram_quantile", "time", "timestamp", "abs", "clamp_min",
+    "clamp_max", "label_replace", "label_join", "max_over_time", "min_over_time",
+    "avg_over_time", "sum_over_time", "count_over_time", "last_over_time", "absent",
+    "vector", "scalar", "sort", "sort_desc", "round", "ceil", "floor", "e", "inf", "nan",
+}
+
+
+def substitute_grafana_vars(expr: str) -> str:
+    """Grafana's variables replaced by what Grafana sends, so promtool can parse the query."""
+    return (expr.replace("$__rate_interval", "5m").replace("$__interval", "1m")
+                .replace("$__range", "1h").replace("${drill}", ".*").replace("$drill", ".*"))
+
+
+def unknown_identifiers(expr: str) -> set[str]:
+    """Identifiers of a query that are neither allowed metrics nor PromQL words or labels."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)               # string literals
+    text = re.sub(r"\{[^}]*\}", "", text)                           # label matchers
+    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", r"\1", text)
+    text = re.sub(r"\[[^\]]*\]", "", text)                          # range selectors
+    idents = set(re.findall(r"[A-Za-z_:][A-Za-z0-9_:]*", text))
+    return {i for i in idents if i not in METRICS and i.lower() not in PROMQL_WORDS}
+
+
+def dashboard_targets(dash: dict) -> list[tuple[str, dict, dict]]:
+    out = []
+
+    def walk(panels):
+        for panel in panels:
+            if panel.get("type") == "row":
+                walk(panel.get("panels", []))
+                continue
+            for target in panel.get("targets", []):
+                out.append((panel.get("title", "?"), panel, target))
+
+    walk(dash.get("panels", []))
+    return out
+
+
+# ---------------------------------------------------------------- checks
+
+def main() -> int:
+    OUT.mkdir(parents=True, exist_ok=True)
+    scenarios = sorted((CHART / "ci").glob("*-values.yaml"))
+    rendered: dict[str, tuple[list[dict], dict[str, str]]] = {}
+
+    for path in scenarios:
+        name = path.name.removesuffix("-values.yaml")
+        values = load_values(path)
+
+        def lint(values=values):
+            report = helm.lint(str(CHART), values, strict=True, namespace=NAMESPACE,
+                               kube_version=f"v{KUBE_VERSION}")
+            problems = [m for m in report.get("messages", []) if m.get("severity", 0) >= 2]
+            problems += report.get("errors") or []
+            assert not problems, f"helm lint: {problems}"
+
+        check(f"{name}: helm lint --strict", lint)
+
+        def do_render(name=name, values=values):
+            docs, files = render(values)
+            rendered[name] = (docs, files)
+            core = [d for d in docs if d["kind"] not in CRD_KINDS]
+            crds = [d for d in docs if d["kind"] in CRD_KINDS]
+            (OUT / f"{name}.yaml").write_text(yaml.safe_dump_all(core, sort_keys=False))
+            (OUT / f"{name}.crds.yaml").write_text(yaml.safe_dump_all(crds, sort_keys=False))
+            (OUT / f"{name}.NOTES.txt").write_text(notes(files))
+            assert core, "nothing rendered"
+
+        check(f"{name}: helm template (schema-validated values)", do_render)
+        if name not in rendered:
+            continue
+        docs, files = rendered[name]
+
+        def kube_validate(name=name):
+            # kubernetes-validate knows no CRDs: ServiceMonitor and PrometheusRule are
+            # left out here and checked structurally below.
+            result = subprocess.run(
+                ["kubernetes-validate", "--strict", "--quiet", "-k", KUBE_VERSION, str(OUT / f"{name}.yaml")],
+                capture_output=True, text=True)
+            assert result.returncode == 0, (result.stdout + result.stderr).strip()[-3000:]
+
+        check(f"{name}: kubernetes-validate --strict -k {KUBE_VERSION}", kube_validate)
+
+        def deployment(docs=docs, values=values):
+            dep = one(docs, "Deployment")
+            pod = dep["spec"]["template"]["spec"]
+            (container,) = pod["containers"]
+            assert container["args"][:3] == ["serve", "-c", "/etc/firedrill/firedrill.yaml"], container["args"]
+            psc, csc = pod["securityContext"], container["securityContext"]
+            assert psc.get("runAsNonRoot") is True and psc.get("runAsUser", 0) != 0, psc
+            assert csc.get("readOnlyRootFilesystem") is True, csc
+            assert csc.get("allowPrivilegeEscalation") is False, csc
+            assert csc.get("capabilities", {}).get("drop") == ["ALL"], csc
+            assert "add" not in csc.get("capabilities", {}), csc
+            ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+            assert ports == {"http": 9477}, ports
+            assert dep["spec"]["replicas"] == values.get("replicaCount", 2)
+            if not values.get("resources"):
+                assert "resources" not in container, "resources must be left to the user"
+            mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+            assert mounts["config"] == "/etc/firedrill", mounts
+            config = yaml.safe_load(one([d for d in docs if d["kind"] == "ConfigMap" and "firedrill.yaml" in d.get("data", {})], "ConfigMap")["data"]["firedrill.yaml"])
+            assert mounts["data"] == config["storage"]["path"], (mounts, config["storage"])
+            volumes = {v["name"]: v for v in pod["volumes"]}
+            if values.get("persistence", {}).get("enabled", True):
+                assert "persistentVolumeClaim" in volumes["data"], volumes["data"]
+            else:
+                assert "emptyDir" in volumes["data"], volumes["data"]
+            extra = values.get("plugins", {}).get("extraVolume")
+            assert ("plugins" in volumes) == bool(extra), "plugins volume iff plugins.extraVolume"
+
+        check(f"{name}: Deployment is non-root, read-only, no privileges, serve -c", deployment)
+
+        def secrets(docs=docs, values=values):
+            dep = one(docs, "Deployment")
+            env = {e["name"]: e for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+            own = {d["metadata"]["name"]: d for d in by_kind(docs, "Secret")}
+            for var, section, key in (("FIREDRILL_API_TOKEN", "api", "api-token"),
+                                      ("FIREDRILL_SMTP_PASSWORD", "smtp", "smtp-password")):
+                cfg = values.get(section, {})
+                wanted = section == "api" or cfg.get("password") or cfg.get("existingSecret")
+                if not wanted:
+                    assert var not in env, f"{var} set without a {section} secret"
+                    continue
+                ref = env[var]["valueFrom"]["secretKeyRef"]
+                if cfg.get("existingSecret"):
+                    assert ref == {"name": cfg["existingSecret"], "key": cfg.get("existingSecretKey", key)}, ref
+                else:
+                    assert ref["name"] in own and key in own[ref["name"]]["data"], (ref, list(own))
+                    if cfg.get("token") or cfg.get("password"):
+                        import base64
+                        assert base64.b64decode(own[ref["name"]]["data"][key]).decode() == (cfg.get("token") or cfg.get("password"))
+            if values.get("api", {}).get("existingSecret") and values.get("smtp", {}).get("existingSecret"):
+                assert not own, f"the chart created Secrets {list(own)} although existing ones are given"
+            config_text = json.dumps([d.get("data") for d in by_kind(docs, "ConfigMap")])
+            for secret_value in (values.get("api", {}).get("token"), values.get("smtp", {}).get("password")):
+                if secret_value:
+                    assert secret_value not in config_text, "a secret leaked into a ConfigMap"
+
+        check(f"{name}: secrets wired from Secrets, never in the ConfigMap", secrets)
+
+        def service(docs=docs):
+            svc = one(docs, "Service")
+            assert svc["spec"]["ports"] == [{"name": "http", "port": 9477, "targetPort": "http", "protocol": "TCP"}], svc["spec"]["ports"]
+
+        check(f"{name}: Service exposes 9477 as http", service)
+
+        def rbac(docs=docs, values=values):
+            exec_on = values.get("scenarios", {}).get("exec", False)
+            problems = rbac_violations(docs, exec_on)
+            assert not problems, "\n".join(problems)
+            cluster_roles = [d["metadata"]["name"] for d in by_kind(docs, "ClusterRole")]
+            expected = []
+            if values.get("rbac", {}).get("create", True):
+                expected.append(f"{RELEASE}-nodes")
+                if "*" in values.get("rbac", {}).get("namespaces", []):
+                    expected.append(f"{RELEASE}-drills")
+            assert sorted(cluster_roles) == sorted(expected), cluster_roles
+            g = granted(docs)
+            has_exec = any(r == "pods/exec" for _, _, r, _ in g)
+            namespaces = values.get("rbac", {}).get("namespaces", [])
+            assert has_exec == bool(exec_on and namespaces and values.get("rbac", {}).get("create", True)), \
+                f"pods/exec granted={has_exec}, scenarios.exec={exec_on}"
+            for ns in namespaces:
+                if ns != "*":
+                    assert ("Role", ns, "pods", "delete") in g, f"no Role for namespace {ns}"
+            for binding in by_kind(docs, "RoleBinding") + by_kind(docs, "ClusterRoleBinding"):
+                for subject in binding["subjects"]:
+                    assert subject["namespace"] == NAMESPACE and subject["kind"] == "ServiceAccount", subject
+
+        check(f"{name}: RBAC grants nothing beyond the allowed list", rbac)
+
+        def crds(docs=docs, values=values):
+            for kind, flag in (("ServiceMonitor", "serviceMonitor"), ("PrometheusRule", "prometheusRule")):
+                found = by_kind(docs, kind)
+                assert len(found) == (1 if values.get(flag, {}).get("enabled") else 0), f"{kind}: {len(found)}"
+                for doc in found:
+                    assert doc["apiVersion"] == "monitoring.coreos.com/v1", doc["apiVersion"]
+            for sm in by_kind(docs, "ServiceMonitor"):
+                assert sm["spec"]["endpoints"][0]["port"] == "http" and sm["spec"]["endpoints"][0]["path"] == "/metrics"
+                assert sm["spec"]["selector"]["matchLabels"] == one(docs, "Service")["spec"]["selector"]
+            for rule in by_kind(docs, "PrometheusRule"):
+                source = yaml.safe_load((CHART / "files/alerts.yaml").read_text())
+                assert rule["spec"] == source, "PrometheusRule differs from files/alerts.yaml"
+            dashboards = [d for d in by_kind(docs, "ConfigMap") if d["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
+            assert len(dashboards) == (1 if values.get("grafanaDashboard", {}).get("enabled") else 0), len(dashboards)
+            for cm in dashboards:
+                assert json.loads(cm["data"]["firedrill.json"]) == json.loads((CHART / "files/dashboard.json").read_text())
+
+        check(f"{name}: ServiceMonitor, PrometheusRule and dashboard only when enabled", crds)
+
+        def notes_check(files=files, values=values):
+            text = notes(files)
+            assert "firedrill check" in text, text
+            warned = "WARNING: persistence is disabled" in text
+            assert warned == (not values.get("persistence", {}).get("enabled", True)), f"persistence warning={warned}"
+
+        check(f"{name}: NOTES.txt (emptyDir warning iff persistence disabled)", notes_check)
+
+        if FIREDRILL:
+            def firedrill_check(docs=docs, name=name):
+                cm = next(d for d in by_kind(docs, "ConfigMap") if "firedrill.yaml" in d.get("data", {}))
+                path = OUT / f"{name}.firedrill.yaml"
+                path.write_text(cm["data"]["firedrill.yaml"])
+                result = subprocess.run([FIREDRILL, "check", "-c", str(path)], capture_output=True, text=True, timeout=60)
+                assert result.returncode == 0, (result.stdout + result.stderr).strip()[-3000:]
+
+            check(f"{name}: firedrill check accepts the rendered configuration", firedrill_check)
+
+    # -- the values schema and the RBAC checker can fail (they are not vacuous)
+    def schema_rejects():
+        for bad in ({"replicaCount": "two"}, {"rbac": {"namespaces": ["Not_A_Namespace"]}},
+                    {"persistance": {"enabled": False}}, {"config": {"version": 2}}):
+            try:
+                with helm.Chart.load(str(CHART)) as chart:
+                    chart.validate_schema(bad)
+            except helm.HelmError:
+                continue
+            raise AssertionError(f"values.schema.json accepted {bad}")
+
+    check("values.schema.json rejects wrong types, typos and bad namespaces", schema_rejects)
+
+    def rbac_checker_catches():
+        docs = copy.deepcopy(rendered["default"][0])
+        role = next(d for d in docs if d["kind"] == "ClusterRole")
+        role["rules"].append({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]})
+        assert rbac_violations(docs, False), "an added secrets rule went unnoticed"
+        docs = copy.deepcopy(rendered["exec-scenarios"][0])
+        assert rbac_violations(docs, False), "pods/exec without scenarios.exec went unnoticed"
+
+    if "default" in rendered and "exec-scenarios" in rendered:
+        check("the RBAC check flags extra grants", rbac_checker_catches)
+
+    def default_rbac_exact():
+        g = granted(rendered["default"][0])
+        assert g == {("Role", NAMESPACE, "leases", v) for v in ("get", "create", "update")} | \
+                    {("ClusterRole", "", "nodes", v) for v in ("get", "list", "patch")}, sorted(g)
+
+    if "default" in rendered:
+        check("default values: only leases (release namespace) and nodes are granted", default_rbac_exact)
+
+    # -- dashboard
+    dash = json.loads((CHART / "files/dashboard.json").read_text())
+    targets = dashboard_targets(dash)
+
+    def dash_structure():
+        variables = {v["name"]: v for v in dash["templating"]["list"]}
+        assert variables.get("datasource", {}).get("type") == "datasource", "no datasource variable"
+        assert variables["datasource"].get("query") == "prometheus"
+        assert targets, "no panel queries"
+        for title, panel, target in targets:
+            assert target.get("expr"), f"{title}: target without expr"
+            for ds in (panel.get("datasource"), target.get("datasource")):
+                assert ds and ds.get("uid") == "${datasource}", f"{title}: datasource {ds}"
+        ids = [p["id"] for p in dash["panels"]]
+        assert len(ids) == len(set(ids)), "duplicate panel ids"
+
+    check("dashboard: datasource variable, every panel on it", dash_structure)
+
+    def dash_metrics():
+        problems = []
+        used = set()
+        exprs = [(t, tg["expr"]) for t, _, tg in targets]
+        for v in dash["templating"]["list"]:
+            if v.get("type") == "query":
+                exprs.append((f"variable {v['name']}", v["definition"]))
+        for title, expr in exprs:
+            plain = re.sub(r"label_values\(([^,]+),[^)]*\)", r"\1", substitute_grafana_vars(expr))
+            unknown = unknown_identifiers(plain)
+            if unknown:
+                problems.append(f"{title}: unknown names {sorted(unknown)} in {expr}")
+            used |= set(re.findall(r"firedrill_[a-z0-9_]+", plain)) & METRICS
+        assert not problems, "\n".join(problems)
+        missing = METRICS - used
+        assert not missing, f"metrics no panel shows: {sorted(missing)}"
+
+    check("dashboard: queries use only the daemon's metric names", dash_metrics)
+
+    def dash_promql_parses():
+        rules = {"groups": [{"name": "dashboard", "rules": [
+            {"record": f"dashboard:panel_{i}", "expr": substitute_grafana_vars(tg["expr"])}
+            for i, (_, _, tg) in enumerate(targets)]}]}
+        path = OUT / "dashboard-queries.rules.yaml"
+        path.write_text(yaml.safe_dump(rules, sort_keys=False))
+        result = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True)
+        assert result.returncode == 0, (result.stdout + result.stderr).strip()[-3000:]
+
+    check("dashboard: every panel query parses as PromQL (promtool)", dash_promql_parses)
+
+    def alerts_metrics():
+        rules = yaml.safe_load((CHART / "files/alerts.yaml").read_text())["groups"][0]["rules"]
+        names = {r["alert"] for r in rules}
+        assert names == {"FiredrillDrillOverdue", "FiredrillPhaseRtoMissed", "FiredrillDrillAborted",
+                         "FiredrillMailOutboxStuck", "FiredrillPluginErrors"}, names
+        for rule in rules:
+            unknown = unknown_identifiers(rule["expr"])
+            assert not unknown, f"{rule['alert']}: {unknown}"
+            assert {"summary", "description", "runbook"} <= set(rule["annotations"]), rule["alert"]
+        tests = yaml.safe_load((CHART / "files/alerts_test.yaml").read_text())["tests"]
+        fired, silent = set(), set()
+        for t in tests:
+            for case in t.get("alert_rule_test", []):
+                (fired if case.get("exp_alerts") else silent).add(case["alertname"])
+        assert fired == names and silent == names, f"untested: firing {names - fired}, not firing {names - silent}"
+
+    check("alerts: the five rules, known metrics, annotations, tests firing and silent for each", alerts_metrics)
+
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
