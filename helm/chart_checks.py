@@ -478,6 +478,20 @@ def main() -> int:
 
     check("alerts: the five rules, known metrics, annotations, tests firing and silent for each", alerts_metrics)
 
+    def dockerfile():
+        text = (HERE / "Dockerfile").read_text()
+        plugin_dir = load_values(CHART / "values.yaml")["config"]["plugins"]["dir"]
+        assert re.search(r"^FROM .* AS build$", text, re.M) and text.count("\nFROM ") >= 2, "not multi-stage"
+        assert "plugins/build" in text and "cargo build --release" in text, "daemon or plugins not built"
+        assert re.search(rf"^COPY --from=build \S+ {re.escape(plugin_dir)}/?$", text, re.M), f"plugins not copied to {plugin_dir}"
+        users = re.findall(r"^USER (\S+)", text, re.M)
+        assert users and not users[-1].startswith(("0", "root")), f"runs as {users}"
+        uid = load_values(CHART / "values.yaml")["podSecurityContext"]["runAsUser"]
+        assert users[-1].split(":")[0] == str(uid), f"image user {users[-1]} is not the chart's runAsUser {uid}"
+        assert 'CMD ["serve", "-c", "/etc/firedrill/firedrill.yaml"]' in text
+
+    check("Dockerfile: multi-stage, plugins in the chart's plugin dir, the chart's non-root user", dockerfile)
+
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

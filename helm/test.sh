@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tests the Helm chart, its alert rules and its Grafana dashboard; called by .ci/run.
 #
-#   bash helm/test.sh
+#   bash helm/test.sh                  install what is missing, then test
+#   bash helm/test.sh --install-only   only install what is missing (for .ci/setup)
 #
 # Installs only what is missing (a cached virtualenv under target/helm-test/ with
 # helm-python-sdk and kubernetes-validate; Debian's prometheus package for promtool),
@@ -34,6 +35,8 @@ if ! command -v promtool >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null || exit 1
 fi
+
+[ "${1:-}" = "--install-only" ] && { log "tools ready (${SECONDS}s)"; exit 0; }
 
 passed=0 failed=0
 run() {  # run NAME COMMAND...: one counted check
