@@ -593,6 +593,34 @@ def main() -> int:
 
     check("dashboard: every query returns data from a real Prometheus scraping the metrics", dash_live)
 
+    def values_documented():
+        lines = (CHART / "values.yaml").read_text().splitlines()
+        undocumented = []
+        stack: list[tuple[int, str]] = []
+        for i, line in enumerate(lines):
+            m = re.match(r"^(\s*)([A-Za-z_][\w-]*):(.*)$", line)
+            if not m or line.lstrip().startswith("#"):
+                continue
+            indent, key, rest = len(m.group(1)), m.group(2), m.group(3).strip()
+            while stack and stack[-1][0] >= indent:
+                stack.pop()
+            path = ".".join([k for _, k in stack] + [key])
+            stack.append((indent, key))
+            if path.startswith(("config.", "podSecurityContext.", "securityContext.", "grafanaDashboard.labels.")):
+                continue  # inside a value documented as a whole (the config, a context, a label map)
+            is_section = rest == "" and i + 1 < len(lines) and not lines[i + 1].lstrip().startswith("-") \
+                and len(lines[i + 1]) - len(lines[i + 1].lstrip()) > indent
+            if is_section and path not in ("podSecurityContext", "securityContext", "config"):
+                continue
+            j = i - 1
+            while j >= 0 and lines[j].strip().startswith("#") and not lines[j].strip().startswith("# --"):
+                j -= 1
+            if j < 0 or not lines[j].strip().startswith("# --"):
+                undocumented.append(path)
+        assert not undocumented, f"values without a `# --` comment: {undocumented}"
+
+    check("values.yaml: every value documented in place (# --)", values_documented)
+
     def dockerfile():
         text = (HERE / "Dockerfile").read_text()
         plugin_dir = load_values(CHART / "values.yaml")["config"]["plugins"]["dir"]
