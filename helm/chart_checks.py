@@ -502,6 +502,19 @@ def main() -> int:
 
     check("values.schema.json rejects wrong types, typos and bad namespaces", schema_rejects)
 
+    def loopback_listen_refused():
+        values = copy.deepcopy(load_values(CHART / "values.yaml"))
+        for listen in ("127.0.0.1:9477", "0.0.0.0:8080"):
+            values["config"]["api"]["listen"] = listen
+            try:
+                render({"config": values["config"]})
+            except helm.HelmError as exc:
+                assert "config.api.listen" in str(exc), exc
+                continue
+            raise AssertionError(f"rendered with config.api.listen {listen}")
+
+    check("a config listening on loopback or another port is refused at render", loopback_listen_refused)
+
     def rbac_checker_catches():
         docs = copy.deepcopy(rendered["default"][0])
         role = next(d for d in docs if d["kind"] == "ClusterRole")
