@@ -8,6 +8,7 @@
 //!   (scenario host, prober, baseline, journal), measuring and recording the run.
 //! - [`exit`]: the exit codes firedrill promises (0 pass, 1 objective failed, 2 error,
 //!   3 aborted) and the command error type.
+//! - [`metrics`]: the Prometheus metrics, updated from run records and schedules.
 //! - [`scenarios`]: the names of the built-in scenario plugins.
 
 pub mod adapters;
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod commands;
 pub mod engine;
 pub mod exit;
+pub mod metrics;
 pub mod scenarios;
 
 use std::path::Path;

@@ -1,0 +1,292 @@
+//! Prometheus metrics of drills: one place updates them from run records and the schedule.
+//!
+//! Base units (seconds, ratios), low-cardinality labels (drill, phase, service, result,
+//! scenario; never a run id), help texts that say how each figure was measured.
+
+use chrono::{DateTime, Utc};
+use firedrill_core::config::Config;
+use firedrill_core::run::{Outcome, RunRecord};
+use prometheus::{
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry,
+    TextEncoder,
+};
+
+/// Every firedrill metric, registered in one registry.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    phase_recovery: GaugeVec,
+    phase_recovery_histogram: HistogramVec,
+    phase_rto_target: GaugeVec,
+    phase_passed: GaugeVec,
+    rpo: GaugeVec,
+    availability: GaugeVec,
+    latency_p95: GaugeVec,
+    runs: IntCounterVec,
+    last_run: GaugeVec,
+    last_success: GaugeVec,
+    next_run: GaugeVec,
+    overdue: GaugeVec,
+    plugin_errors: IntCounterVec,
+    outbox: Gauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+fn gauge(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<GaugeVec> {
+    let metric = GaugeVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
+fn counter(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntCounterVec> {
+    let metric = IntCounterVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
+fn timestamp(at: DateTime<Utc>) -> f64 {
+    at.timestamp_millis() as f64 / 1000.0
+}
+
+impl Metrics {
+    pub fn new() -> prometheus::Result<Self> {
+        let registry = Registry::new();
+        let phase_recovery_histogram = HistogramVec::new(
+            HistogramOpts::new(
+                "firedrill_phase_recovery_duration_seconds",
+                "Measured recovery times of drill phases across runs (fault injected to recovery verified).",
+            )
+            .buckets(vec![1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1800.0, 3600.0]),
+            &["drill", "phase"],
+        )?;
+        registry.register(Box::new(phase_recovery_histogram.clone()))?;
+        let outbox = Gauge::with_opts(Opts::new(
+            "firedrill_mail_outbox_messages",
+            "Report emails waiting in the outbox to be delivered.",
+        ))?;
+        registry.register(Box::new(outbox.clone()))?;
+        Ok(Self {
+            phase_recovery: gauge(
+                &registry,
+                "firedrill_phase_recovery_seconds",
+                "Last measured recovery time of a phase: from the end of fault injection to the first verify that saw recovery.",
+                &["drill", "phase"],
+            )?,
+            phase_recovery_histogram,
+            phase_rto_target: gauge(
+                &registry,
+                "firedrill_phase_rto_target_seconds",
+                "Recovery time objective of a phase, from the configuration.",
+                &["drill", "phase"],
+            )?,
+            phase_passed: gauge(
+                &registry,
+                "firedrill_phase_passed",
+                "1 when the phase met every objective in its last run, 0 when it did not.",
+                &["drill", "phase"],
+            )?,
+            rpo: gauge(
+                &registry,
+                "firedrill_rpo_seconds",
+                "Last measured data-loss window of a phase that ran canaries.",
+                &["drill", "phase"],
+            )?,
+            availability: gauge(
+                &registry,
+                "firedrill_service_availability_ratio",
+                "Share of a service's probes that succeeded during the last run of a drill.",
+                &["drill", "service"],
+            )?,
+            latency_p95: gauge(
+                &registry,
+                "firedrill_service_latency_p95_seconds",
+                "95th percentile of a service's probe latency during the last run of a drill.",
+                &["drill", "service"],
+            )?,
+            runs: counter(
+                &registry,
+                "firedrill_drill_runs_total",
+                "Runs of a drill by result (passed, failed, aborted, interrupted, error).",
+                &["drill", "result"],
+            )?,
+            last_run: gauge(
+                &registry,
+                "firedrill_drill_last_run_timestamp_seconds",
+                "When the last run of a drill finished (Unix time).",
+                &["drill"],
+            )?,
+            last_success: gauge(
+                &registry,
+                "firedrill_drill_last_success_timestamp_seconds",
+                "When the last passing run of a drill finished (Unix time).",
+                &["drill"],
+            )?,
+            next_run: gauge(
+                &registry,
+                "firedrill_drill_next_run_timestamp_seconds",
+                "When the drill is next scheduled (Unix time), blackouts honoured.",
+                &["drill"],
+            )?,
+            overdue: gauge(
+                &registry,
+                "firedrill_drill_overdue",
+                "1 when the drill's last success is older than its schedule period plus grace.",
+                &["drill"],
+            )?,
+            plugin_errors: counter(
+                &registry,
+                "firedrill_plugin_errors_total",
+                "Phase calls that failed inside a scenario plugin (trap, limit, denied capability).",
+                &["scenario"],
+            )?,
+            outbox,
+            registry,
+        })
+    }
+
+    /// Updates every figure a finished run carries.
+    pub fn observe_run(&self, run: &RunRecord) {
+        let drill = run.drill.as_str();
+        self.runs
+            .with_label_values(&[drill, run.outcome.label()])
+            .inc();
+        if let Some(finished) = run.finished_at {
+            self.last_run
+                .with_label_values(&[drill])
+                .set(timestamp(finished));
+            if run.outcome == Outcome::Passed {
+                self.last_success
+                    .with_label_values(&[drill])
+                    .set(timestamp(finished));
+            }
+        }
+        for phase in &run.phases {
+            let labels = [drill, phase.name.as_str()];
+            if let Some(seconds) = phase.recovery_seconds {
+                self.phase_recovery.with_label_values(&labels).set(seconds);
+                self.phase_recovery_histogram
+                    .with_label_values(&labels)
+                    .observe(seconds);
+            }
+            if let Some(target) = phase.rto_target_seconds {
+                self.phase_rto_target.with_label_values(&labels).set(target);
+            }
+            if phase.verdict != firedrill_core::run::PhaseVerdict::Skipped {
+                let passed = if phase.verdict.passed() { 1.0 } else { 0.0 };
+                self.phase_passed.with_label_values(&labels).set(passed);
+            }
+            if let Some(loss) = &phase.data_loss {
+                self.rpo
+                    .with_label_values(&labels)
+                    .set(loss.loss_window_seconds);
+            }
+            if let firedrill_core::run::PhaseVerdict::Error { .. } = phase.verdict {
+                self.plugin_errors
+                    .with_label_values(&[phase.scenario.as_str()])
+                    .inc();
+            }
+        }
+        for service in &run.availability {
+            let labels = [drill, service.service.as_str()];
+            self.availability
+                .with_label_values(&labels)
+                .set(service.ratio());
+            if let Some(p95) = service.latency_p95_seconds {
+                self.latency_p95.with_label_values(&labels).set(p95);
+            }
+        }
+    }
+
+    /// Next runs and overdue flags at `now`. `since` stands in for the last success of a
+    /// drill that never passed (the daemon's start), so a new drill is not overdue at once.
+    pub fn refresh_schedule(&self, config: &Config, now: DateTime<Utc>, since: DateTime<Utc>) {
+        for drill in &config.drills {
+            let Some(schedule) = &drill.schedule else {
+                continue;
+            };
+            let name = drill.name.as_str();
+            if let Some(next) = schedule.schedule.next_runs(now, 1).first() {
+                self.next_run
+                    .with_label_values(&[name])
+                    .set(timestamp(*next));
+            }
+            let last_success = self.last_success.with_label_values(&[name]).get();
+            let baseline = if last_success > 0.0 {
+                last_success
+            } else {
+                timestamp(since)
+            };
+            let allowed = schedule
+                .schedule
+                .period(now)
+                .map(|p| p.num_seconds() as f64 + schedule.grace.as_secs_f64());
+            let overdue = allowed.is_some_and(|allowed| timestamp(now) - baseline > allowed);
+            self.overdue
+                .with_label_values(&[name])
+                .set(if overdue { 1.0 } else { 0.0 });
+        }
+    }
+
+    pub fn set_outbox_depth(&self, messages: usize) {
+        self.outbox.set(messages as f64);
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        // Encoding into a Vec cannot fail for well-formed metric families.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buffer);
+        String::from_utf8_lossy(&buffer).into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use firedrill_core::report::fixtures;
+
+    #[test]
+    fn a_run_sets_recovery_targets_verdicts_and_availability_without_run_ids() {
+        let metrics = Metrics::new().unwrap();
+        let run = fixtures::failing_run();
+        metrics.observe_run(&run);
+        let text = metrics.render();
+        assert!(
+            text.contains("firedrill_drill_runs_total{drill=\"full-dr\",result=\"failed\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# HELP firedrill_phase_recovery_seconds Last measured recovery time")
+        );
+        assert!(
+            text.contains(
+                "firedrill_phase_rto_target_seconds{drill=\"full-dr\",phase=\"zone-failure\"} 300"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("firedrill_phase_passed{drill=\"full-dr\",phase=\"zone-failure\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("firedrill_service_availability_ratio{"),
+            "{text}"
+        );
+        assert!(!text.contains(&run.id), "no run id in any label");
+    }
+}
