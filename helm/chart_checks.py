@@ -46,6 +46,8 @@ METRICS = {
     "firedrill_drill_last_success_timestamp_seconds",
     "firedrill_drill_next_run_timestamp_seconds", "firedrill_drill_overdue",
     "firedrill_plugin_errors_total", "firedrill_mail_outbox_messages",
+    # The histogram of recovery times across runs (daemon/src/metrics.rs names it).
+    "firedrill_phase_recovery_duration_seconds_bucket",
 }
 
 # Everything the chart may grant (issue 9): (apiGroup, resource) -> verbs.
@@ -230,6 +232,11 @@ firedrill_drill_next_run_timestamp_seconds{drill="single-pod"} 1.7642e+09
 firedrill_drill_overdue{drill="single-pod"} 0
 firedrill_plugin_errors_total{scenario="pod-failure"} 0
 firedrill_mail_outbox_messages 0
+firedrill_phase_recovery_duration_seconds_bucket{drill="single-pod",phase="pod-failure",le="30"} 0
+firedrill_phase_recovery_duration_seconds_bucket{drill="single-pod",phase="pod-failure",le="60"} 3
+firedrill_phase_recovery_duration_seconds_bucket{drill="single-pod",phase="pod-failure",le="+Inf"} 3
+firedrill_phase_recovery_duration_seconds_sum{drill="single-pod",phase="pod-failure"} 124.5
+firedrill_phase_recovery_duration_seconds_count{drill="single-pod",phase="pod-failure"} 3
 """
 
 
