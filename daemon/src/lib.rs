@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`adapters`]: the real ports: `KubeCluster` (Kubernetes API), `HttpProber`.
+//! - [`api`]: the daemon's HTTP API (axum): health, metrics, drills, runs, reports, triggers.
 //! - [`cli`]: clap definitions of every subcommand and its help.
 //! - [`commands`]: one module per subcommand; each returns an [`ExitCode`](exit::Exit).
 //! - [`engine`]: runs a drill's phases through the ports in [`engine::ports`]
@@ -12,6 +13,7 @@
 //! - [`scenarios`]: the names of the built-in scenario plugins.
 
 pub mod adapters;
+pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod engine;

@@ -1,0 +1,302 @@
+//! The daemon's HTTP API (axum): health, metrics, drills, runs, reports, and bearer-token-guarded triggers.
+//!
+//! The HTTP layer sees only its own [`AppState`]: the configuration, the metrics, where
+//! the run store is, and two channels to the runner (a queue of runs to start, and the
+//! handle of the run in progress for aborts).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::Utc;
+use firedrill_core::config::Config;
+use firedrill_core::report::{Renderer, Report};
+use firedrill_core::run::Trigger;
+use firedrill_store::{RunStore, SqliteRunStore};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+
+/// A run the API asks the runner to start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunJob {
+    pub drill: String,
+    pub trigger: Trigger,
+    pub scheduled_for: Option<chrono::DateTime<Utc>>,
+}
+
+/// The run in progress, for `POST /api/v1/runs/{id}/abort`.
+#[derive(Debug, Clone)]
+pub struct Running {
+    pub run_id: String,
+    pub cancel: CancellationToken,
+}
+
+/// What the HTTP layer can see.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub metrics: Metrics,
+    pub store_path: PathBuf,
+    pub renderer: Arc<Renderer>,
+    /// The bearer token triggers need; `None`: triggering over HTTP is disabled.
+    pub token: Option<String>,
+    pub jobs: tokio::sync::mpsc::UnboundedSender<RunJob>,
+    pub running: Arc<Mutex<Option<Running>>>,
+    /// Ready once start-up recovery is done.
+    pub ready: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+/// The API's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/drills", get(drills))
+        .route("/api/v1/drills/{name}/run", post(trigger))
+        .route("/api/v1/runs", get(runs))
+        .route("/api/v1/runs/{id}", get(run))
+        .route("/api/v1/runs/{id}/report", get(report))
+        .route("/api/v1/runs/{id}/abort", post(abort))
+        .with_state(state)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({ "error": message.into() }))).into_response()
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.ready.load(std::sync::atomic::Ordering::SeqCst) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "recovering interrupted runs\n",
+        )
+            .into_response()
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    state
+        .metrics
+        .refresh_schedule(&state.config, Utc::now(), Utc::now());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn drills(State(state): State<AppState>) -> Response {
+    let now = Utc::now();
+    let list: Vec<_> = state
+        .config
+        .drills
+        .iter()
+        .map(|drill| {
+            let schedule = drill.schedule.as_ref();
+            json!({
+                "name": drill.name,
+                "description": drill.description,
+                "target": drill.target,
+                "cron": schedule.map(|s| s.schedule.cron.to_string()),
+                "timezone": schedule.map(|s| s.schedule.timezone.to_string()),
+                "next_run": schedule.and_then(|s| s.schedule.next_runs(now, 1).first().copied()),
+                "phases": drill.phases.iter().map(|p| json!({
+                    "name": p.name,
+                    "scenario": p.scenario,
+                    "rto_seconds": p.objectives.rto.map(|d| d.as_secs_f64()),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    axum::Json(list).into_response()
+}
+
+/// Constant-time comparison, so response timing does not reveal how much of a guessed
+/// token was right.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// 401 without a bearer token, 403 with a wrong one (or when none is configured).
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<String, Response> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(presented) = presented else {
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "this endpoint needs `Authorization: Bearer TOKEN`",
+        ));
+    };
+    match &state.token {
+        Some(token) if same(token.as_bytes(), presented.as_bytes()) => Ok("api".into()),
+        Some(_) => Err(error(StatusCode::FORBIDDEN, "wrong token")),
+        None => Err(error(
+            StatusCode::FORBIDDEN,
+            "no API token is configured (api.token), so runs cannot be triggered over HTTP",
+        )),
+    }
+}
+
+async fn trigger(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let client = match authorize(&state, &headers) {
+        Ok(client) => client,
+        Err(response) => return response,
+    };
+    if state.config.drill(&name).is_none() {
+        return error(StatusCode::NOT_FOUND, format!("no drill named `{name}`"));
+    }
+    let job = RunJob {
+        drill: name.clone(),
+        trigger: Trigger::Api { client },
+        scheduled_for: None,
+    };
+    if state.jobs.send(job).is_err() {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the runner is shutting down",
+        );
+    }
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(json!({ "queued": name, "runs": "/api/v1/runs" })),
+    )
+        .into_response()
+}
+
+async fn abort(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(response) = authorize(&state, &headers) {
+        return response;
+    }
+    let running = state.running.lock().ok().and_then(|r| r.clone());
+    match running {
+        Some(running) if running.run_id == id => {
+            running.cancel.cancel();
+            (StatusCode::ACCEPTED, axum::Json(json!({ "aborting": id }))).into_response()
+        }
+        _ => error(StatusCode::NOT_FOUND, format!("no run `{id}` in progress")),
+    }
+}
+
+fn open_store(state: &AppState) -> Result<Option<SqliteRunStore>, Response> {
+    if !state.store_path.exists() {
+        return Ok(None);
+    }
+    SqliteRunStore::open(&state.store_path)
+        .map(Some)
+        .map_err(|err| error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))
+}
+
+async fn runs(State(state): State<AppState>) -> Response {
+    let store = match open_store(&state) {
+        Ok(Some(store)) => store,
+        Ok(None) => return axum::Json(json!([])).into_response(),
+        Err(response) => return response,
+    };
+    match store.runs() {
+        Ok(runs) => axum::Json(
+            runs.iter()
+                .map(|stored| {
+                    let run = &stored.entry.run;
+                    json!({
+                        "id": run.id,
+                        "drill": run.drill,
+                        "started_at": run.started_at,
+                        "finished_at": run.finished_at,
+                        "outcome": run.outcome.label(),
+                        "sha256": stored.sha256,
+                    })
+                })
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(err) => error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
+    }
+}
+
+fn stored_run(state: &AppState, id: &str) -> Result<firedrill_store::StoredRun, Response> {
+    let store =
+        open_store(state)?.ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no run `{id}`")))?;
+    store
+        .run(id)
+        .map_err(|err| error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no run `{id}`")))
+}
+
+async fn run(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    match stored_run(&state, &id) {
+        Ok(stored) => axum::Json(stored.entry.run).into_response(),
+        Err(response) => response,
+    }
+}
+
+async fn report(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let stored = match stored_run(&state, &id) {
+        Ok(stored) => stored,
+        Err(response) => return response,
+    };
+    let run = &stored.entry.run;
+    let report = Report::from_run(
+        run,
+        state.config.drill(&run.drill),
+        &state.config.report.participants,
+    );
+    let rendered = match state.renderer.render_all(&report) {
+        Ok(rendered) => rendered,
+        Err(err) => return error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
+    };
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if wants_html {
+        (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            rendered.report_html,
+        )
+            .into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+            rendered.report_markdown,
+        )
+            .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests;
