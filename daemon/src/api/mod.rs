@@ -73,8 +73,18 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, axum::Json(json!({ "error": message.into() }))).into_response()
+/// An error answer: a status and a message, as `{"error": "..."}`.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> ApiError {
+    ApiError(status, message.into())
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
@@ -139,7 +149,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// 401 without a bearer token, 403 with a wrong one (or when none is configured).
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<String, Response> {
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -167,10 +177,10 @@ async fn trigger(
 ) -> Response {
     let client = match authorize(&state, &headers) {
         Ok(client) => client,
-        Err(response) => return response,
+        Err(response) => return response.into_response(),
     };
     if state.config.drill(&name).is_none() {
-        return error(StatusCode::NOT_FOUND, format!("no drill named `{name}`"));
+        return error(StatusCode::NOT_FOUND, format!("no drill named `{name}`")).into_response();
     }
     let job = RunJob {
         drill: name.clone(),
@@ -181,7 +191,8 @@ async fn trigger(
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the runner is shutting down",
-        );
+        )
+        .into_response();
     }
     (
         StatusCode::ACCEPTED,
@@ -196,7 +207,7 @@ async fn abort(
     headers: HeaderMap,
 ) -> Response {
     if let Err(response) = authorize(&state, &headers) {
-        return response;
+        return response.into_response();
     }
     let running = state.running.lock().ok().and_then(|r| r.clone());
     match running {
@@ -204,11 +215,11 @@ async fn abort(
             running.cancel.cancel();
             (StatusCode::ACCEPTED, axum::Json(json!({ "aborting": id }))).into_response()
         }
-        _ => error(StatusCode::NOT_FOUND, format!("no run `{id}` in progress")),
+        _ => error(StatusCode::NOT_FOUND, format!("no run `{id}` in progress")).into_response(),
     }
 }
 
-fn open_store(state: &AppState) -> Result<Option<SqliteRunStore>, Response> {
+fn open_store(state: &AppState) -> Result<Option<SqliteRunStore>, ApiError> {
     if !state.store_path.exists() {
         return Ok(None);
     }
@@ -221,7 +232,7 @@ async fn runs(State(state): State<AppState>) -> Response {
     let store = match open_store(&state) {
         Ok(Some(store)) => store,
         Ok(None) => return axum::Json(json!([])).into_response(),
-        Err(response) => return response,
+        Err(response) => return response.into_response(),
     };
     match store.runs() {
         Ok(runs) => axum::Json(
@@ -240,11 +251,11 @@ async fn runs(State(state): State<AppState>) -> Response {
                 .collect::<Vec<_>>(),
         )
         .into_response(),
-        Err(err) => error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
+        Err(err) => error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()).into_response(),
     }
 }
 
-fn stored_run(state: &AppState, id: &str) -> Result<firedrill_store::StoredRun, Response> {
+fn stored_run(state: &AppState, id: &str) -> Result<firedrill_store::StoredRun, ApiError> {
     let store =
         open_store(state)?.ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no run `{id}`")))?;
     store
@@ -256,7 +267,7 @@ fn stored_run(state: &AppState, id: &str) -> Result<firedrill_store::StoredRun, 
 async fn run(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     match stored_run(&state, &id) {
         Ok(stored) => axum::Json(stored.entry.run).into_response(),
-        Err(response) => response,
+        Err(response) => response.into_response(),
     }
 }
 
@@ -267,7 +278,7 @@ async fn report(
 ) -> Response {
     let stored = match stored_run(&state, &id) {
         Ok(stored) => stored,
-        Err(response) => return response,
+        Err(response) => return response.into_response(),
     };
     let run = &stored.entry.run;
     let report = Report::from_run(
@@ -277,7 +288,9 @@ async fn report(
     );
     let rendered = match state.renderer.render_all(&report) {
         Ok(rendered) => rendered,
-        Err(err) => return error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
+        Err(err) => {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()).into_response();
+        }
     };
     let wants_html = headers
         .get(header::ACCEPT)
