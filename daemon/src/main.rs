@@ -28,7 +28,7 @@ fn main() -> ExitCode {
         Command::Recover(args) => {
             runtime().and_then(|rt| rt.block_on(commands::drill::recover(&cli.config, args)))
         }
-        Command::Serve => not_yet("serve", "the daemon lands with issue 7"),
+        Command::Serve => runtime().and_then(|rt| rt.block_on(commands::serve::run(&cli.config))),
         Command::Sandbox(args) => match &args.command {
             SandboxCommand::Up {
                 listen,
@@ -78,10 +78,6 @@ fn runtime() -> Result<tokio::runtime::Runtime, CommandError> {
             path: "the async runtime".into(),
             source,
         })
-}
-
-fn not_yet(command: &'static str, reason: &'static str) -> Result<Exit, CommandError> {
-    Err(CommandError::NotYet { command, reason })
 }
 
 fn render_error(err: &CommandError) -> String {

@@ -159,6 +159,18 @@ impl Metrics {
         })
     }
 
+    /// Starts every drill's run counters at zero for every result, so that the first
+    /// failure or abort is an increase alert rules can see.
+    pub fn register_drills(&self, config: &Config) {
+        for drill in &config.drills {
+            for result in ["passed", "failed", "aborted", "interrupted", "error"] {
+                self.runs
+                    .with_label_values(&[drill.name.as_str(), result])
+                    .inc_by(0);
+            }
+        }
+    }
+
     /// Updates every figure a finished run carries.
     pub fn observe_run(&self, run: &RunRecord) {
         let drill = run.drill.as_str();

@@ -132,16 +132,31 @@ pub fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
 
 /// A plain HTTP/1.0 GET on loopback; the body when the status is 2xx.
 pub fn http_get(base: &str, path: &str) -> Result<String, String> {
+    http_request(base, "GET", path, &[])
+}
+
+/// A plain HTTP/1.0 request on loopback with extra headers; the body when the status is
+/// 2xx, else `HTTP <status>: <body>`.
+pub fn http_request(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<String, String> {
     let address = base.trim_start_matches("http://");
     let mut stream = TcpStream::connect(address).map_err(|e| e.to_string())?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: {address}\r\nAccept: application/json\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
+    let mut request =
+        format!("{method} {path} HTTP/1.0\r\nHost: {address}\r\nAccept: application/json\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("Content-Length: 0\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| e.to_string())?;
     let mut response = String::new();
     stream
         .read_to_string(&mut response)

@@ -3,4 +3,5 @@
 pub mod host;
 pub mod journal;
 pub mod kube;
+pub mod outbox;
 pub mod prober;

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::adapters::host::WasmtimeScenarios;
 use crate::adapters::journal::{FileJournal, JournalState};
 use crate::adapters::kube::{KubeCluster, connect_in_cluster, connect_kubeconfig, connect_url};
+use crate::adapters::outbox::LockedStore;
 use crate::adapters::prober::{HttpProber, PrometheusAlerts};
 use crate::cli::{DrillArgs, OutputFormat, RunArgs, TargetArgs};
 use crate::commands::report::renderer;
@@ -169,6 +170,7 @@ pub async fn publish(config: &Config, record: &RunRecord) -> Result<PathBuf, Com
             source,
         })?;
     }
+    let store = LockedStore::new(store);
     if let Some(email) = &config.email {
         match firedrill_notify::mailer_from_config(&email.transport) {
             Ok(mailer) => {
@@ -254,6 +256,7 @@ pub async fn run_loaded(
         .run(
             &config,
             RunRequest {
+                run_id: None,
                 drill: drill.name.clone(),
                 trigger: Trigger::Cli { user },
                 scheduled_for: None,

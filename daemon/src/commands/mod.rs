@@ -10,4 +10,5 @@ pub mod report;
 pub mod runs;
 pub mod sandbox;
 pub mod schedule;
+pub mod serve;
 pub mod verify;

@@ -56,6 +56,8 @@ impl std::fmt::Debug for Engine {
 /// What to run, and why.
 #[derive(Debug, Clone)]
 pub struct RunRequest {
+    /// The run's id; `None`: the engine makes one from the drill and start time.
+    pub run_id: Option<String>,
     pub drill: String,
     pub trigger: Trigger,
     pub scheduled_for: Option<DateTime<Utc>>,
@@ -125,7 +127,10 @@ impl Engine {
         let clock = Clock::now();
         let nonce: u16 = rand::random();
         let mut record = RunRecord {
-            id: RunRecord::make_id(&request.drill, clock.wall, nonce),
+            id: request
+                .run_id
+                .clone()
+                .unwrap_or_else(|| RunRecord::make_id(&request.drill, clock.wall, nonce)),
             drill: request.drill.clone(),
             description: None,
             target: String::new(),

@@ -178,6 +178,7 @@ fn rig(first: Option<Duration>, second: Option<Duration>) -> Rig {
 
 fn request() -> RunRequest {
     RunRequest {
+        run_id: None,
         drill: "drill".into(),
         trigger: Trigger::Cli {
             user: "test".into(),

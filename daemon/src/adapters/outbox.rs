@@ -1,0 +1,61 @@
+//! `LockedStore`: the run store's mail queue behind a mutex, so delivery can run on any thread.
+//!
+//! A SQLite connection may move between threads but not be shared; the outbox's delivery
+//! is async and holds the queue across sends, so it gets the store behind a mutex, locked
+//! only for each short queue operation (never across a send).
+
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use firedrill_store::{Delivery, MailQueue, QueuedMail, SqliteRunStore, StoreError};
+
+#[derive(Debug)]
+pub struct LockedStore(Mutex<SqliteRunStore>);
+
+impl LockedStore {
+    pub fn new(store: SqliteRunStore) -> Self {
+        Self(Mutex::new(store))
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&SqliteRunStore) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match self.0.lock() {
+            Ok(store) => f(&store),
+            // A panic while holding the lock leaves the connection itself usable.
+            Err(poisoned) => f(&poisoned.into_inner()),
+        }
+    }
+}
+
+impl MailQueue for LockedStore {
+    fn enqueue_mail(
+        &self,
+        run_id: &str,
+        payload: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.with(|s| s.enqueue_mail(run_id, payload, now))
+    }
+    fn due_mail(&self, now: DateTime<Utc>) -> Result<Vec<QueuedMail>, StoreError> {
+        self.with(|s| s.due_mail(now))
+    }
+    fn claim_mail(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.with(|s| s.claim_mail(id, now))
+    }
+    fn mail_delivered(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.with(|s| s.mail_delivered(id, at))
+    }
+    fn mail_failed(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.with(|s| s.mail_failed(id, error, next_attempt_at))
+    }
+    fn delivery(&self, run_id: &str) -> Result<Option<Delivery>, StoreError> {
+        self.with(|s| s.delivery(run_id))
+    }
+}

@@ -1,0 +1,371 @@
+//! `firedrill serve`: every drill on its schedule, the HTTP API and /metrics, the mail outbox.
+//!
+//! Tasks: the scheduler (wakes at each drill's next slot and queues what [`decide`] says is
+//! due), the runner (runs queued drills one at a time: never two drills at once), the
+//! outbox (delivers report emails with backoff), and the API. The instant up to which each
+//! drill's slots were handled is kept in `storage/scheduler.json`, so slots that pass while
+//! the daemon is down are seen, and skipped or caught up per policy, when it comes back.
+//! SIGINT/SIGTERM: the current phase is rolled back, the run recorded, then everything stops.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use firedrill_core::config::{Config, Secret};
+use firedrill_core::run::Trigger;
+use firedrill_core::scheduler::{Decision, SkipReason, decide, next_wake};
+use firedrill_store::{MailQueue, RunStore, SqliteRunStore};
+use tokio_util::sync::CancellationToken;
+
+use super::drill::{Session, open, publish};
+use crate::adapters::outbox::LockedStore;
+use crate::api::{AppState, RunJob, Running, router};
+use crate::engine::RunRequest;
+use crate::exit::{CommandError, Exit};
+use crate::metrics::Metrics;
+
+fn usage(message: impl Into<String>) -> CommandError {
+    CommandError::Usage(message.into())
+}
+
+fn read_secret(secret: &Secret) -> Result<String, CommandError> {
+    match secret {
+        Secret::Env(name) => std::env::var(name).map_err(|_| {
+            usage(format!(
+                "environment variable {name} (api.token) is not set"
+            ))
+        }),
+        Secret::File(path) => std::fs::read_to_string(path)
+            .map(|text| text.trim().to_string())
+            .map_err(|source| CommandError::Io {
+                path: path.display().to_string(),
+                source,
+            }),
+    }
+}
+
+fn load_handled(path: &Path) -> BTreeMap<String, DateTime<Utc>> {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
+}
+
+fn save_handled(path: &Path, handled: &BTreeMap<String, DateTime<Utc>>) {
+    let write = || -> std::io::Result<()> {
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(handled).unwrap_or_default())?;
+        std::fs::rename(&tmp, path)
+    };
+    if let Err(err) = write() {
+        tracing::error!(path = %path.display(), error = %err, "Could not save the scheduler state; missed slots may be judged wrongly after a restart");
+    }
+}
+
+/// `firedrill serve`.
+pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
+    let config = Arc::new(crate::load_config(config_path)?);
+    let config_sha = std::fs::read(config_path)
+        .map(|bytes| {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(bytes))
+        })
+        .unwrap_or_default();
+    std::fs::create_dir_all(&config.storage_path).map_err(|source| CommandError::Io {
+        path: config.storage_path.display().to_string(),
+        source,
+    })?;
+    let token = config.api.token.as_ref().map(read_secret).transpose()?;
+    let metrics = Metrics::new().map_err(|err| usage(format!("cannot set up metrics: {err}")))?;
+    let store_path = config.storage_path.join(firedrill_store::DATABASE_FILE);
+    // Counters start at zero for every drill and result, so the first failure is an increase.
+    metrics.register_drills(&config);
+    if store_path.exists() {
+        let store = SqliteRunStore::open(&store_path).map_err(super::runs::store_error)?;
+        for stored in store.runs().map_err(super::runs::store_error)? {
+            metrics.observe_run(&stored.entry.run);
+        }
+    }
+    let started = Utc::now();
+    metrics.refresh_schedule(&config, started, started);
+
+    let shutdown = CancellationToken::new();
+    {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            super::sandbox::shutdown_signal().await;
+            tracing::warn!(
+                "Shutting down: the drill in progress is rolled back and recorded first"
+            );
+            shutdown.cancel();
+        });
+    }
+
+    let (jobs_tx, jobs_rx) = tokio::sync::mpsc::unbounded_channel::<RunJob>();
+    let running: Arc<Mutex<Option<Running>>> = Arc::new(Mutex::new(None));
+    let ready = Arc::new(AtomicBool::new(false));
+    let state = AppState {
+        config: config.clone(),
+        metrics: metrics.clone(),
+        store_path: store_path.clone(),
+        renderer: Arc::new(super::report::renderer(&config)?),
+        token,
+        jobs: jobs_tx.clone(),
+        running: running.clone(),
+        ready: ready.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind(config.api.listen)
+        .await
+        .map_err(|source| CommandError::Io {
+            path: format!("listen on {}", config.api.listen),
+            source,
+        })?;
+    let address = listener.local_addr().map_err(|source| CommandError::Io {
+        path: "listener address".into(),
+        source,
+    })?;
+    eprintln!("firedrill serving on http://{address} (API, /metrics)");
+    let server = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, router(state))
+                .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                .await
+        })
+    };
+
+    // One session (sandbox or cluster connection) per target, opened when first needed.
+    let sessions: Arc<tokio::sync::Mutex<BTreeMap<String, Session>>> = Arc::default();
+    // Recover what a previous process left, on every target drills use.
+    let mut targets: Vec<String> = config.drills.iter().map(|d| d.target.clone()).collect();
+    targets.sort();
+    targets.dedup();
+    for target in &targets {
+        let session = open(&config, target).await?;
+        for record in session
+            .engine
+            .recover_interrupted()
+            .await
+            .map_err(|err| usage(format!("cannot recover interrupted runs: {err}")))?
+        {
+            publish(&config, &record).await?;
+            metrics.observe_run(&record);
+            eprintln!(
+                "Recovered interrupted run {}: rolled back and recorded",
+                record.id
+            );
+        }
+        sessions.lock().await.insert(target.clone(), session);
+    }
+    ready.store(true, Ordering::SeqCst);
+
+    let runner = tokio::spawn(runner(
+        config.clone(),
+        config_sha,
+        sessions.clone(),
+        jobs_rx,
+        running.clone(),
+        metrics.clone(),
+        shutdown.clone(),
+    ));
+    let scheduler = tokio::spawn(scheduler(
+        config.clone(),
+        config.storage_path.join("scheduler.json"),
+        jobs_tx,
+        metrics.clone(),
+        shutdown.clone(),
+    ));
+    let outbox = tokio::spawn(outbox(
+        config.clone(),
+        store_path,
+        metrics.clone(),
+        shutdown.clone(),
+    ));
+
+    shutdown.cancelled().await;
+    // Abort the drill in progress: the engine rolls back and the runner records it.
+    if let Some(current) = running.lock().ok().and_then(|r| r.clone()) {
+        current.cancel.cancel();
+    }
+    let _ = scheduler.await;
+    let _ = runner.await;
+    let _ = outbox.await;
+    let _ = server.await;
+    Ok(Exit::Success)
+}
+
+async fn runner(
+    config: Arc<Config>,
+    config_sha: String,
+    sessions: Arc<tokio::sync::Mutex<BTreeMap<String, Session>>>,
+    mut jobs: tokio::sync::mpsc::UnboundedReceiver<RunJob>,
+    running: Arc<Mutex<Option<Running>>>,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let job = tokio::select! {
+            job = jobs.recv() => match job { Some(job) => job, None => return },
+            () = shutdown.cancelled() => return,
+        };
+        let Some(drill) = config.drill(&job.drill) else {
+            continue;
+        };
+        let mut sessions = sessions.lock().await;
+        if !sessions.contains_key(&drill.target) {
+            match open(&config, &drill.target).await {
+                Ok(session) => {
+                    sessions.insert(drill.target.clone(), session);
+                }
+                Err(err) => {
+                    tracing::error!(drill = %drill.name, target = %drill.target, error = %err, "Cannot reach the drill's target; the run did not start");
+                    continue;
+                }
+            }
+        }
+        let Some(session) = sessions.get(&drill.target) else {
+            continue;
+        };
+        let cancel = CancellationToken::new();
+        let (progress, mut events) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move { while events.recv().await.is_some() {} });
+        let run_id =
+            firedrill_core::run::RunRecord::make_id(&drill.name, Utc::now(), rand::random());
+        let request = RunRequest {
+            run_id: Some(run_id.clone()),
+            drill: drill.name.clone(),
+            trigger: job.trigger.clone(),
+            scheduled_for: job.scheduled_for,
+            config_sha256: config_sha.clone(),
+        };
+        if let Ok(mut slot) = running.lock() {
+            *slot = Some(Running {
+                run_id,
+                cancel: cancel.clone(),
+            });
+        }
+        tracing::info!(drill = %drill.name, trigger = ?job.trigger, "Drill started");
+        let record = session
+            .engine
+            .run(&config, request, cancel, Some(progress))
+            .await;
+        if let Ok(mut slot) = running.lock() {
+            *slot = None;
+        }
+        metrics.observe_run(&record);
+        tracing::info!(drill = %drill.name, run = %record.id, outcome = record.outcome.label(), "Drill finished");
+        if let Err(err) = publish(&config, &record).await {
+            tracing::error!(run = %record.id, error = %err, "Could not record the run");
+        }
+    }
+}
+
+async fn scheduler(
+    config: Arc<Config>,
+    state_path: PathBuf,
+    jobs: tokio::sync::mpsc::UnboundedSender<RunJob>,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) {
+    let mut handled = load_handled(&state_path);
+    let started = Utc::now();
+    loop {
+        let now = Utc::now();
+        for drill in &config.drills {
+            let Some(schedule) = &drill.schedule else {
+                continue;
+            };
+            let previous = handled.get(&drill.name).copied();
+            for decision in decide(schedule, previous, now) {
+                match decision {
+                    Decision::Run { slot } => {
+                        tracing::info!(drill = %drill.name, %slot, "Drill due");
+                        let _ = jobs.send(RunJob {
+                            drill: drill.name.clone(),
+                            trigger: Trigger::Schedule { slot },
+                            scheduled_for: Some(slot),
+                        });
+                    }
+                    Decision::CatchUp { missed } => {
+                        tracing::warn!(drill = %drill.name, missed = missed.len(), "Running once for slots missed while the daemon was down");
+                        let _ = jobs.send(RunJob {
+                            drill: drill.name.clone(),
+                            scheduled_for: missed.last().copied(),
+                            trigger: Trigger::CatchUp {
+                                missed_slots: missed,
+                            },
+                        });
+                    }
+                    Decision::Skip { slot, reason } => match reason {
+                        SkipReason::Blackout(why) => {
+                            tracing::info!(drill = %drill.name, %slot, reason = %why, "Slot skipped: blackout");
+                        }
+                        SkipReason::Missed => {
+                            tracing::warn!(drill = %drill.name, %slot, "Slot missed while the daemon was down");
+                        }
+                    },
+                }
+            }
+            handled.insert(drill.name.clone(), now);
+        }
+        save_handled(&state_path, &handled);
+        metrics.refresh_schedule(&config, now, started);
+        let wake = config
+            .drills
+            .iter()
+            .filter_map(|d| d.schedule.as_ref().and_then(|s| next_wake(s, now)))
+            .min();
+        // Wake at the next slot, and at least every minute to refresh the overdue flags.
+        let sleep = wake
+            .and_then(|at| (at - now).to_std().ok())
+            .unwrap_or(Duration::from_secs(60))
+            .min(Duration::from_secs(60));
+        tokio::select! {
+            () = tokio::time::sleep(sleep) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+async fn outbox(
+    config: Arc<Config>,
+    store_path: PathBuf,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) {
+    let Some(email) = &config.email else { return };
+    let mailer = match firedrill_notify::mailer_from_config(&email.transport) {
+        Ok(mailer) => mailer,
+        Err(err) => {
+            tracing::error!(error = %err, "Email is configured but cannot be sent; reports stay in the outbox");
+            return;
+        }
+    };
+    loop {
+        if store_path.exists()
+            && let Ok(store) = SqliteRunStore::open(&store_path)
+        {
+            let store = LockedStore::new(store);
+            if let Err(err) = firedrill_notify::deliver_due(
+                &store,
+                &mailer,
+                &firedrill_notify::Backoff::default(),
+                Utc::now(),
+            )
+            .await
+            {
+                tracing::warn!(error = %err, "Outbox pass failed; messages stay queued");
+            }
+            if let Ok(due) = store.due_mail(Utc::now() + chrono::Duration::days(3650)) {
+                metrics.set_outbox_depth(due.len());
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(30)) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
