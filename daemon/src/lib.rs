@@ -5,6 +5,7 @@
 //! - [`api`]: the daemon's HTTP API (axum): health, metrics, drills, runs, reports, triggers.
 //! - [`cli`]: clap definitions of every subcommand and its help.
 //! - [`commands`]: one module per subcommand; each returns an [`ExitCode`](exit::Exit).
+//! - [`election`]: leader election with a Kubernetes Lease, so one replica runs drills.
 //! - [`engine`]: runs a drill's phases through the ports in [`engine::ports`]
 //!   (scenario host, prober, baseline, journal), measuring and recording the run.
 //! - [`exit`]: the exit codes firedrill promises (0 pass, 1 objective failed, 2 error,
@@ -16,6 +17,7 @@ pub mod adapters;
 pub mod api;
 pub mod cli;
 pub mod commands;
+pub mod election;
 pub mod engine;
 pub mod exit;
 pub mod metrics;

@@ -254,6 +254,7 @@ fn json_schema_describes_every_top_level_section() {
         "report",
         "notifications",
         "api",
+        "leader_election",
     ] {
         assert!(properties.contains_key(section), "{section} missing");
     }

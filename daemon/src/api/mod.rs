@@ -48,8 +48,10 @@ pub struct AppState {
     pub token: Option<String>,
     pub jobs: tokio::sync::mpsc::UnboundedSender<RunJob>,
     pub running: Arc<Mutex<Option<Running>>>,
-    /// Ready once start-up recovery is done.
+    /// Ready once the targets are connected.
     pub ready: Arc<std::sync::atomic::AtomicBool>,
+    /// Whether this replica leads (always true without leader election).
+    pub leading: tokio::sync::watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -179,6 +181,13 @@ async fn trigger(
         Ok(client) => client,
         Err(response) => return response.into_response(),
     };
+    if !*state.leading.borrow() {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this replica is not the leader; send the request to the leader (the Lease's holder)",
+        )
+        .into_response();
+    }
     if state.config.drill(&name).is_none() {
         return error(StatusCode::NOT_FOUND, format!("no drill named `{name}`")).into_response();
     }

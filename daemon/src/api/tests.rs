@@ -40,6 +40,7 @@ fn rig() -> Rig {
         jobs: jobs_tx,
         running: Arc::new(Mutex::new(None)),
         ready: Arc::new(AtomicBool::new(true)),
+        leading: tokio::sync::watch::channel(true).1,
     };
     Rig {
         _dir: dir,

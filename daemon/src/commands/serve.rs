@@ -18,11 +18,13 @@ use firedrill_core::config::{Config, Secret};
 use firedrill_core::run::Trigger;
 use firedrill_core::scheduler::{Decision, SkipReason, decide, next_wake};
 use firedrill_store::{MailQueue, RunStore, SqliteRunStore};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::drill::{Session, open, publish};
 use crate::adapters::outbox::LockedStore;
 use crate::api::{AppState, RunJob, Running, router};
+use crate::election::LeaseElector;
 use crate::engine::RunRequest;
 use crate::exit::{CommandError, Exit};
 use crate::metrics::Metrics;
@@ -107,6 +109,8 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
     let (jobs_tx, jobs_rx) = tokio::sync::mpsc::unbounded_channel::<RunJob>();
     let running: Arc<Mutex<Option<Running>>> = Arc::new(Mutex::new(None));
     let ready = Arc::new(AtomicBool::new(false));
+    // Without election this replica leads; with it, the Lease decides.
+    let (leading_tx, leading) = watch::channel(config.leader_election.is_none());
     let state = AppState {
         config: config.clone(),
         metrics: metrics.clone(),
@@ -116,6 +120,7 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
         jobs: jobs_tx.clone(),
         running: running.clone(),
         ready: ready.clone(),
+        leading: leading.clone(),
     };
     let listener = tokio::net::TcpListener::bind(config.api.listen)
         .await
@@ -137,29 +142,50 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
         })
     };
 
-    // One session (sandbox or cluster connection) per target, opened when first needed.
+    // One session (sandbox or cluster connection) per target drills use.
     let sessions: Arc<tokio::sync::Mutex<BTreeMap<String, Session>>> = Arc::default();
-    // Recover what a previous process left, on every target drills use.
     let mut targets: Vec<String> = config.drills.iter().map(|d| d.target.clone()).collect();
+    targets.push(config.default_target.clone());
     targets.sort();
     targets.dedup();
     for target in &targets {
         let session = open(&config, target).await?;
-        for record in session
-            .engine
-            .recover_interrupted()
-            .await
-            .map_err(|err| usage(format!("cannot recover interrupted runs: {err}")))?
-        {
-            publish(&config, &record).await?;
-            metrics.observe_run(&record);
-            eprintln!(
-                "Recovered interrupted run {}: rolled back and recorded",
-                record.id
-            );
-        }
         sessions.lock().await.insert(target.clone(), session);
     }
+    // Without election the sender lives here for the whole run, so `changed()` never
+    // reports a closed channel.
+    let mut _always_leading = None;
+    let election = match &config.leader_election {
+        Some(settings) => {
+            let client = sessions
+                .lock()
+                .await
+                .get(&config.default_target)
+                .map(|s| s.cluster.client().clone())
+                .ok_or_else(|| usage("the default target is not reachable for leader election"))?;
+            let identity = crate::election::identity();
+            eprintln!(
+                "Campaigning for lease {}/{} as {identity}",
+                settings.namespace, settings.lease
+            );
+            let elector = LeaseElector::new(
+                client,
+                &settings.namespace,
+                &settings.lease,
+                identity,
+                settings.duration,
+            );
+            Some(tokio::spawn(crate::election::run(
+                elector,
+                leading_tx,
+                shutdown.clone(),
+            )))
+        }
+        None => {
+            _always_leading = Some(leading_tx);
+            None
+        }
+    };
     ready.store(true, Ordering::SeqCst);
 
     let runner = tokio::spawn(runner(
@@ -169,6 +195,7 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
         jobs_rx,
         running.clone(),
         metrics.clone(),
+        leading.clone(),
         shutdown.clone(),
     ));
     let scheduler = tokio::spawn(scheduler(
@@ -176,6 +203,7 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
         config.storage_path.join("scheduler.json"),
         jobs_tx,
         metrics.clone(),
+        leading,
         shutdown.clone(),
     ));
     let outbox = tokio::spawn(outbox(
@@ -194,9 +222,33 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
     let _ = runner.await;
     let _ = outbox.await;
     let _ = server.await;
+    if let Some(election) = election {
+        let _ = election.await;
+    }
     Ok(Exit::Success)
 }
 
+/// Rolls back and records the runs a previous leader (or process) left unfinished.
+async fn recover(config: &Config, sessions: &BTreeMap<String, Session>, metrics: &Metrics) {
+    for session in sessions.values() {
+        match session.engine.recover_interrupted().await {
+            Ok(records) => {
+                for record in records {
+                    tracing::warn!(run = %record.id, "Recovered an interrupted run: rolled back");
+                    metrics.observe_run(&record);
+                    if let Err(err) = publish(config, &record).await {
+                        tracing::error!(run = %record.id, error = %err, "Could not record the interrupted run");
+                    }
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "Could not recover interrupted runs; the cluster may need `firedrill recover`");
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn runner(
     config: Arc<Config>,
     config_sha: String,
@@ -204,13 +256,33 @@ async fn runner(
     mut jobs: tokio::sync::mpsc::UnboundedReceiver<RunJob>,
     running: Arc<Mutex<Option<Running>>>,
     metrics: Metrics,
+    mut leading: watch::Receiver<bool>,
     shutdown: CancellationToken,
 ) {
+    let mut recovered = false;
     loop {
+        // A new leader first pays what the previous one owed.
+        if *leading.borrow() && !recovered {
+            recover(&config, &*sessions.lock().await, &metrics).await;
+            recovered = true;
+        }
         let job = tokio::select! {
             job = jobs.recv() => match job { Some(job) => job, None => return },
+            changed = leading.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                if !*leading.borrow() {
+                    recovered = false;
+                }
+                continue;
+            }
             () = shutdown.cancelled() => return,
         };
+        if !*leading.borrow() {
+            tracing::warn!(drill = %job.drill, "Not the leader: run not started");
+            continue;
+        }
         let Some(drill) = config.drill(&job.drill) else {
             continue;
         };
@@ -268,11 +340,22 @@ async fn scheduler(
     state_path: PathBuf,
     jobs: tokio::sync::mpsc::UnboundedSender<RunJob>,
     metrics: Metrics,
+    mut leading: watch::Receiver<bool>,
     shutdown: CancellationToken,
 ) {
-    let mut handled = load_handled(&state_path);
     let started = Utc::now();
     loop {
+        // Only the leader schedules; it takes up the handled slots where the previous
+        // leader (sharing the storage) left them.
+        while !*leading.borrow() {
+            metrics.refresh_schedule(&config, Utc::now(), started);
+            tokio::select! {
+                changed = leading.changed() => if changed.is_err() { return },
+                () = tokio::time::sleep(Duration::from_secs(60)) => {}
+                () = shutdown.cancelled() => return,
+            }
+        }
+        let mut handled = load_handled(&state_path);
         let now = Utc::now();
         for drill in &config.drills {
             let Some(schedule) = &drill.schedule else {
@@ -325,6 +408,7 @@ async fn scheduler(
             .min(Duration::from_secs(60));
         tokio::select! {
             () = tokio::time::sleep(sleep) => {}
+            _ = leading.changed() => {}
             () = shutdown.cancelled() => return,
         }
     }

@@ -60,6 +60,25 @@ pub struct RawConfig {
     /// The daemon's HTTP API (health, metrics, drills, runs, reports).
     #[serde(default)]
     pub api: RawApi,
+    /// Several `firedrill serve` replicas elect one leader with a Kubernetes Lease; only
+    /// the leader runs drills.
+    #[serde(default)]
+    pub leader_election: RawLeaderElection,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawLeaderElection {
+    /// Elect a leader before running drills. Default: false (a single replica).
+    #[serde(default)]
+    pub enabled: bool,
+    /// Namespace of the Lease, on the default target. Default: `default`.
+    pub namespace: Option<String>,
+    /// Name of the Lease. Default: `firedrill`.
+    pub lease: Option<String>,
+    /// How long a leader's claim lasts without renewal; a standby takes over after it.
+    /// Default: 15s.
+    pub duration: Option<HumanDuration>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]

@@ -42,6 +42,8 @@ pub struct Config {
     pub report: Report,
     pub email: Option<Email>,
     pub api: Api,
+    /// `None`: a single replica runs drills without election.
+    pub leader_election: Option<LeaderElection>,
 }
 
 impl Config {
@@ -239,6 +241,13 @@ pub struct Email {
     pub to: Vec<String>,
     pub cc: Vec<String>,
     pub transport: EmailTransport,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderElection {
+    pub namespace: String,
+    pub lease: String,
+    pub duration: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -537,6 +546,22 @@ pub(crate) fn resolve(
         },
         email,
         api: Api { listen, token },
+        leader_election: raw.leader_election.enabled.then(|| LeaderElection {
+            namespace: raw
+                .leader_election
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into()),
+            lease: raw
+                .leader_election
+                .lease
+                .clone()
+                .unwrap_or_else(|| "firedrill".into()),
+            duration: raw
+                .leader_election
+                .duration
+                .map_or(Duration::from_secs(15), |d| d.0),
+        }),
     })
 }
 
