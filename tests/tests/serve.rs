@@ -223,3 +223,72 @@ api:
     });
     assert!(stopped.unwrap().success());
 }
+
+#[test]
+fn sighup_reloads_a_valid_configuration_and_rejects_an_invalid_one() {
+    require_plugins(&["pod-failure"]);
+    let dir = TempDir::new().unwrap();
+    let port = free_port();
+    let config = dir.path().join("firedrill.yaml");
+    let text = |extra: &str| {
+        format!(
+            "version: 1\nstorage: {{ path: data }}\napi: {{ listen: 127.0.0.1:{port} }}\ndrills:\n  weekly:\n    schedule: {{ cron: \"0 10 * * TUE\" }}\n    phases: [{{ name: kill, scenario: pod-failure }}]\n{extra}"
+        )
+    };
+    std::fs::write(&config, text("")).unwrap();
+    let mut serve = Guard(
+        firedrill()
+            .arg("-c")
+            .arg(&config)
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let api = format!("http://127.0.0.1:{port}");
+    wait_for(Duration::from_secs(60), "serve to be ready", || {
+        http_get(&api, "/readyz").is_ok()
+    });
+    let drills = || -> Vec<String> {
+        let body = http_get(&api, "/api/v1/drills").unwrap();
+        let list: Value = serde_json::from_str(&body).unwrap();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(drills(), ["weekly"]);
+    let hup = |pid: u32| {
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap();
+    };
+    let pid = serve.0.id();
+
+    std::fs::write(
+        &config,
+        text("  monthly:\n    schedule: { cron: \"0 10 8 * *\" }\n    phases: [{ name: kill, scenario: pod-failure }]\n"),
+    )
+    .unwrap();
+    hup(pid);
+    wait_for(Duration::from_secs(20), "the new drill to appear", || {
+        drills().len() == 2
+    });
+
+    // An invalid file is rejected: the running configuration stays, the daemon lives.
+    std::fs::write(
+        &config,
+        text("  broken:\n    schedule: { cron: \"61 * * * *\" }\n    phases: [{ name: kill, scenario: pod-failure }]\n"),
+    )
+    .unwrap();
+    hup(pid);
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(drills(), ["weekly", "monthly"]);
+    assert!(
+        serve.0.try_wait().unwrap().is_none(),
+        "serve is still running"
+    );
+}

@@ -40,7 +40,8 @@ pub struct Running {
 /// What the HTTP layer can see.
 #[derive(Clone)]
 pub struct AppState {
-    pub config: Arc<Config>,
+    /// The configuration in force (replaced when the daemon reloads it).
+    pub config: tokio::sync::watch::Receiver<crate::commands::serve::LiveConfig>,
     pub metrics: Metrics,
     pub store_path: PathBuf,
     pub renderer: Arc<Renderer>,
@@ -101,10 +102,16 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+impl AppState {
+    fn config(&self) -> Arc<Config> {
+        self.config.borrow().config.clone()
+    }
+}
+
 async fn metrics(State(state): State<AppState>) -> Response {
     state
         .metrics
-        .refresh_schedule(&state.config, Utc::now(), Utc::now());
+        .refresh_schedule(&state.config(), Utc::now(), Utc::now());
     (
         [(
             header::CONTENT_TYPE,
@@ -117,8 +124,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
 
 async fn drills(State(state): State<AppState>) -> Response {
     let now = Utc::now();
-    let list: Vec<_> = state
-        .config
+    let config = state.config();
+    let list: Vec<_> = config
         .drills
         .iter()
         .map(|drill| {
@@ -188,7 +195,7 @@ async fn trigger(
         )
         .into_response();
     }
-    if state.config.drill(&name).is_none() {
+    if state.config().drill(&name).is_none() {
         return error(StatusCode::NOT_FOUND, format!("no drill named `{name}`")).into_response();
     }
     let job = RunJob {
@@ -290,11 +297,8 @@ async fn report(
         Err(response) => return response.into_response(),
     };
     let run = &stored.entry.run;
-    let report = Report::from_run(
-        run,
-        state.config.drill(&run.drill),
-        &state.config.report.participants,
-    );
+    let config = state.config();
+    let report = Report::from_run(run, config.drill(&run.drill), &config.report.participants);
     let rendered = match state.renderer.render_all(&report) {
         Ok(rendered) => rendered,
         Err(err) => {

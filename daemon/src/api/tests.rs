@@ -32,7 +32,11 @@ fn rig() -> Rig {
     store.append(&run, BTreeMap::new(), Utc::now()).unwrap();
     let (jobs_tx, jobs) = tokio::sync::mpsc::unbounded_channel();
     let state = AppState {
-        config: Arc::new(config),
+        config: tokio::sync::watch::channel(crate::commands::serve::LiveConfig {
+            config: Arc::new(config),
+            sha256: String::new(),
+        })
+        .1,
         metrics: Metrics::new().unwrap(),
         store_path,
         renderer: Arc::new(Renderer::with_overrides(&[]).unwrap()),

@@ -29,6 +29,20 @@ use crate::engine::RunRequest;
 use crate::exit::{CommandError, Exit};
 use crate::metrics::Metrics;
 
+/// The configuration in force and the hash of the file it came from; replaced on reload.
+#[derive(Debug, Clone)]
+pub struct LiveConfig {
+    pub config: Arc<Config>,
+    pub sha256: String,
+}
+
+fn file_sha256(path: &Path) -> String {
+    use sha2::Digest;
+    std::fs::read(path)
+        .map(|bytes| hex::encode(sha2::Sha256::digest(bytes)))
+        .unwrap_or_default()
+}
+
 fn usage(message: impl Into<String>) -> CommandError {
     CommandError::Usage(message.into())
 }
@@ -70,12 +84,10 @@ fn save_handled(path: &Path, handled: &BTreeMap<String, DateTime<Utc>>) {
 /// `firedrill serve`.
 pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
     let config = Arc::new(crate::load_config(config_path)?);
-    let config_sha = std::fs::read(config_path)
-        .map(|bytes| {
-            use sha2::Digest;
-            hex::encode(sha2::Sha256::digest(bytes))
-        })
-        .unwrap_or_default();
+    let (live_tx, live) = watch::channel(LiveConfig {
+        config: config.clone(),
+        sha256: file_sha256(config_path),
+    });
     std::fs::create_dir_all(&config.storage_path).map_err(|source| CommandError::Io {
         path: config.storage_path.display().to_string(),
         source,
@@ -112,7 +124,7 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
     // Without election this replica leads; with it, the Lease decides.
     let (leading_tx, leading) = watch::channel(config.leader_election.is_none());
     let state = AppState {
-        config: config.clone(),
+        config: live.clone(),
         metrics: metrics.clone(),
         store_path: store_path.clone(),
         renderer: Arc::new(super::report::renderer(&config)?),
@@ -188,9 +200,9 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
     };
     ready.store(true, Ordering::SeqCst);
 
+    let reloader = tokio::spawn(reload(config_path.to_path_buf(), live_tx, shutdown.clone()));
     let runner = tokio::spawn(runner(
-        config.clone(),
-        config_sha,
+        live.clone(),
         sessions.clone(),
         jobs_rx,
         running.clone(),
@@ -199,7 +211,7 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
         shutdown.clone(),
     ));
     let scheduler = tokio::spawn(scheduler(
-        config.clone(),
+        live.clone(),
         config.storage_path.join("scheduler.json"),
         jobs_tx,
         metrics.clone(),
@@ -222,6 +234,7 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
     let _ = runner.await;
     let _ = outbox.await;
     let _ = server.await;
+    let _ = reloader.await;
     if let Some(election) = election {
         let _ = election.await;
     }
@@ -250,8 +263,7 @@ async fn recover(config: &Config, sessions: &BTreeMap<String, Session>, metrics:
 
 #[allow(clippy::too_many_arguments)]
 async fn runner(
-    config: Arc<Config>,
-    config_sha: String,
+    live: watch::Receiver<LiveConfig>,
     sessions: Arc<tokio::sync::Mutex<BTreeMap<String, Session>>>,
     mut jobs: tokio::sync::mpsc::UnboundedReceiver<RunJob>,
     running: Arc<Mutex<Option<Running>>>,
@@ -261,6 +273,10 @@ async fn runner(
 ) {
     let mut recovered = false;
     loop {
+        let LiveConfig {
+            config,
+            sha256: config_sha,
+        } = live.borrow().clone();
         // A new leader first pays what the previous one owed.
         if *leading.borrow() && !recovered {
             recover(&config, &*sessions.lock().await, &metrics).await;
@@ -336,7 +352,7 @@ async fn runner(
 }
 
 async fn scheduler(
-    config: Arc<Config>,
+    mut live: watch::Receiver<LiveConfig>,
     state_path: PathBuf,
     jobs: tokio::sync::mpsc::UnboundedSender<RunJob>,
     metrics: Metrics,
@@ -348,6 +364,7 @@ async fn scheduler(
         // Only the leader schedules; it takes up the handled slots where the previous
         // leader (sharing the storage) left them.
         while !*leading.borrow() {
+            let config = live.borrow().config.clone();
             metrics.refresh_schedule(&config, Utc::now(), started);
             tokio::select! {
                 changed = leading.changed() => if changed.is_err() { return },
@@ -355,6 +372,7 @@ async fn scheduler(
                 () = shutdown.cancelled() => return,
             }
         }
+        let config = live.borrow_and_update().config.clone();
         let mut handled = load_handled(&state_path);
         let now = Utc::now();
         for drill in &config.drills {
@@ -409,6 +427,7 @@ async fn scheduler(
         tokio::select! {
             () = tokio::time::sleep(sleep) => {}
             _ = leading.changed() => {}
+            _ = live.changed() => {}
             () = shutdown.cancelled() => return,
         }
     }
@@ -450,6 +469,62 @@ async fn outbox(
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(30)) => {}
             () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Reloads the configuration on SIGHUP and when the file changes. A new file that does
+/// not validate is rejected with its diagnostics and the running configuration stays;
+/// the schedule state (`scheduler.json`) is untouched either way. Storage, targets and the
+/// API address are read at start: changing them needs a restart.
+async fn reload(path: PathBuf, live: watch::Sender<LiveConfig>, shutdown: CancellationToken) {
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let mut seen = modified(&path);
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        #[cfg(unix)]
+        let hup = async {
+            match hangup.as_mut() {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hup = std::future::pending::<()>();
+        let signalled = tokio::select! {
+            () = hup => true,
+            () = tokio::time::sleep(Duration::from_secs(2)) => false,
+            () = shutdown.cancelled() => return,
+        };
+        let now_modified = modified(&path);
+        if !signalled && now_modified == seen {
+            continue;
+        }
+        seen = now_modified;
+        match crate::load_config(&path) {
+            Ok(config) => {
+                let old = live.borrow().config.clone();
+                if config.storage_path != old.storage_path
+                    || config.api.listen != old.api.listen
+                    || config.targets != old.targets
+                {
+                    tracing::warn!(
+                        "Storage, targets and the API address change only at the next start"
+                    );
+                }
+                let drills = config.drills.len();
+                let _ = live.send(LiveConfig {
+                    config: Arc::new(config),
+                    sha256: file_sha256(&path),
+                });
+                tracing::info!(file = %path.display(), drills, "Configuration reloaded");
+            }
+            Err(err) => {
+                tracing::error!(file = %path.display(), "Configuration change rejected; the running configuration stays:\n{err}");
+            }
         }
     }
 }
