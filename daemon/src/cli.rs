@@ -78,7 +78,7 @@ pub enum Command {
     /// Run the embedded sandbox: a simulated Kubernetes cluster kubectl can talk to.
     Sandbox(SandboxArgs),
 
-    /// Run a drill end to end on the embedded sandbox: report, agenda and email.
+    /// Run a drill end to end on the embedded sandbox: report, agenda, email, API and metrics.
     ///
     /// Uses the configuration file when it exists, otherwise the seed configuration with
     /// everything written under --dir. Nothing outside that directory is touched.

@@ -8,6 +8,45 @@ use sha2::{Digest, Sha256};
 use crate::cli::{DemoArgs, OutputFormat, RunArgs};
 use crate::exit::{CommandError, Exit};
 
+/// Serves the API on the configuration's address (or, if that is taken, a free loopback
+/// port) until `stop`; `None` if no port could be had, which the demo survives.
+async fn serve_api(
+    config: &firedrill_core::config::Config,
+    sha: &str,
+    metrics: &crate::metrics::Metrics,
+    stop: tokio_util::sync::CancellationToken,
+) -> Option<std::net::SocketAddr> {
+    let listener = match tokio::net::TcpListener::bind(config.api.listen).await {
+        Ok(listener) => listener,
+        Err(_) => tokio::net::TcpListener::bind("127.0.0.1:0").await.ok()?,
+    };
+    let address = listener.local_addr().ok()?;
+    let renderer = super::report::renderer(config).ok()?;
+    let (jobs, _) = tokio::sync::mpsc::unbounded_channel();
+    let state = crate::api::AppState {
+        config: tokio::sync::watch::channel(super::serve::LiveConfig {
+            config: std::sync::Arc::new(config.clone()),
+            sha256: sha.to_string(),
+        })
+        .1,
+        metrics: metrics.clone(),
+        store_path: config.storage_path.join(firedrill_store::DATABASE_FILE),
+        renderer: std::sync::Arc::new(renderer),
+        // The demo takes no triggers: its one run is already decided.
+        token: None,
+        jobs,
+        running: std::sync::Arc::default(),
+        ready: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        leading: tokio::sync::watch::channel(true).1,
+    };
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, crate::api::router(state))
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+    });
+    Some(address)
+}
+
 pub async fn run(config_path: &Path, args: &DemoArgs) -> Result<Exit, CommandError> {
     let seeded = !config_path.exists();
     let (config, sha) = if !seeded {
@@ -38,7 +77,19 @@ pub async fn run(config_path: &Path, args: &DemoArgs) -> Result<Exit, CommandErr
         target: Some("sandbox".into()),
         output: OutputFormat::Text,
     };
-    let (exit, reports) = super::drill::run_loaded(&config, sha, &run_args).await?;
+    // The API and /metrics are served while the drill runs, as `serve` would.
+    let metrics = crate::metrics::Metrics::new()
+        .map_err(|err| CommandError::Usage(format!("cannot set up metrics: {err}")))?;
+    metrics.register_drills(&config);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let api = serve_api(&config, &sha, &metrics, stop.clone()).await;
+    if let Some(address) = &api {
+        println!(
+            "API and metrics while the demo runs: http://{address}/api/v1/drills, http://{address}/metrics"
+        );
+    }
+    let (exit, reports) = super::drill::run_loaded(&config, sha, &run_args, Some(&metrics)).await?;
+    stop.cancel();
     println!("\nWhat the demo produced:");
     println!(
         "  report (Markdown):   {}",

@@ -201,16 +201,17 @@ pub async fn publish(config: &Config, record: &RunRecord) -> Result<PathBuf, Com
 /// `firedrill run DRILL`.
 pub async fn run(config_path: &Path, args: &RunArgs) -> Result<Exit, CommandError> {
     let config = crate::load_config(config_path)?;
-    let (exit, _) = run_loaded(&config, config_sha256(config_path), args).await?;
+    let (exit, _) = run_loaded(&config, config_sha256(config_path), args, None).await?;
     Ok(exit)
 }
 
 /// Runs a drill of an already loaded configuration; returns the exit code and the
-/// directory holding the run's report files.
+/// directory holding the run's report files. `metrics`, when given, observes the run.
 pub async fn run_loaded(
     config: &Config,
     config_sha256: String,
     args: &RunArgs,
+    metrics: Option<&crate::metrics::Metrics>,
 ) -> Result<(Exit, PathBuf), CommandError> {
     let config = config.clone();
     let Some(drill) = config.drill(&args.drill) else {
@@ -267,6 +268,9 @@ pub async fn run_loaded(
         )
         .await;
     let _ = printer.await;
+    if let Some(metrics) = metrics {
+        metrics.observe_run(&record);
+    }
     let reports = publish(&config, &record).await?;
     match args.output {
         OutputFormat::Json => {
