@@ -34,7 +34,5 @@ pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
 
 /// What configuration resolution needs from the binary.
 pub fn resolve_context() -> ResolveContext {
-    ResolveContext {
-        builtin_scenarios: scenarios::BUILTIN.iter().map(|s| s.to_string()).collect(),
-    }
+    ResolveContext::builtin()
 }

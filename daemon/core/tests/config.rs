@@ -8,22 +8,8 @@ use firedrill_core::config::{
     self, Config, ConfigError, ResolveContext, SEED_CONFIG, raw::MissedRunPolicy,
 };
 
-const BUILTIN: &[&str] = &[
-    "pre-drill",
-    "pod-failure",
-    "zone-failure",
-    "cassandra-node",
-    "postgres-failover",
-    "redis-sentinel-failover",
-    "kafka-broker",
-    "postgres-restore",
-    "full-recovery",
-];
-
 fn context() -> ResolveContext {
-    ResolveContext {
-        builtin_scenarios: BUILTIN.iter().map(|s| s.to_string()).collect(),
-    }
+    ResolveContext::builtin()
 }
 
 fn load(text: &str) -> Result<Config, ConfigError> {

@@ -12,22 +12,8 @@ use firedrill_notify::{Backoff, deliver_due, mailer_from_config, publish_run};
 use firedrill_store::canonical::sha256_hex;
 use firedrill_store::{DATABASE_FILE, MailQueue, RunStore, SqliteRunStore};
 
-const SCENARIOS: &[&str] = &[
-    "pre-drill",
-    "pod-failure",
-    "zone-failure",
-    "cassandra-node",
-    "postgres-failover",
-    "redis-sentinel-failover",
-    "kafka-broker",
-    "postgres-restore",
-    "full-recovery",
-];
-
 fn seed_config(dir: &std::path::Path) -> Config {
-    let context = ResolveContext {
-        builtin_scenarios: SCENARIOS.iter().map(|s| s.to_string()).collect(),
-    };
+    let context = ResolveContext::builtin();
     load_str("firedrill.yaml", SEED_CONFIG, dir, &context).unwrap()
 }
 

@@ -13,11 +13,35 @@ use super::{Broken, FieldPath, Reporter};
 use crate::schedule::{Blackout, CronExpr, Schedule, resolve_local};
 use crate::selector::LabelSelector;
 
+/// Names of the scenario plugins shipped with firedrill (built from `plugins/` and the
+/// stateful scenarios to come), in the order of the runbook's drill procedure. Names only:
+/// the host knows no scenario's logic.
+pub const BUILTIN_SCENARIOS: &[&str] = &[
+    "pre-drill",
+    "pod-failure",
+    "zone-failure",
+    "cassandra-node",
+    "postgres-failover",
+    "redis-sentinel-failover",
+    "kafka-broker",
+    "postgres-restore",
+    "full-recovery",
+];
+
 /// What resolution needs to know from outside the file.
 #[derive(Debug, Clone)]
 pub struct ResolveContext {
     /// Scenario names of the plugins that ship with firedrill.
     pub builtin_scenarios: Vec<String>,
+}
+
+impl ResolveContext {
+    /// The context of a firedrill build: its built-in scenarios.
+    pub fn builtin() -> Self {
+        Self {
+            builtin_scenarios: BUILTIN_SCENARIOS.iter().map(|s| s.to_string()).collect(),
+        }
+    }
 }
 
 /// A checked configuration, ready to drive drills.
