@@ -1,116 +1,137 @@
-//! `FileJournal`: the engine's write-ahead run journal as an append-only JSON-lines file, synced on every entry;
-//! and `JournalState`, the plugins' `state` capability kept in that journal.
+//! The engine's write-ahead run journal in embedded SQLite (`SqliteJournal`), and
+//! `JournalState`, the plugins' `state` capability kept in that journal.
+//!
+//! Every entry is committed (SQLite in WAL mode with `synchronous = FULL`) before the engine
+//! takes the step it announces, so a process killed at any point leaves a journal that says
+//! what to undo.
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
-
 use firedrill_host::capabilities::BackendError;
 use firedrill_host::capabilities::state::StateStore;
+use rusqlite::{Connection, params};
 
 use crate::engine::ports::{Journal, JournalEntry, ScenarioError};
 
-/// One line of the journal.
-#[derive(Debug, Serialize, Deserialize)]
-struct Line {
-    run: String,
-    entry: JournalEntry,
-}
+/// The journal file under the storage directory.
+pub const JOURNAL_FILE: &str = "journal.db";
 
-/// Appends every entry as one line and syncs it to disk before returning, so an entry
-/// written before a side effect survives a crash right after it.
+/// The run journal: one row per entry, in order.
 #[derive(Debug)]
-pub struct FileJournal {
+pub struct SqliteJournal {
     path: PathBuf,
-    lock: tokio::sync::Mutex<()>,
+    connection: Mutex<Option<Connection>>,
 }
 
-impl FileJournal {
-    /// The journal at `path`, created (with its directory) on first append.
-    pub fn new(path: &Path) -> Self {
-        Self {
-            path: path.to_path_buf(),
-            lock: tokio::sync::Mutex::new(()),
-        }
-    }
-}
-
-fn io(path: &Path, err: std::io::Error) -> ScenarioError {
+fn failed(path: &Path, err: impl std::fmt::Display) -> ScenarioError {
     ScenarioError(format!("run journal {}: {err}", path.display()))
 }
 
-#[async_trait]
-impl Journal for FileJournal {
-    async fn append(&self, run_id: &str, entry: &JournalEntry) -> Result<(), ScenarioError> {
-        let _guard = self.lock.lock().await;
-        let mut line = serde_json::to_string(&Line {
-            run: run_id.to_string(),
-            entry: entry.clone(),
-        })
-        .map_err(|err| ScenarioError(format!("cannot encode a journal entry: {err}")))?;
-        line.push('\n');
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| io(&self.path, e))?;
+impl SqliteJournal {
+    /// The journal at `path`, created (with its directory) on first use.
+    pub fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            connection: Mutex::new(None),
         }
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| io(&self.path, e))?;
-        file.write_all(line.as_bytes())
-            .map_err(|e| io(&self.path, e))?;
-        file.sync_data().map_err(|e| io(&self.path, e))
     }
 
-    async fn unfinished(&self) -> Result<Vec<(String, Vec<JournalEntry>)>, ScenarioError> {
-        let _guard = self.lock.lock().await;
-        let file = match std::fs::File::open(&self.path) {
-            Ok(file) => file,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(err) => return Err(io(&self.path, err)),
-        };
-        let mut runs: BTreeMap<String, Vec<JournalEntry>> = BTreeMap::new();
-        for line in std::io::BufReader::new(file).lines() {
-            let line = line.map_err(|e| io(&self.path, e))?;
-            // A crash can leave a torn last line: it was never acted upon, skip it.
-            let Ok(line) = serde_json::from_str::<Line>(&line) else {
-                continue;
-            };
-            runs.entry(line.run).or_default().push(line.entry);
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, ScenarioError> {
+        let mut guard = self
+            .connection
+            .lock()
+            .map_err(|_| failed(&self.path, "lock poisoned"))?;
+        if guard.is_none() {
+            if let Some(dir) = self.path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| failed(&self.path, e))?;
+            }
+            let connection = Connection::open(&self.path).map_err(|e| failed(&self.path, e))?;
+            connection
+                .busy_timeout(Duration::from_secs(5))
+                .and_then(|()| connection.pragma_update(None, "journal_mode", "WAL"))
+                .and_then(|()| connection.pragma_update(None, "synchronous", "FULL"))
+                .and_then(|()| {
+                    connection.execute_batch(
+                        "CREATE TABLE IF NOT EXISTS journal (
+                             seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                             run TEXT NOT NULL,
+                             kind TEXT NOT NULL,
+                             entry TEXT NOT NULL
+                         );
+                         CREATE INDEX IF NOT EXISTS journal_run ON journal (run);",
+                    )
+                })
+                .map_err(|e| failed(&self.path, e))?;
+            *guard = Some(connection);
         }
-        Ok(runs
-            .into_iter()
-            .filter(|(_, entries)| {
-                !entries
-                    .iter()
-                    .any(|e| matches!(e, JournalEntry::RunFinished { .. }))
-            })
+        match guard.as_ref() {
+            Some(connection) => f(connection).map_err(|e| failed(&self.path, e)),
+            None => Err(failed(&self.path, "not open")),
+        }
+    }
+
+    fn entries_of(&self, run_id: &str) -> Result<Vec<JournalEntry>, ScenarioError> {
+        let rows = self.with(|c| {
+            let mut statement =
+                c.prepare("SELECT entry FROM journal WHERE run = ?1 ORDER BY seq")?;
+            let rows = statement
+                .query_map(params![run_id], |row| row.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok(rows)
+        })?;
+        Ok(rows
+            .iter()
+            .filter_map(|text| serde_json::from_str(text).ok())
             .collect())
     }
 }
 
-impl FileJournal {
-    /// Every entry of `run_id`, in order (the torn last line of a crash is skipped).
-    fn entries_of(&self, run_id: &str) -> Result<Vec<JournalEntry>, ScenarioError> {
-        let file = match std::fs::File::open(&self.path) {
-            Ok(file) => file,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(err) => return Err(io(&self.path, err)),
+#[async_trait]
+impl Journal for SqliteJournal {
+    async fn append(&self, run_id: &str, entry: &JournalEntry) -> Result<(), ScenarioError> {
+        let text = serde_json::to_string(entry)
+            .map_err(|err| ScenarioError(format!("cannot encode a journal entry: {err}")))?;
+        let kind = match entry {
+            JournalEntry::RunStarted { .. } => "run-started",
+            JournalEntry::Injecting { .. } => "injecting",
+            JournalEntry::RolledBack { .. } => "rolled-back",
+            JournalEntry::State { .. } => "state",
+            JournalEntry::RunFinished { .. } => "run-finished",
         };
-        let mut entries = Vec::new();
-        for line in std::io::BufReader::new(file).lines() {
-            let line = line.map_err(|e| io(&self.path, e))?;
-            if let Ok(line) = serde_json::from_str::<Line>(&line)
-                && line.run == run_id
-            {
-                entries.push(line.entry);
-            }
-        }
-        Ok(entries)
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO journal (run, kind, entry) VALUES (?1, ?2, ?3)",
+                params![run_id, kind, text],
+            )
+            .map(|_| ())
+        })
+    }
+
+    async fn unfinished(&self) -> Result<Vec<(String, Vec<JournalEntry>)>, ScenarioError> {
+        let runs: Vec<String> = self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT run FROM journal GROUP BY run
+                 HAVING SUM(kind = 'run-finished') = 0
+                 ORDER BY MIN(seq)",
+            )?;
+            let runs = statement
+                .query_map([], |row| row.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok(runs)
+        })?;
+        runs.into_iter()
+            .map(|run| {
+                let entries = self.entries_of(&run)?;
+                Ok((run, entries))
+            })
+            .collect()
     }
 }
 
@@ -120,17 +141,17 @@ type StateKey = (String, String, String);
 /// rollback after a crash, in a new process, reads what `inject` saved.
 #[derive(Debug)]
 pub struct JournalState {
-    journal: Arc<FileJournal>,
-    cache: std::sync::Mutex<BTreeMap<StateKey, String>>,
-    loaded: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    journal: Arc<SqliteJournal>,
+    cache: Mutex<BTreeMap<StateKey, String>>,
+    loaded: Mutex<BTreeSet<String>>,
 }
 
 impl JournalState {
-    pub fn new(journal: Arc<FileJournal>) -> Self {
+    pub fn new(journal: Arc<SqliteJournal>) -> Self {
         Self {
             journal,
-            cache: std::sync::Mutex::new(BTreeMap::new()),
-            loaded: std::sync::Mutex::new(std::collections::BTreeSet::new()),
+            cache: Mutex::new(BTreeMap::new()),
+            loaded: Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -139,7 +160,7 @@ impl JournalState {
     }
 
     /// Loads a run's state from the journal once per process.
-    async fn load(&self, run_id: &str) -> Result<(), BackendError> {
+    fn load(&self, run_id: &str) -> Result<(), BackendError> {
         let first = self
             .loaded
             .lock()
@@ -148,10 +169,7 @@ impl JournalState {
         if !first {
             return Ok(());
         }
-        let entries = {
-            let _guard = self.journal.lock.lock().await;
-            self.journal.entries_of(run_id).map_err(Self::backend)?
-        };
+        let entries = self.journal.entries_of(run_id).map_err(Self::backend)?;
         if let Ok(mut cache) = self.cache.lock() {
             for entry in entries {
                 if let JournalEntry::State {
@@ -178,7 +196,7 @@ impl JournalState {
         key: &str,
         value: Option<&str>,
     ) -> Result<(), BackendError> {
-        self.load(run_id).await?;
+        self.load(run_id)?;
         let entry = JournalEntry::State {
             scenario: scenario.to_string(),
             key: key.to_string(),
@@ -207,7 +225,7 @@ impl StateStore for JournalState {
         scenario: &str,
         key: &str,
     ) -> Result<Option<String>, BackendError> {
-        self.load(run_id).await?;
+        self.load(run_id)?;
         Ok(self.cache.lock().ok().and_then(|cache| {
             cache
                 .get(&(run_id.to_string(), scenario.to_string(), key.to_string()))
@@ -230,7 +248,7 @@ impl StateStore for JournalState {
     }
 
     async fn len(&self, run_id: &str, scenario: &str) -> Result<usize, BackendError> {
-        self.load(run_id).await?;
+        self.load(run_id)?;
         Ok(self.cache.lock().map_or(0, |cache| {
             cache
                 .keys()
@@ -245,10 +263,10 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn unfinished_runs_survive_reopening_and_a_torn_last_line() {
+    async fn unfinished_runs_survive_reopening_the_journal() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal.jsonl");
-        let journal = FileJournal::new(&path);
+        let path = dir.path().join(JOURNAL_FILE);
+        let journal = SqliteJournal::new(&path);
         let at = chrono::Utc::now();
         journal
             .append(
@@ -274,23 +292,33 @@ mod tests {
             .append("b", &JournalEntry::RunFinished { at })
             .await
             .unwrap();
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap()
-            .write_all(b"{\"run\":\"c\",\"entry\":{\"ki")
+        journal
+            .append(
+                "a",
+                &JournalEntry::RolledBack {
+                    phase: "p".into(),
+                    at,
+                },
+            )
+            .await
             .unwrap();
-        let reopened = FileJournal::new(&path);
+        drop(journal);
+        let reopened = SqliteJournal::new(&path);
         let unfinished = reopened.unfinished().await.unwrap();
         assert_eq!(unfinished.len(), 1);
         assert_eq!(unfinished[0].0, "a");
+        assert_eq!(unfinished[0].1.len(), 2, "entries in order");
+        assert!(matches!(
+            unfinished[0].1[1],
+            JournalEntry::RolledBack { .. }
+        ));
     }
 
     #[tokio::test]
     async fn scenario_state_survives_a_new_process_reading_the_same_journal() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal.jsonl");
-        let state = JournalState::new(Arc::new(FileJournal::new(&path)));
+        let path = dir.path().join(JOURNAL_FILE);
+        let state = JournalState::new(Arc::new(SqliteJournal::new(&path)));
         state
             .set("run-1", "zone-failure", "cordoned", "[\"a\",\"b\"]")
             .await
@@ -306,7 +334,7 @@ mod tests {
             .unwrap();
 
         // A new process: nothing in memory, only the journal on disk.
-        let fresh = JournalState::new(Arc::new(FileJournal::new(&path)));
+        let fresh = JournalState::new(Arc::new(SqliteJournal::new(&path)));
         assert_eq!(
             fresh
                 .get("run-1", "zone-failure", "cordoned")

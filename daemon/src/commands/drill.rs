@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::host::WasmtimeScenarios;
-use crate::adapters::journal::{FileJournal, JournalState};
+use crate::adapters::journal::{JOURNAL_FILE, JournalState, SqliteJournal};
 use crate::adapters::kube::{KubeCluster, connect_in_cluster, connect_kubeconfig, connect_url};
 use crate::adapters::outbox::LockedStore;
 use crate::adapters::prober::{HttpProber, PrometheusAlerts};
@@ -95,7 +95,7 @@ pub async fn open(config: &Config, target_name: &str) -> Result<Session, Command
         ),
     };
     let cluster = KubeCluster::new(client.clone());
-    let journal = Arc::new(FileJournal::new(&config.storage_path.join("journal.jsonl")));
+    let journal = Arc::new(SqliteJournal::new(&config.storage_path.join(JOURNAL_FILE)));
     let backends = Backends {
         cluster: Arc::new(cluster.clone()),
         state: Arc::new(JournalState::new(journal.clone())),
