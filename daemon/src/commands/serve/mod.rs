@@ -351,30 +351,76 @@ async fn runner(
     }
 }
 
+/// The scheduler's sense of time: the wall clock in production; tests pass one that
+/// follows tokio's paused clock so weeks pass in milliseconds.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// The scheduler's timing: what "now" is, and the longest it sleeps between passes (it
+/// refreshes the overdue flags at least that often).
+#[derive(Clone)]
+pub struct Timing {
+    pub clock: Clock,
+    pub max_sleep: Duration,
+}
+
+impl Timing {
+    fn wall() -> Self {
+        Self {
+            clock: Arc::new(Utc::now),
+            max_sleep: Duration::from_secs(60),
+        }
+    }
+}
+
 async fn scheduler(
+    live: watch::Receiver<LiveConfig>,
+    state_path: PathBuf,
+    jobs: tokio::sync::mpsc::UnboundedSender<RunJob>,
+    metrics: Metrics,
+    leading: watch::Receiver<bool>,
+    shutdown: CancellationToken,
+) {
+    schedule_loop(
+        live,
+        state_path,
+        jobs,
+        metrics,
+        leading,
+        shutdown,
+        Timing::wall(),
+    )
+    .await;
+}
+
+/// The scheduler loop: wakes at each drill's next slot (or after `timing.max_sleep`),
+/// queues what [`decide`] says is due and records how far slots were handled.
+#[allow(clippy::too_many_arguments)]
+pub async fn schedule_loop(
     mut live: watch::Receiver<LiveConfig>,
     state_path: PathBuf,
     jobs: tokio::sync::mpsc::UnboundedSender<RunJob>,
     metrics: Metrics,
     mut leading: watch::Receiver<bool>,
     shutdown: CancellationToken,
+    timing: Timing,
 ) {
-    let started = Utc::now();
+    let now_fn = timing.clock.clone();
+    let started = now_fn();
     loop {
         // Only the leader schedules; it takes up the handled slots where the previous
         // leader (sharing the storage) left them.
         while !*leading.borrow() {
             let config = live.borrow().config.clone();
-            metrics.refresh_schedule(&config, Utc::now(), started);
+            metrics.refresh_schedule(&config, now_fn(), started);
             tokio::select! {
                 changed = leading.changed() => if changed.is_err() { return },
-                () = tokio::time::sleep(Duration::from_secs(60)) => {}
+                () = tokio::time::sleep(timing.max_sleep) => {}
                 () = shutdown.cancelled() => return,
             }
         }
         let config = live.borrow_and_update().config.clone();
         let mut handled = load_handled(&state_path);
-        let now = Utc::now();
+        let now = now_fn();
         for drill in &config.drills {
             let Some(schedule) = &drill.schedule else {
                 continue;
@@ -422,8 +468,8 @@ async fn scheduler(
         // Wake at the next slot, and at least every minute to refresh the overdue flags.
         let sleep = wake
             .and_then(|at| (at - now).to_std().ok())
-            .unwrap_or(Duration::from_secs(60))
-            .min(Duration::from_secs(60));
+            .unwrap_or(timing.max_sleep)
+            .min(timing.max_sleep);
         tokio::select! {
             () = tokio::time::sleep(sleep) => {}
             _ = leading.changed() => {}
@@ -528,3 +574,6 @@ async fn reload(path: PathBuf, live: watch::Sender<LiveConfig>, shutdown: Cancel
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
