@@ -99,7 +99,7 @@ pub enum Command {
     /// 1 otherwise.
     Audit(AuditArgs),
 
-    /// Inspect, scaffold and build scenario plugins.
+    /// Inspect and scaffold scenario plugins (`plugins/build` builds them).
     Plugin(PluginArgs),
 }
 
