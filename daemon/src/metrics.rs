@@ -29,6 +29,9 @@ pub struct Metrics {
     overdue: GaugeVec,
     plugin_errors: IntCounterVec,
     outbox: Gauge,
+    /// When these metrics started counting: the last success of a drill that never passed,
+    /// so a new drill is not overdue at once, and one that never passes becomes overdue.
+    since: DateTime<Utc>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -156,6 +159,7 @@ impl Metrics {
             )?,
             outbox,
             registry,
+            since: Utc::now(),
         })
     }
 
@@ -224,9 +228,8 @@ impl Metrics {
         }
     }
 
-    /// Next runs and overdue flags at `now`. `since` stands in for the last success of a
-    /// drill that never passed (the daemon's start), so a new drill is not overdue at once.
-    pub fn refresh_schedule(&self, config: &Config, now: DateTime<Utc>, since: DateTime<Utc>) {
+    /// Next runs and overdue flags at `now`.
+    pub fn refresh_schedule(&self, config: &Config, now: DateTime<Utc>) {
         for drill in &config.drills {
             let Some(schedule) = &drill.schedule else {
                 continue;
@@ -241,7 +244,7 @@ impl Metrics {
             let baseline = if last_success > 0.0 {
                 last_success
             } else {
-                timestamp(since)
+                timestamp(self.since)
             };
             let allowed = schedule
                 .schedule

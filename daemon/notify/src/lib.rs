@@ -24,7 +24,9 @@ pub mod message;
 pub mod outbox;
 pub mod publish;
 
-pub use mailer::{ConfiguredMailer, MaildirMailer, Mailer, SmtpMailer, mailer_from_config};
+pub use mailer::{
+    ConfiguredMailer, MaildirMailer, Mailer, SmtpMailer, mailer_from_config, resolve_secret,
+};
 pub use message::{Attachment, OutgoingEmail};
 pub use outbox::{Backoff, DeliveryPass, deliver_due, enqueue, run_outbox};
 pub use publish::{PublishError, Published, publish_run};

@@ -109,9 +109,7 @@ impl AppState {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    state
-        .metrics
-        .refresh_schedule(&state.config(), Utc::now(), Utc::now());
+    state.metrics.refresh_schedule(&state.config(), Utc::now());
     (
         [(
             header::CONTENT_TYPE,

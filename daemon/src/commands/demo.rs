@@ -50,13 +50,9 @@ async fn serve_api(
 pub async fn run(config_path: &Path, args: &DemoArgs) -> Result<Exit, CommandError> {
     let seeded = !config_path.exists();
     let (config, sha) = if !seeded {
-        let text = std::fs::read(config_path).map_err(|source| CommandError::Io {
-            path: config_path.display().to_string(),
-            source,
-        })?;
         (
             crate::load_config(config_path)?,
-            hex::encode(Sha256::digest(text)),
+            super::drill::config_sha256(config_path),
         )
     } else {
         eprintln!(

@@ -132,7 +132,8 @@ pub async fn open(config: &Config, target_name: &str) -> Result<Session, Command
     })
 }
 
-fn config_sha256(path: &Path) -> String {
+/// SHA-256 of the configuration file, recorded with every run (empty if unreadable).
+pub fn config_sha256(path: &Path) -> String {
     std::fs::read(path)
         .map(|bytes| hex::encode(Sha256::digest(bytes)))
         .unwrap_or_default()

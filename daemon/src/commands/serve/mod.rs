@@ -14,14 +14,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use firedrill_core::config::{Config, Secret};
+use firedrill_core::config::Config;
 use firedrill_core::run::Trigger;
 use firedrill_core::scheduler::{Decision, SkipReason, decide, next_wake};
 use firedrill_store::{MailQueue, RunStore, SqliteRunStore};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::drill::{Session, open, publish};
+use super::drill::{Session, config_sha256, open, publish};
 use crate::adapters::outbox::LockedStore;
 use crate::api::{AppState, RunJob, Running, router};
 use crate::election::LeaseElector;
@@ -36,31 +36,8 @@ pub struct LiveConfig {
     pub sha256: String,
 }
 
-fn file_sha256(path: &Path) -> String {
-    use sha2::Digest;
-    std::fs::read(path)
-        .map(|bytes| hex::encode(sha2::Sha256::digest(bytes)))
-        .unwrap_or_default()
-}
-
 fn usage(message: impl Into<String>) -> CommandError {
     CommandError::Usage(message.into())
-}
-
-fn read_secret(secret: &Secret) -> Result<String, CommandError> {
-    match secret {
-        Secret::Env(name) => std::env::var(name).map_err(|_| {
-            usage(format!(
-                "environment variable {name} (api.token) is not set"
-            ))
-        }),
-        Secret::File(path) => std::fs::read_to_string(path)
-            .map(|text| text.trim().to_string())
-            .map_err(|source| CommandError::Io {
-                path: path.display().to_string(),
-                source,
-            }),
-    }
 }
 
 fn load_handled(path: &Path) -> BTreeMap<String, DateTime<Utc>> {
@@ -86,13 +63,21 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
     let config = Arc::new(crate::load_config(config_path)?);
     let (live_tx, live) = watch::channel(LiveConfig {
         config: config.clone(),
-        sha256: file_sha256(config_path),
+        sha256: config_sha256(config_path),
     });
     std::fs::create_dir_all(&config.storage_path).map_err(|source| CommandError::Io {
         path: config.storage_path.display().to_string(),
         source,
     })?;
-    let token = config.api.token.as_ref().map(read_secret).transpose()?;
+    let token = config
+        .api
+        .token
+        .as_ref()
+        .map(|secret| {
+            firedrill_notify::resolve_secret(secret)
+                .map_err(|err| usage(format!("api.token: {err}")))
+        })
+        .transpose()?;
     let metrics = Metrics::new().map_err(|err| usage(format!("cannot set up metrics: {err}")))?;
     let store_path = config.storage_path.join(firedrill_store::DATABASE_FILE);
     // Counters start at zero for every drill and result, so the first failure is an increase.
@@ -103,8 +88,7 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
             metrics.observe_run(&stored.entry.run);
         }
     }
-    let started = Utc::now();
-    metrics.refresh_schedule(&config, started, started);
+    metrics.refresh_schedule(&config, Utc::now());
 
     let shutdown = CancellationToken::new();
     {
@@ -405,13 +389,12 @@ pub async fn schedule_loop(
     timing: Timing,
 ) {
     let now_fn = timing.clock.clone();
-    let started = now_fn();
     loop {
         // Only the leader schedules; it takes up the handled slots where the previous
         // leader (sharing the storage) left them.
         while !*leading.borrow() {
             let config = live.borrow().config.clone();
-            metrics.refresh_schedule(&config, now_fn(), started);
+            metrics.refresh_schedule(&config, now_fn());
             tokio::select! {
                 changed = leading.changed() => if changed.is_err() { return },
                 () = tokio::time::sleep(timing.max_sleep) => {}
@@ -459,7 +442,7 @@ pub async fn schedule_loop(
             handled.insert(drill.name.clone(), now);
         }
         save_handled(&state_path, &handled);
-        metrics.refresh_schedule(&config, now, started);
+        metrics.refresh_schedule(&config, now);
         let wake = config
             .drills
             .iter()
@@ -564,7 +547,7 @@ async fn reload(path: PathBuf, live: watch::Sender<LiveConfig>, shutdown: Cancel
                 let drills = config.drills.len();
                 let _ = live.send(LiveConfig {
                     config: Arc::new(config),
-                    sha256: file_sha256(&path),
+                    sha256: config_sha256(&path),
                 });
                 tracing::info!(file = %path.display(), drills, "Configuration reloaded");
             }
