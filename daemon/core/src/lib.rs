@@ -10,6 +10,7 @@
 //! - [`schedule`]: five-field cron in IANA time zones, DST rules, blackout windows.
 //! - [`measure`]: availability and p95 latency per service and phase (HDR histogram), the
 //!   abort window, phase verdicts and the drill outcome.
+//! - [`canary`]: data loss from canary writes and what was read back after recovery.
 //! - [`run`]: the record of one drill run (timeline, per-phase measurements and verdicts,
 //!   availability, data loss, evidence): what the engine produces and everything after reads.
 //! - [`report`]: the post-drill report, review agenda and auditor's view as typed models,
@@ -19,6 +20,7 @@
 //! - [`selector`]: Kubernetes label selectors (kubectl syntax).
 //! - [`duration`]: human-written durations (`90s`, `2m`, `1h30m`).
 
+pub mod canary;
 pub mod config;
 pub mod duration;
 pub mod measure;

@@ -231,6 +231,17 @@ pub fn judge_phase(
             rpo.as_secs()
         ));
     }
+    if let (Some(rpo), Some(age)) = (
+        objectives.rpo,
+        data_loss.and_then(|loss| loss.backup_age_seconds),
+    ) && age > rpo.as_secs_f64()
+    {
+        reasons.push(format!(
+            "the newest backup was {:.0} s old, beyond the {} s RPO",
+            age,
+            rpo.as_secs()
+        ));
+    }
     if reasons.is_empty() {
         PhaseVerdict::Passed
     } else {
@@ -396,6 +407,33 @@ mod tests {
         assert_eq!(
             judge_phase(&objectives, None, &[], None),
             PhaseVerdict::TimedOut
+        );
+    }
+
+    #[test]
+    fn a_backup_older_than_the_rpo_fails_a_restore() {
+        let objectives = PhaseObjectives {
+            rto: None,
+            rpo: Some(Duration::from_secs(3600)),
+            availability_floor: None,
+        };
+        let restore = |age: f64| DataLoss {
+            canaries_written: 0,
+            canaries_acknowledged: 0,
+            acknowledged_lost: 0,
+            loss_window_seconds: age,
+            backup_age_seconds: Some(age),
+            method: "age of the newest backup".into(),
+        };
+        assert_eq!(
+            judge_phase(&objectives, Some(ms(900)), &[], Some(&restore(1800.0))),
+            PhaseVerdict::Passed
+        );
+        assert_eq!(
+            judge_phase(&objectives, Some(ms(900)), &[], Some(&restore(7200.0))),
+            PhaseVerdict::Failed {
+                reasons: vec!["the newest backup was 7200 s old, beyond the 3600 s RPO".into()]
+            }
         );
     }
 }

@@ -246,3 +246,38 @@ fn json_schema_describes_every_top_level_section() {
     }
     assert_eq!(schema["additionalProperties"], serde_json::json!(false));
 }
+
+#[test]
+fn canaries_default_their_cadence_and_name_bad_connections() {
+    let config = load(SEED_CONFIG).unwrap();
+    let phase = config
+        .drill("database-failover")
+        .unwrap()
+        .phases
+        .iter()
+        .find(|p| p.name == "postgres-failover")
+        .unwrap();
+    let canary = phase.canary.as_ref().unwrap();
+    assert_eq!(canary.connection, "perception-db");
+    assert_eq!(canary.read_from, "perception-db-replica");
+    assert_eq!(canary.interval, Duration::from_millis(100));
+    assert_eq!(canary.lead, Duration::from_secs(1));
+    assert_eq!(canary.table, "firedrill_canary");
+
+    let text = r#"
+version: 1
+connections:
+  db: { kind: postgres, url: "postgres://firedrill@db:5432/app" }
+  cache: { kind: redis, url: "redis://cache:6379" }
+drills:
+  failover:
+    phases:
+      - name: pg
+        scenario: postgres-failover
+        canary: { connection: db, read_from: cache, interval: 5ms, table: "drop table x" }
+      - name: missing
+        scenario: postgres-failover
+        canary: { connection: nowhere }
+"#;
+    insta::assert_snapshot!(diagnostics(text));
+}

@@ -375,6 +375,30 @@ pub struct RawPhase {
     /// How long to wait for recovery before the phase fails. Default: twice the RTO, or
     /// 15m without one.
     pub deadline: Option<HumanDuration>,
+    /// Canary writes that measure data loss: written at a fixed cadence from before the
+    /// fault until recovery, then read back.
+    pub canary: Option<RawCanary>,
+}
+
+/// Canary writes through a named connection: sequence-numbered writes started before the
+/// fault and kept going through it, read back after recovery. Acknowledged writes missing
+/// afterwards are the phase's data loss.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCanary {
+    /// The `connections` entry written to (postgres: rows of `table`; redis: a list key).
+    /// A redis connection with `sentinel` follows the current master.
+    pub connection: String,
+    /// The connection the canaries are read back from after recovery, e.g. the promoted
+    /// replica. Default: `connection`.
+    pub read_from: Option<String>,
+    /// Time between two writes. Default: 100ms.
+    pub interval: Option<HumanDuration>,
+    /// How long canaries are written before the fault is injected. Default: 1s.
+    pub lead: Option<HumanDuration>,
+    /// PostgreSQL only: the table holding canary rows, created when missing. Default:
+    /// `firedrill_canary`.
+    pub table: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]

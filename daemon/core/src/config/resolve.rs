@@ -10,6 +10,7 @@ use chrono_tz::Tz;
 
 use super::raw::{self, ConnectionKind, MissedRunPolicy, PhaseFailurePolicy, SmtpTls, TargetKind};
 use super::{Broken, FieldPath, Reporter};
+use crate::duration::HumanDuration;
 use crate::schedule::{Blackout, CronExpr, Schedule, resolve_local};
 use crate::selector::LabelSelector;
 
@@ -211,6 +212,23 @@ pub struct Phase {
     pub objectives: PhaseObjectives,
     /// How long `verify` is polled for before the phase fails.
     pub deadline: Duration,
+    /// Canary writes measuring data loss, if the phase has them.
+    pub canary: Option<Canary>,
+}
+
+/// Canary writes of a phase, defaults applied (see `raw::RawCanary`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Canary {
+    /// The connection written to.
+    pub connection: String,
+    /// Its kind (both connections are of the same kind).
+    pub kind: ConnectionKind,
+    /// The connection read back from after recovery.
+    pub read_from: String,
+    pub interval: Duration,
+    pub lead: Duration,
+    /// PostgreSQL table of the canary rows.
+    pub table: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -471,6 +489,7 @@ pub(crate) fn resolve(
         let path = root.key("drills").key(name);
         check_name(reporter, &path, "drill", name);
         let known = Known {
+            connections: &connections,
             targets: &targets,
             services: &service_names,
             scenarios: &scenarios,
@@ -591,6 +610,7 @@ pub(crate) fn resolve(
 
 struct Known<'a> {
     broken: &'a Broken,
+    connections: &'a BTreeMap<String, Connection>,
     targets: &'a BTreeMap<String, Target>,
     /// Every declared service name, including those whose definition has problems (those
     /// are reported once, where they are defined).
@@ -953,6 +973,10 @@ fn resolve_drill(
             (None, Some(rto)) => rto * 2,
             (None, None) => Duration::from_secs(15 * 60),
         };
+        let canary = phase
+            .canary
+            .as_ref()
+            .and_then(|canary| resolve_canary(canary, &phase_path.key("canary"), known, reporter));
         phases.push(Phase {
             name: phase.name.clone(),
             scenario: phase.scenario.clone(),
@@ -960,6 +984,7 @@ fn resolve_drill(
             params: phase.params.clone(),
             objectives,
             deadline,
+            canary,
         });
     }
     Some(Drill {
@@ -972,6 +997,105 @@ fn resolve_drill(
         participants: drill.participants.clone(),
         recipients: drill.recipients.clone(),
         phases,
+    })
+}
+
+fn kind_name(kind: ConnectionKind) -> &'static str {
+    match kind {
+        ConnectionKind::Postgres => "postgres",
+        ConnectionKind::Redis => "redis",
+    }
+}
+
+fn resolve_canary(
+    raw: &raw::RawCanary,
+    path: &FieldPath,
+    known: &Known<'_>,
+    reporter: &mut Reporter<'_>,
+) -> Option<Canary> {
+    let lookup = |name: &str, field: &str, reporter: &mut Reporter<'_>| {
+        let found = known.connections.get(name).map(|c| c.kind);
+        if found.is_none() && !known.broken.has("connections", name) {
+            reporter.error(
+                &path.key(field),
+                format!(
+                    "unknown connection `{name}` (known: {})",
+                    join(known.connections.keys())
+                ),
+            );
+        }
+        found
+    };
+    let kind = lookup(&raw.connection, "connection", reporter);
+    let read_from = raw
+        .read_from
+        .clone()
+        .unwrap_or_else(|| raw.connection.clone());
+    let read_kind = match &raw.read_from {
+        Some(name) => lookup(name, "read_from", reporter),
+        None => kind,
+    };
+    if let (Some(kind), Some(read_kind)) = (kind, read_kind)
+        && kind != read_kind
+    {
+        reporter.error(
+            &path.key("read_from"),
+            format!(
+                "`{read_from}` is a {} connection but `{}` is {}: canaries are read back from the same kind of database",
+                kind_name(read_kind),
+                raw.connection,
+                kind_name(kind)
+            ),
+        );
+    }
+    let interval = raw.interval.map_or(Duration::from_millis(100), |d| d.0);
+    if interval < Duration::from_millis(10) {
+        reporter.error(
+            &path.key("interval"),
+            format!(
+                "{} is too short: canaries are written at most every 10ms",
+                HumanDuration(interval)
+            ),
+        );
+    }
+    let lead = raw.lead.map_or(Duration::from_secs(1), |d| d.0);
+    if lead < interval {
+        reporter.error(
+            &path.key("lead"),
+            "must be at least one interval, so that a canary is written before the fault",
+        );
+    }
+    let table = raw
+        .table
+        .clone()
+        .unwrap_or_else(|| "firedrill_canary".to_string());
+    let identifier = |part: &str| {
+        let mut chars = part.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    };
+    let parts: Vec<&str> = table.split('.').collect();
+    if parts.len() > 2 || !parts.iter().all(|p| identifier(p)) {
+        reporter.error(
+            &path.key("table"),
+            format!("`{table}` is not a plain table name (lowercase letters, digits, `_`, optionally `schema.table`)"),
+        );
+    }
+    if raw.table.is_some() && kind == Some(ConnectionKind::Redis) {
+        reporter.error(
+            &path.key("table"),
+            "`table` applies only to postgres canaries",
+        );
+    }
+    Some(Canary {
+        connection: raw.connection.clone(),
+        kind: kind?,
+        read_from,
+        interval,
+        lead,
+        table,
     })
 }
 
