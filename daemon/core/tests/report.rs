@@ -327,3 +327,32 @@ fn a_catch_up_run_serves_the_slots_it_names_and_counts_them_late() {
     }
     assert!(audit.unscheduled_runs.is_empty());
 }
+
+#[test]
+fn follow_up_steps_a_scenario_left_become_action_items() {
+    let mut run = passing_run();
+    run.evidence.push(firedrill_core::run::Evidence {
+        phase: Some("postgres-failover".into()),
+        name: "follow-up.txt".into(),
+        captured_at: slot(),
+        sha256: String::new(),
+        content: "Rebuild the old PostgreSQL primary butterfly/postgresql-0 as a replica.\n".into(),
+    });
+    let report = Report::from_run(&run, None, &[]);
+    let actions: Vec<&str> = report
+        .action_items
+        .iter()
+        .map(|a| a.text.as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        ["Rebuild the old PostgreSQL primary butterfly/postgresql-0 as a replica."]
+    );
+    assert!(
+        report.issues[0]
+            .text
+            .starts_with("Manual follow-up left by phase `postgres-failover`"),
+        "{:?}",
+        report.issues
+    );
+}

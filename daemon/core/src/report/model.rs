@@ -477,8 +477,27 @@ fn issues_and_actions(run: &RunRecord) -> (Vec<Issue>, Vec<ActionItem>) {
             }
         }
     }
+    // Steps a scenario cannot undo itself (e.g. rebuilding a failed-over database's old
+    // primary) arrive as `follow-up.txt` evidence, one step a line.
+    for evidence in run.evidence.iter().filter(|e| e.name == FOLLOW_UP_EVIDENCE) {
+        for step in evidence
+            .content
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+        {
+            let issue = match &evidence.phase {
+                Some(phase) => format!("Manual follow-up left by phase `{phase}`: {step}"),
+                None => format!("Manual follow-up: {step}"),
+            };
+            found.push(evidence.phase.as_deref(), issue, step.to_string());
+        }
+    }
     (found.issues, found.actions)
 }
+
+/// The evidence name under which a scenario lists manual follow-up steps, one a line.
+pub const FOLLOW_UP_EVIDENCE: &str = "follow-up.txt";
 
 #[derive(Default)]
 struct Findings {
