@@ -1,0 +1,251 @@
+//! `CountingProxy`: a reverse proxy in front of a sandbox that records every request (when,
+//! and what kind: `list pods`, `watch pods`, `evict pods`, ...), so firedrill and Chaos
+//! Toolkit are counted the same way, on the wire, without touching the sandbox.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Result;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::task::JoinHandle;
+
+type Body = BoxBody<Bytes, hyper::Error>;
+
+/// One request that went through the proxy.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub at: DateTime<Utc>,
+    /// `list pods`, `get deployments`, `watch pods`, `evict pods`, `probe`, `discovery`...
+    pub class: String,
+}
+
+/// A reverse proxy to one upstream, counting requests; stops when dropped.
+#[derive(Debug)]
+pub struct CountingProxy {
+    pub url: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for CountingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl CountingProxy {
+    /// Listens on a free loopback port and forwards to `upstream` (`http://host:port`).
+    pub async fn start(upstream: &str) -> Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let client: Client<HttpConnector, Incoming> =
+            Client::builder(TokioExecutor::new()).build_http();
+        let upstream: Arc<str> = upstream.trim_end_matches('/').into();
+        let task = {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let (seen, client, upstream) = (seen.clone(), client.clone(), upstream.clone());
+                    tokio::spawn(async move {
+                        let service = service_fn(move |request| {
+                            forward(request, client.clone(), upstream.clone(), seen.clone())
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            })
+        };
+        Ok(Self { url, seen, task })
+    }
+
+    /// Every request so far, oldest first.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Forgets the requests so far.
+    pub fn reset(&self) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.clear();
+        }
+    }
+}
+
+/// Requests per class, and the total.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    pub by_class: BTreeMap<String, u64>,
+}
+
+impl Tally {
+    /// The requests in `[from, to)`.
+    pub fn between(seen: &[Seen], from: DateTime<Utc>, to: DateTime<Utc>) -> Self {
+        Self::of(seen.iter().filter(|s| s.at >= from && s.at < to))
+    }
+
+    pub fn of<'a>(seen: impl IntoIterator<Item = &'a Seen>) -> Self {
+        let mut by_class = BTreeMap::new();
+        for s in seen {
+            *by_class.entry(s.class.clone()).or_insert(0) += 1;
+        }
+        Self { by_class }
+    }
+
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &Tally) {
+        for (class, n) in &other.by_class {
+            *self.by_class.entry(class.clone()).or_insert(0) += n;
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.by_class.values().sum()
+    }
+
+    /// `12 (list pods 10, delete pods 2)`.
+    pub fn describe(&self) -> String {
+        let parts: Vec<String> = self
+            .by_class
+            .iter()
+            .map(|(class, n)| format!("{class} {n}"))
+            .collect();
+        format!("{} ({})", self.total(), parts.join(", "))
+    }
+}
+
+async fn forward(
+    request: Request<Incoming>,
+    client: Client<HttpConnector, Incoming>,
+    upstream: Arc<str>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+) -> Result<Response<Body>, Infallible> {
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    let class = classify(
+        request.method().as_str(),
+        request.uri().path(),
+        request.uri().query().unwrap_or(""),
+    );
+    if let Ok(mut seen) = seen.lock() {
+        seen.push(Seen {
+            at: Utc::now(),
+            class,
+        });
+    }
+    let (mut parts, body) = request.into_parts();
+    let Ok(uri) = format!("{upstream}{path_and_query}").parse() else {
+        return Ok(error(StatusCode::BAD_REQUEST, "bad path"));
+    };
+    parts.uri = uri;
+    match client.request(Request::from_parts(parts, body)).await {
+        Ok(response) => Ok(response.map(BodyExt::boxed)),
+        Err(err) => Ok(error(StatusCode::BAD_GATEWAY, &err.to_string())),
+    }
+}
+
+fn error(status: StatusCode, message: &str) -> Response<Body> {
+    let mut response = Response::new(
+        Full::new(Bytes::from(message.to_string()))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *response.status_mut() = status;
+    response
+}
+
+/// What a Kubernetes API request is: `list pods`, `watch nodes`, `evict pods`, ...
+pub fn classify(method: &str, path: &str, query: &str) -> String {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let rest: &[&str] = match segments.first() {
+        Some(&"api") if segments.len() >= 2 => &segments[2..],
+        Some(&"apis") if segments.len() >= 3 => &segments[3..],
+        Some(&"api" | &"apis") => &[],
+        _ => return format!("{method} {path}"),
+    };
+    let rest = if rest.len() >= 3 && rest[0] == "namespaces" {
+        &rest[2..]
+    } else {
+        rest
+    };
+    let Some(kind) = rest.first() else {
+        return "discovery".into();
+    };
+    let name = rest.get(1);
+    let sub = rest.get(2);
+    let watching = query
+        .split('&')
+        .any(|pair| pair == "watch=true" || pair == "watch=1");
+    if watching {
+        return format!("watch {kind}");
+    }
+    match (method, sub.copied()) {
+        (_, Some("proxy")) => "probe (service proxy)".into(),
+        ("POST", Some("eviction")) => format!("evict {kind}"),
+        (_, Some(sub)) => format!("{} {kind}/{sub}", method.to_lowercase()),
+        ("GET", None) if name.is_none() => format!("list {kind}"),
+        ("GET", None) => format!("get {kind}"),
+        ("POST", None) => format!("create {kind}"),
+        ("PUT", None) => format!("update {kind}"),
+        (method, None) => format!("{} {kind}", method.to_lowercase()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::classify;
+
+    #[test]
+    fn requests_are_classified_by_verb_and_kind() {
+        assert_eq!(
+            classify("GET", "/api/v1/namespaces/shop/pods", "labelSelector=a"),
+            "list pods"
+        );
+        assert_eq!(classify("GET", "/api/v1/pods", "watch=true"), "watch pods");
+        assert_eq!(
+            classify("DELETE", "/api/v1/namespaces/shop/pods/web-1", ""),
+            "delete pods"
+        );
+        assert_eq!(
+            classify("POST", "/api/v1/namespaces/shop/pods/web-1/eviction", ""),
+            "evict pods"
+        );
+        assert_eq!(classify("PATCH", "/api/v1/nodes/n1", ""), "patch nodes");
+        assert_eq!(
+            classify(
+                "GET",
+                "/api/v1/namespaces/shop/services/web:http/proxy/healthz",
+                ""
+            ),
+            "probe (service proxy)"
+        );
+        assert_eq!(
+            classify(
+                "GET",
+                "/apis/apps/v1/namespaces/shop/deployments",
+                "watch=1"
+            ),
+            "watch deployments"
+        );
+        assert_eq!(classify("GET", "/api/v1", ""), "discovery");
+        assert_eq!(classify("GET", "/version", ""), "GET /version");
+    }
+}

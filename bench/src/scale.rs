@@ -1,0 +1,177 @@
+//! Scale: a sandbox of 50 deployments x 100 replicas (5,000 pods) on 3 zones x 100 nodes,
+//! behind the counting proxy. `firedrill plan zone` (time, requests), then `firedrill run
+//! zone` (a zone-a drain): time per step and the API requests of the phase by kind,
+//! set against the number of pod changes and against pods x verify polls.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, SubsecRound, Utc};
+
+use crate::cluster::{self, SandboxProcess};
+use crate::proxy::{CountingProxy, Tally};
+use crate::rto::at;
+use crate::stats::{heading, secs};
+
+fn platform(deployments: u32, nodes_per_zone: u32) -> String {
+    let mut text = format!(
+        "namespace: bench\nzones: [zone-a, zone-b, zone-c]\nnodesPerZone: {nodes_per_zone}\ndeployments:\n"
+    );
+    for i in 0..deployments {
+        // A budget that never blocks: the drain's cost, not budget waits, is measured.
+        text.push_str(&format!(
+            "  - {{ name: svc-{i:02}, replicas: 100, pdb: {{ maxUnavailable: 40 }}, startDelay: 300ms }}\n"
+        ));
+    }
+    text
+}
+
+fn config(dir: &Path, kubeconfig: &Path, deployments: u32) -> Result<std::path::PathBuf> {
+    let mut text = format!(
+        r#"version: 1
+storage: {{ path: data }}
+targets:
+  lab: {{ kind: kubeconfig, kubeconfig: {kubeconfig} }}
+default_target: lab
+plugins:
+  grants:
+    zone-failure:
+      kubernetes:
+        - {{ verbs: [list, patch], namespaces: [":cluster"] }}
+        - {{ verbs: [list, evict], namespaces: ["*"] }}
+drills:
+  zone:
+    phases:
+      - {{ name: zone-a-down, scenario: zone-failure, params: {{ zone: zone-a }}, objectives: {{ rto: 10m }} }}
+services:
+"#,
+        kubeconfig = kubeconfig.display()
+    );
+    for i in 0..deployments {
+        text.push_str(&format!(
+            "  svc-{i:02}: {{ namespace: bench, selector: app.kubernetes.io/name=svc-{i:02} }}\n"
+        ));
+    }
+    let path = dir.join("firedrill.yaml");
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    (to - from).num_microseconds().unwrap_or(0) as f64 / 1e6
+}
+
+pub async fn run(deployments: u32, nodes_per_zone: u32) -> Result<()> {
+    let pods = deployments * 100;
+    let nodes = nodes_per_zone * 3;
+    heading(&format!(
+        "Scale: {pods} pods ({deployments} deployments x 100) on {nodes} nodes, plan and a zone drill"
+    ));
+    let dir = tempfile::tempdir()?;
+    let started = Instant::now();
+    let sandbox = SandboxProcess::start(dir.path(), &platform(deployments, nodes_per_zone)).await?;
+    println!(
+        "sandbox up with the platform Ready: {}",
+        secs(started.elapsed())
+    );
+    let proxy = CountingProxy::start(&sandbox.url).await?;
+    let kubeconfig = dir.path().join("proxy.kubeconfig");
+    cluster::write_kubeconfig(&kubeconfig, &proxy.url)?;
+    let config = config(dir.path(), &kubeconfig, deployments)?;
+
+    // plan: read-only, every action the drill would take.
+    let plan = cluster::run_firedrill(&config, &["plan", "zone"]).await?;
+    let plan_requests = Tally::of(&proxy.seen());
+    let actions = plan
+        .stdout
+        .lines()
+        .filter(|l| l.contains("evict-pod"))
+        .count();
+    println!(
+        "plan: {} (exit {}), {} evictions planned; API requests {}",
+        secs(plan.wall),
+        plan.code,
+        actions,
+        plan_requests.describe()
+    );
+    if plan.code != 0 {
+        println!("plan stderr: {}", plan.stderr.trim());
+    }
+
+    // The drill.
+    proxy.reset();
+    let lost_before = sandbox.get_json("/sandbox/v1/ground-truth").await?["podsLost"]
+        .as_array()
+        .map_or(0, Vec::len);
+    let drill = cluster::run_firedrill(&config, &["run", "zone", "--output", "json"]).await?;
+    let record = cluster::run_record(&drill)?;
+    let seen = proxy.seen();
+    let phase = &record["phases"][0];
+    let started_at = at(&phase["started_at"])?;
+    let injected_at = at(&phase["injected_at"]).context("the phase injected nothing")?;
+    let finished_at = at(&phase["finished_at"])?;
+    let recovered_at = at(&phase["recovered_at"]).ok();
+    println!(
+        "drill: {} wall, outcome {}; phase: plan+cordon+drain {:.2} s, recovery {} ({})",
+        secs(drill.wall),
+        record["outcome"]["kind"].as_str().unwrap_or("?"),
+        seconds_between(started_at, injected_at),
+        phase["recovery_seconds"]
+            .as_f64()
+            .map_or("none".into(), |s| format!("{s:.2} s")),
+        phase["detection"].as_str().unwrap_or("")
+    );
+    let ground = sandbox.get_json("/sandbox/v1/ground-truth").await?;
+    let lost = ground["podsLost"].as_array().map_or(0, Vec::len) - lost_before;
+    let replaced = ground["podsReady"].as_array().map_or(0, |ready| {
+        ready
+            .iter()
+            .filter(|p| at(&p["createdAt"]).is_ok_and(|c| c >= started_at.trunc_subsecs(0)))
+            .count()
+    });
+    if let Some(recovered_at) = recovered_at {
+        let truth = ground["podsReady"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| at(&p["createdAt"]).is_ok_and(|c| c >= started_at.trunc_subsecs(0)))
+            .filter_map(|p| at(&p["readyAt"]).ok())
+            .filter(|r| *r < finished_at)
+            .max();
+        if let Some(truth) = truth {
+            println!(
+                "recovery error vs ground truth (last replacement Ready): {:.0} ms",
+                seconds_between(truth.max(injected_at), recovered_at) * 1e3
+            );
+        }
+    }
+    let before = Tally::between(&seen, DateTime::<Utc>::MIN_UTC, started_at);
+    let in_phase = Tally::between(&seen, started_at, finished_at);
+    let recovering = Tally::between(&seen, injected_at, finished_at);
+    let after = Tally::between(&seen, finished_at, DateTime::<Utc>::MAX_UTC);
+    println!(
+        "API requests before the phase (baseline): {}",
+        before.describe()
+    );
+    println!("API requests in the phase: {}", in_phase.describe());
+    println!(
+        "  of which after inject (verify until recovered): {}",
+        recovering.describe()
+    );
+    println!(
+        "API requests after the phase (rollback, end): {}",
+        after.describe()
+    );
+    let polls: u64 = phase["detection"]
+        .as_str()
+        .and_then(|d| d.rsplit_once(", "))
+        .and_then(|(_, calls)| calls.trim_end_matches(" calls)").parse().ok())
+        .unwrap_or(0);
+    println!(
+        "pod changes in the phase: {lost} pods lost, {replaced} replacements Ready; verify polls {polls}; pods x polls = {}; requests in the phase per pod change: {:.2}",
+        u64::from(pods) * polls,
+        in_phase.total() as f64 / (lost + replaced).max(1) as f64
+    );
+    Ok(())
+}
