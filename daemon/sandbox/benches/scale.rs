@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use firedrill_sandbox::platform::Budget;
+use firedrill_sandbox::platform::{Budget, ExecMode};
 use firedrill_sandbox::{Platform, Sandbox, SandboxConfig, Timing, Workload, WorkloadKind};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
@@ -30,6 +30,9 @@ fn platform() -> Platform {
                 service: true,
                 budget: Some(Budget::MaxUnavailable(1)),
                 start_delay: None,
+                exec: ExecMode::Simulated,
+                topics: None,
+                catch_up_delay: None,
             }
         })
         .collect();

@@ -22,10 +22,11 @@ use crate::controllers::{self, disruption};
 use crate::ground_truth::Recorder;
 use crate::object::{self, int_at, str_at};
 use crate::patch::{self, PatchKind};
+use crate::platform::Platform;
 use crate::resources::{self, ENDPOINTS, PODDISRUPTIONBUDGETS, PODS, ResourceDef, SERVICES};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{Object, State, Store, StoreError};
-use crate::{discovery, table, watch as watches};
+use crate::{discovery, exec, table, watch as watches};
 
 /// What the HTTP layer sees: the store, timing for probes, the recorder and shutdown.
 #[derive(Debug, Clone)]
@@ -42,11 +43,20 @@ pub struct AppState {
     pub address: SocketAddr,
     /// Round-robins service proxy requests over endpoints.
     pub proxy_counter: Arc<AtomicU64>,
+    /// The platform the sandbox started with: how `pods/exec` runs on each workload.
+    pub platform: Arc<Platform>,
 }
 
-/// The router: everything goes through one dispatcher that parses Kubernetes paths.
+/// The router: `pods/exec` (a WebSocket upgrade) has its own route; everything else goes
+/// through one dispatcher that parses Kubernetes paths.
 pub fn router(state: AppState) -> Router {
-    Router::new().fallback(dispatch).with_state(state)
+    Router::new()
+        .route(
+            "/api/v1/namespaces/{namespace}/pods/{name}/exec",
+            axum::routing::any(exec::handle),
+        )
+        .fallback(dispatch)
+        .with_state(state)
 }
 
 /// A Kubernetes `Status` failure.
@@ -59,7 +69,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(code: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
         Self {
             code,
             reason,
@@ -68,7 +78,7 @@ impl ApiError {
         }
     }
 
-    fn not_found(resource: &str, name: &str) -> Self {
+    pub(crate) fn not_found(resource: &str, name: &str) -> Self {
         let mut error = Self::new(
             StatusCode::NOT_FOUND,
             "NotFound",
@@ -87,7 +97,7 @@ impl ApiError {
         )
     }
 
-    fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "BadRequest", message)
     }
 
@@ -250,8 +260,14 @@ async fn dispatch(
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// Decodes `a=b&c=d` with `%xx` and `+` escapes.
+/// Decodes `a=b&c=d` with `%xx` and `+` escapes; a repeated key keeps its last value.
 fn url_decode_pairs(query: &str) -> HashMap<String, String> {
+    decode_query_pairs(query).into_iter().collect()
+}
+
+/// Decodes `a=b&c=d` with `%xx` and `+` escapes into pairs, in order, repeated keys kept
+/// (exec's `command=` repeats).
+pub(crate) fn decode_query_pairs(query: &str) -> Vec<(String, String)> {
     fn decode(text: &str) -> String {
         let bytes = text.as_bytes();
         let mut out = Vec::with_capacity(bytes.len());

@@ -21,6 +21,10 @@ pub struct Timing {
     pub shutdown_delay: Duration,
     /// Mean latency of a service proxy probe answered by a Ready endpoint.
     pub probe_latency: Duration,
+    /// How long a simulated Kafka broker whose pod became Ready again takes to catch up
+    /// and rejoin the in-sync replicas (a platform file's `catchUpDelay` overrides it per
+    /// workload). A broker's first readiness needs no catch-up.
+    pub isr_catch_up: Duration,
 }
 
 impl Default for Timing {
@@ -32,6 +36,7 @@ impl Default for Timing {
             jitter: 0.2,
             shutdown_delay: Duration::from_secs(1),
             probe_latency: Duration::from_millis(4),
+            isr_catch_up: Duration::from_secs(2),
         }
     }
 }

@@ -1354,6 +1354,7 @@ impl Controllers {
                     },
                 );
             }
+            let pod_ip = str_at(&updated, "/status/podIP").to_owned();
             write_if_changed(state, &PODS, &pod, updated);
             if became_ready {
                 let (workload_kind, workload) = self.workload_of(state, &pod);
@@ -1368,6 +1369,7 @@ impl Controllers {
                     workload,
                     node: node_name,
                     zone,
+                    pod_ip,
                     created_at,
                     ready_at: wall_now,
                 });

@@ -24,6 +24,8 @@ pub struct PodReady {
     pub node: String,
     /// The node's zone.
     pub zone: String,
+    /// The pod's IP when it became Ready.
+    pub pod_ip: String,
     /// When the pod object was created.
     pub created_at: DateTime<Utc>,
     /// When its Ready condition turned True.

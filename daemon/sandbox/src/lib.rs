@@ -31,6 +31,13 @@
 //!   would be violated), `pods/log`, and the service proxy
 //!   `/api/v1/namespaces/{ns}/services/{name}[:{port}]/proxy/{path}` that answers 200
 //!   while the Service has Ready endpoints and 503 while it has none.
+//! - `pods/exec` (`GET`/`POST .../pods/{name}/exec?command=..&container=..&stdout=true`)
+//!   over WebSocket, subprotocol `v5.channel.k8s.io` (kubectl) or `v4.channel.k8s.io`:
+//!   binary frames whose first byte is the channel (1 stdout, 2 stderr, 3 the exit
+//!   `Status`: `Success`, or `Failure` with reason `NonZeroExitCode` and the code as the
+//!   `ExitCode` cause), then a normal close. A missing pod is a 404, a pod not Running
+//!   (Pending, terminating) or an unknown container a 400, before the upgrade; SPDY is not
+//!   spoken. Commands are simulated from the pods' state (see [Exec](#exec)).
 //! - `GET /sandbox/v1/ground-truth`: when each pod became Ready ([`GroundTruth`]).
 //! - Anything else: a Kubernetes `Status` error (404, 405, 409, 415, 422...).
 //!
@@ -44,13 +51,70 @@
 //! with jitter, graceful deletion, endpoints, disruption budget status and garbage
 //! collection.
 //!
+//! # Exec
+//!
+//! By default nothing runs: the sandbox answers, from the simulated pods' state
+//! ([`simulated`]), the two commands the Cassandra and Kafka scenarios use, alone or
+//! as a plain `sh -c "..."` script:
+//!
+//! - `nodetool [-h host] [-p port] status` on Cassandra pods (label `app=cassandra` or an
+//!   image containing `cassandra`): Cassandra 4's layout, one datacenter `dc1`, one line
+//!   per statefulset ordinal: `UN` when its pod is Ready, `UJ` while it runs but is not
+//!   Ready yet, `DN` when it is missing, Pending, terminating or on a NotReady node.
+//!   Address is the pod's IP (for a missing pod, the last IP it had when Ready), Host ID a
+//!   UUID derived from the pod name (stable across replacements), Rack its node's zone:
+//!
+//!   ```text
+//!   Datacenter: dc1
+//!   ===============
+//!   Status=Up/Down
+//!   |/ State=Normal/Leaving/Joining/Moving
+//!   --  Address      Load        Tokens  Owns (effective)  Host ID                               Rack
+//!   UN  10.244.0.4   773.42 MiB  16      100.0%            a503cbfa-b051-4164-b26a-65dea48d6014  zone-a
+//!   DN  10.244.0.25  570.53 MiB  16      100.0%            028d9531-9eb2-43cc-8252-99560f6b9c9e  zone-b
+//!   UJ  10.244.0.36  650.49 MiB  16      100.0%            6d88df5c-b2cc-4095-86d0-d728d347c004  zone-c
+//!   ```
+//!
+//! - `kafka-topics.sh` (or `kafka-topics`, or any path ending so) `--describe` and
+//!   `--list`, with `--bootstrap-server`, `--topic`, `--under-replicated-partitions` and
+//!   `--unavailable-partitions`, on Kafka pods (label `app=kafka` or an image containing
+//!   `kafka`), in Kafka 3's format. The broker id is the pod's ordinal; partition `p` of a
+//!   topic with replication factor `rf` (capped at the brokers) lives on brokers
+//!   `(p + i) % n`, `i` in `0..rf`; a replica is in the ISR while its pod is Ready, except
+//!   that a broker whose pod became Ready *again* rejoins only after a catch-up delay
+//!   ([`Timing::isr_catch_up`], 2 s by default, or the workload's `catchUpDelay`); the
+//!   leader is the first in-sync replica in replica order, `none` when there is none.
+//!   Topics are the workload's `topics`, or `firedrill-canary` (3 partitions) and
+//!   `orders` (6), replication factor 3, `min.insync.replicas=2` (fields are separated by
+//!   tabs, shown as spaces here; partition lines start with a tab; broker 1 is down):
+//!
+//!   ```text
+//!   Topic: orders    TopicId: Yzbrrkxlm0VItJFXctp75A    PartitionCount: 6    ReplicationFactor: 3    Configs: min.insync.replicas=2
+//!       Topic: orders    Partition: 0    Leader: 0    Replicas: 0,1,2    Isr: 0,2
+//!       Topic: orders    Partition: 1    Leader: 2    Replicas: 1,2,0    Isr: 2,0
+//!   ```
+//!
+//! - Anything else exits with 127 and `sandbox: <cmd>: command not found (...)` on stderr.
+//!
+//! **Local exec** is off unless the platform file says `exec: local` on a workload: exec
+//! on its pods then runs the command as a child process of the sandbox, on this machine,
+//! as the sandbox's user (no shell unless the command is one), with the workload's `env`
+//! added to the sandbox's environment; stdout and stderr are streamed, stdin is passed on
+//! when requested, and the child is killed when the client disconnects or the sandbox
+//! stops. Anyone who can reach the API can then run commands, which is why it is opt-in
+//! and why the sandbox listens on loopback only. It exists for integration tests against
+//! real local servers.
+//!
 //! # Limits
 //!
 //! - Bodies are JSON only: typed clients that send protobuf (`kubectl create namespace`,
 //!   `kubectl create deployment`) get `415`; `kubectl apply -f` / `create -f` work.
-//! - No server-side apply (`415`), no `exec`/`attach`/`port-forward`, no EndpointSlices,
+//! - No server-side apply (`415`), no `attach`/`port-forward`, no EndpointSlices,
 //!   no pagination (`limit` is ignored and every item is returned at once), no
 //!   authentication (hence loopback only).
+//! - Exec speaks WebSocket only (kubectl 1.30+ and kube's `ws` feature), not SPDY; it
+//!   simulates two commands (see [Exec](#exec)); `tty` is accepted but no terminal is
+//!   allocated.
 //! - The OpenAPI document is empty: kubectl's client-side validation checks nothing.
 //! - kube's default client retries 429 and 503 on its own; a probe or eviction that must
 //!   see those answers needs `Config::default_retry = false`.
@@ -78,6 +142,17 @@
 //!   - name: cassandra         # labels default to {app: cassandra}
 //!     replicas: 3
 //!     port: 9042
+//!   - name: kafka
+//!     image: apache/kafka:3.7.0
+//!     topics:                 # kafka-topics.sh --describe; default orders + firedrill-canary
+//!       - name: orders
+//!         partitions: 6       # default 1
+//!         replicationFactor: 3   # default 3, capped at the replicas
+//!         configs: {min.insync.replicas: 2}
+//!     catchUpDelay: 2s        # Ready again -> back in the ISRs; default Timing::isr_catch_up
+//!   - name: local-redis
+//!     exec: local             # exec runs commands on this machine; default simulated
+//!     env: {REDISCLI_AUTH: secret}   # added to the sandbox's environment; exec: local only
 //! ```
 //!
 //! # Layout
@@ -93,6 +168,8 @@
 //! - [`table`]: server-side printing for `kubectl get`.
 //! - [`selector`]: label and field selectors.
 //! - [`patch`]: merge, strategic merge and JSON patches.
+//! - [`exec`]: `pods/exec` over WebSocket, simulated or local.
+//! - [`simulated`]: `nodetool status` and `kafka-topics.sh` from the pods' state.
 //! - [`controllers`]: the simulated controllers, scheduler and kubelet.
 //! - [`ground_truth`]: the record of when pods became Ready.
 //! - [`object`]: accessors over JSON objects.
@@ -104,6 +181,7 @@ pub mod config;
 pub mod controllers;
 pub mod discovery;
 pub mod error;
+pub mod exec;
 pub mod ground_truth;
 pub mod names;
 pub mod object;
@@ -112,6 +190,7 @@ pub mod platform;
 pub mod resources;
 pub mod sandbox;
 pub mod selector;
+pub mod simulated;
 pub mod store;
 pub mod table;
 pub mod watch;
@@ -119,5 +198,5 @@ pub mod watch;
 pub use config::{SandboxConfig, Timing};
 pub use error::SandboxError;
 pub use ground_truth::{GroundTruth, PodLost, PodReady};
-pub use platform::{Platform, Workload, WorkloadKind};
+pub use platform::{ExecMode, Platform, Topic, Workload, WorkloadKind};
 pub use sandbox::{KUBECONFIG_NAME, Sandbox, SandboxHandle, kubeconfig};

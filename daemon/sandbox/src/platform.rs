@@ -49,6 +49,55 @@ struct RawWorkload {
     pdb: Option<RawPdb>,
     #[serde(default)]
     start_delay: Option<String>,
+    #[serde(default)]
+    exec: Option<RawExecMode>,
+    #[serde(default)]
+    env: Option<BTreeMap<String, Scalar>>,
+    #[serde(default)]
+    topics: Option<Vec<RawTopic>>,
+    #[serde(default)]
+    catch_up_delay: Option<String>,
+}
+
+/// How exec on a workload's pods runs, as written.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum RawExecMode {
+    Simulated,
+    Local,
+}
+
+/// A scalar YAML value taken as text (`2`, `true` and `"2"` all give a string).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl Scalar {
+    fn into_text(self) -> String {
+        match self {
+            Self::Bool(b) => b.to_string(),
+            Self::Int(n) => n.to_string(),
+            Self::Float(x) => x.to_string(),
+            Self::Text(text) => text,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawTopic {
+    name: String,
+    #[serde(default)]
+    partitions: Option<u32>,
+    #[serde(default)]
+    replication_factor: Option<u32>,
+    #[serde(default)]
+    configs: Option<BTreeMap<String, Scalar>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,6 +150,60 @@ pub struct Workload {
     pub budget: Option<Budget>,
     /// How long its pods take from scheduled to running; `None` uses the sandbox default.
     pub start_delay: Option<Duration>,
+    /// How `exec` on its pods runs: simulated (the default) or as a local process.
+    pub exec: ExecMode,
+    /// The Kafka topics its brokers hold, if its pods are Kafka brokers; `None` gives the
+    /// default topics ([`Topic::defaults`]).
+    pub topics: Option<Vec<Topic>>,
+    /// How long a Kafka broker whose pod became Ready again takes to catch up and rejoin
+    /// the ISRs; `None` uses [`crate::Timing::isr_catch_up`].
+    pub catch_up_delay: Option<Duration>,
+}
+
+/// How `pods/exec` runs a command on a workload's pods.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ExecMode {
+    /// The sandbox answers the commands it simulates (`nodetool status`,
+    /// `kafka-topics.sh --describe`) from the simulated pods' state.
+    #[default]
+    Simulated,
+    /// The command runs as a child process of the sandbox, on the machine running it,
+    /// with these variables added to the sandbox's environment. Only a platform file
+    /// turns this on, for integration tests against real local servers.
+    Local {
+        /// Extra environment variables.
+        env: BTreeMap<String, String>,
+    },
+}
+
+/// A simulated Kafka topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topic {
+    /// The topic name.
+    pub name: String,
+    /// Its partition count.
+    pub partitions: u32,
+    /// Its replication factor (capped at the broker count when described).
+    pub replication_factor: u32,
+    /// Topic configs shown by `--describe` (`min.insync.replicas=2`).
+    pub configs: BTreeMap<String, String>,
+}
+
+impl Topic {
+    /// The topics a Kafka workload holds unless its platform entry declares its own:
+    /// `firedrill-canary` (3 partitions) and `orders` (6 partitions), both with
+    /// replication factor 3 and `min.insync.replicas=2`.
+    pub fn defaults() -> Vec<Topic> {
+        [("firedrill-canary", 3), ("orders", 6)]
+            .into_iter()
+            .map(|(name, partitions)| Topic {
+                name: name.to_owned(),
+                partitions,
+                replication_factor: 3,
+                configs: BTreeMap::from([("min.insync.replicas".to_owned(), "2".to_owned())]),
+            })
+            .collect()
+    }
 }
 
 /// The platform the sandbox starts with.
@@ -128,6 +231,9 @@ fn deployment(name: &str) -> Workload {
         service: true,
         budget: Some(Budget::MaxUnavailable(1)),
         start_delay: None,
+        exec: ExecMode::Simulated,
+        topics: None,
+        catch_up_delay: None,
     }
 }
 
@@ -143,6 +249,9 @@ fn statefulset(name: &str, replicas: u32, image: &str, port: u16) -> Workload {
         service: true,
         budget: None,
         start_delay: None,
+        exec: ExecMode::Simulated,
+        topics: None,
+        catch_up_delay: None,
     }
 }
 
@@ -297,6 +406,32 @@ fn resolve(raw: RawPlatform, origin: &Path) -> Result<Platform, SandboxError> {
                 )));
             }
         };
+        let exec = match (raw_workload.exec, raw_workload.env) {
+            (Some(RawExecMode::Local), env) => ExecMode::Local {
+                env: env
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(key, value)| (key, value.into_text()))
+                    .collect(),
+            },
+            (_, Some(_)) => {
+                return Err(invalid(format!(
+                    "{section}.{name}.env: only a workload with `exec: local` takes env"
+                )));
+            }
+            (Some(RawExecMode::Simulated) | None, None) => ExecMode::Simulated,
+        };
+        let topics = match raw_workload.topics {
+            None => None,
+            Some(raw_topics) => Some(resolve_topics(raw_topics, section, &name, &invalid)?),
+        };
+        let catch_up_delay = match raw_workload.catch_up_delay {
+            Some(text) => Some(
+                humantime::parse_duration(&text)
+                    .map_err(|error| invalid(format!("{section}.{name}.catchUpDelay: {error}")))?,
+            ),
+            None => None,
+        };
         let default_labels = match kind {
             WorkloadKind::Deployment => ("app.kubernetes.io/name".to_owned(), name.clone()),
             WorkloadKind::StatefulSet => ("app".to_owned(), name.clone()),
@@ -321,6 +456,9 @@ fn resolve(raw: RawPlatform, origin: &Path) -> Result<Platform, SandboxError> {
             service: raw_workload.service.unwrap_or(true),
             budget,
             start_delay,
+            exec,
+            topics,
+            catch_up_delay,
             name,
         });
     }
@@ -329,6 +467,51 @@ fn resolve(raw: RawPlatform, origin: &Path) -> Result<Platform, SandboxError> {
         nodes_per_zone,
         workloads,
     })
+}
+
+fn resolve_topics(
+    raw_topics: Vec<RawTopic>,
+    section: &str,
+    workload: &str,
+    invalid: &dyn Fn(String) -> SandboxError,
+) -> Result<Vec<Topic>, SandboxError> {
+    let mut topics: Vec<Topic> = Vec::new();
+    for raw in raw_topics {
+        let at = format!("{section}.{workload}.topics.{}", raw.name);
+        let legal = !raw.name.is_empty()
+            && raw.name.len() <= 249
+            && raw
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !legal {
+            return Err(invalid(format!(
+                "{at}: a topic name is 1 to 249 characters of a-z, A-Z, 0-9, '.', '_' and '-'"
+            )));
+        }
+        if topics.iter().any(|t| t.name == raw.name) {
+            return Err(invalid(format!("{at}: the topic is declared twice")));
+        }
+        let partitions = raw.partitions.unwrap_or(1);
+        let replication_factor = raw.replication_factor.unwrap_or(3);
+        if partitions == 0 || replication_factor == 0 {
+            return Err(invalid(format!(
+                "{at}: partitions and replicationFactor must be at least 1"
+            )));
+        }
+        topics.push(Topic {
+            name: raw.name,
+            partitions,
+            replication_factor,
+            configs: raw
+                .configs
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(key, value)| (key, value.into_text()))
+                .collect(),
+        });
+    }
+    Ok(topics)
 }
 
 /// The objects that make up a platform, ready for the store: `(plural, object)` in
@@ -565,6 +748,60 @@ mod tests {
             Some("db")
         );
         Ok(())
+    }
+
+    #[test]
+    fn a_platform_file_declares_local_exec_topics_and_a_catch_up_delay() -> Result<(), SandboxError>
+    {
+        let platform = Platform::from_yaml(
+            "statefulsets:\n  - name: kafka\n    topics:\n      - {name: payments, partitions: 12, replicationFactor: 2, configs: {min.insync.replicas: 1, cleanup.policy: compact}}\n    catchUpDelay: 750ms\n  - name: tools\n    exec: local\n    env: {PORT: 6380, MODE: fast}\n",
+            Path::new("platform.yaml"),
+        )?;
+        let kafka = &platform.workloads[0];
+        assert_eq!(kafka.exec, ExecMode::Simulated);
+        assert_eq!(kafka.catch_up_delay, Some(Duration::from_millis(750)));
+        let topics = kafka.topics.clone().unwrap_or_default();
+        assert_eq!(topics.len(), 1);
+        assert_eq!(topics[0].partitions, 12);
+        assert_eq!(topics[0].replication_factor, 2);
+        assert_eq!(
+            topics[0]
+                .configs
+                .get("min.insync.replicas")
+                .map(String::as_str),
+            Some("1")
+        );
+        assert_eq!(
+            platform.workloads[1].exec,
+            ExecMode::Local {
+                env: BTreeMap::from([
+                    ("MODE".to_owned(), "fast".to_owned()),
+                    ("PORT".to_owned(), "6380".to_owned()),
+                ])
+            }
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn env_without_local_exec_and_bad_topics_are_errors() {
+        let message = |yaml: &str| {
+            Platform::from_yaml(yaml, Path::new("p.yaml"))
+                .map(|_| String::new())
+                .unwrap_or_else(|e| e.to_string())
+        };
+        let env = message("statefulsets:\n  - name: db\n    env: {A: b}\n");
+        assert!(env.contains("statefulsets.db.env"), "{env}");
+        let mode = message("statefulsets:\n  - name: db\n    exec: remote\n");
+        assert!(mode.contains("remote"), "{mode}");
+        let topic = message("statefulsets:\n  - name: kafka\n    topics: [{name: 'bad name'}]\n");
+        assert!(
+            topic.contains("statefulsets.kafka.topics.bad name"),
+            "{topic}"
+        );
+        let zero =
+            message("statefulsets:\n  - name: kafka\n    topics: [{name: t, partitions: 0}]\n");
+        assert!(zero.contains("at least 1"), "{zero}");
     }
 
     #[test]

@@ -89,6 +89,7 @@ impl Sandbox {
             shutdown: stopped.clone(),
             address,
             proxy_counter: Arc::new(AtomicU64::new(0)),
+            platform: Arc::new(config.platform.clone()),
         };
         let router = api::router(app);
         let server = tokio::spawn(

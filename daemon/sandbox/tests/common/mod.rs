@@ -20,6 +20,7 @@ pub fn fast_timing() -> Timing {
         jitter: 0.2,
         shutdown_delay: Duration::from_millis(100),
         probe_latency: Duration::from_millis(1),
+        isr_catch_up: Duration::from_millis(500),
     }
 }
 
@@ -63,9 +64,10 @@ impl TestSandbox {
 
     /// Runs kubectl with this sandbox's kubeconfig and a private discovery cache.
     pub fn kubectl(&self, args: &[&str]) -> Result<KubectlOutput> {
+        // The global flag goes first: after `exec ... --` it would be the command's.
         let output = Command::new("kubectl")
-            .args(args)
             .arg("--request-timeout=30s")
+            .args(args)
             .env("KUBECONFIG", &self.kubeconfig)
             .env("KUBECACHEDIR", self.dir.path().join("cache"))
             .env("HOME", self.dir.path())
