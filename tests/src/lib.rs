@@ -6,6 +6,9 @@
 // Test helpers panic with a message on failure: that is how a test reports it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+/// Real PostgreSQL and Redis servers for the database adapters' tests.
+pub mod servers;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,6 @@
 //! Adapters at the edge: the real implementations of the engine's and the plugin host's ports.
 
+pub mod databases;
 pub mod host;
 pub mod journal;
 pub mod kube;
