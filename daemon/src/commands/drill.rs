@@ -16,6 +16,8 @@ use firedrill_store::SqliteRunStore;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
+use crate::adapters::canaries::DatabaseCanaries;
+use crate::adapters::databases::Databases;
 use crate::adapters::host::WasmtimeScenarios;
 use crate::adapters::journal::{JOURNAL_FILE, JournalState, SqliteJournal};
 use crate::adapters::kube::{KubeCluster, connect_in_cluster, connect_kubeconfig, connect_url};
@@ -96,11 +98,18 @@ pub async fn open(config: &Config, target_name: &str) -> Result<Session, Command
     };
     let cluster = KubeCluster::new(client.clone());
     let journal = Arc::new(SqliteJournal::new(&config.storage_path.join(JOURNAL_FILE)));
+    let databases = Arc::new(Databases::from_config(config).map_err(|err| usage(err.to_string()))?);
     let backends = Backends {
         cluster: Arc::new(cluster.clone()),
         state: Arc::new(JournalState::new(journal.clone())),
+        postgres: databases.clone(),
+        redis: databases,
         ..Backends::default()
     };
+    let canaries = Arc::new(DatabaseCanaries::new(
+        backends.postgres.clone(),
+        backends.redis.clone(),
+    ));
     let scenarios =
         Arc::new(WasmtimeScenarios::new(config, backends).map_err(|err| usage(err.to_string()))?);
     let prober = HttpProber::new(client).map_err(|source| CommandError::Io {
@@ -122,6 +131,7 @@ pub async fn open(config: &Config, target_name: &str) -> Result<Session, Command
         baseline: Arc::new(cluster.clone()),
         journal,
         alerts,
+        canaries,
         verify_interval: Duration::from_millis(100),
     };
     Ok(Session {

@@ -8,6 +8,7 @@
 //! a fault is rolled back (rollbacks are idempotent), so a drill always leaves the cluster
 //! as it found it. Verdicts come from the pure [`firedrill_core::measure`].
 
+mod canary;
 pub mod ports;
 
 use std::collections::BTreeMap;
@@ -16,20 +17,21 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use firedrill_core::config::raw::PhaseFailurePolicy;
-use firedrill_core::config::{BlastRadius, Config, Drill, Phase};
+use firedrill_core::config::{BlastRadius, Canary, Config, Drill, Phase};
 use firedrill_core::measure::{
     AbortWindow, AvailabilityTracker, BlastCount, drill_outcome, judge_phase,
 };
 use firedrill_core::run::{
-    Evidence, Outcome, PhaseRecord, PhaseVerdict, RunRecord, TimelineEvent, Trigger,
+    DataLoss, Evidence, Outcome, PhaseRecord, PhaseVerdict, RunRecord, TimelineEvent, Trigger,
 };
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use self::canary::CanaryRun;
 use self::ports::{
-    AlertSource, Baseline, Journal, JournalEntry, PhaseContext, ProbeTarget, Prober, Recovery,
-    ScenarioHost, ServiceRef,
+    AlertSource, Baseline, CanaryStore, Journal, JournalEntry, PhaseContext, ProbeTarget, Prober,
+    Recovery, ScenarioHost, ServiceRef,
 };
 
 /// The adapters a run needs, as one context (like a kube-rs controller's `Context`).
@@ -41,6 +43,8 @@ pub struct Engine {
     pub journal: Arc<dyn Journal>,
     /// Where firing alerts are read, when the configuration names abort alerts.
     pub alerts: Option<Arc<dyn AlertSource>>,
+    /// Where phases with canaries write them.
+    pub canaries: Arc<dyn CanaryStore>,
     /// How often `verify` is called while a phase recovers.
     pub verify_interval: Duration,
 }
@@ -456,6 +460,21 @@ impl Engine {
                 return out;
             }
         }
+        // Canaries start before the fault; a phase whose canaries are not acknowledged
+        // before it would measure nothing, so it injects nothing.
+        let canaries = match &phase.canary {
+            Some(canary) => {
+                match self
+                    .start_canaries(canary, ctx, cancel, clock, &mut out)
+                    .await
+                {
+                    Some(run) => Some(run),
+                    None => return out,
+                }
+            }
+            None => None,
+        };
+        let evidence_before = self.host.evidence(&ctx.run_id).await.len();
         if let Err(err) = self
             .journal
             .append(
@@ -476,6 +495,7 @@ impl Engine {
         }
         // From here a rollback is owed, even if inject fails half-way.
         owed_rollbacks.push((ctx.clone(), scenario.clone()));
+        let fault_at = Instant::now();
         if let Err(err) = scenario.inject(ctx).await {
             out.verdict = PhaseVerdict::Error {
                 message: format!("inject failed: {err}"),
@@ -549,6 +569,42 @@ impl Engine {
                 () = cancel.cancelled() => {}
             }
         }
+        if let Some(run) = canaries {
+            match run.finish(fault_at, recovered.is_some()).await {
+                Ok(loss) => {
+                    record.timeline.push(TimelineEvent {
+                        at: clock.wall_at(Instant::now()),
+                        phase: Some(phase.name.clone()),
+                        message: format!(
+                            "Canaries read back: {} written, {} acknowledged, {} acknowledged and lost",
+                            loss.canaries_written, loss.canaries_acknowledged, loss.acknowledged_lost
+                        ),
+                    });
+                    out.data_loss = Some(loss);
+                }
+                Err(message) if recovered.is_some() && failure.is_none() => {
+                    failure = Some(PhaseVerdict::Failed {
+                        reasons: vec![message],
+                    });
+                }
+                Err(message) => {
+                    tracing::warn!(run = %ctx.run_id, phase = %phase.name, "{message}");
+                }
+            }
+        }
+        if let Some(reported) = self
+            .reported_data_loss(&ctx.run_id, &phase.scenario, evidence_before)
+            .await
+        {
+            out.data_loss = Some(match out.data_loss.take() {
+                // The host's canaries count writes; the scenario adds what it checked.
+                Some(mut measured) => {
+                    measured.backup_age_seconds = reported.backup_age_seconds;
+                    measured
+                }
+                None => reported,
+            });
+        }
         let finished = Instant::now();
         out.availability = shared
             .lock()
@@ -577,6 +633,77 @@ impl Engine {
         }
         out.finished_at = Some(clock.wall_at(finished));
         out
+    }
+
+    /// Starts a phase's canaries and waits their lead time. On failure the phase is
+    /// marked as an error (nothing injected) and `None` returned.
+    async fn start_canaries(
+        &self,
+        canary: &Canary,
+        ctx: &PhaseContext,
+        cancel: &CancellationToken,
+        clock: Clock,
+        out: &mut PhaseRecord,
+    ) -> Option<CanaryRun> {
+        let fail = |out: &mut PhaseRecord, message: String| {
+            out.verdict = PhaseVerdict::Error { message };
+            out.finished_at = Some(clock.wall_at(Instant::now()));
+        };
+        let run =
+            match CanaryRun::start(self.canaries.clone(), canary, &ctx.run_id, &ctx.phase).await {
+                Ok(run) => run,
+                Err(message) => {
+                    fail(out, format!("{message}; nothing was injected"));
+                    return None;
+                }
+            };
+        tokio::select! {
+            () = tokio::time::sleep(canary.lead) => {}
+            () = cancel.cancelled() => {
+                fail(out, "stopped before the fault; nothing was injected".into());
+                return None;
+            }
+        }
+        let (acknowledged, last_error) = run.acknowledged();
+        if acknowledged == 0 {
+            fail(
+                out,
+                format!(
+                    "no canary write to {} was acknowledged in the {} ms before the fault{}; nothing was injected",
+                    canary.connection,
+                    canary.lead.as_millis(),
+                    last_error
+                        .map(|e| format!(" (last error: {e})"))
+                        .unwrap_or_default()
+                ),
+            );
+            return None;
+        }
+        Some(run)
+    }
+
+    /// Data loss a scenario measured itself (e.g. a restore's backup age), from the
+    /// `data-loss.json` artefact it attached during this phase.
+    async fn reported_data_loss(
+        &self,
+        run_id: &str,
+        scenario: &str,
+        evidence_before: usize,
+    ) -> Option<DataLoss> {
+        let (_, _, content) = self
+            .host
+            .evidence(run_id)
+            .await
+            .into_iter()
+            .skip(evidence_before)
+            .rfind(|(from, name, _)| from == scenario && name == DATA_LOSS_ARTEFACT)?;
+        match serde_json::from_str::<ReportedLoss>(&content) {
+            Ok(reported) => Some(reported.into()),
+            Err(err) => {
+                tracing::warn!(run = run_id, scenario, error = %err, "Ignoring a malformed {DATA_LOSS_ARTEFACT}");
+                None
+            }
+        }
     }
 
     /// Rolls back the newest owed phase (the one that just failed).
@@ -689,6 +816,39 @@ impl Engine {
             });
         }
         Ok(recovered)
+    }
+}
+
+/// The artefact a scenario attaches to report data loss it measured itself (the SDK's
+/// `evidence::data_loss`).
+pub const DATA_LOSS_ARTEFACT: &str = "data-loss.json";
+
+/// The `data-loss.json` a scenario attaches: every field optional.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct ReportedLoss {
+    writes: u64,
+    acknowledged: u64,
+    acknowledged_lost: u64,
+    loss_window_seconds: Option<f64>,
+    backup_age_seconds: Option<f64>,
+    method: String,
+}
+
+impl From<ReportedLoss> for DataLoss {
+    fn from(r: ReportedLoss) -> Self {
+        DataLoss {
+            canaries_written: r.writes,
+            canaries_acknowledged: r.acknowledged,
+            acknowledged_lost: r.acknowledged_lost,
+            // A backup's age is the window a restore from it loses.
+            loss_window_seconds: r
+                .loss_window_seconds
+                .or(r.backup_age_seconds)
+                .unwrap_or(0.0),
+            backup_age_seconds: r.backup_age_seconds,
+            method: r.method,
+        }
     }
 }
 

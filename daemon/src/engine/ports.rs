@@ -3,11 +3,13 @@
 //! The engine is written against these traits only; `main` wires the real adapters
 //! (the wasmtime host, the Kubernetes API, SQLite) and tests wire small fakes.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use firedrill_core::config::Canary;
 use serde::{Deserialize, Serialize};
 
 /// A service as a phase sees it.
@@ -155,4 +157,39 @@ pub trait Journal: Send + Sync {
 pub trait AlertSource: Send + Sync {
     /// Names of the alerts firing now.
     async fn firing(&self) -> Result<Vec<String>, ScenarioError>;
+}
+
+/// Where a phase's canary writes go and are read back from (`DatabaseCanaries` over the
+/// PostgreSQL and Redis connections in production). Canaries are keyed by run and phase.
+#[async_trait]
+pub trait CanaryStore: Send + Sync {
+    /// Makes ready to write (e.g. creates the canary table).
+    async fn prepare(
+        &self,
+        canary: &Canary,
+        run_id: &str,
+        phase: &str,
+    ) -> Result<(), ScenarioError>;
+    /// Writes canary `seq`; `Ok` means the database acknowledged it.
+    async fn write(
+        &self,
+        canary: &Canary,
+        run_id: &str,
+        phase: &str,
+        seq: u64,
+    ) -> Result<(), ScenarioError>;
+    /// The sequence numbers present on `canary.read_from`.
+    async fn read_back(
+        &self,
+        canary: &Canary,
+        run_id: &str,
+        phase: &str,
+    ) -> Result<BTreeSet<u64>, ScenarioError>;
+    /// Removes the phase's canaries from `canary.read_from`.
+    async fn clean_up(
+        &self,
+        canary: &Canary,
+        run_id: &str,
+        phase: &str,
+    ) -> Result<(), ScenarioError>;
 }

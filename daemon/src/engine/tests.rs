@@ -1,5 +1,6 @@
 //! Engine behaviour with fake scenarios, probes and journal, on tokio's paused clock.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -122,6 +123,167 @@ impl Journal for MemJournal {
     }
 }
 
+/// A primary and a replica in memory, on the paused clock from `prepare`: the replica
+/// stops receiving writes at `replica_stops`, the primary is down from `down` until
+/// `up_again`, after which writes land on the promoted replica.
+#[derive(Default)]
+struct FakeCanaries {
+    started: Mutex<Option<Instant>>,
+    replica_stops: Option<Duration>,
+    down: Option<Duration>,
+    up_again: Option<Duration>,
+    primary: Mutex<BTreeSet<u64>>,
+    replica: Mutex<BTreeSet<u64>>,
+}
+
+#[async_trait]
+impl CanaryStore for FakeCanaries {
+    async fn prepare(&self, _: &Canary, _: &str, _: &str) -> Result<(), ScenarioError> {
+        *self.started.lock().unwrap() = Some(Instant::now());
+        Ok(())
+    }
+    async fn write(&self, _: &Canary, _: &str, _: &str, seq: u64) -> Result<(), ScenarioError> {
+        let now = self.started.lock().unwrap().unwrap().elapsed();
+        let down = self.down.is_some_and(|d| now >= d);
+        let up_again = self.up_again.is_some_and(|u| now >= u);
+        if down && !up_again {
+            return Err(ScenarioError("connection refused".into()));
+        }
+        if up_again {
+            self.replica.lock().unwrap().insert(seq);
+            return Ok(());
+        }
+        self.primary.lock().unwrap().insert(seq);
+        if self.replica_stops.is_none_or(|at| now < at) {
+            self.replica.lock().unwrap().insert(seq);
+        }
+        Ok(())
+    }
+    async fn read_back(
+        &self,
+        _: &Canary,
+        _: &str,
+        _: &str,
+    ) -> Result<BTreeSet<u64>, ScenarioError> {
+        Ok(self.replica.lock().unwrap().clone())
+    }
+    async fn clean_up(&self, _: &Canary, _: &str, _: &str) -> Result<(), ScenarioError> {
+        Ok(())
+    }
+}
+
+const CANARY_CONFIG: &str = r#"
+version: 1
+services:
+  db: { namespace: data, selector: app=db }
+connections:
+  primary: { kind: postgres, url: "postgres://firedrill@primary:5432/app" }
+  replica: { kind: postgres, url: "postgres://firedrill@replica:5432/app" }
+drills:
+  drill:
+    phases:
+      - name: failover
+        scenario: pod-failure
+        canary: { connection: primary, read_from: replica }
+        objectives: { rto: 5s, rpo: 200ms }
+"#;
+
+fn canary_rig(store: FakeCanaries, recover_after: Duration) -> (Engine, Arc<FakeScenario>, Config) {
+    let mut rig = rig(Some(recover_after), None);
+    rig.engine.canaries = Arc::new(store);
+    let config = firedrill_core::config::load_str(
+        "t.yaml",
+        CANARY_CONFIG,
+        Path::new("."),
+        &crate::resolve_context(),
+    )
+    .unwrap();
+    (rig.engine, rig.first, config)
+}
+
+#[tokio::test(start_paused = true)]
+async fn canaries_count_acknowledged_writes_the_new_primary_lacks() {
+    // Canaries start at 0, the fault comes after the 1 s lead; the replica stopped
+    // receiving at 0.55 s, so the writes acknowledged from 0.6 s to the fault are lost.
+    let store = FakeCanaries {
+        replica_stops: Some(Duration::from_millis(550)),
+        down: Some(Duration::from_millis(1_000)),
+        up_again: Some(Duration::from_millis(1_500)),
+        ..FakeCanaries::default()
+    };
+    let (engine, _, config) = canary_rig(store, Duration::from_millis(800));
+    let record = engine
+        .run(&config, request(), CancellationToken::new(), None)
+        .await;
+    let phase = &record.phases[0];
+    let loss = phase.data_loss.as_ref().expect("canaries measured");
+    assert!(loss.canaries_written >= 18, "{loss:?}");
+    assert!(
+        loss.canaries_acknowledged < loss.canaries_written,
+        "{loss:?}"
+    );
+    assert!((4..=5).contains(&loss.acknowledged_lost), "{loss:?}");
+    assert!(
+        (0.45..=0.65).contains(&loss.loss_window_seconds),
+        "{loss:?}"
+    );
+    let PhaseVerdict::Failed { reasons } = &phase.verdict else {
+        panic!("{:?}", phase.verdict);
+    };
+    assert!(
+        reasons[0].contains("acknowledged writes lost"),
+        "{reasons:?}"
+    );
+    assert!(
+        record
+            .timeline
+            .iter()
+            .any(|e| e.message.starts_with("Canaries read back")),
+        "{:?}",
+        record.timeline
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn synchronous_canaries_lose_nothing_and_pass() {
+    let store = FakeCanaries {
+        down: Some(Duration::from_millis(1_000)),
+        up_again: Some(Duration::from_millis(1_500)),
+        ..FakeCanaries::default()
+    };
+    let (engine, _, config) = canary_rig(store, Duration::from_millis(800));
+    let record = engine
+        .run(&config, request(), CancellationToken::new(), None)
+        .await;
+    let phase = &record.phases[0];
+    let loss = phase.data_loss.as_ref().expect("canaries measured");
+    assert_eq!(loss.acknowledged_lost, 0, "{loss:?}");
+    assert!(loss.loss_window_seconds <= 0.1, "{loss:?}");
+    assert_eq!(phase.verdict, PhaseVerdict::Passed, "{phase:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn canaries_never_acknowledged_inject_nothing() {
+    let store = FakeCanaries {
+        down: Some(Duration::ZERO),
+        ..FakeCanaries::default()
+    };
+    let (engine, scenario, config) = canary_rig(store, Duration::ZERO);
+    let record = engine
+        .run(&config, request(), CancellationToken::new(), None)
+        .await;
+    let PhaseVerdict::Error { message } = &record.phases[0].verdict else {
+        panic!("{:?}", record.phases[0].verdict);
+    };
+    assert!(
+        message.contains("no canary write to primary was acknowledged")
+            && message.contains("connection refused")
+            && message.ends_with("nothing was injected"),
+        "{message}"
+    );
+    assert!(scenario.injected_at.lock().unwrap().is_none());
+}
+
 const CONFIG: &str = r#"
 version: 1
 services:
@@ -167,6 +329,7 @@ fn rig(first: Option<Duration>, second: Option<Duration>) -> Rig {
             baseline: Arc::new(ThreeReady),
             journal: journal.clone(),
             alerts: None,
+            canaries: Arc::new(FakeCanaries::default()),
             verify_interval: Duration::from_millis(100),
         },
         first,

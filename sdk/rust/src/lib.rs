@@ -57,7 +57,7 @@ pub const WIT_VERSION: &str = "0.1.0";
 pub mod prelude {
     pub use crate::{
         Action, Capability, Description, Error, Phase, Scenario, Service, Verb, Verdict, clock,
-        cluster, evidence, export_scenario, http, log, state,
+        cluster, evidence, export_scenario, http, log, postgres, redis, state,
     };
 }
 
@@ -243,6 +243,32 @@ pub mod evidence {
     /// Attaches plain text.
     pub fn text(name: &str, content: &str) -> Result<(), crate::Error> {
         attach(name, "text/plain", content)
+    }
+
+    /// Data loss the scenario measured itself, for the phase record (the host's canaries
+    /// cover writes; this is for what only the scenario can see, such as the age of the
+    /// backup a restore used). Attached as `data-loss.json`; the last one of a phase counts.
+    #[derive(Debug, Clone, Default, serde::Serialize)]
+    pub struct DataLoss {
+        /// Writes the scenario made.
+        pub writes: u64,
+        /// Of those, acknowledged by the database.
+        pub acknowledged: u64,
+        /// Acknowledged and missing afterwards.
+        pub acknowledged_lost: u64,
+        /// The window of lost data, in seconds (default: the backup's age).
+        pub loss_window_seconds: Option<f64>,
+        /// Age of the newest backup, in seconds: what a restore from it loses at most.
+        pub backup_age_seconds: Option<f64>,
+        /// How it was measured, in a sentence for the report.
+        pub method: String,
+    }
+
+    /// Reports [`DataLoss`] for this phase.
+    pub fn data_loss(loss: &DataLoss) -> Result<(), crate::Error> {
+        let json = serde_json::to_string(loss)
+            .map_err(|e| crate::Error::Failed(format!("data-loss.json: {e}")))?;
+        attach("data-loss.json", "application/json", &json)
     }
 }
 

@@ -1,0 +1,213 @@
+//! Built-in scenario `cassandra-node` (the runbook's phase 3a): delete one Cassandra pod,
+//! with `nodetool status` before and after as evidence; recovered when the replacement is
+//! Up/Normal and the ring has every node `UN`.
+
+use firedrill_sdk::prelude::*;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Params {
+    /// The pod to delete. Default: the first Ready pod by name (the runbook's `.items[0]`).
+    pod: Option<String>,
+    /// Deletion grace period; 0 is `--grace-period=0 --force`, as the runbook does.
+    grace_period_seconds: u32,
+    /// Container running Cassandra. Default: the pod's first container.
+    container: Option<String>,
+    /// Replication factor of the keyspaces: quorum is `rf / 2 + 1` nodes up.
+    replication_factor: u32,
+    /// How long one `nodetool status` may take.
+    nodetool_timeout_ms: u32,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Self {
+            pod: None,
+            grace_period_seconds: 0,
+            container: None,
+            replication_factor: 3,
+            nodetool_timeout_ms: 30_000,
+        }
+    }
+}
+
+struct CassandraNode;
+
+fn service(phase: &Phase<Params>) -> Result<&Service, Error> {
+    phase
+        .services
+        .first()
+        .ok_or_else(|| Error::InvalidParams("the phase needs the Cassandra service".into()))
+}
+
+fn ready_pods(service: &Service) -> Result<Vec<cluster::Pod>, Error> {
+    let mut pods: Vec<_> = cluster::list_pods(&service.namespace, &service.selector)?
+        .into_iter()
+        .filter(|p| p.ready && !p.terminating)
+        .collect();
+    pods.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(pods)
+}
+
+fn victim(phase: &Phase<Params>) -> Result<String, Error> {
+    if let Some(pod) = &phase.params.pod {
+        return Ok(pod.clone());
+    }
+    ready_pods(service(phase)?)?
+        .into_iter()
+        .next()
+        .map(|p| p.name)
+        .ok_or_else(|| Error::failed("no Ready Cassandra pod to delete"))
+}
+
+/// `nodetool status` in `pod`.
+fn nodetool_status(phase: &Phase<Params>, pod: &str) -> Result<String, Error> {
+    let service = service(phase)?;
+    let out = cluster::exec(
+        &service.namespace,
+        pod,
+        phase.params.container.as_deref(),
+        &["nodetool".to_string(), "status".to_string()],
+        phase.params.nodetool_timeout_ms,
+    )?;
+    if out.exit_code != 0 {
+        return Err(Error::failed(format!(
+            "nodetool status in {pod} exited with {}: {}",
+            out.exit_code,
+            out.stderr.trim()
+        )));
+    }
+    Ok(out.stdout)
+}
+
+/// Node states from `nodetool status`: the two-letter code of every node line.
+fn states(status: &str) -> Vec<String> {
+    status
+        .lines()
+        .filter_map(|line| {
+            let code = line.split_whitespace().next()?;
+            let valid = code.len() == 2
+                && matches!(code.as_bytes()[0], b'U' | b'D')
+                && matches!(code.as_bytes()[1], b'N' | b'L' | b'J' | b'M');
+            valid.then(|| code.to_string())
+        })
+        .collect()
+}
+
+impl Scenario for CassandraNode {
+    type Params = Params;
+
+    fn describe() -> Description {
+        Description::new(
+            "cassandra-node",
+            "0.1.0",
+            "Deletes one Cassandra pod, with nodetool status before and after as evidence; recovered when the replacement is Ready and every node of the ring is UN (quorum holds throughout or the phase says when it did not).",
+        )
+        .params_schema(serde_json::json!({
+            "type": "object",
+            "properties": {
+                "pod": { "type": "string" },
+                "grace_period_seconds": { "type": "integer", "minimum": 0, "default": 0 },
+                "container": { "type": "string" },
+                "replication_factor": { "type": "integer", "minimum": 1, "default": 3 },
+                "nodetool_timeout_ms": { "type": "integer", "minimum": 1000, "default": 30000 }
+            },
+            "additionalProperties": false
+        }))
+        .needs(Capability::cluster(&[Verb::List, Verb::Delete], &["*"]))
+        .needs(Capability::Exec(vec!["*".into()]))
+    }
+
+    fn plan(phase: &Phase<Params>) -> Result<Vec<Action>, Error> {
+        let service = service(phase)?;
+        let pod = victim(phase)?;
+        Ok(vec![
+            Action::new(
+                "exec",
+                format!("a Ready pod of {}", service.name),
+                "nodetool status (before and after)",
+            ),
+            Action::new(
+                "delete-pod",
+                format!("pod/{pod} in namespace {}", service.namespace),
+                format!(
+                    "delete with grace period {} s",
+                    phase.params.grace_period_seconds
+                ),
+            ),
+        ])
+    }
+
+    fn inject(phase: &Phase<Params>) -> Result<(), Error> {
+        let service = service(phase)?;
+        let pod = victim(phase)?;
+        let before = nodetool_status(phase, &pod)?;
+        evidence::text("nodetool-status-before.txt", &before)?;
+        let down: Vec<_> = states(&before).into_iter().filter(|s| s != "UN").collect();
+        if !down.is_empty() {
+            return Err(Error::failed(format!(
+                "the ring is not healthy before the drill ({} node(s) not UN); nothing was deleted",
+                down.len()
+            )));
+        }
+        cluster::delete_pod(
+            &service.namespace,
+            &pod,
+            Some(phase.params.grace_period_seconds),
+        )?;
+        state::set("deleted", &pod)?;
+        log::info(&format!(
+            "deleted Cassandra pod {}/{pod}",
+            service.namespace
+        ));
+        Ok(())
+    }
+
+    fn verify(phase: &Phase<Params>) -> Result<Verdict, Error> {
+        let service = service(phase)?;
+        let ready = ready_pods(service)?;
+        if ready.len() < service.replicas as usize {
+            return Ok(Verdict::Recovering(format!(
+                "{}/{} Cassandra pods Ready",
+                ready.len(),
+                service.replicas
+            )));
+        }
+        let Some(pod) = ready.first() else {
+            return Ok(Verdict::Recovering("no Cassandra pod Ready".into()));
+        };
+        let status = match nodetool_status(phase, &pod.name) {
+            Ok(status) => status,
+            Err(Error::Failed(e) | Error::Unavailable(e) | Error::Timeout(e)) => {
+                return Ok(Verdict::Recovering(format!("nodetool status: {e}")));
+            }
+            Err(err) => return Err(err),
+        };
+        let states = states(&status);
+        let up = states.iter().filter(|s| s.as_str() == "UN").count();
+        let quorum = (phase.params.replication_factor / 2 + 1) as usize;
+        if up < quorum {
+            return Ok(Verdict::Recovering(format!(
+                "{up} of {} nodes UN, below quorum ({quorum})",
+                states.len()
+            )));
+        }
+        if up < states.len() || states.len() < service.replicas as usize {
+            return Ok(Verdict::Recovering(format!(
+                "{up} of {} nodes UN (quorum {quorum} holds)",
+                states.len().max(service.replicas as usize)
+            )));
+        }
+        evidence::text("nodetool-status-after.txt", &status)?;
+        Ok(Verdict::Recovered)
+    }
+
+    fn rollback(_phase: &Phase<Params>) -> Result<(), Error> {
+        // The StatefulSet replaces the pod and Cassandra rejoins it: nothing to undo.
+        state::remove("deleted");
+        Ok(())
+    }
+}
+
+export_scenario!(CassandraNode);
