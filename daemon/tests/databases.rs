@@ -318,6 +318,30 @@ async fn a_stopped_server_is_unavailable_and_the_same_databases_reconnects_when_
     let db = postgres_databases(&pair);
     assert_debug_eq!(scalar(&db, "primary", "SELECT 1").await, Value::Int(1));
 
+    // A statement slower than the statement timeout: `timeout`, and the next call gets a
+    // fresh connection.
+    let connections = BTreeMap::from([(
+        "impatient".to_string(),
+        connection(ConnectionKind::Postgres, pair.primary_url(), None),
+    )]);
+    let impatient = Databases::new(
+        &connections,
+        Timeouts {
+            connect: Duration::from_secs(5),
+            statement: Duration::from_millis(300),
+        },
+    )
+    .unwrap();
+    let slow = impatient
+        .query("impatient", "SELECT pg_sleep(5)", &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(slow, BackendError::Timeout(_)), "{slow:?}");
+    assert_debug_eq!(
+        scalar(&impatient, "impatient", "SELECT 3").await,
+        Value::Int(3)
+    );
+
     pair.stop_primary_immediate();
     // The broken connection and then the refused reconnection: both unavailable.
     for _ in 0..2 {
