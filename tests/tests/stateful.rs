@@ -462,7 +462,9 @@ drills:
     );
 }
 
-/// Cassandra and Kafka as the sandbox simulates them: three nodes each.
+/// Cassandra and Kafka as the sandbox simulates them: three nodes each. The canary topic
+/// needs two in-sync replicas of three, so writes are still acknowledged with one broker
+/// gone.
 const STATEFUL_PLATFORM: &str = r#"
 namespace: data
 zones: [zone-a, zone-b, zone-c]
@@ -477,6 +479,9 @@ statefulsets:
     port: 9092
     startDelay: 1s
     catchUpDelay: 2s
+    topics:
+      - {name: firedrill-canary, partitions: 3, replicationFactor: 3, configs: {min.insync.replicas: 2}}
+      - {name: orders, partitions: 6, replicationFactor: 3, configs: {min.insync.replicas: 2}}
 "#;
 
 #[test]
@@ -534,6 +539,28 @@ drills:
     let kafka = &record["phases"][1];
     let recovery = kafka["recovery_seconds"].as_f64().unwrap();
     assert!(recovery >= 2.0, "{kafka:#}");
+    // The canary: written before and during the fault with acks=all, read back after;
+    // min.insync.replicas=2 of 3 keeps acknowledging with one broker gone, and nothing
+    // acknowledged is lost.
+    let loss = &kafka["data_loss"];
+    let writes = loss["canaries_written"].as_u64().unwrap_or_default();
+    let acknowledged = loss["canaries_acknowledged"].as_u64().unwrap_or_default();
+    assert!(
+        writes > 20,
+        "the batches during the fault add to the 20: {kafka:#}"
+    );
+    assert!(acknowledged > 20, "{kafka:#}");
+    assert_eq!(loss["acknowledged_lost"], 0, "{kafka:#}");
+    let canary = content("canary.txt");
+    assert!(
+        canary.contains(&format!(
+            "produced {writes}, acknowledged {acknowledged}, consumed {acknowledged} of them"
+        )),
+        "{canary}"
+    );
+    assert!(canary.contains("acknowledged and lost: 0\n"), "{canary}");
+    assert!(canary.lines().any(|l| l.starts_with("verify ")), "{canary}");
+    println!("kafka canary:\n{canary}");
     println!(
         "cassandra-node recovered in {:.3} s, kafka-broker in {recovery:.3} s",
         record["phases"][0]["recovery_seconds"].as_f64().unwrap()

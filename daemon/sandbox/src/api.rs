@@ -45,6 +45,8 @@ pub struct AppState {
     pub proxy_counter: Arc<AtomicU64>,
     /// The platform the sandbox started with: how `pods/exec` runs on each workload.
     pub platform: Arc<Platform>,
+    /// The messages simulated Kafka producers wrote, for simulated consumers.
+    pub kafka_logs: Arc<exec::KafkaLogs>,
 }
 
 /// The router: `pods/exec` (a WebSocket upgrade) has its own route; everything else goes

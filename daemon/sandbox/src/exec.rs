@@ -8,6 +8,7 @@
 //! stream's close. The server sends the status, then closes the WebSocket normally.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -70,6 +71,35 @@ fn parse_query(raw: &str) -> ExecRequest {
         }
     }
     request
+}
+
+/// The messages each simulated Kafka workload's topics hold, by `(namespace, workload)`:
+/// kept in memory for the sandbox's lifetime so a consumer reads what an earlier
+/// producer exec wrote.
+#[derive(Debug, Default)]
+pub struct KafkaLogs {
+    workloads: Mutex<BTreeMap<(String, String), simulated::Logs>>,
+}
+
+impl KafkaLogs {
+    /// Runs `f` on one workload's logs.
+    fn with<T>(
+        &self,
+        namespace: &str,
+        workload: &str,
+        f: impl FnOnce(&mut simulated::Logs) -> T,
+    ) -> T {
+        // A panic while the lock was held leaves at worst a half-appended batch of
+        // simulated messages: keep serving rather than poison every later exec.
+        let mut workloads = self
+            .workloads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let logs = workloads
+            .entry((namespace.to_owned(), workload.to_owned()))
+            .or_default();
+        f(logs)
+    }
 }
 
 /// What runs once the connection is upgraded.
@@ -201,11 +231,14 @@ fn prepare(
         topics: declared
             .and_then(|w| w.topics.clone())
             .unwrap_or_else(Topic::defaults),
+        now_ms: Utc::now().timestamp_millis(),
     };
-    Ok(Plan::Simulated(Box::new(simulated::run(
-        &exec.command,
-        &context,
-    ))))
+    let output = app
+        .kafka_logs
+        .with(&context.ring.namespace, &context.ring.workload, |logs| {
+            simulated::run(&exec.command, &context, logs)
+        });
+    Ok(Plan::Simulated(Box::new(output)))
 }
 
 /// The `(kind, name)` of a pod's statefulset or deployment (through its replicaset).

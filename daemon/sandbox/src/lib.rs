@@ -54,7 +54,7 @@
 //! # Exec
 //!
 //! By default nothing runs: the sandbox answers, from the simulated pods' state
-//! ([`simulated`]), the two commands the Cassandra and Kafka scenarios use, alone or
+//! ([`simulated`]), the commands the Cassandra and Kafka scenarios use, alone or
 //! as a plain `sh -c "..."` script:
 //!
 //! - `nodetool [-h host] [-p port] status` on Cassandra pods (label `app=cassandra` or an
@@ -94,6 +94,31 @@
 //!       Topic: orders    Partition: 1    Leader: 2    Replicas: 1,2,0    Isr: 2,0
 //!   ```
 //!
+//! - `kafka-verifiable-producer.sh --bootstrap-server .. --topic .. --max-messages n
+//!   [--acks -1|1|0] [--value-prefix p] [--repeating-keys k]` on Kafka pods: sends values
+//!   `p.i` (or `i`) round-robin over the topic's partitions and prints one JSON line per
+//!   event as Kafka's `VerifiableProducer` does (`startup_complete`,
+//!   `producer_send_success` with partition and offset, `producer_send_error` with
+//!   exception and message, `shutdown_complete`, `tool_data`). With `--acks -1` (the
+//!   default) a message is acknowledged when its partition has a leader and at least
+//!   `min.insync.replicas` (the topic's config, default 1) in-sync replicas, otherwise
+//!   refused with `NotEnoughReplicasException` (`NotLeaderOrFollowerException` without a
+//!   leader). Acknowledged messages are kept, in memory, for the sandbox's lifetime.
+//!   `--max-messages` is required (the simulation does not produce forever).
+//!
+//!   ```text
+//!   {"timestamp":1700000000001,"name":"producer_send_success","key":null,"value":"7.0","topic":"firedrill-canary","partition":0,"offset":0}
+//!   {"timestamp":1700000000002,"name":"producer_send_error","key":null,"value":"7.1","topic":"firedrill-canary","exception":"class org.apache.kafka.common.errors.NotEnoughReplicasException","message":"Messages are rejected since there are fewer in-sync replicas than required."}
+//!   ```
+//!
+//! - `kafka-console-consumer.sh --bootstrap-server .. --topic .. --from-beginning
+//!   [--timeout-ms ms] [--max-messages n] [--partition p]` on Kafka pods: prints every
+//!   kept value of the topic, partition by partition in offset order (partitions without
+//!   a leader deliver nothing), then `Processed a total of N messages` on stderr. Without
+//!   `--from-beginning` a new consumer starts at the end and prints nothing. It answers at
+//!   once: nothing is produced concurrently. Nothing acknowledged is ever lost (no unclean
+//!   leader election).
+//!
 //! - Anything else exits with 127 and `sandbox: <cmd>: command not found (...)` on stderr.
 //!
 //! **Local exec** is off unless the platform file says `exec: local` on a workload: exec
@@ -113,7 +138,7 @@
 //!   no pagination (`limit` is ignored and every item is returned at once), no
 //!   authentication (hence loopback only).
 //! - Exec speaks WebSocket only (kubectl 1.30+ and kube's `ws` feature), not SPDY; it
-//!   simulates two commands (see [Exec](#exec)); `tty` is accepted but no terminal is
+//!   simulates a few commands (see [Exec](#exec)); `tty` is accepted but no terminal is
 //!   allocated.
 //! - The OpenAPI document is empty: kubectl's client-side validation checks nothing.
 //! - kube's default client retries 429 and 503 on its own; a probe or eviction that must
@@ -169,7 +194,8 @@
 //! - [`selector`]: label and field selectors.
 //! - [`patch`]: merge, strategic merge and JSON patches.
 //! - [`exec`]: `pods/exec` over WebSocket, simulated or local.
-//! - [`simulated`]: `nodetool status` and `kafka-topics.sh` from the pods' state.
+//! - [`simulated`]: `nodetool status`, `kafka-topics.sh` and the Kafka canary tools
+//!   (verifiable producer, console consumer) from the pods' state and the kept messages.
 //! - [`controllers`]: the simulated controllers, scheduler and kubelet.
 //! - [`ground_truth`]: the record of when pods became Ready.
 //! - [`object`]: accessors over JSON objects.

@@ -90,6 +90,7 @@ impl Sandbox {
             address,
             proxy_counter: Arc::new(AtomicU64::new(0)),
             platform: Arc::new(config.platform.clone()),
+            kafka_logs: Arc::default(),
         };
         let router = api::router(app);
         let server = tokio::spawn(
