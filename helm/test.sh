@@ -5,14 +5,18 @@
 #   bash helm/test.sh --install-only   only install what is missing (for .ci/setup)
 #
 # Installs only what is missing (a cached virtualenv under target/helm-test/ with
-# helm-python-sdk and kubernetes-validate; Debian's prometheus package for promtool),
-# then: promtool check/test rules; for every helm/firedrill/ci/*-values.yaml, helm lint and
+# helm-python-sdk and kubernetes-validate; Debian's prometheus package for promtool and
+# the end-to-end tests' Prometheus), then: promtool check/test rules; for every helm/firedrill/ci/*-values.yaml, helm lint and
 # an offline render (Helm 4 as a library), kubernetes-validate --strict against the oldest
 # Kubernetes version firedrill supports, checks of the Deployment, Secrets, RBAC (least
 # privilege), monitoring objects and NOTES, and `firedrill check` of the rendered
 # configuration when a built binary is there; dashboard queries against the daemon's
 # metric names and promtool's PromQL parser. Ends with `N passed, N failed`; exits 1 on
 # any failure.
+#
+# Whether every dashboard query returns data is not checked here but end to end, against a
+# real Prometheus (the `prometheus` binary installed below) scraping `firedrill serve` after
+# drills: tests/tests/dashboard.rs (`cargo nextest run -p firedrill-tests --test dashboard`).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,7 +35,7 @@ if ! "$VENV/bin/python" -c 'import helm_python, kubernetes_validate' 2>/dev/null
   "$VENV/bin/pip" install --quiet --disable-pip-version-check helm-python-sdk kubernetes-validate || exit 1
 fi
 if ! command -v promtool >/dev/null; then
-  log "apt-get install prometheus (for promtool)"
+  log "apt-get install prometheus (promtool; prometheus for the end-to-end tests)"
   DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null || exit 1
 fi

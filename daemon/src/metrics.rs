@@ -3,6 +3,9 @@
 //! Base units (seconds, ratios), low-cardinality labels (drill, phase, service, result,
 //! scenario; never a run id), help texts that say how each figure was measured.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use chrono::{DateTime, Utc};
 use firedrill_core::config::Config;
 use firedrill_core::run::{Outcome, RunRecord};
@@ -20,6 +23,9 @@ pub struct Metrics {
     phase_rto_target: GaugeVec,
     phase_passed: GaugeVec,
     rpo: GaugeVec,
+    acknowledged_lost: GaugeVec,
+    canary_writes: GaugeVec,
+    backup_age: GaugeVec,
     availability: GaugeVec,
     latency_p95: GaugeVec,
     runs: IntCounterVec,
@@ -29,6 +35,10 @@ pub struct Metrics {
     overdue: GaugeVec,
     plugin_errors: IntCounterVec,
     outbox: Gauge,
+    /// The last success of each drill that has one (Unix time). Kept apart from the
+    /// gauge because reading a labelled gauge creates its series: a drill that never
+    /// passed would export a last success at 0 (1970).
+    last_successes: Arc<Mutex<HashMap<String, f64>>>,
     /// When these metrics started counting: the last success of a drill that never passed,
     /// so a new drill is not overdue at once, and one that never passes becomes overdue.
     since: DateTime<Utc>,
@@ -74,7 +84,11 @@ impl Metrics {
                 "firedrill_phase_recovery_duration_seconds",
                 "Measured recovery times of drill phases across runs (fault injected to recovery verified).",
             )
-            .buckets(vec![1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1800.0, 3600.0]),
+            // From sub-second database failovers to an hour-long zone recovery.
+            .buckets(vec![
+                0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0,
+                900.0, 1800.0, 3600.0,
+            ]),
             &["drill", "phase"],
         )?;
         registry.register(Box::new(phase_recovery_histogram.clone()))?;
@@ -107,6 +121,24 @@ impl Metrics {
                 &registry,
                 "firedrill_rpo_seconds",
                 "Last measured data-loss window of a phase that ran canaries.",
+                &["drill", "phase"],
+            )?,
+            acknowledged_lost: gauge(
+                &registry,
+                "firedrill_phase_acknowledged_writes_lost",
+                "Canary writes the server acknowledged that were missing after recovery, in the last run of a phase that wrote canaries.",
+                &["drill", "phase"],
+            )?,
+            canary_writes: gauge(
+                &registry,
+                "firedrill_phase_canary_writes",
+                "Canary writes attempted during the last run of a phase that wrote canaries.",
+                &["drill", "phase"],
+            )?,
+            backup_age: gauge(
+                &registry,
+                "firedrill_backup_age_seconds",
+                "Age of the newest backup a phase checked or restored, in its last run.",
                 &["drill", "phase"],
             )?,
             availability: gauge(
@@ -158,18 +190,28 @@ impl Metrics {
                 &["scenario"],
             )?,
             outbox,
+            last_successes: Arc::default(),
             registry,
             since: Utc::now(),
         })
     }
 
-    /// Starts every drill's run counters at zero for every result, so that the first
-    /// failure or abort is an increase alert rules can see.
+    /// Starts every drill's run counters, every phase's recovery histogram and every
+    /// scenario's error counter at zero, so that the first run, failure, abort or plugin
+    /// error is an increase that `increase()` in alert rules and dashboards can see (a
+    /// series born at 1 shows no increase).
     pub fn register_drills(&self, config: &Config) {
         for drill in &config.drills {
+            let name = drill.name.as_str();
             for result in ["passed", "failed", "aborted", "interrupted", "error"] {
-                self.runs
-                    .with_label_values(&[drill.name.as_str(), result])
+                self.runs.with_label_values(&[name, result]).inc_by(0);
+            }
+            for phase in &drill.phases {
+                // Creating the labelled histogram exports its zero buckets.
+                self.phase_recovery_histogram
+                    .with_label_values(&[name, phase.name.as_str()]);
+                self.plugin_errors
+                    .with_label_values(&[phase.scenario.as_str()])
                     .inc_by(0);
             }
         }
@@ -189,6 +231,10 @@ impl Metrics {
                 self.last_success
                     .with_label_values(&[drill])
                     .set(timestamp(finished));
+                self.last_successes
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(drill.to_string(), timestamp(finished));
             }
         }
         for phase in &run.phases {
@@ -210,6 +256,19 @@ impl Metrics {
                 self.rpo
                     .with_label_values(&labels)
                     .set(loss.loss_window_seconds);
+                // A phase that wrote no canaries (a restore) says nothing about lost
+                // writes: no `0 lost` that would read as a measurement.
+                if loss.canaries_written > 0 {
+                    self.canary_writes
+                        .with_label_values(&labels)
+                        .set(loss.canaries_written as f64);
+                    self.acknowledged_lost
+                        .with_label_values(&labels)
+                        .set(loss.acknowledged_lost as f64);
+                }
+                if let Some(age) = loss.backup_age_seconds {
+                    self.backup_age.with_label_values(&labels).set(age);
+                }
             }
             if let firedrill_core::run::PhaseVerdict::Error { .. } = phase.verdict {
                 self.plugin_errors
@@ -240,12 +299,13 @@ impl Metrics {
                     .with_label_values(&[name])
                     .set(timestamp(*next));
             }
-            let last_success = self.last_success.with_label_values(&[name]).get();
-            let baseline = if last_success > 0.0 {
-                last_success
-            } else {
-                timestamp(self.since)
-            };
+            let baseline = self
+                .last_successes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(name)
+                .copied()
+                .unwrap_or_else(|| timestamp(self.since));
             let allowed = schedule
                 .schedule
                 .period(now)
@@ -303,5 +363,100 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains(&run.id), "no run id in any label");
+    }
+
+    #[test]
+    fn a_phase_with_canaries_exports_its_loss_window_lost_writes_canaries_and_backup_age() {
+        let metrics = Metrics::new().unwrap();
+        metrics.observe_run(&fixtures::failing_run());
+        let text = metrics.render();
+        let labels = "{drill=\"full-dr\",phase=\"db-failover\"}";
+        for line in [
+            format!("firedrill_rpo_seconds{labels} 4.2"),
+            format!("firedrill_phase_acknowledged_writes_lost{labels} 3"),
+            format!("firedrill_phase_canary_writes{labels} 600"),
+            format!("firedrill_backup_age_seconds{labels} 1800"),
+        ] {
+            assert!(text.contains(&line), "{line} in\n{text}");
+        }
+        // Only the phase that measured data loss has data-loss series.
+        assert_eq!(
+            text.matches("firedrill_phase_acknowledged_writes_lost{")
+                .count(),
+            1,
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_phase_without_canaries_exports_no_lost_writes_but_its_backup_age() {
+        let metrics = Metrics::new().unwrap();
+        let mut run = fixtures::passing_run();
+        if let Some(loss) = run.phases[2].data_loss.as_mut() {
+            loss.canaries_written = 0;
+            loss.canaries_acknowledged = 0;
+        }
+        metrics.observe_run(&run);
+        let text = metrics.render();
+        assert!(
+            !text.contains("firedrill_phase_acknowledged_writes_lost{"),
+            "{text}"
+        );
+        assert!(!text.contains("firedrill_phase_canary_writes{"), "{text}");
+        assert!(
+            text.contains(
+                "firedrill_backup_age_seconds{drill=\"full-dr\",phase=\"db-failover\"} 1800"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_scheduled_drill_that_never_passed_has_no_last_success_and_becomes_overdue() {
+        let config = firedrill_core::config::load_str(
+            "t.yaml",
+            "version: 1\ndrills:\n  minutely:\n    schedule: { cron: \"* * * * *\", grace: 1s }\n    phases: [{ name: kill, scenario: pod-failure }]\n",
+            std::path::Path::new("."),
+            &crate::resolve_context(),
+        )
+        .unwrap();
+        let metrics = Metrics::new().unwrap();
+        metrics.refresh_schedule(&config, metrics.since + chrono::Duration::seconds(30));
+        let text = metrics.render();
+        assert!(
+            text.contains("firedrill_drill_overdue{drill=\"minutely\"} 0"),
+            "{text}"
+        );
+        metrics.refresh_schedule(&config, metrics.since + chrono::Duration::seconds(62));
+        let text = metrics.render();
+        assert!(
+            text.contains("firedrill_drill_overdue{drill=\"minutely\"} 1"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("firedrill_drill_last_success_timestamp_seconds{"),
+            "no last success at 1970 for a drill that never passed:\n{text}"
+        );
+    }
+
+    #[test]
+    fn registered_drills_start_runs_recovery_histograms_and_plugin_errors_at_zero() {
+        let config = firedrill_core::config::load_str(
+            "t.yaml",
+            "version: 1\ndrills:\n  single-pod:\n    phases: [{ name: kill, scenario: pod-failure }]\n",
+            std::path::Path::new("."),
+            &crate::resolve_context(),
+        )
+        .unwrap();
+        let metrics = Metrics::new().unwrap();
+        metrics.register_drills(&config);
+        let text = metrics.render();
+        for line in [
+            "firedrill_drill_runs_total{drill=\"single-pod\",result=\"failed\"} 0",
+            "firedrill_phase_recovery_duration_seconds_count{drill=\"single-pod\",phase=\"kill\"} 0",
+            "firedrill_plugin_errors_total{scenario=\"pod-failure\"} 0",
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
     }
 }
