@@ -288,6 +288,29 @@ def main() -> int:
 
         check(f"{name}: Deployment is non-root, read-only, no privileges, serve -c", deployment)
 
+        def storage(docs=docs, values=values):
+            dep = one(docs, "Deployment")
+            pod = dep["spec"]["template"]["spec"]
+            affinity = pod.get("affinity", {})
+            persistence = values.get("persistence", {})
+            modes = persistence.get("accessModes", ["ReadWriteMany"])
+            pvcs = by_kind(docs, "PersistentVolumeClaim")
+            if persistence.get("enabled", True) and not persistence.get("existingClaim"):
+                assert [p["spec"]["accessModes"] for p in pvcs] == [modes], [p["spec"] for p in pvcs]
+            replicas = values.get("replicaCount", 2)
+            co_located = persistence.get("enabled", True) and replicas > 1 and "ReadWriteMany" not in modes
+            term = {"labelSelector": {"matchLabels": dep["spec"]["selector"]["matchLabels"]},
+                    "topologyKey": "kubernetes.io/hostname"}
+            required = affinity.get("podAffinity", {}).get("requiredDuringSchedulingIgnoredDuringExecution", [])
+            assert (term in required) == co_located, \
+                f"co-location podAffinity={term in required}, expected {co_located} (replicas {replicas}, modes {modes})"
+            for key, given in values.get("affinity", {}).items():
+                for rule, terms in given.items():
+                    for t in terms:
+                        assert t in affinity.get(key, {}).get(rule, []), f"affinity {key}.{rule} from values lost: {affinity}"
+
+        check(f"{name}: one shared run store; replicas on one node iff it is not ReadWriteMany", storage)
+
         def secrets(docs=docs, values=values):
             dep = one(docs, "Deployment")
             env = {e["name"]: e for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
@@ -369,10 +392,15 @@ def main() -> int:
         def notes_check(files=files, values=values):
             text = notes(files)
             assert "firedrill check" in text, text
+            persistence = values.get("persistence", {})
             warned = "WARNING: persistence is disabled" in text
-            assert warned == (not values.get("persistence", {}).get("enabled", True)), f"persistence warning={warned}"
+            assert warned == (not persistence.get("enabled", True)), f"persistence warning={warned}"
+            co_located = persistence.get("enabled", True) and values.get("replicaCount", 2) > 1 \
+                and "ReadWriteMany" not in persistence.get("accessModes", ["ReadWriteMany"])
+            warned = "every replica is scheduled on the same node" in text
+            assert warned == co_located, f"same-node warning={warned}, expected {co_located}"
 
-        check(f"{name}: NOTES.txt (emptyDir warning iff persistence disabled)", notes_check)
+        check(f"{name}: NOTES.txt (emptyDir warning iff persistence disabled, same-node iff co-located)", notes_check)
 
         if FIREDRILL:
             def firedrill_check(docs=docs, name=name):
@@ -409,6 +437,18 @@ def main() -> int:
             raise AssertionError(f"rendered with config.api.listen {listen}")
 
     check("a config listening on loopback or another port is refused at render", loopback_listen_refused)
+
+    def read_write_once_pod_refused():
+        for replicas, refused in ((2, True), (1, False)):
+            values = {"replicaCount": replicas, "persistence": {"accessModes": ["ReadWriteOncePod"]}}
+            try:
+                render(values)
+            except helm.HelmError as exc:
+                assert refused and "ReadWriteOncePod" in str(exc), exc
+                continue
+            assert not refused, f"rendered {values}"
+
+    check("ReadWriteOncePod is refused with several replicas, accepted with one", read_write_once_pod_refused)
 
     def rbac_checker_catches():
         docs = copy.deepcopy(rendered["default"][0])

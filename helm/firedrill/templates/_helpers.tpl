@@ -113,3 +113,37 @@ commands in pods only when an exec scenario is enabled.
   resources: ["deployments", "statefulsets"]
   verbs: ["get", "patch"]
 {{- end }}
+
+{{/*
+Whether every replica must run on one node: several replicas share the run store (a
+standby takes over an interrupted run from the leader's journal), and the claim's access
+modes let only one node mount it. ReadWriteOncePod with several replicas cannot work at
+all and is refused.
+*/}}
+{{- define "firedrill.coLocated" -}}
+{{- if and .Values.persistence.enabled (gt (int .Values.replicaCount) 1) (not (has "ReadWriteMany" .Values.persistence.accessModes)) }}
+{{- if has "ReadWriteOncePod" .Values.persistence.accessModes }}
+{{- fail (printf "persistence.accessModes is ReadWriteOncePod with replicaCount %d: only one pod can mount the run store, so a standby could never start; use ReadWriteMany, or replicaCount: 1" (int .Values.replicaCount)) }}
+{{- end }}
+{{- true }}
+{{- end }}
+{{- end }}
+
+{{/*
+The pods' affinity: `affinity` from the values, plus, when the replicas must share a node
+("firedrill.coLocated"), a required podAffinity to the release's own pods on that node.
+The first pod schedules anywhere (no pod matches yet); the others follow it.
+*/}}
+{{- define "firedrill.affinity" -}}
+{{- $affinity := deepCopy (default (dict) .Values.affinity) }}
+{{- if include "firedrill.coLocated" . }}
+{{- $podAffinity := default (dict) (get $affinity "podAffinity") }}
+{{- $required := default (list) (get $podAffinity "requiredDuringSchedulingIgnoredDuringExecution") }}
+{{- $term := dict "labelSelector" (dict "matchLabels" (include "firedrill.selectorLabels" . | fromYaml)) "topologyKey" "kubernetes.io/hostname" }}
+{{- $_ := set $podAffinity "requiredDuringSchedulingIgnoredDuringExecution" (append $required $term) }}
+{{- $_ := set $affinity "podAffinity" $podAffinity }}
+{{- end }}
+{{- if $affinity }}
+{{- toYaml $affinity }}
+{{- end }}
+{{- end }}
