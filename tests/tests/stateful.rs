@@ -196,6 +196,29 @@ fn postgres_failover_with_synchronous_replication_loses_no_acknowledged_write() 
     let sandbox = sandbox_with_local_postgres(dir.path(), &pg);
     let config = postgres_failover_config(dir.path(), &sandbox, &pg);
 
+    // The plan names the stop, the promotion and the canaries, and changes nothing.
+    let plan = firedrill()
+        .arg("-c")
+        .arg(&config)
+        .args(["plan", "failover"])
+        .output()
+        .unwrap();
+    let plan = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        plan.contains("exec") && plan.contains("pod/postgresql-0"),
+        "{plan}"
+    );
+    assert!(plan.contains("pg_promote"), "{plan}");
+    assert!(
+        plan.contains("canary") && plan.contains("read back from replica"),
+        "{plan}"
+    );
+    assert_eq!(
+        pg.psql_ok(pg.replica_port, "SELECT pg_is_in_recovery()")
+            .trim(),
+        "t"
+    );
+
     let record = run_json(&config, "failover");
     let phase = &record["phases"][0];
     assert_eq!(phase["verdict"]["kind"], "passed", "{phase:#}");

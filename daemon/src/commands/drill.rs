@@ -505,6 +505,16 @@ pub async fn plan(config_path: &Path, args: &DrillArgs) -> Result<Exit, CommandE
             }
             Err(err) => println!("  plan failed: {err}"),
         }
+        if let Some(canary) = &phase.canary {
+            println!(
+                "  {:<16} connection {}  (a write every {} ms from {} ms before the fault until recovery, read back from {})",
+                "canary",
+                canary.connection,
+                canary.interval.as_millis(),
+                canary.lead.as_millis(),
+                canary.read_from
+            );
+        }
         println!();
     }
     let plural = |n: u32, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
