@@ -35,26 +35,14 @@ impl Default for Params {
 struct CassandraNode;
 
 fn service(phase: &Phase<Params>) -> Result<&Service, Error> {
-    phase
-        .services
-        .first()
-        .ok_or_else(|| Error::InvalidParams("the phase needs the Cassandra service".into()))
-}
-
-fn ready_pods(service: &Service) -> Result<Vec<cluster::Pod>, Error> {
-    let mut pods: Vec<_> = cluster::list_pods(&service.namespace, &service.selector)?
-        .into_iter()
-        .filter(|p| p.ready && !p.terminating)
-        .collect();
-    pods.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(pods)
+    phase.first_service("Cassandra")
 }
 
 fn victim(phase: &Phase<Params>) -> Result<String, Error> {
     if let Some(pod) = &phase.params.pod {
         return Ok(pod.clone());
     }
-    ready_pods(service(phase)?)?
+    cluster::ready_pods(service(phase)?)?
         .into_iter()
         .next()
         .map(|p| p.name)
@@ -166,7 +154,7 @@ impl Scenario for CassandraNode {
 
     fn verify(phase: &Phase<Params>) -> Result<Verdict, Error> {
         let service = service(phase)?;
-        let ready = ready_pods(service)?;
+        let ready = cluster::ready_pods(service)?;
         if ready.len() < service.replicas as usize {
             return Ok(Verdict::Recovering(format!(
                 "{}/{} Cassandra pods Ready",

@@ -114,20 +114,41 @@ fn parse(describe: &str) -> Vec<Partition> {
 struct KafkaBroker;
 
 fn service(phase: &Phase<Params>) -> Result<&Service, Error> {
-    phase
-        .services
-        .first()
-        .ok_or_else(|| Error::InvalidParams("the phase needs the Kafka service".into()))
+    phase.first_service("Kafka")
 }
 
+/// The names of the Ready brokers, sorted.
 fn ready_pods(service: &Service) -> Result<Vec<String>, Error> {
-    let mut pods: Vec<String> = cluster::list_pods(&service.namespace, &service.selector)?
+    Ok(cluster::ready_pods(service)?
         .into_iter()
-        .filter(|p| p.ready && !p.terminating)
         .map(|p| p.name)
-        .collect();
-    pods.sort();
-    Ok(pods)
+        .collect())
+}
+
+/// Runs `command` in the broker `pod` of the phase's service.
+fn exec(
+    phase: &Phase<Params>,
+    pod: &str,
+    command: &[String],
+    timeout_ms: u32,
+) -> Result<cluster::ExecOutput, Error> {
+    cluster::exec(
+        &service(phase)?.namespace,
+        pod,
+        phase.params.container.as_deref(),
+        command,
+        timeout_ms,
+    )
+}
+
+/// The failure of `command`, which exited non-zero in `pod`.
+fn exited(command: &[String], pod: &str, out: &cluster::ExecOutput) -> Error {
+    Error::failed(format!(
+        "{} in {pod} exited with {}: {}",
+        command.join(" "),
+        out.exit_code,
+        out.stderr.trim()
+    ))
 }
 
 fn victim(phase: &Phase<Params>) -> Result<String, Error> {
@@ -153,20 +174,9 @@ fn describe(phase: &Phase<Params>, pod: &str) -> Result<String, Error> {
         command.push("--topic".into());
         command.push(topic.clone());
     }
-    let out = cluster::exec(
-        &service(phase)?.namespace,
-        pod,
-        p.container.as_deref(),
-        &command,
-        p.describe_timeout_ms,
-    )?;
+    let out = exec(phase, pod, &command, p.describe_timeout_ms)?;
     if out.exit_code != 0 {
-        return Err(Error::failed(format!(
-            "{} in {pod} exited with {}: {}",
-            command.join(" "),
-            out.exit_code,
-            out.stderr.trim()
-        )));
+        return Err(exited(&command, pod, &out));
     }
     Ok(out.stdout)
 }
@@ -312,21 +322,10 @@ fn produce(phase: &Phase<Params>, canary: &mut Canary, pod: &str, count: u32) ->
         prefix.to_string(),
     ];
     let at_ms = clock::now_ms();
-    let out = cluster::exec(
-        &service(phase)?.namespace,
-        pod,
-        p.container.as_deref(),
-        &command,
-        p.describe_timeout_ms,
-    )?;
+    let out = exec(phase, pod, &command, p.describe_timeout_ms)?;
     let (acked, reported, refusal) = parse_producer(&out.stdout, prefix);
     if out.exit_code != 0 && reported == 0 {
-        return Err(Error::failed(format!(
-            "{} in {pod} exited with {}: {}",
-            command.join(" "),
-            out.exit_code,
-            out.stderr.trim()
-        )));
+        return Err(exited(&command, pod, &out));
     }
     // A producer that exits cleanly resolved every send; one that died may have sent
     // only what it reported.
@@ -479,20 +478,14 @@ fn check_canary(phase: &Phase<Params>, pod: &str) -> Result<Option<String>, Erro
         "--timeout-ms".into(),
         p.consumer_timeout_ms.to_string(),
     ];
-    let out = cluster::exec(
-        &service(phase)?.namespace,
+    let out = exec(
+        phase,
         pod,
-        p.container.as_deref(),
         &command,
         p.consumer_timeout_ms.saturating_add(p.describe_timeout_ms),
     )?;
     if out.exit_code != 0 {
-        return Err(Error::failed(format!(
-            "{} in {pod} exited with {}: {}",
-            command.join(" "),
-            out.exit_code,
-            out.stderr.trim()
-        )));
+        return Err(exited(&command, pod, &out));
     }
     let comparison = compare(&canary, &out.stdout);
     let lost = comparison.lost_count();

@@ -24,16 +24,6 @@ impl Default for Params {
 
 struct PodFailure;
 
-fn ready(service: &Service) -> Result<Vec<cluster::Pod>, Error> {
-    let mut pods: Vec<_> = cluster::list_pods(&service.namespace, &service.selector)?
-        .into_iter()
-        .filter(|p| p.ready && !p.terminating)
-        .collect();
-    // Deterministic choice, like the runbook's `.items[0]`: the first by name.
-    pods.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(pods)
-}
-
 impl Scenario for PodFailure {
     type Params = Params;
 
@@ -57,7 +47,7 @@ impl Scenario for PodFailure {
     fn plan(phase: &Phase<Params>) -> Result<Vec<Action>, Error> {
         let mut actions = Vec::new();
         for service in &phase.services {
-            for pod in ready(service)?
+            for pod in cluster::ready_pods(service)?
                 .into_iter()
                 .take(phase.params.pods_per_service)
             {
@@ -77,7 +67,7 @@ impl Scenario for PodFailure {
     fn inject(phase: &Phase<Params>) -> Result<(), Error> {
         let mut deleted = Vec::new();
         for service in &phase.services {
-            let victims: Vec<_> = ready(service)?
+            let victims: Vec<_> = cluster::ready_pods(service)?
                 .into_iter()
                 .take(phase.params.pods_per_service)
                 .collect();
@@ -109,7 +99,7 @@ impl Scenario for PodFailure {
         // terminating are replacements or survivors; a StatefulSet's replacement reuses
         // the name, which is why names are not compared.
         for service in &phase.services {
-            let replacements = ready(service)?.len();
+            let replacements = cluster::ready_pods(service)?.len();
             if replacements < service.replicas as usize {
                 return Ok(Verdict::Recovering(format!(
                     "{}: {replacements}/{} pods Ready",

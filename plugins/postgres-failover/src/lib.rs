@@ -85,10 +85,7 @@ fn replication_state(primary: &str) -> String {
 }
 
 fn primary_pod(phase: &Phase<Params>) -> Result<(String, String), Error> {
-    let service = phase
-        .services
-        .first()
-        .ok_or_else(|| Error::InvalidParams("the phase needs the PostgreSQL service".into()))?;
+    let service = phase.first_service("PostgreSQL")?;
     if let Some(pod) = &phase.params.primary_pod {
         return Ok((service.namespace.clone(), pod.clone()));
     }

@@ -109,19 +109,12 @@ fn scratch_name(phase: &Phase<Params>) -> String {
 }
 
 fn target(phase: &Phase<Params>) -> Result<(String, String), Error> {
-    let service = phase
-        .services
-        .first()
-        .ok_or_else(|| Error::InvalidParams("the phase needs the PostgreSQL service".into()))?;
+    let service = phase.first_service("PostgreSQL")?;
     if let Some(pod) = &phase.params.pod {
         return Ok((service.namespace.clone(), pod.clone()));
     }
-    let mut pods: Vec<_> = cluster::list_pods(&service.namespace, &service.selector)?
+    cluster::ready_pods(service)?
         .into_iter()
-        .filter(|p| p.ready && !p.terminating)
-        .collect();
-    pods.sort_by(|a, b| a.name.cmp(&b.name));
-    pods.into_iter()
         .next()
         .map(|p| (p.namespace, p.name))
         .ok_or_else(|| Error::failed(format!("service {} has no Ready pod", service.name)))

@@ -74,6 +74,17 @@ pub struct Phase<P> {
     pub services: Vec<Service>,
 }
 
+impl<P> Phase<P> {
+    /// The phase's first service, for scenarios that act on one; `what` names it in the
+    /// `invalid-params` error when the phase has none ("the phase needs the {what}
+    /// service").
+    pub fn first_service(&self, what: &str) -> Result<&Service, Error> {
+        self.services
+            .first()
+            .ok_or_else(|| Error::InvalidParams(format!("the phase needs the {what} service")))
+    }
+}
+
 /// A scenario: the logic of one drill phase.
 pub trait Scenario {
     /// Phase parameters, decoded from the JSON the host passes. Use `#[serde(default)]`
@@ -157,6 +168,17 @@ pub mod cluster {
                 .find(|(k, _)| k == key)
                 .map(|(_, v)| v.as_str())
         }
+    }
+
+    /// The Ready pods of `service` that are not terminating, sorted by name: a
+    /// deterministic choice of victim or witness, like a runbook's `.items[0]`.
+    pub fn ready_pods(service: &crate::Service) -> Result<Vec<Pod>, crate::Error> {
+        let mut pods: Vec<Pod> = list_pods(&service.namespace, &service.selector)?
+            .into_iter()
+            .filter(|p| p.ready && !p.terminating)
+            .collect();
+        pods.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(pods)
     }
 }
 
