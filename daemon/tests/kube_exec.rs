@@ -121,6 +121,20 @@ async fn kube_cluster_exec_runs_local_commands_when_the_platform_opts_in() -> Re
     ensure!(output.exit_code == 3, "{output:?}");
     ensure!(output.stdout == "hello\n", "{output:?}");
     ensure!(output.stderr == "warn\n", "{output:?}");
+
+    // Megabytes on stderr while stdout stays open: both streams are read at once, so
+    // neither side waits for the other.
+    let command = vec![
+        "sh".to_owned(),
+        "-c".to_owned(),
+        "head -c 3000000 /dev/zero | tr '\\0' e >&2; echo out".to_owned(),
+    ];
+    let output = cluster
+        .exec("local", "tools-0", None, &command, TIMEOUT)
+        .await?;
+    ensure!(output.exit_code == 0, "{:?}", output.exit_code);
+    ensure!(output.stdout == "out\n", "{:?}", output.stdout);
+    ensure!(output.stderr.len() == 3_000_000, "{}", output.stderr.len());
     sandbox.shutdown().await?;
     Ok(())
 }

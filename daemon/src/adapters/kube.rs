@@ -348,18 +348,11 @@ impl Cluster for KubeCluster {
                 .exec(pod, command.iter().map(String::as_str), &params)
                 .await
                 .map_err(backend)?;
-            let mut stdout = String::new();
-            let mut stderr = String::new();
-            if let Some(mut out) = attached.stdout() {
-                out.read_to_string(&mut stdout)
-                    .await
-                    .map_err(|err| BackendError::Unavailable(err.to_string()))?;
-            }
-            if let Some(mut err) = attached.stderr() {
-                err.read_to_string(&mut stderr)
-                    .await
-                    .map_err(|e| BackendError::Unavailable(e.to_string()))?;
-            }
+            // Both streams at once: a command that fills one while the other is still
+            // open must not wait on a reader that is not reading.
+            let (stdout, stderr) =
+                tokio::join!(read_all(attached.stdout()), read_all(attached.stderr()));
+            let (stdout, stderr) = (stdout?, stderr?);
             let status = match attached.take_status() {
                 Some(status) => status.await,
                 None => None,
@@ -487,6 +480,20 @@ impl Baseline for KubeCluster {
             .await
             .map_err(|err| ScenarioError(err.to_string()))
     }
+}
+
+/// Reads an exec stream to its end (nothing when the stream was not requested).
+async fn read_all(
+    stream: Option<impl tokio::io::AsyncRead + Unpin>,
+) -> Result<String, BackendError> {
+    let mut text = String::new();
+    if let Some(mut stream) = stream {
+        stream
+            .read_to_string(&mut text)
+            .await
+            .map_err(|err| BackendError::Unavailable(err.to_string()))?;
+    }
+    Ok(text)
 }
 
 #[cfg(test)]
