@@ -220,9 +220,10 @@ pub fn judge_phase(
             }
         }
     }
+    // Any acknowledged loss misses an RPO of zero, whatever its window.
     if let (Some(rpo), Some(loss)) = (objectives.rpo, data_loss)
         && loss.acknowledged_lost > 0
-        && loss.loss_window_seconds > rpo.as_secs_f64()
+        && (rpo.is_zero() || loss.loss_window_seconds > rpo.as_secs_f64())
     {
         reasons.push(format!(
             "{} acknowledged writes lost over {:.1} s, beyond the {} s RPO",
@@ -408,6 +409,27 @@ mod tests {
             judge_phase(&objectives, None, &[], None),
             PhaseVerdict::TimedOut
         );
+    }
+
+    #[test]
+    fn any_acknowledged_loss_misses_an_rpo_of_zero() {
+        let objectives = PhaseObjectives {
+            rto: None,
+            rpo: Some(Duration::ZERO),
+            availability_floor: None,
+        };
+        let loss = DataLoss {
+            canaries_written: 20,
+            canaries_acknowledged: 20,
+            acknowledged_lost: 1,
+            loss_window_seconds: 0.0,
+            backup_age_seconds: None,
+            method: "one batch".into(),
+        };
+        assert!(matches!(
+            judge_phase(&objectives, Some(ms(900)), &[], Some(&loss)),
+            PhaseVerdict::Failed { .. }
+        ));
     }
 
     #[test]

@@ -87,6 +87,27 @@ impl CanaryRun {
             .unwrap_or((0, None))
     }
 
+    /// Stops writing and removes what was written, measuring nothing: for a phase that
+    /// ends before its fault.
+    pub(super) async fn discard(mut self) {
+        self.stop_writer().await;
+        for connection in [&self.canary.connection, &self.canary.read_from] {
+            let mut on = self.canary.clone();
+            on.read_from = connection.clone();
+            if let Err(err) = self.store.clean_up(&on, &self.run_id, &self.phase).await {
+                tracing::warn!(run = %self.run_id, phase = %self.phase, connection = %connection, error = %err, "Could not remove the phase's canaries");
+            }
+        }
+    }
+
+    async fn stop_writer(&mut self) {
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            // The writer finishes its current write (bounded by the write timeout).
+            let _ = task.await;
+        }
+    }
+
     /// Stops writing, reads the canaries back and removes them. `fault_at` is when
     /// `inject` was called. After a phase that did not recover, one read is tried; after
     /// recovery, reads are retried for a few seconds.
@@ -95,11 +116,7 @@ impl CanaryRun {
         fault_at: Instant,
         recovered: bool,
     ) -> Result<DataLoss, String> {
-        self.stop.cancel();
-        if let Some(task) = self.task.take() {
-            // The writer finishes its current write (bounded by the write timeout).
-            let _ = task.await;
-        }
+        self.stop_writer().await;
         let patience = if recovered {
             READ_BACK_PATIENCE
         } else {

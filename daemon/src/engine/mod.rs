@@ -490,6 +490,9 @@ impl Engine {
             out.verdict = PhaseVerdict::Error {
                 message: format!("cannot write the run journal, so no fault was injected: {err}"),
             };
+            if let Some(run) = canaries {
+                run.discard().await;
+            }
             out.finished_at = Some(clock.wall_at(Instant::now()));
             return out;
         }
@@ -500,6 +503,15 @@ impl Engine {
             out.verdict = PhaseVerdict::Error {
                 message: format!("inject failed: {err}"),
             };
+            // A fault may have half-happened: what the canaries saw still counts.
+            if let Some(run) = canaries {
+                match run.finish(fault_at, false).await {
+                    Ok(loss) => out.data_loss = Some(loss),
+                    Err(message) => {
+                        tracing::warn!(run = %ctx.run_id, phase = %phase.name, "{message}");
+                    }
+                }
+            }
             out.rollback = Some(self.rollback_owed(owed_rollbacks, &ctx.run_id).await);
             out.finished_at = Some(clock.wall_at(Instant::now()));
             return out;
@@ -597,9 +609,18 @@ impl Engine {
             .await
         {
             out.data_loss = Some(match out.data_loss.take() {
-                // The host's canaries count writes; the scenario adds what it checked.
+                // The host's canaries and the scenario's own writes both count.
                 Some(mut measured) => {
+                    measured.canaries_written += reported.canaries_written;
+                    measured.canaries_acknowledged += reported.canaries_acknowledged;
+                    measured.acknowledged_lost += reported.acknowledged_lost;
+                    measured.loss_window_seconds = measured
+                        .loss_window_seconds
+                        .max(reported.loss_window_seconds);
                     measured.backup_age_seconds = reported.backup_age_seconds;
+                    if !reported.method.is_empty() {
+                        measured.method = format!("{}; {}", measured.method, reported.method);
+                    }
                     measured
                 }
                 None => reported,
@@ -657,15 +678,18 @@ impl Engine {
                     return None;
                 }
             };
-        tokio::select! {
-            () = tokio::time::sleep(canary.lead) => {}
-            () = cancel.cancelled() => {
-                fail(out, "stopped before the fault; nothing was injected".into());
-                return None;
-            }
+        let stopped = tokio::select! {
+            () = tokio::time::sleep(canary.lead) => false,
+            () = cancel.cancelled() => true,
+        };
+        if stopped {
+            run.discard().await;
+            fail(out, "stopped before the fault; nothing was injected".into());
+            return None;
         }
         let (acknowledged, last_error) = run.acknowledged();
         if acknowledged == 0 {
+            run.discard().await;
             fail(
                 out,
                 format!(

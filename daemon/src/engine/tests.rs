@@ -134,6 +134,7 @@ struct FakeCanaries {
     up_again: Option<Duration>,
     primary: Mutex<BTreeSet<u64>>,
     replica: Mutex<BTreeSet<u64>>,
+    cleaned: AtomicU32,
 }
 
 #[async_trait]
@@ -168,6 +169,7 @@ impl CanaryStore for FakeCanaries {
         Ok(self.replica.lock().unwrap().clone())
     }
     async fn clean_up(&self, _: &Canary, _: &str, _: &str) -> Result<(), ScenarioError> {
+        self.cleaned.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 }
@@ -282,6 +284,24 @@ async fn canaries_never_acknowledged_inject_nothing() {
         "{message}"
     );
     assert!(scenario.injected_at.lock().unwrap().is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn canaries_of_a_phase_that_never_injected_are_removed() {
+    let store = Arc::new(FakeCanaries {
+        down: Some(Duration::ZERO),
+        ..FakeCanaries::default()
+    });
+    let (mut engine, _, config) = canary_rig(FakeCanaries::default(), Duration::ZERO);
+    engine.canaries = store.clone();
+    let record = engine
+        .run(&config, request(), CancellationToken::new(), None)
+        .await;
+    assert!(matches!(
+        record.phases[0].verdict,
+        PhaseVerdict::Error { .. }
+    ));
+    assert!(store.cleaned.load(Ordering::SeqCst) >= 1);
 }
 
 const CONFIG: &str = r#"

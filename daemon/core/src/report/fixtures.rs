@@ -150,7 +150,7 @@ pub fn passing_run_at(start: DateTime<Utc>) -> RunRecord {
         canaries_acknowledged: 600,
         acknowledged_lost: 0,
         loss_window_seconds: 0.0,
-        backup_age_seconds: Some(1800.0),
+        backup_age_seconds: None,
         method: "canary rows every 100 ms, read back from the new primary".to_string(),
     });
     run.phases = vec![

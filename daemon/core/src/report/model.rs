@@ -48,7 +48,10 @@ pub struct RecoveryRow {
 pub struct DataLossRow {
     pub phase: String,
     pub canaries_written: u64,
+    pub canaries_acknowledged: u64,
     pub acknowledged_lost: u64,
+    /// Age of the backup a restore used, formatted; `-` when none.
+    pub backup_age: String,
     pub loss_window: String,
     pub target_rpo: String,
     pub passed: bool,
@@ -328,13 +331,22 @@ fn recovery_row(phase: &PhaseRecord) -> RecoveryRow {
 
 fn data_loss_row(phase: &PhaseRecord) -> Option<DataLossRow> {
     let loss = phase.data_loss.as_ref()?;
-    let within_rpo = phase
-        .rpo_target_seconds
-        .is_none_or(|rpo| loss.loss_window_seconds <= rpo);
+    // The same rule as the verdict: acknowledged writes lost over more than the RPO (any,
+    // for an RPO of zero), or a backup older than it.
+    let within_rpo = phase.rpo_target_seconds.is_none_or(|rpo| {
+        let writes_ok =
+            loss.acknowledged_lost == 0 || (rpo > 0.0 && loss.loss_window_seconds <= rpo);
+        let backup_ok = loss.backup_age_seconds.is_none_or(|age| age <= rpo);
+        writes_ok && backup_ok
+    });
     Some(DataLossRow {
         phase: phase.name.clone(),
         canaries_written: loss.canaries_written,
+        canaries_acknowledged: loss.canaries_acknowledged,
         acknowledged_lost: loss.acknowledged_lost,
+        backup_age: loss
+            .backup_age_seconds
+            .map_or_else(|| "-".to_string(), format_seconds),
         loss_window: format_seconds(loss.loss_window_seconds),
         target_rpo: phase
             .rpo_target_seconds
