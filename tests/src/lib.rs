@@ -2,10 +2,19 @@
 //!
 //! Tests drive the real `firedrill` binary as an operator would. Everything started here
 //! listens on 127.0.0.1 only and is killed when its guard is dropped.
+//!
+//! # Layout
+//!
+//! - this file: the binary ([`firedrill`], [`run_json`], [`firedrill_serve`]), its
+//!   configuration ([`write_config`]), the sandbox ([`SandboxProcess`]), waits and HTTP.
+//! - [`servers`]: real PostgreSQL and Redis servers.
+//! - [`prometheus`]: a real Prometheus (and Alertmanager) and PromQL queries.
 
 // Test helpers panic with a message on failure: that is how a test reports it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+/// A real Prometheus scraping the daemon, and instant PromQL queries against it.
+pub mod prometheus;
 /// Real PostgreSQL and Redis servers for the database adapters' tests.
 pub mod servers;
 
@@ -14,6 +23,8 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 /// `target/<profile>` of this build.
 pub fn target_dir() -> PathBuf {
@@ -45,6 +56,60 @@ pub fn firedrill() -> Command {
     cmd
 }
 
+/// `firedrill -c <config> run <drill> --output json`: its exit code and run record.
+pub fn run_json(config: &Path, drill: &str) -> (i32, Value) {
+    let output = firedrill()
+        .arg("-c")
+        .arg(config)
+        .args(["run", drill, "--output", "json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let record = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "no run record ({e}); stdout:\n{stdout}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.code().unwrap_or(-1), record)
+}
+
+/// `firedrill -c <config> serve` in its own process, with extra environment variables.
+pub fn firedrill_serve(config: &Path, env: &[(&str, &str)]) -> Guard {
+    let mut cmd = firedrill();
+    cmd.arg("-c").arg(config).arg("serve");
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    spawn_quiet(&mut cmd)
+}
+
+/// The run summaries `GET /api/v1/runs` lists, or none while the API does not answer.
+pub fn api_runs(api: &str) -> Vec<Value> {
+    http_get(api, "/api/v1/runs")
+        .ok()
+        .and_then(|body| serde_json::from_str::<Value>(&body).ok())
+        .and_then(|runs| runs.as_array().cloned())
+        .unwrap_or_default()
+}
+
+/// Writes `dir/firedrill.yaml`: storage in `data`, the sandbox as the default target
+/// `lab`, then `body` (services, plugins, drills, ...).
+pub fn write_config(dir: &Path, sandbox: &SandboxProcess, body: &str) -> PathBuf {
+    let text = format!(
+        r#"version: 1
+storage: {{ path: data }}
+targets:
+  lab: {{ kind: kubeconfig, kubeconfig: {kubeconfig} }}
+default_target: lab
+{body}"#,
+        kubeconfig = sandbox.kubeconfig.display()
+    );
+    let path = dir.join("firedrill.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 /// Fails with a clear message when the wasm plugins were not built.
 pub fn require_plugins(names: &[&str]) {
     let dir = target_dir().join("..").join("plugins");
@@ -64,6 +129,17 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free loopback port")
+}
+
+/// Spawns `command` with its output discarded; it is killed when the guard drops.
+pub fn spawn_quiet(command: &mut Command) -> Guard {
+    Guard(
+        command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {command:?}: {e}")),
+    )
 }
 
 /// A child process killed (and reaped) on drop.
@@ -114,8 +190,34 @@ impl SandboxProcess {
         }
     }
 
+    /// Waits up to 60 s until `count` pods matching `selector` in `namespace` are Ready.
+    pub fn wait_ready(&self, namespace: &str, selector: &str, count: usize) {
+        wait_for(
+            Duration::from_secs(60),
+            "the sandbox pods to be Ready",
+            || {
+                let pods = self.get_json(&format!(
+                    "/api/v1/namespaces/{namespace}/pods?labelSelector={selector}"
+                ));
+                pods["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|pod| {
+                        pod["status"]["conditions"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                    })
+                    .count()
+                    >= count
+            },
+        );
+    }
+
     /// GET a path of the sandbox's API as JSON.
-    pub fn get_json(&self, path: &str) -> serde_json::Value {
+    pub fn get_json(&self, path: &str) -> Value {
         let body = http_get(&self.url, path).unwrap();
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
     }

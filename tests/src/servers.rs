@@ -209,6 +209,61 @@ impl PostgresPair {
         .unwrap_or_else(|e| format!("<{e}>"))
     }
 
+    /// The sandbox `postgresql` statefulset (namespace `data`, two replicas) whose pods
+    /// run exec commands on this machine (`exec: local`), against this primary: an item of
+    /// a sandbox platform's `statefulsets:` list.
+    pub fn local_exec_statefulset(&self) -> String {
+        format!(
+            r#"  - name: postgresql
+    namespace: data
+    replicas: 2
+    port: 5432
+    startDelay: 0s
+    exec: local
+    env:
+      PATH: "{bin}:/usr/sbin:/usr/bin:/sbin:/bin"
+      PGHOST: 127.0.0.1
+      PGPORT: "{port}"
+      PGUSER: postgres
+"#,
+            bin = self.bin_dir.display(),
+            port = self.primary_port,
+        )
+    }
+
+    /// The command that stops the primary (`pg_ctl stop -m immediate`) as its own user
+    /// would (`pg_ctl` refuses root), as a JSON list for a scenario's `stop_command`.
+    pub fn stop_primary_command_json(&self) -> String {
+        let mut words: Vec<String> = Vec::new();
+        if self.as_postgres {
+            words.extend(["runuser", "-u", "postgres", "--"].map(String::from));
+        }
+        words.push(self.bin_dir.join("pg_ctl").display().to_string());
+        words.extend(["stop", "-m", "immediate", "-D"].map(String::from));
+        words.push(self.primary_data.display().to_string());
+        serde_json::to_string(&words).unwrap()
+    }
+
+    /// A custom-format `pg_dump` of the primary's `postgres` database at `path`, its
+    /// modification time set to `age` (`touch -d`, e.g. "30 minutes ago").
+    pub fn dump_primary(&self, path: &Path, age: &str) {
+        let status = Command::new(self.bin_dir.join("pg_dump"))
+            .args(["-Fc", "-h", "127.0.0.1", "-U", "postgres", "-p"])
+            .arg(self.primary_port.to_string())
+            .arg("-f")
+            .arg(path)
+            .arg("postgres")
+            .status()
+            .unwrap();
+        assert!(status.success(), "pg_dump");
+        let status = Command::new("touch")
+            .args(["-d", age])
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "touch");
+    }
+
     fn init_primary(&self) {
         let mut initdb = self.pg_command("initdb");
         initdb.arg("-D").arg(&self.primary_data).args([

@@ -4,11 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
-use std::process::Stdio;
-use std::time::Duration;
+use std::process::Command;
 
 use firedrill_tests::{
-    Guard, SandboxProcess, firedrill, free_port, http_get, require_plugins, wait_for,
+    Guard, SandboxProcess, http_get, prometheus, require_plugins, run_json, write_config,
 };
 use serde_json::Value;
 use tempfile::TempDir;
@@ -26,24 +25,14 @@ fn start_alertmanager(dir: &Path) -> (String, Guard) {
         "route:\n  receiver: \"null\"\nreceivers:\n  - name: \"null\"\n",
     )
     .unwrap();
-    let port = free_port();
-    let child = Guard(
-        std::process::Command::new(ALERTMANAGER)
+    prometheus::start_server(
+        Command::new(ALERTMANAGER)
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--storage.path={}", dir.join("am-data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             // No cluster listener: it would bind every interface.
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let url = format!("http://127.0.0.1:{port}");
-    wait_for(Duration::from_secs(30), "Alertmanager to be ready", || {
-        http_get(&url, "/-/ready").is_ok()
-    });
-    (url, child)
+            .arg("--cluster.listen-address="),
+        "Alertmanager",
+    )
 }
 
 #[test]
@@ -53,16 +42,11 @@ fn pre_drill_silences_warning_alerts_for_the_drill_and_lifts_the_silence_after()
     let (alertmanager, _am) = start_alertmanager(dir.path());
     let sandbox = SandboxProcess::start(dir.path(), None);
     let host = alertmanager.trim_start_matches("http://");
-    let config = dir.path().join("firedrill.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"version: 1
-storage: {{ path: data }}
-targets:
-  lab: {{ kind: kubeconfig, kubeconfig: {kubeconfig} }}
-default_target: lab
-services:
+    let config = write_config(
+        dir.path(),
+        &sandbox,
+        &format!(
+            r#"services:
   capsule: {{ namespace: butterfly, selector: app.kubernetes.io/name=capsule }}
 plugins:
   grants:
@@ -75,19 +59,10 @@ drills:
       - name: pre-drill
         scenario: pre-drill
         params: {{ alertmanager: "{alertmanager}", silence_minutes: 90 }}
-"#,
-            kubeconfig = sandbox.kubeconfig.display()
+"#
         ),
-    )
-    .unwrap();
-    let output = firedrill()
-        .arg("-c")
-        .arg(&config)
-        .args(["run", "prep", "--output", "json"])
-        .output()
-        .unwrap();
-    let record: Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    );
+    let (_, record) = run_json(&config, "prep");
     assert_eq!(record["outcome"]["kind"], "passed", "{record:#}");
     let run_id = record["id"].as_str().unwrap();
 

@@ -16,12 +16,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use firedrill_tests::prometheus::{self, instant_query, scalar, url_encode};
 use firedrill_tests::servers::{PostgresPair, Replication};
 use firedrill_tests::{
-    Guard, SandboxProcess, firedrill, free_port, http_get, http_request, require_plugins, wait_for,
+    SandboxProcess, api_runs, firedrill_serve, free_port, http_get, http_request, require_plugins,
+    wait_for, write_config,
 };
 use serde_json::Value;
 
@@ -94,32 +95,6 @@ fn substitute(expr: &str) -> Result<String, String> {
     Ok(out)
 }
 
-fn url_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// The answer of an instant query, whatever its status.
-fn instant_query(prometheus: &str, promql: &str) -> Result<Value, String> {
-    let body = http_get(
-        prometheus,
-        &format!("/api/v1/query?query={}", url_encode(promql)),
-    )?;
-    serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))
-}
-
-/// The single value of an instant query, if it has one.
-fn scalar(prometheus: &str, promql: &str) -> Option<f64> {
-    instant_query(prometheus, promql).ok()?["data"]["result"][0]["value"][1]
-        .as_str()?
-        .parse()
-        .ok()
-}
-
 /// `{drill="x",phase="y"}` without `__name__`, for printing.
 fn labels(metric: &Value) -> String {
     let pairs: Vec<String> = metric
@@ -132,85 +107,6 @@ fn labels(metric: &Value) -> String {
     pairs.join(",")
 }
 
-fn start_prometheus(dir: &Path, target: &str) -> (String, Guard) {
-    let prometheus = Path::new("/usr/bin/prometheus");
-    assert!(
-        prometheus.exists(),
-        "/usr/bin/prometheus is missing: `bash helm/test.sh --install-only` (or .ci/setup) installs it"
-    );
-    let config = dir.join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: firedrill\n    static_configs:\n      - targets: ['{target}']\n"),
-    )
-    .unwrap();
-    let port = free_port();
-    let child = Guard(
-        Command::new(prometheus)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let url = format!("http://127.0.0.1:{port}");
-    wait_for(Duration::from_secs(30), "Prometheus to be ready", || {
-        http_get(&url, "/-/ready").is_ok()
-    });
-    (url, child)
-}
-
-/// Waits until `count` pods matching `selector` are Ready in the sandbox.
-fn wait_ready(sandbox: &SandboxProcess, namespace: &str, selector: &str, count: usize) {
-    wait_for(
-        Duration::from_secs(60),
-        "the sandbox pods to be Ready",
-        || {
-            let pods = sandbox.get_json(&format!(
-                "/api/v1/namespaces/{namespace}/pods?labelSelector={selector}"
-            ));
-            pods["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|pod| {
-                    pod["status"]["conditions"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
-                })
-                .count()
-                >= count
-        },
-    );
-}
-
-fn running_as_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-/// The command that stops the primary as its own user would (`pg_ctl` refuses root), as
-/// a JSON list.
-fn stop_command(pg: &PostgresPair) -> String {
-    let mut words: Vec<String> = Vec::new();
-    if running_as_root() {
-        words.extend(["runuser", "-u", "postgres", "--"].map(String::from));
-    }
-    words.push(pg.bin_dir.join("pg_ctl").display().to_string());
-    words.extend(["stop", "-m", "immediate", "-D"].map(String::from));
-    words.push(pg.primary_data.display().to_string());
-    serde_json::to_string(&words).unwrap()
-}
-
 /// A table on the primary and a `pg_dump` of it, 30 minutes old, for the restore phase.
 fn write_backup(pg: &PostgresPair, backups: &Path) {
     pg.psql_ok(
@@ -219,22 +115,7 @@ fn write_backup(pg: &PostgresPair, backups: &Path) {
          INSERT INTO orders SELECT g, 'item ' || g FROM generate_series(1, 50) g",
     );
     std::fs::create_dir_all(backups).unwrap();
-    let dump = backups.join("orders.dump");
-    let status = Command::new(pg.bin_dir.join("pg_dump"))
-        .args(["-Fc", "-h", "127.0.0.1", "-U", "postgres", "-p"])
-        .arg(pg.primary_port.to_string())
-        .arg("-f")
-        .arg(&dump)
-        .arg("postgres")
-        .status()
-        .unwrap();
-    assert!(status.success(), "pg_dump");
-    let status = Command::new("touch")
-        .args(["-d", "30 minutes ago"])
-        .arg(&dump)
-        .status()
-        .unwrap();
-    assert!(status.success(), "touch");
+    pg.dump_primary(&backups.join("orders.dump"), "30 minutes ago");
 }
 
 fn platform(pg: &PostgresPair) -> String {
@@ -249,20 +130,8 @@ deployments:
     pdb: {{ maxUnavailable: 1 }}
     startDelay: 1s
 statefulsets:
-  - name: postgresql
-    namespace: data
-    replicas: 2
-    port: 5432
-    startDelay: 0s
-    exec: local
-    env:
-      PATH: "{bin}:/usr/sbin:/usr/bin:/sbin:/bin"
-      PGHOST: 127.0.0.1
-      PGPORT: "{port}"
-      PGUSER: postgres
-"#,
-        bin = pg.bin_dir.display(),
-        port = pg.primary_port,
+{statefulset}"#,
+        statefulset = pg.local_exec_statefulset(),
     )
 }
 
@@ -276,13 +145,8 @@ fn config(
     let now = chrono::Utc::now();
     let freeze_from = (now - chrono::Duration::hours(1)).to_rfc3339();
     let freeze_until = (now + chrono::Duration::minutes(10)).to_rfc3339();
-    let text = format!(
-        r#"version: 1
-storage: {{ path: data }}
-targets:
-  lab: {{ kind: kubeconfig, kubeconfig: {kubeconfig} }}
-default_target: lab
-services:
+    let body = format!(
+        r#"services:
   web:
     namespace: shop
     selector: app.kubernetes.io/name=web
@@ -342,24 +206,13 @@ api:
   listen: 127.0.0.1:{api_port}
   token: {{ env: FIREDRILL_TEST_TOKEN }}
 "#,
-        kubeconfig = sandbox.kubeconfig.display(),
         primary = pg.primary_url(),
         replica = pg.replica_url(),
         backups = backups.display(),
         work = dir.display(),
-        stop = stop_command(pg),
+        stop = pg.stop_primary_command_json(),
     );
-    let path = dir.join("firedrill.yaml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn runs(api: &str) -> Vec<Value> {
-    http_get(api, "/api/v1/runs")
-        .ok()
-        .and_then(|body| serde_json::from_str::<Value>(&body).ok())
-        .and_then(|runs| runs.as_array().cloned())
-        .unwrap_or_default()
+    write_config(dir, sandbox, &body)
 }
 
 #[test]
@@ -389,22 +242,12 @@ fn every_dashboard_panel_returns_data_from_prometheus_scraping_a_daemon_after_dr
     let backups = dir.path().join("backups");
     write_backup(&pg, &backups);
     let sandbox = SandboxProcess::start(dir.path(), Some(&platform(&pg)));
-    wait_ready(&sandbox, "data", "app=postgresql", 2);
-    wait_ready(&sandbox, "shop", "app.kubernetes.io/name=web", 2);
+    sandbox.wait_ready("data", "app=postgresql", 2);
+    sandbox.wait_ready("shop", "app.kubernetes.io/name=web", 2);
 
     let api_port = free_port();
     let config = config(dir.path(), &sandbox, &pg, &backups, api_port);
-    let _serve = Guard(
-        firedrill()
-            .arg("-c")
-            .arg(&config)
-            .arg("serve")
-            .env("FIREDRILL_TEST_TOKEN", TOKEN)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _serve = firedrill_serve(&config, &[("FIREDRILL_TEST_TOKEN", TOKEN)]);
     let serve_started = Instant::now();
     let api = format!("http://127.0.0.1:{api_port}");
     wait_for(
@@ -415,7 +258,7 @@ fn every_dashboard_panel_returns_data_from_prometheus_scraping_a_daemon_after_dr
 
     // Prometheus scrapes from before the first run, so counters and histograms are seen
     // increasing, as on a cluster.
-    let (prometheus, _prometheus) = start_prometheus(dir.path(), &format!("127.0.0.1:{api_port}"));
+    let (prometheus, _prometheus) = prometheus::start(dir.path(), &format!("127.0.0.1:{api_port}"));
     wait_for(
         Duration::from_secs(30),
         "Prometheus to have scraped the daemon",
@@ -437,9 +280,9 @@ fn every_dashboard_panel_returns_data_from_prometheus_scraping_a_daemon_after_dr
     wait_for(
         Duration::from_secs(90),
         "the three triggered runs to be recorded",
-        || runs(&api).len() == 3,
+        || api_runs(&api).len() == 3,
     );
-    let recorded = runs(&api);
+    let recorded = api_runs(&api);
     for run in &recorded {
         assert_eq!(run["outcome"], "passed", "{run:#}");
     }

@@ -8,7 +8,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use firedrill_tests::{Guard, SandboxProcess, firedrill, require_plugins, wait_for};
+use firedrill_tests::{
+    SandboxProcess, firedrill, require_plugins, run_json, spawn_quiet, wait_for,
+};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -27,6 +29,13 @@ deployments:
     replicas: 4
     pdb: { maxUnavailable: 1 }
     startDelay: 1s
+"#;
+
+/// A zone-a failure with an RTO of five minutes.
+const ZONE_DRILL: &str = r#"drills:
+  zone:
+    phases:
+      - { name: zone-failure, scenario: zone-failure, params: { zone: zone-a }, objectives: { rto: 5m } }
 "#;
 
 fn config(dir: &Path, sandbox: &SandboxProcess, extra: &str) -> std::path::PathBuf {
@@ -62,23 +71,6 @@ plugins:
     // 32 bytes of key as 64 hex digits; every run record is signed with it.
     std::fs::write(dir.join("signing.key"), "42".repeat(32)).unwrap();
     path
-}
-
-fn run_json(config: &Path, drill: &str) -> (i32, Value) {
-    let output = firedrill()
-        .arg("-c")
-        .arg(config)
-        .args(["run", drill, "--output", "json"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let record: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "no run record ({e}); stderr:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    (output.status.code().unwrap_or(-1), record)
 }
 
 fn at(value: &Value) -> DateTime<Utc> {
@@ -173,15 +165,7 @@ fn zone_drill_drains_through_a_blocking_disruption_budget_and_measures_recovery(
     require_plugins(&["zone-failure"]);
     let dir = TempDir::new().unwrap();
     let sandbox = SandboxProcess::start(dir.path(), Some(PLATFORM));
-    let config = config(
-        dir.path(),
-        &sandbox,
-        r#"drills:
-  zone:
-    phases:
-      - { name: zone-failure, scenario: zone-failure, params: { zone: zone-a }, objectives: { rto: 5m } }
-"#,
-    );
+    let config = config(dir.path(), &sandbox, ZONE_DRILL);
     let (code, record) = run_json(&config, "zone");
     assert_eq!(record["outcome"]["kind"], "passed", "{record:#}");
     assert_eq!(code, 0);
@@ -229,25 +213,8 @@ fn a_run_killed_mid_zone_phase_is_rolled_back_and_recorded_as_interrupted() {
         dir.path(),
         Some(&PLATFORM.replace("startDelay: 1s", "startDelay: 60s")),
     );
-    let config = config(
-        dir.path(),
-        &sandbox,
-        r#"drills:
-  zone:
-    phases:
-      - { name: zone-failure, scenario: zone-failure, params: { zone: zone-a }, objectives: { rto: 5m } }
-"#,
-    );
-    let child = Guard(
-        firedrill()
-            .arg("-c")
-            .arg(&config)
-            .args(["run", "zone"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let config = config(dir.path(), &sandbox, ZONE_DRILL);
+    let child = spawn_quiet(firedrill().arg("-c").arg(&config).args(["run", "zone"]));
     let cordoned = || {
         sandbox.get_json("/api/v1/nodes")["items"]
             .as_array()

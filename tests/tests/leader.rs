@@ -4,11 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use firedrill_tests::{
-    Guard, SandboxProcess, firedrill, free_port, http_get, require_plugins, wait_for,
+    Guard, SandboxProcess, api_runs, firedrill_serve, free_port, http_get, require_plugins,
+    wait_for,
 };
 use serde_json::Value;
 use tempfile::TempDir;
@@ -55,18 +55,9 @@ api: {{ listen: "127.0.0.1:{port}" }}
     path
 }
 
+/// `firedrill serve` as the replica `identity`.
 fn serve(config: &Path, identity: &str) -> Guard {
-    Guard(
-        firedrill()
-            .arg("-c")
-            .arg(config)
-            .arg("serve")
-            .env("FIREDRILL_POD_NAME", identity)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
+    firedrill_serve(config, &[("FIREDRILL_POD_NAME", identity)])
 }
 
 fn holder(sandbox: &SandboxProcess) -> Option<String> {
@@ -77,14 +68,6 @@ fn holder(sandbox: &SandboxProcess) -> Option<String> {
     .ok()
     .and_then(|body| serde_json::from_str::<Value>(&body).ok())
     .and_then(|lease| lease["spec"]["holderIdentity"].as_str().map(str::to_string))
-}
-
-fn runs(api: &str) -> Vec<Value> {
-    http_get(api, "/api/v1/runs")
-        .ok()
-        .and_then(|body| serde_json::from_str::<Value>(&body).ok())
-        .and_then(|runs| runs.as_array().cloned())
-        .unwrap_or_default()
 }
 
 #[test]
@@ -115,10 +98,10 @@ fn two_daemons_run_each_scheduled_slot_once_and_the_standby_takes_over() {
 
     // Two minute ticks: each slot runs exactly once, whichever replica leads.
     wait_for(Duration::from_secs(200), "two scheduled runs", || {
-        runs(&api_a).len() >= 2
+        api_runs(&api_a).len() >= 2
     });
     std::thread::sleep(Duration::from_secs(5));
-    let recorded = runs(&api_a);
+    let recorded = api_runs(&api_a);
     let mut slots: Vec<String> = recorded
         .iter()
         .map(|run| {

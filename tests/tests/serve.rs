@@ -3,12 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
+use firedrill_tests::prometheus::{self, scalar};
 use firedrill_tests::{
-    Guard, SandboxProcess, firedrill, free_port, http_get, http_request, require_plugins, wait_for,
+    SandboxProcess, api_runs, firedrill_serve, free_port, http_get, http_request, require_plugins,
+    wait_for, write_config,
 };
 use serde_json::Value;
 use tempfile::TempDir;
@@ -24,72 +24,17 @@ deployments:
     startDelay: 1s
 "#;
 
-fn start_prometheus(dir: &Path, target: &str) -> (String, Guard) {
-    let prometheus = Path::new("/usr/bin/prometheus");
-    assert!(
-        prometheus.exists(),
-        "/usr/bin/prometheus is missing: `apt-get install prometheus` (.ci/setup does)"
-    );
-    let config = dir.join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: firedrill\n    static_configs:\n      - targets: ['{target}']\n"),
-    )
-    .unwrap();
-    let port = free_port();
-    let child = Guard(
-        std::process::Command::new(prometheus)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let url = format!("http://127.0.0.1:{port}");
-    wait_for(Duration::from_secs(30), "Prometheus to be ready", || {
-        http_get(&url, "/-/ready").is_ok()
-    });
-    (url, child)
-}
-
-/// The single value of an instant PromQL query, if it has one.
-fn query(prometheus: &str, promql: &str) -> Option<f64> {
-    let encoded: String = promql
-        .bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    let body = http_get(prometheus, &format!("/api/v1/query?query={encoded}")).ok()?;
-    let answer: Value = serde_json::from_str(&body).ok()?;
-    answer["data"]["result"][0]["value"][1]
-        .as_str()?
-        .parse()
-        .ok()
-}
-
 #[test]
 fn a_drill_triggered_over_the_api_is_scraped_by_prometheus_and_queried_with_promql() {
     require_plugins(&["pod-failure"]);
     let dir = TempDir::new().unwrap();
     let sandbox = SandboxProcess::start(dir.path(), Some(PLATFORM));
     let api_port = free_port();
-    let config = dir.path().join("firedrill.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"version: 1
-storage: {{ path: data }}
-targets:
-  lab: {{ kind: kubeconfig, kubeconfig: {kubeconfig} }}
-default_target: lab
-services:
+    let config = write_config(
+        dir.path(),
+        &sandbox,
+        &format!(
+            r#"services:
   web:
     namespace: shop
     selector: app.kubernetes.io/name=web
@@ -110,22 +55,10 @@ drills:
 api:
   listen: 127.0.0.1:{api_port}
   token: {{ env: FIREDRILL_TEST_TOKEN }}
-"#,
-            kubeconfig = sandbox.kubeconfig.display()
+"#
         ),
-    )
-    .unwrap();
-    let mut serve = Guard(
-        firedrill()
-            .arg("-c")
-            .arg(&config)
-            .arg("serve")
-            .env("FIREDRILL_TEST_TOKEN", "t0ken")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
     );
+    let mut serve = firedrill_serve(&config, &[("FIREDRILL_TEST_TOKEN", "t0ken")]);
     let api = format!("http://127.0.0.1:{api_port}");
     wait_for(
         Duration::from_secs(60),
@@ -146,67 +79,62 @@ api:
     wait_for(
         Duration::from_secs(90),
         "the triggered run to be recorded",
-        || {
-            http_get(&api, "/api/v1/runs")
-                .ok()
-                .and_then(|body| serde_json::from_str::<Value>(&body).ok())
-                .is_some_and(|runs| runs.as_array().is_some_and(|r| r.len() == 1))
-        },
+        || api_runs(&api).len() == 1,
     );
     let runs: Value = serde_json::from_str(&http_get(&api, "/api/v1/runs").unwrap()).unwrap();
     assert_eq!(runs[0]["outcome"], "passed", "{runs}");
 
-    let (prometheus, _prometheus) = start_prometheus(dir.path(), &format!("127.0.0.1:{api_port}"));
+    let (prometheus, _prometheus) = prometheus::start(dir.path(), &format!("127.0.0.1:{api_port}"));
     let recovery = r#"firedrill_phase_recovery_seconds{drill="single-pod",phase="kill"}"#;
     wait_for(
         Duration::from_secs(60),
         "Prometheus to have scraped the daemon",
-        || query(&prometheus, recovery).is_some(),
+        || scalar(&prometheus, recovery).is_some(),
     );
-    let seconds = query(&prometheus, recovery).unwrap();
+    let seconds = scalar(&prometheus, recovery).unwrap();
     assert!(seconds > 0.0 && seconds < 120.0, "{seconds}");
     assert_eq!(
-        query(
+        scalar(
             &prometheus,
             r#"firedrill_phase_passed{drill="single-pod",phase="kill"}"#
         ),
         Some(1.0)
     );
     assert_eq!(
-        query(
+        scalar(
             &prometheus,
             r#"firedrill_phase_rto_target_seconds{drill="single-pod",phase="kill"}"#
         ),
         Some(120.0)
     );
-    let availability = query(
+    let availability = scalar(
         &prometheus,
         r#"firedrill_service_availability_ratio{drill="single-pod",service="web"}"#,
     )
     .unwrap();
     assert!((0.5..=1.0).contains(&availability), "{availability}");
     assert_eq!(
-        query(
+        scalar(
             &prometheus,
             r#"firedrill_drill_runs_total{drill="single-pod",result="passed"}"#
         ),
         Some(1.0)
     );
     assert_eq!(
-        query(
+        scalar(
             &prometheus,
             r#"firedrill_drill_runs_total{drill="single-pod",result="aborted"}"#
         ),
         Some(0.0)
     );
-    let next = query(
+    let next = scalar(
         &prometheus,
         r#"firedrill_drill_next_run_timestamp_seconds{drill="weekly"}"#,
     )
     .unwrap();
     assert!(next > chrono::Utc::now().timestamp() as f64, "{next}");
     assert_eq!(
-        query(&prometheus, r#"firedrill_drill_overdue{drill="weekly"}"#),
+        scalar(&prometheus, r#"firedrill_drill_overdue{drill="weekly"}"#),
         Some(0.0)
     );
 
@@ -236,16 +164,7 @@ fn sighup_reloads_a_valid_configuration_and_rejects_an_invalid_one() {
         )
     };
     std::fs::write(&config, text("")).unwrap();
-    let mut serve = Guard(
-        firedrill()
-            .arg("-c")
-            .arg(&config)
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut serve = firedrill_serve(&config, &[]);
     let api = format!("http://127.0.0.1:{port}");
     wait_for(Duration::from_secs(60), "serve to be ready", || {
         http_get(&api, "/readyz").is_ok()

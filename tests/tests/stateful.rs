@@ -10,10 +10,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use firedrill_tests::servers::{PostgresPair, RedisSentinel, Replication};
-use firedrill_tests::{SandboxProcess, firedrill, require_plugins};
+use firedrill_tests::{SandboxProcess, firedrill, require_plugins, run_json, write_config};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -26,119 +25,15 @@ fn tempdir() -> TempDir {
         .unwrap()
 }
 
-/// A sandbox whose `postgresql` pods run exec commands on this machine.
+/// A sandbox whose `postgresql` pods run exec commands on this machine, both Ready.
 fn sandbox_with_local_postgres(dir: &Path, pg: &PostgresPair) -> SandboxProcess {
     let platform = format!(
-        r#"
-namespace: data
-zones: [zone-a]
-nodesPerZone: 1
-statefulsets:
-  - name: postgresql
-    replicas: 2
-    port: 5432
-    startDelay: 0s
-    exec: local
-    env:
-      PATH: "{bin}:/usr/sbin:/usr/bin:/sbin:/bin"
-      PGHOST: 127.0.0.1
-      PGPORT: "{port}"
-      PGUSER: postgres
-"#,
-        bin = pg.bin_dir.display(),
-        port = pg.primary_port,
+        "namespace: data\nzones: [zone-a]\nnodesPerZone: 1\nstatefulsets:\n{}",
+        pg.local_exec_statefulset()
     );
     let sandbox = SandboxProcess::start(dir, Some(&platform));
-    wait_ready(&sandbox, "data", "app=postgresql", 2);
+    sandbox.wait_ready("data", "app=postgresql", 2);
     sandbox
-}
-
-/// Waits until `count` pods matching `selector` are Ready in the sandbox.
-fn wait_ready(sandbox: &SandboxProcess, namespace: &str, selector: &str, count: usize) {
-    firedrill_tests::wait_for(
-        std::time::Duration::from_secs(60),
-        "the sandbox pods to be Ready",
-        || {
-            let pods = sandbox.get_json(&format!(
-                "/api/v1/namespaces/{namespace}/pods?labelSelector={selector}"
-            ));
-            pods["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|pod| {
-                    pod["status"]["conditions"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
-                })
-                .count()
-                >= count
-        },
-    );
-}
-
-/// The command that stops the primary as its own user would (`pg_ctl` refuses root).
-fn stop_command(pg: &PostgresPair) -> String {
-    let pg_ctl = pg.bin_dir.join("pg_ctl");
-    let mut words = vec![
-        pg_ctl.display().to_string(),
-        "stop".into(),
-        "-m".into(),
-        "immediate".into(),
-        "-D".into(),
-        pg.primary_data.display().to_string(),
-    ];
-    if unsafe_is_root() {
-        let mut prefixed = vec![
-            "runuser".into(),
-            "-u".into(),
-            "postgres".into(),
-            "--".into(),
-        ];
-        prefixed.append(&mut words);
-        words = prefixed;
-    }
-    serde_json::to_string(&words).unwrap()
-}
-
-fn unsafe_is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-fn write_config(dir: &Path, sandbox: &SandboxProcess, body: &str) -> PathBuf {
-    let text = format!(
-        r#"version: 1
-storage: {{ path: data }}
-targets:
-  lab: {{ kind: kubeconfig, kubeconfig: {kubeconfig} }}
-default_target: lab
-{body}"#,
-        kubeconfig = sandbox.kubeconfig.display()
-    );
-    let path = dir.join("firedrill.yaml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn run_json(config: &Path, drill: &str) -> Value {
-    let output = firedrill()
-        .arg("-c")
-        .arg(config)
-        .args(["run", drill, "--output", "json"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "no run record ({e}); stdout:\n{stdout}\nstderr:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
 }
 
 fn evidence_names(record: &Value) -> Vec<String> {
@@ -183,7 +78,7 @@ drills:
 "#,
             primary = pg.primary_url(),
             replica = pg.replica_url(),
-            stop = stop_command(pg),
+            stop = pg.stop_primary_command_json(),
         ),
     )
 }
@@ -219,7 +114,7 @@ fn postgres_failover_with_synchronous_replication_loses_no_acknowledged_write() 
         "t"
     );
 
-    let record = run_json(&config, "failover");
+    let (_, record) = run_json(&config, "failover");
     let phase = &record["phases"][0];
     assert_eq!(phase["verdict"]["kind"], "passed", "{phase:#}");
     let recovery = phase["recovery_seconds"].as_f64().unwrap();
@@ -296,7 +191,7 @@ fn postgres_failover_with_lagging_asynchronous_replica_shows_the_lost_writes() {
     let sandbox = sandbox_with_local_postgres(dir.path(), &pg);
     let config = postgres_failover_config(dir.path(), &sandbox, &pg);
 
-    let record = run_json(&config, "failover");
+    let (_, record) = run_json(&config, "failover");
     let phase = &record["phases"][0];
     let loss = &phase["data_loss"];
     assert!(loss.is_object(), "{phase:#}");
@@ -353,7 +248,7 @@ drills:
         ),
     );
 
-    let record = run_json(&config, "failover");
+    let (_, record) = run_json(&config, "failover");
     let phase = &record["phases"][0];
     assert_eq!(phase["verdict"]["kind"], "passed", "{phase:#}");
     assert_eq!(redis.current_master_port(), Some(redis.replica_port));
@@ -396,24 +291,7 @@ fn postgres_restore_restores_the_newest_dump_and_reports_its_age() {
         .to_string();
     let backups = dir.path().join("backups");
     std::fs::create_dir_all(&backups).unwrap();
-    let dump = |name: &str, age: &str| {
-        let path = backups.join(name);
-        let status = Command::new(pg.bin_dir.join("pg_dump"))
-            .args(["-Fc", "-h", "127.0.0.1", "-U", "postgres", "-p"])
-            .arg(pg.primary_port.to_string())
-            .arg("-f")
-            .arg(&path)
-            .arg("postgres")
-            .status()
-            .unwrap();
-        assert!(status.success(), "pg_dump");
-        let status = Command::new("touch")
-            .args(["-d", age])
-            .arg(&path)
-            .status()
-            .unwrap();
-        assert!(status.success(), "touch");
-    };
+    let dump = |name: &str, age: &str| pg.dump_primary(&backups.join(name), age);
     // An older backup with fewer rows, and the newest one, 30 minutes old.
     dump("newest.dump", "30 minutes ago");
     pg.psql_ok(pg.primary_port, "DELETE FROM orders WHERE id > 100");
@@ -456,7 +334,7 @@ drills:
         ),
     );
 
-    let record = run_json(&config, "restore");
+    let (_, record) = run_json(&config, "restore");
     let phase = &record["phases"][0];
     assert_eq!(phase["verdict"]["kind"], "passed", "{phase:#}");
     let duration = phase["recovery_seconds"].as_f64().unwrap();
@@ -512,8 +390,8 @@ fn cassandra_node_and_kafka_broker_recover_on_the_sandbox_with_evidence() {
     require_plugins(&["cassandra-node", "kafka-broker"]);
     let dir = tempdir();
     let sandbox = SandboxProcess::start(dir.path(), Some(STATEFUL_PLATFORM));
-    wait_ready(&sandbox, "data", "app=cassandra", 3);
-    wait_ready(&sandbox, "data", "app=kafka", 3);
+    sandbox.wait_ready("data", "app=cassandra", 3);
+    sandbox.wait_ready("data", "app=kafka", 3);
     let config = write_config(
         dir.path(),
         &sandbox,
@@ -536,7 +414,7 @@ drills:
       - { name: kafka-broker, scenario: kafka-broker, services: [kafka], objectives: { rto: 1m } }
 "#,
     );
-    let record = run_json(&config, "stateful");
+    let (_, record) = run_json(&config, "stateful");
     assert_eq!(record["outcome"]["kind"], "passed", "{record:#}");
     let evidence = record["evidence"].as_array().unwrap();
     let content = |name: &str| {
