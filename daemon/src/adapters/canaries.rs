@@ -41,6 +41,16 @@ impl DatabaseCanaries {
     }
 }
 
+/// The configured table as a quoted identifier (`"schema"."table"`), so that names such as
+/// `order` work; the configuration only admits lowercase letters, digits and `_`.
+fn quoted(table: &str) -> String {
+    table
+        .split('.')
+        .map(|part| format!("\"{part}\""))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 fn redis_key(run_id: &str, phase: &str) -> String {
     format!("firedrill:canary:{run_id}:{phase}")
 }
@@ -70,7 +80,7 @@ impl CanaryStore for DatabaseCanaries {
                     "CREATE TABLE IF NOT EXISTS {} (run_id text NOT NULL, phase text NOT NULL, \
                      seq bigint NOT NULL, written_at timestamptz NOT NULL DEFAULT now(), \
                      PRIMARY KEY (run_id, phase, seq))",
-                    canary.table
+                    quoted(&canary.table)
                 );
                 self.postgres
                     .execute(&canary.connection, &statement, &[])
@@ -98,7 +108,7 @@ impl CanaryStore for DatabaseCanaries {
             ConnectionKind::Postgres => {
                 let statement = format!(
                     "INSERT INTO {} (run_id, phase, seq) VALUES ($1, $2, $3)",
-                    canary.table
+                    quoted(&canary.table)
                 );
                 let seq =
                     i64::try_from(seq).map_err(|_| ScenarioError("sequence overflow".into()))?;
@@ -113,21 +123,26 @@ impl CanaryStore for DatabaseCanaries {
             }
             ConnectionKind::Redis => {
                 let key = redis_key(run_id, phase);
-                self.redis
+                let reply = self
+                    .redis
                     .command(
                         &canary.connection,
                         &["RPUSH".into(), key.clone(), seq.to_string()],
                     )
                     .await
                     .map_err(err(&canary.connection))?;
-                if seq == 1 || seq.is_multiple_of(50) {
-                    self.redis
+                // The first element created the list: give it an expiry in case clean-up
+                // never runs. The write is acknowledged whatever EXPIRE answers.
+                if matches!(reply, Reply::Int(1))
+                    && let Err(e) = self
+                        .redis
                         .command(
                             &canary.connection,
                             &["EXPIRE".into(), key, REDIS_CANARY_TTL_SECONDS.into()],
                         )
                         .await
-                        .map_err(err(&canary.connection))?;
+                {
+                    tracing::debug!(connection = %canary.connection, error = %e, "EXPIRE on the canary list failed");
                 }
             }
         }
@@ -145,7 +160,7 @@ impl CanaryStore for DatabaseCanaries {
             ConnectionKind::Postgres => {
                 let statement = format!(
                     "SELECT seq FROM {} WHERE run_id = $1 AND phase = $2",
-                    canary.table
+                    quoted(&canary.table)
                 );
                 let rows = match self
                     .postgres
@@ -231,7 +246,7 @@ impl CanaryStore for DatabaseCanaries {
             ConnectionKind::Postgres => {
                 let statement = format!(
                     "DELETE FROM {} WHERE run_id = $1 AND phase = $2",
-                    canary.table
+                    quoted(&canary.table)
                 );
                 self.postgres
                     .execute(&canary.read_from, &statement, &[text(run_id), text(phase)])

@@ -370,7 +370,13 @@ impl Cluster for KubeCluster {
                     })
                     .and_then(|code| code.parse().ok())
                     .unwrap_or(1),
-                None => 0,
+                // The stream ended before the API server said how the command ended:
+                // reporting success would be a guess.
+                None => {
+                    return Err(BackendError::Unavailable(format!(
+                        "exec in {namespace}/{pod} ended without an exit status"
+                    )));
+                }
             };
             Ok(ExecOutput {
                 exit_code,
