@@ -186,9 +186,7 @@ impl Postgres for Databases {
         let connection = self.postgres(connection)?;
         connection
             .run(|client| async move {
-                let prepared = client
-                    .prepare_typed(statement, &param_types(params))
-                    .await?;
+                let prepared = prepare(&client, statement, params).await?;
                 let params = sql_params(params);
                 let rows = client.query(&prepared, &as_sql(&params)).await?;
                 Ok((prepared, rows))
@@ -206,9 +204,7 @@ impl Postgres for Databases {
         let connection = self.postgres(connection)?;
         connection
             .run(|client| async move {
-                let prepared = client
-                    .prepare_typed(statement, &param_types(params))
-                    .await?;
+                let prepared = prepare(&client, statement, params).await?;
                 let params = sql_params(params);
                 client.execute(&prepared, &as_sql(&params)).await
             })
@@ -442,6 +438,15 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// `statement` prepared with the declared types of `params`.
+async fn prepare(
+    client: &tokio_postgres::Client,
+    statement: &str,
+    params: &[Value],
+) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
+    client.prepare_typed(statement, &param_types(params)).await
 }
 
 /// The declared parameter types (see the module docs); `unknown` lets the server infer
