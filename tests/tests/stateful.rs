@@ -46,6 +46,16 @@ fn evidence_names(record: &Value) -> Vec<String> {
 }
 
 fn postgres_failover_config(dir: &Path, sandbox: &SandboxProcess, pg: &PostgresPair) -> PathBuf {
+    postgres_failover_config_stopping(dir, sandbox, pg, &pg.stop_primary_command_json())
+}
+
+/// The failover drill with `stop` (a JSON list) as the command that stops the primary.
+fn postgres_failover_config_stopping(
+    dir: &Path,
+    sandbox: &SandboxProcess,
+    pg: &PostgresPair,
+    stop: &str,
+) -> PathBuf {
     write_config(
         dir,
         sandbox,
@@ -78,7 +88,6 @@ drills:
 "#,
             primary = pg.primary_url(),
             replica = pg.replica_url(),
-            stop = pg.stop_primary_command_json(),
         ),
     )
 }
@@ -161,6 +170,63 @@ fn postgres_failover_with_synchronous_replication_loses_no_acknowledged_write() 
     assert!(
         report.contains("Rebuild the old PostgreSQL primary data/postgresql-0"),
         "{report}"
+    );
+}
+
+#[test]
+fn postgres_failover_whose_stop_fails_promotes_nothing_and_asks_to_check_the_primary() {
+    require_plugins(&["postgres-failover"]);
+    let dir = tempdir();
+    let pg = PostgresPair::start(dir.path(), Replication::Async);
+    let sandbox = sandbox_with_local_postgres(dir.path(), &pg);
+    let stop = r#"["sh", "-c", "echo 'pg_ctl: permission denied' >&2; exit 4"]"#;
+    let config = postgres_failover_config_stopping(dir.path(), &sandbox, &pg, stop);
+
+    let record = run_json(&config, "failover").1;
+    let phase = &record["phases"][0];
+    assert_eq!(phase["verdict"]["kind"], "error", "{phase:#}");
+    let message = phase["verdict"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("exited with 4") && message.contains("permission denied"),
+        "{message}"
+    );
+    assert_eq!(phase["rollback"], "rolled back", "{phase:#}");
+    // Nothing was promoted: the primary still takes writes, the replica still follows it.
+    assert_eq!(
+        pg.psql_ok(pg.primary_port, "SELECT pg_is_in_recovery()")
+            .trim(),
+        "f"
+    );
+    assert_eq!(
+        pg.psql_ok(pg.replica_port, "SELECT pg_is_in_recovery()")
+            .trim(),
+        "t"
+    );
+    let follow_up = record["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "follow-up.txt")
+        .expect("a follow-up step");
+    assert!(
+        follow_up["content"]
+            .as_str()
+            .unwrap()
+            .contains("did not finish successfully"),
+        "{follow_up:#}"
+    );
+    // The canaries written before the failed inject were measured and removed.
+    assert!(
+        phase["data_loss"]["canaries_acknowledged"]
+            .as_u64()
+            .unwrap()
+            >= 5,
+        "{phase:#}"
+    );
+    assert_eq!(
+        pg.psql_ok(pg.primary_port, "SELECT count(*) FROM firedrill_canary")
+            .trim(),
+        "0"
     );
 }
 

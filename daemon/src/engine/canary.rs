@@ -139,12 +139,24 @@ impl CanaryRun {
                 Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
             }
         };
+        // Removed where they were read; if that is still a standby (the fault never
+        // failed anything over), where they were written.
         if let Err(err) = self
             .store
             .clean_up(&self.canary, &self.run_id, &self.phase)
             .await
         {
-            tracing::warn!(run = %self.run_id, phase = %self.phase, error = %err, "Could not remove the phase's canaries");
+            let mut on = self.canary.clone();
+            on.read_from = self.canary.connection.clone();
+            if self.canary.connection == self.canary.read_from
+                || self
+                    .store
+                    .clean_up(&on, &self.run_id, &self.phase)
+                    .await
+                    .is_err()
+            {
+                tracing::warn!(run = %self.run_id, phase = %self.phase, error = %err, "Could not remove the phase's canaries");
+            }
         }
         let writes = self
             .log

@@ -89,12 +89,23 @@ fn primary_pod(phase: &Phase<Params>) -> Result<(String, String), Error> {
     if let Some(pod) = &phase.params.primary_pod {
         return Ok((service.namespace.clone(), pod.clone()));
     }
+    // Stopping the wrong pod (the standby) would leave no primary: guess only when there
+    // is nothing to choose between.
     let mut pods = cluster::list_pods(&service.namespace, &service.selector)?;
-    pods.sort_by(|a, b| a.name.cmp(&b.name));
-    pods.into_iter()
-        .next()
-        .map(|p| (p.namespace, p.name))
-        .ok_or_else(|| Error::failed(format!("service {} has no pod", service.name)))
+    match pods.len() {
+        0 => Err(Error::failed(format!(
+            "service {} has no pod",
+            service.name
+        ))),
+        1 => Ok(pods
+            .pop()
+            .map(|p| (p.namespace, p.name))
+            .unwrap_or_default()),
+        n => Err(Error::InvalidParams(format!(
+            "service {} has {n} pods: name the primary's with `primary_pod`",
+            service.name
+        ))),
+    }
 }
 
 impl Scenario for PostgresFailover {
@@ -156,8 +167,9 @@ impl Scenario for PostgresFailover {
         }
         evidence::text("replication-before.txt", &replication_state(&p.primary))?;
         let (namespace, pod) = primary_pod(phase)?;
+        // Before the stop, so that a rollback in a fresh process knows it was tried.
         state::set_json(
-            "stopped",
+            "stopping",
             &Stopped {
                 namespace: namespace.clone(),
                 pod: pod.clone(),
@@ -187,6 +199,7 @@ impl Scenario for PostgresFailover {
                 out.stderr.trim()
             )));
         }
+        state::set("stopped", "true")?;
         log::info(&format!(
             "primary in {namespace}/{pod} stopped; promoting {}",
             p.replica
@@ -239,18 +252,43 @@ impl Scenario for PostgresFailover {
     }
 
     fn rollback(phase: &Phase<Params>) -> Result<(), Error> {
-        // A promoted replica is not demoted automatically: the old primary's data may
-        // have diverged. Rebuilding it as a replica is the operator's call.
-        if let Some(stopped) = state::get_json::<Stopped>("stopped") {
-            evidence::text(
-                "follow-up.txt",
-                &format!(
-                    "Rebuild the old PostgreSQL primary {}/{} as a replica of {} (pg_basebackup or pg_rewind), then restore the planned topology.\n",
-                    stopped.namespace, stopped.pod, phase.params.replica
-                ),
-            )?;
-            state::remove("stopped");
+        let p = &phase.params;
+        let Some(target) = state::get_json::<Stopped>("stopping") else {
+            return Ok(());
+        };
+        let mut steps = Vec::new();
+        if state::get("stopped").is_some() {
+            // The primary is down. If the promotion never happened (inject failed after
+            // the stop), promote now: a drill must not leave the database without a
+            // primary.
+            if let Ok(Value::Boolean(true)) = scalar(&p.replica, "SELECT pg_is_in_recovery()") {
+                match scalar(&p.replica, "SELECT pg_promote(wait => true)") {
+                    Ok(Value::Boolean(true)) => {
+                        log::warn(&format!("rollback promoted {}: the failover had not", p.replica));
+                    }
+                    other => steps.push(format!(
+                        "The primary {}/{} is stopped and promoting {} failed ({other:?}): start the old primary or promote the replica now.",
+                        target.namespace, target.pod, p.replica
+                    )),
+                }
+            }
+            // A promoted replica is not demoted automatically: the old primary's data may
+            // have diverged. Rebuilding it as a replica is the operator's call.
+            steps.push(format!(
+                "Rebuild the old PostgreSQL primary {}/{} as a replica of {} (pg_basebackup or pg_rewind), then restore the planned topology.",
+                target.namespace, target.pod, p.replica
+            ));
+        } else {
+            steps.push(format!(
+                "The stop command in {}/{} did not finish successfully: check that {} is running and accepts writes, and that {} still replicates from it.",
+                target.namespace, target.pod, p.primary, p.replica
+            ));
         }
+        let mut text = steps.join("\n");
+        text.push('\n');
+        evidence::text("follow-up.txt", &text)?;
+        state::remove("stopping");
+        state::remove("stopped");
         Ok(())
     }
 }

@@ -79,6 +79,9 @@ struct PostgresRestore;
 
 const EXEC_TIMEOUT_MS: u32 = 60_000;
 
+/// Every scratch database name starts with this, so that no other database is ever dropped.
+const SCRATCH_PREFIX: &str = "firedrill_";
+
 fn is_identifier(name: &str) -> bool {
     let parts: Vec<&str> = name.split('.').collect();
     parts.len() <= 2
@@ -167,7 +170,7 @@ impl Scenario for PostgresRestore {
                 "container": { "type": "string" },
                 "backups": { "type": "string", "default": "/backups" },
                 "pattern": { "type": "string", "default": "*.dump" },
-                "scratch_database": { "type": "string", "pattern": "^[a-z_][a-z0-9_]{0,62}$" },
+                "scratch_database": { "type": "string", "pattern": "^firedrill_[a-z0-9_]{0,53}$" },
                 "work_dir": { "type": "string", "default": "/tmp" },
                 "tables": { "type": "array", "items": {
                     "type": "object",
@@ -214,9 +217,14 @@ impl Scenario for PostgresRestore {
     fn inject(phase: &Phase<Params>) -> Result<(), Error> {
         let p = &phase.params;
         let database = scratch_name(phase);
-        if !is_identifier(&database) {
+        // The scratch database is dropped before and after: a name that is not
+        // unmistakably firedrill's could be a real database.
+        if !is_identifier(&database)
+            || database.contains('.')
+            || !database.starts_with(SCRATCH_PREFIX)
+        {
             return Err(Error::InvalidParams(format!(
-                "scratch database name {database:?} is not a plain identifier"
+                "scratch database name {database:?} must be a plain identifier starting with {SCRATCH_PREFIX} (it is dropped before and after the restore)"
             )));
         }
         if let Some(bad) = p.tables.iter().find(|t| !is_identifier(&t.name)) {
@@ -272,12 +280,12 @@ impl Scenario for PostgresRestore {
             ..evidence::DataLoss::default()
         })?;
 
-        drop_scratch(&p.connection, &database)?;
-        postgres::execute(&p.connection, &format!("CREATE DATABASE {database}"), &[])?;
         let marker = format!(
             "{}/firedrill-restore-{database}",
             p.work_dir.trim_end_matches('/')
         );
+        // Recorded before the database exists, so that a rollback after a crash here
+        // still drops it.
         state::set_json(
             "restore",
             &Restore {
@@ -288,6 +296,8 @@ impl Scenario for PostgresRestore {
                 marker: marker.clone(),
             },
         )?;
+        drop_scratch(&p.connection, &database)?;
+        postgres::execute(&p.connection, &format!("CREATE DATABASE {database}"), &[])?;
         // In the background, so that verify measures the restore; the exit code lands in
         // `<marker>.exit`, the output in `<marker>.log`.
         sh(
@@ -397,7 +407,10 @@ impl Scenario for PostgresRestore {
             &restore.namespace,
             &restore.pod,
             phase.params.container.as_deref(),
-            r#"rm -f -- "$1.exit" "$1.log""#,
+            // Dropping the database ends a restore still running; its exit code may land
+            // a moment later, so the files are removed again shortly after.
+            r#"rm -f -- "$1.exit" "$1.exit.tmp" "$1.log"
+( sleep 5; rm -f -- "$1.exit" "$1.exit.tmp" "$1.log" ) < /dev/null > /dev/null 2>&1 &"#,
             &[&restore.marker],
         );
         state::remove("restore");
