@@ -122,12 +122,14 @@ pub async fn handle(
     request: Request,
 ) -> Response {
     let exec = parse_query(raw_query.as_deref().unwrap_or_default());
-    let plan = match prepare(&app, &namespace, &name, &exec) {
-        Ok(plan) => plan,
-        Err(error) => return error.into_response(),
-    };
+    // The handshake first: a refused request must not run (simulated tools have side
+    // effects, such as the verifiable producer's messages).
     let (accept, protocol) = match negotiate(request.headers()) {
         Ok(negotiated) => negotiated,
+        Err(error) => return error.into_response(),
+    };
+    let plan = match prepare(&app, &namespace, &name, &exec) {
+        Ok(plan) => plan,
         Err(error) => return error.into_response(),
     };
     tracing::debug!(%namespace, pod = %name, command = ?exec.command, protocol, "Exec started");

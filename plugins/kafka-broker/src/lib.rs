@@ -30,8 +30,11 @@ struct Params {
     bootstrap_server: String,
     /// Only these topics (default: every topic).
     topics: Vec<String>,
-    /// How long one describe (or one canary producer run) may take.
+    /// How long one describe may take.
     describe_timeout_ms: u32,
+    /// How long one canary producer run may take: short, so that a producer blocked by
+    /// leaderless partitions cannot stall `verify` (and the measured recovery).
+    producer_timeout_ms: u32,
     /// Whether to run the canary producer and consumer.
     canary: bool,
     /// The topic the canary writes to.
@@ -58,6 +61,7 @@ impl Default for Params {
             bootstrap_server: "localhost:9092".into(),
             topics: Vec::new(),
             describe_timeout_ms: 60_000,
+            producer_timeout_ms: 15_000,
             canary: true,
             canary_topic: "firedrill-canary".into(),
             canary_messages: 20,
@@ -322,7 +326,7 @@ fn produce(phase: &Phase<Params>, canary: &mut Canary, pod: &str, count: u32) ->
         prefix.to_string(),
     ];
     let at_ms = clock::now_ms();
-    let out = exec(phase, pod, &command, p.describe_timeout_ms)?;
+    let out = exec(phase, pod, &command, p.producer_timeout_ms)?;
     let (acked, reported, refusal) = parse_producer(&out.stdout, prefix);
     if out.exit_code != 0 && reported == 0 {
         return Err(exited(&command, pod, &out));
@@ -540,6 +544,7 @@ impl Scenario for KafkaBroker {
                 "bootstrap_server": { "type": "string", "default": "localhost:9092" },
                 "topics": { "type": "array", "items": { "type": "string" } },
                 "describe_timeout_ms": { "type": "integer", "minimum": 1000, "default": 60000 },
+                "producer_timeout_ms": { "type": "integer", "minimum": 1000, "default": 15000 },
                 "canary": { "type": "boolean", "default": true },
                 "canary_topic": { "type": "string", "minLength": 1, "default": "firedrill-canary" },
                 "canary_messages": { "type": "integer", "minimum": 1, "maximum": 100000, "default": 20 },
