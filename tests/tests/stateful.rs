@@ -492,6 +492,14 @@ drills:
             .unwrap()
             .to_string()
     };
+    assert!(
+        // The first look comes right after the delete, while the replacement starts (1 s).
+        content("quorum.txt").contains(
+            "fewest nodes UN seen while recovering: 2 of 3; quorum (2 of replication factor 3) held"
+        ),
+        "{}",
+        content("quorum.txt")
+    );
     for name in ["nodetool-status-before.txt", "nodetool-status-after.txt"] {
         let status = content(name);
         assert_eq!(status.matches("\nUN ").count(), 3, "{name}:\n{status}");

@@ -34,6 +34,11 @@ impl Default for Params {
 
 struct CassandraNode;
 
+/// When `verify` last ran `nodetool status` (ms since the epoch).
+const LAST_LOOK_KEY: &str = "last-nodetool-ms";
+/// The fewest `UN` nodes `verify` has seen.
+const LOWEST_UP_KEY: &str = "lowest-up";
+
 fn service(phase: &Phase<Params>) -> Result<&Service, Error> {
     phase.first_service("Cassandra")
 }
@@ -90,7 +95,7 @@ impl Scenario for CassandraNode {
         Description::new(
             "cassandra-node",
             "0.1.0",
-            "Deletes one Cassandra pod, with nodetool status before and after as evidence; recovered when the replacement is Ready and every node of the ring is UN (quorum holds throughout or the phase says when it did not).",
+            "Deletes one Cassandra pod, with nodetool status before and after as evidence; recovered when the replacement is Ready and every node of the ring is UN; fails if quorum was lost on the way (quorum.txt says the fewest nodes up it saw).",
         )
         .params_schema(serde_json::json!({
             "type": "object",
@@ -145,6 +150,8 @@ impl Scenario for CassandraNode {
             Some(phase.params.grace_period_seconds),
         )?;
         state::set("deleted", &pod)?;
+        state::remove(LAST_LOOK_KEY);
+        state::remove(LOWEST_UP_KEY);
         log::info(&format!(
             "deleted Cassandra pod {}/{pod}",
             service.namespace
@@ -155,16 +162,21 @@ impl Scenario for CassandraNode {
     fn verify(phase: &Phase<Params>) -> Result<Verdict, Error> {
         let service = service(phase)?;
         let ready = cluster::ready_pods(service)?;
-        if ready.len() < service.replicas as usize {
-            return Ok(Verdict::Recovering(format!(
-                "{}/{} Cassandra pods Ready",
-                ready.len(),
-                service.replicas
-            )));
-        }
+        let replicas = service.replicas as usize;
         let Some(pod) = ready.first() else {
             return Ok(Verdict::Recovering("no Cassandra pod Ready".into()));
         };
+        // nodetool starts a JVM: while pods are still coming back, look at the ring at
+        // most once a second (enough to see quorum lost), every call once they are all up.
+        let now = clock::now_ms();
+        let last: u64 = state::get_json(LAST_LOOK_KEY).unwrap_or(0);
+        if ready.len() < replicas && now.saturating_sub(last) < 1_000 {
+            return Ok(Verdict::Recovering(format!(
+                "{}/{replicas} Cassandra pods Ready",
+                ready.len()
+            )));
+        }
+        state::set_json(LAST_LOOK_KEY, &now)?;
         let status = match nodetool_status(phase, &pod.name) {
             Ok(status) => status,
             Err(Error::Failed(e) | Error::Unavailable(e) | Error::Timeout(e)) => {
@@ -173,27 +185,50 @@ impl Scenario for CassandraNode {
             Err(err) => return Err(err),
         };
         let states = states(&status);
+        let nodes = states.len().max(replicas);
         let up = states.iter().filter(|s| s.as_str() == "UN").count();
+        let lowest = state::get_json::<usize>(LOWEST_UP_KEY)
+            .unwrap_or(usize::MAX)
+            .min(up);
+        state::set_json(LOWEST_UP_KEY, &lowest)?;
         let quorum = (phase.params.replication_factor / 2 + 1) as usize;
-        if up < quorum {
+        if ready.len() < replicas {
             return Ok(Verdict::Recovering(format!(
-                "{up} of {} nodes UN, below quorum ({quorum})",
-                states.len()
+                "{}/{replicas} Cassandra pods Ready, {up} of {nodes} nodes UN (quorum {quorum} {})",
+                ready.len(),
+                if up >= quorum { "holds" } else { "lost" }
             )));
         }
-        if up < states.len() || states.len() < service.replicas as usize {
+        if up < nodes {
             return Ok(Verdict::Recovering(format!(
-                "{up} of {} nodes UN (quorum {quorum} holds)",
-                states.len().max(service.replicas as usize)
+                "{up} of {nodes} nodes UN (quorum {quorum} {})",
+                if up >= quorum { "holds" } else { "lost" }
             )));
         }
         evidence::text("nodetool-status-after.txt", &status)?;
-        Ok(Verdict::Recovered)
+        let held = lowest >= quorum;
+        evidence::text(
+            "quorum.txt",
+            &format!(
+                "fewest nodes UN seen while recovering: {lowest} of {nodes}; quorum ({quorum} of replication factor {}) {}\n",
+                phase.params.replication_factor,
+                if held { "held" } else { "was lost" }
+            ),
+        )?;
+        if held {
+            Ok(Verdict::Recovered)
+        } else {
+            Ok(Verdict::Failed(format!(
+                "quorum was lost while recovering: at one point only {lowest} of {nodes} nodes were UN (quorum {quorum})"
+            )))
+        }
     }
 
     fn rollback(_phase: &Phase<Params>) -> Result<(), Error> {
         // The StatefulSet replaces the pod and Cassandra rejoins it: nothing to undo.
         state::remove("deleted");
+        state::remove(LAST_LOOK_KEY);
+        state::remove(LOWEST_UP_KEY);
         Ok(())
     }
 }
