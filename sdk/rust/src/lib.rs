@@ -34,6 +34,7 @@
 use serde::de::DeserializeOwned;
 
 /// Bindings generated from the WIT package `firedrill:scenario@0.1.0`.
+#[allow(clippy::too_many_arguments)] // generated: the WIT functions' own arity
 pub mod bindings {
     wit_bindgen::generate!({
         world: "scenario",
