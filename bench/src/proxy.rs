@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use bytes::Bytes;
@@ -27,6 +28,8 @@ pub struct Seen {
     pub at: DateTime<Utc>,
     /// `list pods`, `get deployments`, `watch pods`, `evict pods`, `probe`, `discovery`...
     pub class: String,
+    /// Until the response's head arrived (for a watch: until the stream started).
+    pub latency: Duration,
 }
 
 /// A reverse proxy to one upstream, counting requests; stops when dropped.
@@ -91,6 +94,8 @@ impl CountingProxy {
 #[derive(Debug, Clone, Default)]
 pub struct Tally {
     pub by_class: BTreeMap<String, u64>,
+    /// Total and largest latency per class.
+    pub latency: BTreeMap<String, (Duration, Duration)>,
 }
 
 impl Tally {
@@ -100,17 +105,25 @@ impl Tally {
     }
 
     pub fn of<'a>(seen: impl IntoIterator<Item = &'a Seen>) -> Self {
-        let mut by_class = BTreeMap::new();
+        let mut tally = Self::default();
         for s in seen {
-            *by_class.entry(s.class.clone()).or_insert(0) += 1;
+            *tally.by_class.entry(s.class.clone()).or_insert(0) += 1;
+            let (total, max) = tally.latency.entry(s.class.clone()).or_default();
+            *total += s.latency;
+            *max = (*max).max(s.latency);
         }
-        Self { by_class }
+        tally
     }
 
     /// Adds `other`'s counts to these.
     pub fn add(&mut self, other: &Tally) {
         for (class, n) in &other.by_class {
             *self.by_class.entry(class.clone()).or_insert(0) += n;
+        }
+        for (class, (total, max)) in &other.latency {
+            let (t, m) = self.latency.entry(class.clone()).or_default();
+            *t += *total;
+            *m = (*m).max(*max);
         }
     }
 
@@ -126,6 +139,22 @@ impl Tally {
             .map(|(class, n)| format!("{class} {n}"))
             .collect();
         format!("{} ({})", self.total(), parts.join(", "))
+    }
+
+    /// One line per class: count, mean and largest latency, and the time spent in total.
+    pub fn latency_lines(&self) -> Vec<String> {
+        self.by_class
+            .iter()
+            .map(|(class, n)| {
+                let (total, max) = self.latency.get(class).copied().unwrap_or_default();
+                format!(
+                    "{class:<24} {n:>6}  mean {:>8.2} ms  max {:>8.2} ms  total {:>7.2} s",
+                    total.as_secs_f64() * 1e3 / (*n).max(1) as f64,
+                    max.as_secs_f64() * 1e3,
+                    total.as_secs_f64()
+                )
+            })
+            .collect()
     }
 }
 
@@ -145,21 +174,25 @@ async fn forward(
         request.uri().path(),
         request.uri().query().unwrap_or(""),
     );
-    if let Ok(mut seen) = seen.lock() {
-        seen.push(Seen {
-            at: Utc::now(),
-            class,
-        });
-    }
+    let at = Utc::now();
+    let started = Instant::now();
     let (mut parts, body) = request.into_parts();
     let Ok(uri) = format!("{upstream}{path_and_query}").parse() else {
         return Ok(error(StatusCode::BAD_REQUEST, "bad path"));
     };
     parts.uri = uri;
-    match client.request(Request::from_parts(parts, body)).await {
-        Ok(response) => Ok(response.map(BodyExt::boxed)),
-        Err(err) => Ok(error(StatusCode::BAD_GATEWAY, &err.to_string())),
+    let response = match client.request(Request::from_parts(parts, body)).await {
+        Ok(response) => response.map(BodyExt::boxed),
+        Err(err) => error(StatusCode::BAD_GATEWAY, &err.to_string()),
+    };
+    if let Ok(mut seen) = seen.lock() {
+        seen.push(Seen {
+            at,
+            class,
+            latency: started.elapsed(),
+        });
     }
+    Ok(response)
 }
 
 fn error(status: StatusCode, message: &str) -> Response<Body> {
