@@ -1,17 +1,14 @@
 //! Label selectors (equality and set based) and field selectors, parsed from query strings
 //! or from an object's `LabelSelector`.
 
+use firedrill_core::selector::{LabelSelector as Parsed, Requirement as Term};
 use serde_json::{Map, Value};
 
-/// One requirement of a label selector.
+/// One requirement of a label selector: firedrill's own (kubectl syntax, shared with the
+/// configuration), or one that never holds.
 #[derive(Debug, Clone, PartialEq)]
 enum Requirement {
-    Equals(String, String),
-    NotEquals(String, String),
-    In(String, Vec<String>),
-    NotIn(String, Vec<String>),
-    Exists(String),
-    DoesNotExist(String),
+    Term(Term),
     /// A selector that matches nothing (`matchExpressions` with an unknown operator).
     Never,
 }
@@ -22,79 +19,22 @@ pub struct LabelSelector {
     requirements: Vec<Requirement>,
 }
 
-/// Splits on commas that are not inside parentheses (`a in (x,y),b=c`).
-fn split_terms(text: &str) -> Vec<&str> {
-    let mut terms = Vec::new();
-    let mut depth = 0usize;
-    let mut start = 0usize;
-    for (i, c) in text.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth = depth.saturating_sub(1),
-            ',' if depth == 0 => {
-                terms.push(&text[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    terms.push(&text[start..]);
-    terms
-        .into_iter()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .collect()
-}
-
-fn parse_set(text: &str) -> Result<Vec<String>, String> {
-    let inner = text
-        .trim()
-        .strip_prefix('(')
-        .and_then(|t| t.strip_suffix(')'))
-        .ok_or_else(|| format!("expected a parenthesised set of values, found {text:?}"))?;
-    Ok(inner
-        .split(',')
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .collect())
-}
-
-fn valid_key(key: &str) -> Result<String, String> {
-    let ok = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'));
-    if ok {
-        Ok(key.to_owned())
-    } else {
-        Err(format!("invalid label key {key:?}"))
-    }
-}
-
 impl LabelSelector {
     /// Parses the `labelSelector` query syntax: `a=b`, `a==b`, `a!=b`, `a in (x,y)`,
-    /// `a notin (x)`, `a`, `!a`, joined by commas.
+    /// `a notin (x)`, `a`, `!a`, joined by commas (the parser firedrill's configuration
+    /// uses). An empty string is the empty selector.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let mut requirements = Vec::new();
-        for term in split_terms(text) {
-            let requirement = if let Some(key) = term.strip_prefix('!') {
-                Requirement::DoesNotExist(valid_key(key.trim())?)
-            } else if let Some((key, value)) = term.split_once("!=") {
-                Requirement::NotEquals(valid_key(key.trim())?, value.trim().to_owned())
-            } else if let Some((key, value)) = term.split_once("==") {
-                Requirement::Equals(valid_key(key.trim())?, value.trim().to_owned())
-            } else if let Some((key, value)) = term.split_once('=') {
-                Requirement::Equals(valid_key(key.trim())?, value.trim().to_owned())
-            } else if let Some((key, set)) = term.split_once(" notin ") {
-                Requirement::NotIn(valid_key(key.trim())?, parse_set(set)?)
-            } else if let Some((key, set)) = term.split_once(" in ") {
-                Requirement::In(valid_key(key.trim())?, parse_set(set)?)
-            } else {
-                Requirement::Exists(valid_key(term)?)
-            };
-            requirements.push(requirement);
+        if text.trim().is_empty() {
+            return Ok(Self::default());
         }
-        Ok(Self { requirements })
+        let parsed = Parsed::parse(text).map_err(|err| err.to_string())?;
+        Ok(Self {
+            requirements: parsed
+                .requirements
+                .into_iter()
+                .map(Requirement::Term)
+                .collect(),
+        })
     }
 
     /// Builds a selector from a `metav1.LabelSelector` JSON value (`matchLabels`,
@@ -108,10 +48,10 @@ impl LabelSelector {
         let mut requirements = Vec::new();
         if let Some(labels) = selector.get("matchLabels").and_then(Value::as_object) {
             for (key, value) in labels {
-                requirements.push(Requirement::Equals(
+                requirements.push(Requirement::Term(Term::Equals(
                     key.clone(),
                     value.as_str().unwrap_or_default().to_owned(),
-                ));
+                )));
             }
         }
         if let Some(expressions) = selector.get("matchExpressions").and_then(Value::as_array) {
@@ -135,10 +75,10 @@ impl LabelSelector {
                     .and_then(Value::as_str)
                     .unwrap_or_default();
                 requirements.push(match operator {
-                    "In" => Requirement::In(key, values),
-                    "NotIn" => Requirement::NotIn(key, values),
-                    "Exists" => Requirement::Exists(key),
-                    "DoesNotExist" => Requirement::DoesNotExist(key),
+                    "In" => Requirement::Term(Term::In(key, values)),
+                    "NotIn" => Requirement::Term(Term::NotIn(key, values)),
+                    "Exists" => Requirement::Term(Term::Exists(key)),
+                    "DoesNotExist" => Requirement::Term(Term::DoesNotExist(key)),
                     _ => Requirement::Never,
                 });
             }
@@ -154,7 +94,10 @@ impl LabelSelector {
                 requirements: labels
                     .iter()
                     .map(|(k, v)| {
-                        Requirement::Equals(k.clone(), v.as_str().unwrap_or_default().to_owned())
+                        Requirement::Term(Term::Equals(
+                            k.clone(),
+                            v.as_str().unwrap_or_default().to_owned(),
+                        ))
                     })
                     .collect(),
             },
@@ -172,7 +115,7 @@ impl LabelSelector {
     /// The `key=value` requirements, used to narrow a scan through the label index.
     pub fn equality_terms(&self) -> impl Iterator<Item = (&str, &str)> {
         self.requirements.iter().filter_map(|r| match r {
-            Requirement::Equals(k, v) => Some((k.as_str(), v.as_str())),
+            Requirement::Term(Term::Equals(k, v)) => Some((k.as_str(), v.as_str())),
             _ => None,
         })
     }
@@ -181,12 +124,7 @@ impl LabelSelector {
     pub fn matches(&self, labels: Option<&Map<String, Value>>) -> bool {
         let get = |key: &str| labels.and_then(|l| l.get(key)).and_then(Value::as_str);
         self.requirements.iter().all(|r| match r {
-            Requirement::Equals(k, v) => get(k) == Some(v.as_str()),
-            Requirement::NotEquals(k, v) => get(k) != Some(v.as_str()),
-            Requirement::In(k, vs) => get(k).is_some_and(|l| vs.iter().any(|v| v == l)),
-            Requirement::NotIn(k, vs) => get(k).is_none_or(|l| vs.iter().all(|v| v != l)),
-            Requirement::Exists(k) => get(k).is_some(),
-            Requirement::DoesNotExist(k) => get(k).is_none(),
+            Requirement::Term(term) => term.matches_with(get),
             Requirement::Never => false,
         })
     }
@@ -227,7 +165,7 @@ impl FieldSelector {
     /// server.
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut terms = Vec::new();
-        for term in split_terms(text) {
+        for term in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
             let (field, equal, value) = if let Some((f, v)) = term.split_once("!=") {
                 (f, false, v)
             } else if let Some((f, v)) = term.split_once("==") {
