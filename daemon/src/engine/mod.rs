@@ -528,7 +528,16 @@ impl Engine {
         let mut recovered: Option<Instant> = None;
         let mut failure: Option<PhaseVerdict> = None;
         let mut polls = 0u64;
+        // Calls start on a fixed grid from the end of inject, whatever a call costs: the
+        // delay between recovery and the call that sees it stays under one interval (a
+        // call that overruns its slot is followed at once by the next one).
+        let mut ticks = tokio::time::interval_at(injected, self.verify_interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                () = cancel.cancelled() => {}
+            }
             if cancel.is_cancelled() {
                 let reason = shared
                     .lock()
@@ -575,10 +584,6 @@ impl Engine {
                     });
                     break;
                 }
-            }
-            tokio::select! {
-                () = tokio::time::sleep(self.verify_interval) => {}
-                () = cancel.cancelled() => {}
             }
         }
         if let Some(run) = canaries {

@@ -12,14 +12,21 @@ use super::*;
 /// A scenario that recovers `recover_after` after `inject`, or never.
 struct FakeScenario {
     recover_after: Option<Duration>,
+    /// How long each `verify` call takes.
+    verify_cost: Duration,
     injected_at: Mutex<Option<Instant>>,
     rollbacks: AtomicU32,
 }
 
 impl FakeScenario {
     fn new(recover_after: Option<Duration>) -> Arc<Self> {
+        Self::slow(recover_after, Duration::ZERO)
+    }
+
+    fn slow(recover_after: Option<Duration>, verify_cost: Duration) -> Arc<Self> {
         Arc::new(Self {
             recover_after,
+            verify_cost,
             injected_at: Mutex::new(None),
             rollbacks: AtomicU32::new(0),
         })
@@ -45,8 +52,11 @@ impl Scenario for FakeScenario {
     }
     async fn verify(&self, _: &PhaseContext) -> Result<Recovery, ScenarioError> {
         let injected = self.injected_at.lock().unwrap().expect("inject ran");
+        // The state the call sees is the state when it starts; then it takes its time.
+        let elapsed = injected.elapsed();
+        tokio::time::sleep(self.verify_cost).await;
         match self.recover_after {
-            Some(after) if injected.elapsed() >= after => Ok(Recovery::Recovered),
+            Some(after) if elapsed >= after => Ok(Recovery::Recovered),
             _ => Ok(Recovery::Recovering("replacement not Ready".into())),
         }
     }
@@ -395,6 +405,29 @@ async fn recovery_is_measured_from_inject_to_the_verify_that_saw_it() {
     assert_eq!(rig.first.rollbacks.load(Ordering::SeqCst), 1);
     assert_eq!(rig.second.rollbacks.load(Ordering::SeqCst), 1);
     assert_eq!(record.plugin_sha256.len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_verify_does_not_stretch_the_polling_interval() {
+    // Each verify takes 60 ms: calls still start every 100 ms from the end of inject, so
+    // a recovery at 1.45 s is seen by the call that starts at 1.5 s (not 1.6 s, as a
+    // 100 ms pause after each call would give).
+    let mut rig = rig(None, Some(Duration::ZERO));
+    let first = FakeScenario::slow(
+        Some(Duration::from_millis(1_450)),
+        Duration::from_millis(60),
+    );
+    let host = FakeHost(BTreeMap::from([
+        ("pod-failure".to_string(), first.clone()),
+        ("zone-failure".to_string(), rig.second.clone()),
+    ]));
+    rig.engine.host = Arc::new(host);
+    let record = rig
+        .engine
+        .run(&config(), request(), CancellationToken::new(), None)
+        .await;
+    let recovery = record.phases[0].recovery_seconds.unwrap();
+    assert!((1.45..=1.55).contains(&recovery), "{recovery}");
 }
 
 #[tokio::test(start_paused = true)]

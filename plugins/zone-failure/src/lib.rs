@@ -55,14 +55,24 @@ impl Scenario for ZoneFailure {
 
     fn plan(phase: &Phase<Params>) -> Result<Vec<Action>, Error> {
         let mut actions = Vec::new();
+        // Every pod once, grouped by node: a list per node would read the whole cluster
+        // once per node of the zone.
+        let mut by_node: std::collections::BTreeMap<String, Vec<cluster::Pod>> =
+            std::collections::BTreeMap::new();
+        for pod in cluster::list_pods("", "")? {
+            if let Some(node) = pod.node.clone()
+                && !pod.terminating
+            {
+                by_node.entry(node).or_default().push(pod);
+            }
+        }
         for node in zone_nodes(&phase.params.zone)? {
             actions.push(Action::new(
                 "cordon",
                 format!("node/{}", node.name),
                 format!("zone {}", phase.params.zone),
             ));
-            let mut pods = cluster::list_pods("", "")?;
-            pods.retain(|p| p.node.as_deref() == Some(node.name.as_str()) && !p.terminating);
+            let mut pods = by_node.remove(&node.name).unwrap_or_default();
             pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
             for pod in pods {
                 if pod
