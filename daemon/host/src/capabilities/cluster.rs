@@ -17,6 +17,9 @@ use crate::bindings::types::{Error as WitError, Verb};
 use crate::grants::{Request, Scope};
 use crate::store::HostState;
 
+/// Evictions a drain keeps in flight at once.
+const DRAIN_CONCURRENCY: usize = 16;
+
 pub use crate::bindings::cluster::{
     DrainOptions, DrainReport, ExecOutput, Node, Pod, WorkloadKind,
 };
@@ -525,6 +528,7 @@ impl Host for HostState {
     }
 
     async fn drain(&mut self, node: String, options: DrainOptions) -> WitResult<DrainReport> {
+        use futures::StreamExt;
         check(self, "drain", Verb::Patch, Scope::Cluster)?;
         let cluster = self.backends.cluster.clone();
         let pods = match cluster.list_pods("", "", Some(&node)).await {
@@ -555,17 +559,34 @@ impl Host for HostState {
             retries: 0,
         };
         loop {
+            // Several evictions in flight, as `kubectl drain` does: the API server checks
+            // each against its disruption budget, so concurrency cannot overrun one.
+            let results: Vec<(Pod, Result<(), BackendError>)> =
+                futures::stream::iter(pending.into_iter().map(|pod| {
+                    let cluster = cluster.clone();
+                    async move {
+                        let result = cluster.evict_pod(&pod.namespace, &pod.name).await;
+                        (pod, result)
+                    }
+                }))
+                .buffered(DRAIN_CONCURRENCY)
+                .collect()
+                .await;
             let mut blocked = Vec::new();
-            for pod in pending {
-                match cluster.evict_pod(&pod.namespace, &pod.name).await {
+            let mut failure = None;
+            for (pod, result) in results {
+                match result {
                     Ok(()) | Err(BackendError::NotFound(_)) => {
                         report
                             .evicted
                             .push(format!("{}/{}", pod.namespace, pod.name));
                     }
                     Err(BackendError::Refused(_)) => blocked.push(pod),
-                    Err(error) => return Ok(Err(error.into())),
+                    Err(error) => failure = failure.or(Some(error)),
                 }
+            }
+            if let Some(error) = failure {
+                return Ok(Err(error.into()));
             }
             if blocked.is_empty() {
                 return Ok(Ok(report));
