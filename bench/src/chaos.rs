@@ -23,7 +23,11 @@ fn experiment() -> PathBuf {
 /// `target/bench/chaostoolkit-venv/bin/chaos` (bench/run installs it), or `$CHAOS_BIN`.
 fn chaos_bin() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("CHAOS_BIN") {
-        return Ok(PathBuf::from(path));
+        let path = PathBuf::from(path);
+        if !path.is_file() {
+            bail!("skipped: CHAOS_BIN={} is not a file", path.display());
+        }
+        return Ok(path);
     }
     let target = cluster::firedrill_bin()?
         .parent()
