@@ -32,7 +32,8 @@ struct PodTimers {
     ready_at: Instant,
 }
 
-/// All controllers, reconciled together under one store lock per tick.
+/// All controllers, reconciled together on a tick; a pass takes the store lock once per
+/// step so that API requests interleave with it (see [`Controllers::reconcile`]).
 #[derive(Debug)]
 pub struct Controllers {
     store: Arc<Store>,
@@ -86,6 +87,7 @@ impl Disruption {
     }
 }
 
+/// Pods by the uid of their controller, built once per pass for the workload controllers.
 fn pods_by_owner(state: &State) -> HashMap<String, Vec<Object>> {
     let mut owned: HashMap<String, Vec<Object>> = HashMap::new();
     for pod in state.list(&PODS, None) {
@@ -158,7 +160,7 @@ fn disruption_among<'a>(
     candidates: impl Iterator<Item = &'a Object>,
 ) -> Disruption {
     let namespace = object::namespace(pdb);
-    let selector = LabelSelector::from_json(pdb.pointer("/spec/selector"));
+    let selector = LabelSelector::from_json(object::at(pdb, "/spec/selector"));
     let pods: Vec<&Object> = candidates
         .filter(|p| object::pod_is_active(p) && selector.matches_object(p))
         .collect();
@@ -204,10 +206,10 @@ fn disruption_among<'a>(
         }
     }
     let expected = expected + uncontrolled;
-    let desired = if let Some(max_unavailable) = pdb.pointer("/spec/maxUnavailable") {
+    let desired = if let Some(max_unavailable) = object::at(pdb, "/spec/maxUnavailable") {
         (expected - int_or_percent(Some(max_unavailable), expected, true, 0)).max(0)
     } else {
-        int_or_percent(pdb.pointer("/spec/minAvailable"), expected, true, 0)
+        int_or_percent(object::at(pdb, "/spec/minAvailable"), expected, true, 0)
     };
     Disruption {
         expected,
@@ -338,20 +340,17 @@ fn pod_from_template(
     name: &str,
     extra_labels: &[(&str, String)],
 ) -> Value {
-    let template = owner
-        .pointer("/spec/template")
+    let template = object::at(owner, "/spec/template")
         .cloned()
         .unwrap_or_else(|| json!({}));
-    let mut labels = template
-        .pointer("/metadata/labels")
+    let mut labels = object::at(&template, "/metadata/labels")
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
     for (key, value) in extra_labels {
         labels.insert((*key).to_owned(), Value::String(value.clone()));
     }
-    let annotations = template
-        .pointer("/metadata/annotations")
+    let annotations = object::at(&template, "/metadata/annotations")
         .cloned()
         .unwrap_or_else(|| json!({}));
     let mut spec = template.get("spec").cloned().unwrap_or_else(|| json!({}));
@@ -370,7 +369,7 @@ fn pod_from_template(
     }
     if owner_kind == "StatefulSet" {
         spec["hostname"] = Value::String(name.to_owned());
-        if let Some(service) = owner.pointer("/spec/serviceName") {
+        if let Some(service) = object::at(owner, "/spec/serviceName") {
             spec["subdomain"] = service.clone();
         }
     }
@@ -389,7 +388,7 @@ fn pod_from_template(
 
 /// Whether a pod tolerates a node taint (key and effect match, `Exists` or equal value).
 fn tolerates(pod: &Value, taint: &Value) -> bool {
-    pod.pointer("/spec/tolerations")
+    object::at(pod, "/spec/tolerations")
         .and_then(Value::as_array)
         .is_some_and(|tolerations| {
             tolerations.iter().any(|t| {
@@ -455,6 +454,14 @@ impl Controllers {
 
     /// One reconcile pass of every controller. Skipped when nothing changed since the last
     /// pass and no kubelet timer is due, so an idle sandbox costs nothing.
+    ///
+    /// The pass runs in steps (garbage collection; the workload controllers; the
+    /// scheduler; the kubelet; endpoints and budgets), each under one store lock and each
+    /// reading what it acts on under that lock, so every step sees and writes a
+    /// consistent state. Between steps the lock goes first to the API requests waiting for
+    /// it ([`Store::relock`]): at thousands of pods a whole pass would otherwise stall them
+    /// for its full length. A request that lands between steps moves the resourceVersion
+    /// past `start_version`, so the next tick passes again, as for a write just before it.
     pub fn reconcile(&mut self, now: Instant) {
         let store = Arc::clone(&self.store);
         let mut state = store.lock();
@@ -467,11 +474,21 @@ impl Controllers {
         // runs again, until a pass changes nothing.
         let start_version = state.resource_version();
         self.garbage_collect(&mut state);
-        self.deployments(&mut state);
-        self.replicasets(&mut state);
-        self.statefulsets(&mut state);
+        let mut state = store.relock(state);
+        // The workload controllers share one view of the pods, built after garbage
+        // collection: deployments write only replicasets, and replicasets and
+        // statefulsets each write only the pods they own, so no controller of the three
+        // changes a pod another one reads.
+        let pods = pods_by_owner(&state);
+        self.deployments(&mut state, &pods);
+        self.replicasets(&mut state, &pods);
+        self.statefulsets(&mut state, &pods);
+        drop(pods);
+        let mut state = store.relock(state);
         self.schedule(&mut state);
+        let mut state = store.relock(state);
         self.kubelet(&mut state, now);
+        let mut state = store.relock(state);
         let index = PodIndex::build(&state);
         self.endpoints(&mut state, &index);
         self.disruption_budgets(&mut state, &index);
@@ -515,8 +532,7 @@ impl Controllers {
         let no_execute: HashMap<String, Vec<Value>> = state
             .list(&NODES, None)
             .filter_map(|n| {
-                let taints: Vec<Value> = n
-                    .pointer("/spec/taints")
+                let taints: Vec<Value> = object::at(n, "/spec/taints")
                     .and_then(Value::as_array)?
                     .iter()
                     .filter(|t| str_at(t, "/effect") == "NoExecute")
@@ -525,20 +541,33 @@ impl Controllers {
                 (!taints.is_empty()).then(|| (object::name(n).to_owned(), taints))
             })
             .collect();
-        let pods: Vec<Object> = state.list(&PODS, None).cloned().collect();
-        for pod in pods {
-            let node = str_at(&pod, "/spec/nodeName");
-            let evicted_by_taint = !object::is_terminating(&pod)
-                && no_execute
-                    .get(node)
-                    .is_some_and(|taints| taints.iter().any(|t| !tolerates(&pod, t)));
-            if !node.is_empty() && !nodes.contains(node) {
+        // Decided on the pods as they are, then acted on: acting on one pod changes no
+        // other pod's verdict, and only the few pods acted on are kept.
+        let doomed: Vec<(Object, bool)> = state
+            .list(&PODS, None)
+            .filter_map(|pod| {
+                let node = str_at(pod, "/spec/nodeName");
+                let evicted_by_taint = !object::is_terminating(pod)
+                    && no_execute
+                        .get(node)
+                        .is_some_and(|taints| taints.iter().any(|t| !tolerates(pod, t)));
+                if !node.is_empty() && !nodes.contains(node) {
+                    Some((Arc::clone(pod), true))
+                } else if evicted_by_taint
+                    || (!object::is_terminating(pod)
+                        && object::controller_uid(pod).is_some_and(|uid| !owners.contains(uid)))
+                {
+                    Some((Arc::clone(pod), false))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        for (pod, node_gone) in doomed {
+            if node_gone {
                 // The pod garbage collector removes pods bound to nodes that are gone.
                 state.remove(&PODS, object::namespace(&pod), object::name(&pod));
-            } else if evicted_by_taint
-                || (!object::is_terminating(&pod)
-                    && object::controller_uid(&pod).is_some_and(|uid| !owners.contains(uid)))
-            {
+            } else {
                 // Tainted away, or orphaned by a deleted owner: terminate gracefully.
                 delete_pod(state, &pod, None);
             }
@@ -578,7 +607,7 @@ impl Controllers {
         }
     }
 
-    fn deployments(&mut self, state: &mut State) {
+    fn deployments(&mut self, state: &mut State, pods: &HashMap<String, Vec<Object>>) {
         let deployments: Vec<Object> = state.list(&DEPLOYMENTS, None).cloned().collect();
         let mut sets_by_owner: HashMap<String, Vec<Object>> = HashMap::new();
         for rs in state.list(&REPLICASETS, None) {
@@ -589,7 +618,6 @@ impl Controllers {
                     .push(Arc::clone(rs));
             }
         }
-        let pods = pods_by_owner(state);
         for deployment in deployments {
             if object::is_terminating(&deployment) {
                 continue;
@@ -600,7 +628,7 @@ impl Controllers {
                 sets_by_owner
                     .remove(object::uid(&deployment))
                     .unwrap_or_default(),
-                &pods,
+                pods,
             );
         }
     }
@@ -614,8 +642,7 @@ impl Controllers {
     ) {
         let namespace = object::namespace(deployment);
         let replicas = int_at(deployment, "/spec/replicas").unwrap_or(1).max(0);
-        let template = deployment
-            .pointer("/spec/template")
+        let template = object::at(deployment, "/spec/template")
             .cloned()
             .unwrap_or_else(|| json!({}));
         let hash = names::template_hash(&template);
@@ -637,8 +664,7 @@ impl Controllers {
                 let mut rs_template = template.clone();
                 rs_template["metadata"]["labels"]["pod-template-hash"] =
                     Value::String(hash.clone());
-                let mut selector = deployment
-                    .pointer("/spec/selector")
+                let mut selector = object::at(deployment, "/spec/selector")
                     .cloned()
                     .unwrap_or_else(|| json!({}));
                 selector["matchLabels"]["pod-template-hash"] = Value::String(hash.clone());
@@ -698,13 +724,13 @@ impl Controllers {
             }
         } else {
             let surge = int_or_percent(
-                deployment.pointer("/spec/strategy/rollingUpdate/maxSurge"),
+                object::at(deployment, "/spec/strategy/rollingUpdate/maxSurge"),
                 replicas,
                 true,
                 1,
             );
             let mut unavailable = int_or_percent(
-                deployment.pointer("/spec/strategy/rollingUpdate/maxUnavailable"),
+                object::at(deployment, "/spec/strategy/rollingUpdate/maxUnavailable"),
                 replicas,
                 false,
                 0,
@@ -772,7 +798,7 @@ impl Controllers {
         let available = total_ready
             >= replicas
                 - int_or_percent(
-                    deployment.pointer("/spec/strategy/rollingUpdate/maxUnavailable"),
+                    object::at(deployment, "/spec/strategy/rollingUpdate/maxUnavailable"),
                     replicas,
                     false,
                     0,
@@ -786,8 +812,7 @@ impl Controllers {
             "unavailableReplicas": (replicas - total_ready).max(0),
         });
         let keep_time = |kind: &str, status_value: &str, reason: &str| {
-            current
-                .pointer("/status/conditions")
+            object::at(&current, "/status/conditions")
                 .and_then(Value::as_array)
                 .and_then(|cs| {
                     cs.iter().find(|c| {
@@ -835,9 +860,8 @@ impl Controllers {
         write_if_changed(state, &DEPLOYMENTS, &current, updated);
     }
 
-    fn replicasets(&mut self, state: &mut State) {
+    fn replicasets(&mut self, state: &mut State, pods: &HashMap<String, Vec<Object>>) {
         let sets: Vec<Object> = state.list(&REPLICASETS, None).cloned().collect();
-        let pods = pods_by_owner(state);
         for rs in sets {
             let replicas = int_at(&rs, "/spec/replicas").unwrap_or(1).max(0);
             let owned: Vec<&Object> = pods
@@ -895,9 +919,8 @@ impl Controllers {
         }
     }
 
-    fn statefulsets(&mut self, state: &mut State) {
+    fn statefulsets(&mut self, state: &mut State, pods: &HashMap<String, Vec<Object>>) {
         let sets: Vec<Object> = state.list(&STATEFULSETS, None).cloned().collect();
-        let pods = pods_by_owner(state);
         for sts in sets {
             if object::is_terminating(&sts) {
                 continue;
@@ -906,7 +929,7 @@ impl Controllers {
             let replicas = int_at(&sts, "/spec/replicas").unwrap_or(1).max(0);
             let revision = format!(
                 "{name}-{}",
-                names::template_hash(sts.pointer("/spec/template").unwrap_or(&Value::Null))
+                names::template_hash(object::at(&sts, "/spec/template").unwrap_or(&Value::Null))
             );
             let parallel = str_at(&sts, "/spec/podManagementPolicy") == "Parallel";
             let mut by_ordinal: BTreeMap<i64, &Object> = BTreeMap::new();
@@ -1034,11 +1057,10 @@ impl Controllers {
                 zone: str_at(n, "/metadata/labels/topology.kubernetes.io~1zone").to_owned(),
                 labels: object::labels(n).cloned().unwrap_or_default(),
                 capacity: str_at(n, "/status/allocatable/pods").parse().unwrap_or(110),
-                schedulable: n.pointer("/spec/unschedulable").and_then(Value::as_bool)
+                schedulable: object::at(n, "/spec/unschedulable").and_then(Value::as_bool)
                     != Some(true)
                     && object::condition_is_true(n, "Ready")
-                    && !n
-                        .pointer("/spec/taints")
+                    && !object::at(n, "/spec/taints")
                         .and_then(Value::as_array)
                         .is_some_and(|ts| {
                             ts.iter()
@@ -1077,7 +1099,7 @@ impl Controllers {
         let empty: HashMap<String, i64> = HashMap::new();
         for pod in pending {
             let owner = object::controller_uid(&pod).unwrap_or_default().to_owned();
-            let node_selector = pod.pointer("/spec/nodeSelector").and_then(Value::as_object);
+            let node_selector = object::at(&pod, "/spec/nodeSelector").and_then(Value::as_object);
             let best = {
                 let zones = per_owner_zone.get(&owner).unwrap_or(&empty);
                 let owner_nodes = per_owner_node.get(&owner).unwrap_or(&empty);
@@ -1132,8 +1154,7 @@ impl Controllers {
                     );
                 }
                 None => {
-                    let already = pod
-                        .pointer("/status/conditions")
+                    let already = object::at(&pod, "/status/conditions")
                         .and_then(Value::as_array)
                         .is_some_and(|cs| {
                             cs.iter().any(|c| {
@@ -1203,17 +1224,37 @@ impl Controllers {
                 )
             })
             .collect();
-        let pods: Vec<Object> = state
-            .list(&PODS, None)
-            .filter(|p| !str_at(p, "/spec/nodeName").is_empty())
-            .cloned()
-            .collect();
-        let mut alive: HashSet<String> = HashSet::with_capacity(pods.len());
+        // Only the pods with something to do are kept: terminating ones, and pending or
+        // running ones whose readiness should follow their node. Timers of pods no longer
+        // bound to a node are dropped now; this pass only sets timers of pods it keeps.
+        let mut pods: Vec<Object> = Vec::new();
+        {
+            let mut alive: HashSet<&str> = HashSet::with_capacity(state.count(&PODS));
+            for pod in state.list(&PODS, None) {
+                let node_name = str_at(pod, "/spec/nodeName");
+                if node_name.is_empty() {
+                    continue;
+                }
+                alive.insert(object::uid(pod));
+                let has_work = object::is_terminating(pod)
+                    || nodes.get(node_name).is_some_and(|(node_ready, _, _)| {
+                        let phase = str_at(pod, "/status/phase");
+                        let pending = phase == "Pending" || phase.is_empty();
+                        let running = phase == "Running";
+                        pending || (running && object::pod_is_ready(pod) != *node_ready)
+                    });
+                if has_work {
+                    pods.push(Arc::clone(pod));
+                }
+            }
+            self.timers.retain(|uid, _| alive.contains(uid.as_str()));
+            self.terminating
+                .retain(|uid, _| alive.contains(uid.as_str()));
+        }
         let wall_now = Utc::now();
         let stamp = object::timestamp(wall_now);
         for pod in pods {
             let uid = object::uid(&pod).to_owned();
-            alive.insert(uid.clone());
             if object::is_terminating(&pod) {
                 let grace = int_at(&pod, "/metadata/deletionGracePeriodSeconds")
                     .unwrap_or(30)
@@ -1242,14 +1283,16 @@ impl Controllers {
             if !needs_work {
                 continue;
             }
-            let start_delay = pod
-                .pointer(&format!(
+            let start_delay = object::at(
+                &pod,
+                &format!(
                     "/metadata/annotations/{}",
                     START_DELAY_ANNOTATION.replace('/', "~1")
-                ))
-                .and_then(Value::as_str)
-                .and_then(|text| humantime::parse_duration(text).ok())
-                .unwrap_or(self.timing.start_delay);
+                ),
+            )
+            .and_then(Value::as_str)
+            .and_then(|text| humantime::parse_duration(text).ok())
+            .unwrap_or(self.timing.start_delay);
             let timers = match self.timers.get(&uid) {
                 Some(timers) => *timers,
                 None => {
@@ -1279,8 +1322,7 @@ impl Controllers {
                     updated["status"]["podIP"] = json!(ip);
                     updated["status"]["podIPs"] = json!([{"ip": ip}]);
                     updated["status"]["startTime"] = json!(stamp);
-                    let statuses: Vec<Value> = pod
-                        .pointer("/spec/containers")
+                    let statuses: Vec<Value> = object::at(&pod, "/spec/containers")
                         .and_then(Value::as_array)
                         .into_iter()
                         .flatten()
@@ -1376,17 +1418,15 @@ impl Controllers {
             }
         }
         self.track_serving(state, wall_now);
-        self.timers.retain(|uid, _| alive.contains(uid));
-        self.terminating.retain(|uid, _| alive.contains(uid));
     }
 
     /// Records Ready pods that went out of service since the last pass.
     fn track_serving(&mut self, state: &State, now: DateTime<Utc>) {
-        let mut still_serving: HashSet<String> = HashSet::new();
+        let mut still_serving: HashSet<&str> = HashSet::new();
         for pod in state.list(&PODS, None) {
             let uid = object::uid(pod);
             if is_ready(pod) {
-                still_serving.insert(uid.to_owned());
+                still_serving.insert(uid);
                 if !self.serving.contains_key(uid) {
                     let (workload_kind, workload) = self.workload_of(state, pod);
                     self.serving.insert(
@@ -1408,7 +1448,7 @@ impl Controllers {
         let lost: Vec<String> = self
             .serving
             .keys()
-            .filter(|uid| !still_serving.contains(*uid))
+            .filter(|uid| !still_serving.contains(uid.as_str()))
             .cloned()
             .collect();
         for uid in lost {
@@ -1451,9 +1491,9 @@ impl Controllers {
         let services: Vec<Object> = state.list(&SERVICES, None).cloned().collect();
         for service in services {
             let selector = LabelSelector::from_map(
-                service.pointer("/spec/selector").and_then(Value::as_object),
+                object::at(&service, "/spec/selector").and_then(Value::as_object),
             );
-            if service.pointer("/spec/selector").is_none() {
+            if object::at(&service, "/spec/selector").is_none() {
                 continue;
             }
             let namespace = object::namespace(&service);
@@ -1478,8 +1518,7 @@ impl Controllers {
                     first_pod = Some(Arc::clone(pod));
                 }
             }
-            let ports: Vec<Value> = service
-                .pointer("/spec/ports")
+            let ports: Vec<Value> = object::at(&service, "/spec/ports")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
@@ -1489,7 +1528,7 @@ impl Controllers {
                         Some(Value::String(port_name)) => first_pod
                             .as_ref()
                             .and_then(|pod| {
-                                pod.pointer("/spec/containers")
+                                object::at(pod, "/spec/containers")
                                     .and_then(Value::as_array)
                                     .into_iter()
                                     .flatten()
@@ -1544,7 +1583,7 @@ impl Controllers {
                         "metadata": {
                             "name": object::name(&service),
                             "namespace": namespace,
-                            "labels": service.pointer("/metadata/labels").cloned().unwrap_or_else(|| json!({})),
+                            "labels": object::at(&service, "/metadata/labels").cloned().unwrap_or_else(|| json!({})),
                         },
                         "subsets": subsets,
                     });
@@ -1557,7 +1596,7 @@ impl Controllers {
     fn disruption_budgets(&mut self, state: &mut State, index: &PodIndex) {
         let budgets: Vec<Object> = state.list(&PODDISRUPTIONBUDGETS, None).cloned().collect();
         for pdb in budgets {
-            let selector = LabelSelector::from_json(pdb.pointer("/spec/selector"));
+            let selector = LabelSelector::from_json(object::at(&pdb, "/spec/selector"));
             let figures = disruption_among(
                 state,
                 &pdb,
@@ -1570,8 +1609,7 @@ impl Controllers {
                 "InsufficientPods"
             };
             let status_text = if allowed > 0 { "True" } else { "False" };
-            let transition = pdb
-                .pointer("/status/conditions/0")
+            let transition = object::at(&pdb, "/status/conditions/0")
                 .filter(|c| str_at(c, "/status") == status_text)
                 .and_then(|c| c.get("lastTransitionTime").cloned())
                 .unwrap_or_else(|| Value::String(object::timestamp(Utc::now())));

@@ -131,11 +131,7 @@ impl LabelSelector {
 
     /// Whether an object matches, reading its `metadata.labels`.
     pub fn matches_object(&self, object: &Value) -> bool {
-        self.matches(
-            object
-                .pointer("/metadata/labels")
-                .and_then(Value::as_object),
-        )
+        self.matches(crate::object::at(object, "/metadata/labels").and_then(Value::as_object))
     }
 }
 

@@ -2,7 +2,9 @@
 //! history for watch resumption and a broadcast of changes to live watches.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use serde_json::{Map, Value};
@@ -76,14 +78,20 @@ pub struct TooOld {
     pub oldest: u64,
 }
 
+/// How long [`Store::relock`] lets waiting callers go first before it takes the lock
+/// back regardless, so a steady stream of requests cannot starve the controllers.
+const RELOCK_PATIENCE: Duration = Duration::from_millis(20);
+
 /// The store; cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Store {
     state: Mutex<State>,
+    /// Callers blocked in [`Store::lock`], so [`Store::relock`] can let them go first.
+    waiting: AtomicUsize,
 }
 
 /// The store's contents, reached through [`Store::lock`]. Controllers hold the lock for a
-/// whole reconcile pass so that they see and write a consistent snapshot.
+/// whole step of a reconcile pass so that they see and write a consistent snapshot.
 #[derive(Debug)]
 pub struct State {
     resource_version: u64,
@@ -114,15 +122,34 @@ impl Store {
                 sender,
                 uid_counter: 0,
             }),
+            waiting: AtomicUsize::new(0),
         }
     }
 
     /// Locks the store. A panic while holding the lock cannot leave a half-written object
     /// (every write replaces a whole `Arc`), so a poisoned lock is still usable.
     pub fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let guard = self
+            .state
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        guard
+    }
+
+    /// Releases the lock, lets the callers already waiting for it take their turn, then
+    /// locks again. A long job under the lock (a reconcile pass) calls this between its
+    /// steps so that API requests wait for one step, not for all of it. The mutex is not
+    /// fair: unlocking and locking at once would usually win it back before a waiter
+    /// wakes. After [`RELOCK_PATIENCE`] the lock is taken back whoever still waits.
+    pub fn relock<'a>(&'a self, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        drop(guard);
+        let started = Instant::now();
+        while self.waiting.load(Ordering::SeqCst) > 0 && started.elapsed() < RELOCK_PATIENCE {
+            std::thread::yield_now();
+        }
+        self.lock()
     }
 }
 
@@ -405,6 +432,37 @@ mod tests {
 
     fn resource(plural: &str) -> Result<&'static ResourceDef, String> {
         by_plural(plural).ok_or_else(|| format!("no resource {plural}"))
+    }
+
+    #[test]
+    fn relock_lets_a_waiting_caller_write_first() -> Result<(), String> {
+        let store = Arc::new(Store::new(100));
+        let namespaces = resource("namespaces")?;
+        let guard = store.lock();
+        let version = guard.resource_version();
+        let waiter = {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                let mut state = store.lock();
+                state
+                    .create(
+                        namespaces,
+                        serde_json::json!({"metadata": {"name": "late"}}),
+                    )
+                    .map(|_| ())
+            })
+        };
+        while store.waiting.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        let guard = store.relock(guard);
+        assert!(guard.get(namespaces, "", "late").is_some());
+        assert!(guard.resource_version() > version);
+        drop(guard);
+        waiter
+            .join()
+            .map_err(|_| "the waiting thread panicked".to_owned())?
+            .map_err(|e| format!("{e:?}"))
     }
 
     #[test]
