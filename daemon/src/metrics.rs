@@ -368,7 +368,13 @@ mod tests {
     #[test]
     fn a_phase_with_canaries_exports_its_loss_window_lost_writes_canaries_and_backup_age() {
         let metrics = Metrics::new().unwrap();
-        metrics.observe_run(&fixtures::failing_run());
+        let mut run = fixtures::failing_run();
+        for phase in &mut run.phases {
+            if let Some(loss) = phase.data_loss.as_mut() {
+                loss.backup_age_seconds = Some(1800.0);
+            }
+        }
+        metrics.observe_run(&run);
         let text = metrics.render();
         let labels = "{drill=\"full-dr\",phase=\"db-failover\"}";
         for line in [
@@ -395,6 +401,7 @@ mod tests {
         if let Some(loss) = run.phases[2].data_loss.as_mut() {
             loss.canaries_written = 0;
             loss.canaries_acknowledged = 0;
+            loss.backup_age_seconds = Some(1800.0);
         }
         metrics.observe_run(&run);
         let text = metrics.render();
