@@ -239,6 +239,7 @@ impl CanaryStore for DatabaseCanaries {
     async fn clean_up(
         &self,
         canary: &Canary,
+        connection: &str,
         run_id: &str,
         phase: &str,
     ) -> Result<(), ScenarioError> {
@@ -249,15 +250,15 @@ impl CanaryStore for DatabaseCanaries {
                     quoted(&canary.table)
                 );
                 self.postgres
-                    .execute(&canary.read_from, &statement, &[text(run_id), text(phase)])
+                    .execute(connection, &statement, &[text(run_id), text(phase)])
                     .await
-                    .map_err(err(&canary.read_from))?;
+                    .map_err(err(connection))?;
             }
             ConnectionKind::Redis => {
                 self.redis
-                    .command(&canary.read_from, &["DEL".into(), redis_key(run_id, phase)])
+                    .command(connection, &["DEL".into(), redis_key(run_id, phase)])
                     .await
-                    .map_err(err(&canary.read_from))?;
+                    .map_err(err(connection))?;
             }
         }
         Ok(())

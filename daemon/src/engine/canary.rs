@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use super::ports::CanaryStore;
+use super::ports::{CanaryStore, ScenarioError};
 
 /// How long the read-back keeps trying after recovery (a promoted replica may still be
 /// opening for connections when `verify` first sees it accept a write).
@@ -91,13 +91,21 @@ impl CanaryRun {
     /// ends before its fault.
     pub(super) async fn discard(mut self) {
         self.stop_writer().await;
-        for connection in [&self.canary.connection, &self.canary.read_from] {
-            let mut on = self.canary.clone();
-            on.read_from = connection.clone();
-            if let Err(err) = self.store.clean_up(&on, &self.run_id, &self.phase).await {
+        let mut connections = vec![&self.canary.connection];
+        if self.canary.read_from != self.canary.connection {
+            connections.push(&self.canary.read_from);
+        }
+        for connection in connections {
+            if let Err(err) = self.clean_up(connection).await {
                 tracing::warn!(run = %self.run_id, phase = %self.phase, connection = %connection, error = %err, "Could not remove the phase's canaries");
             }
         }
+    }
+
+    async fn clean_up(&self, connection: &str) -> Result<(), ScenarioError> {
+        self.store
+            .clean_up(&self.canary, connection, &self.run_id, &self.phase)
+            .await
     }
 
     async fn stop_writer(&mut self) {
@@ -141,22 +149,11 @@ impl CanaryRun {
         };
         // Removed where they were read; if that is still a standby (the fault never
         // failed anything over), where they were written.
-        if let Err(err) = self
-            .store
-            .clean_up(&self.canary, &self.run_id, &self.phase)
-            .await
+        if let Err(err) = self.clean_up(&self.canary.read_from).await
+            && (self.canary.connection == self.canary.read_from
+                || self.clean_up(&self.canary.connection).await.is_err())
         {
-            let mut on = self.canary.clone();
-            on.read_from = self.canary.connection.clone();
-            if self.canary.connection == self.canary.read_from
-                || self
-                    .store
-                    .clean_up(&on, &self.run_id, &self.phase)
-                    .await
-                    .is_err()
-            {
-                tracing::warn!(run = %self.run_id, phase = %self.phase, error = %err, "Could not remove the phase's canaries");
-            }
+            tracing::warn!(run = %self.run_id, phase = %self.phase, error = %err, "Could not remove the phase's canaries");
         }
         let writes = self
             .log

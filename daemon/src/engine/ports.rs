@@ -185,10 +185,11 @@ pub trait CanaryStore: Send + Sync {
         run_id: &str,
         phase: &str,
     ) -> Result<BTreeSet<u64>, ScenarioError>;
-    /// Removes the phase's canaries from `canary.read_from`.
+    /// Removes the phase's canaries from `connection` (one of the canary's two).
     async fn clean_up(
         &self,
         canary: &Canary,
+        connection: &str,
         run_id: &str,
         phase: &str,
     ) -> Result<(), ScenarioError>;

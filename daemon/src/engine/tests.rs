@@ -178,7 +178,7 @@ impl CanaryStore for FakeCanaries {
     ) -> Result<BTreeSet<u64>, ScenarioError> {
         Ok(self.replica.lock().unwrap().clone())
     }
-    async fn clean_up(&self, _: &Canary, _: &str, _: &str) -> Result<(), ScenarioError> {
+    async fn clean_up(&self, _: &Canary, _: &str, _: &str, _: &str) -> Result<(), ScenarioError> {
         self.cleaned.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
