@@ -4,7 +4,7 @@
 // Tests may panic on setup failures; that is how a test fails.
 #![allow(clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::{Fixture, fixture, host, phase};
 use firedrill_host::{ClusterGrant, Grants, Limits, PluginError};

@@ -3,7 +3,7 @@
 // Tests may panic on setup failures; that is how a test fails.
 #![allow(clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::{plugin, root};
 use firedrill_host::cache::CacheOutcome;

@@ -4,7 +4,7 @@
 #![allow(clippy::expect_used)]
 //! deadline, and the host keeps serving calls afterwards.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! The sandbox driven through the `kube` client: the seed platform, selectors, watches,
 //! deletion, eviction, errors, the service proxy and ground truth.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! and kube's `AttachedProcess`, the simulated `nodetool status` and
 //! `kafka-topics.sh --describe` following the pods through a fault, and local exec.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The sandbox driven by the real `kubectl`: get, selectors, forced delete, cordon,
 //! drain (blocked by a PodDisruptionBudget, then succeeding), rollout restart, pdb.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,0 +1,7 @@
+//! firedrill-sandbox's integration tests, one binary (one link instead of three).
+
+mod common;
+
+mod api;
+mod exec;
+mod kubectl;
