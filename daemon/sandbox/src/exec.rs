@@ -569,6 +569,8 @@ where
         })
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
+        // Its own process group, so that what it starts (`sh -c 'a & b'`) is killed with it.
+        .process_group(0)
         .kill_on_drop(true)
         .spawn();
     let mut child = match spawned {
@@ -652,6 +654,9 @@ where
             return Ended::Exited(126);
         }
     }
+    if let Some(pid) = child.id() {
+        kill_process_group(pid).await;
+    }
     let _ = child.start_kill();
     let _ = child.wait().await;
     tracing::debug!(
@@ -659,6 +664,21 @@ where
         "Local exec killed: the client went away or the sandbox stopped"
     );
     Ended::Abandoned
+}
+
+/// Kills every process of the group that `pid` leads (the local exec's child and what it
+/// started), with the shell's `kill`: the workspace has no unsafe code for `killpg(2)`.
+async fn kill_process_group(pid: u32) {
+    let killed = tokio::process::Command::new("sh")
+        .args(["-c", &format!("kill -9 -{pid}")])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .await;
+    if !killed.is_ok_and(|status| status.success()) {
+        tracing::warn!(pid, "Local exec: could not kill its process group");
+    }
 }
 
 /// Handles one message from the client; `false` when the client is gone.

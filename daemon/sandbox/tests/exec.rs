@@ -491,12 +491,26 @@ async fn local_exec_runs_the_command_with_the_platform_env_and_its_exit_code() -
     sandbox.stop().await
 }
 
+/// Whether a process is still alive: gone, or a zombie nobody reaped, is dead.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // pid (comm) STATE ...: the state follows the last ')'.
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .is_some_and(|state| state != 'Z' && state != 'X')
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn local_exec_kills_the_child_when_the_client_goes_away() -> Result<()> {
+async fn local_exec_kills_the_child_and_what_it_started_when_the_client_goes_away() -> Result<()> {
     let sandbox = local_sandbox().await?;
     let client = sandbox.client()?;
-    let pid_file = sandbox.dir.path().join("child.pid");
-    let script = format!("echo $$ > {}; exec sleep 60", pid_file.display());
+    let pid_file = sandbox.dir.path().join("pids");
+    // The shell starts a background sleep (a grandchild of the sandbox) and waits for it.
+    let script = format!(
+        "sleep 60 & echo $$ $! > {}.tmp; mv {0}.tmp {0}; wait",
+        pid_file.display()
+    );
     let pods: Api<Pod> = Api::namespaced(client.clone(), "local");
     let attached = pods
         .exec(
@@ -505,26 +519,32 @@ async fn local_exec_kills_the_child_when_the_client_goes_away() -> Result<()> {
             &AttachParams::default().stdout(true).stderr(true),
         )
         .await?;
-    let pid: u32 = wait_for(
-        "the child to write its pid",
+    let pids: Vec<u32> = wait_for(
+        "the child to write its pid and its background job's",
         Duration::from_secs(10),
         || {
             let pid_file = pid_file.clone();
             async move {
-                Ok(std::fs::read_to_string(&pid_file)
-                    .ok()
-                    .and_then(|text| text.trim().parse().ok()))
+                Ok(std::fs::read_to_string(&pid_file).ok().and_then(|text| {
+                    let pids: Vec<u32> = text
+                        .split_whitespace()
+                        .filter_map(|p| p.parse().ok())
+                        .collect();
+                    (pids.len() == 2).then_some(pids)
+                }))
             }
         },
     )
     .await?;
-    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    assert!(pids.iter().all(|&pid| alive(pid)), "{pids:?} running");
     drop(attached);
-    wait_for(
-        "the child to be killed",
-        Duration::from_secs(10),
-        || async move { Ok((!Path::new(&format!("/proc/{pid}")).exists()).then_some(())) },
-    )
-    .await?;
+    for pid in pids {
+        wait_for(
+            "the child and its background job to be killed",
+            Duration::from_secs(10),
+            || async move { Ok((!alive(pid)).then_some(())) },
+        )
+        .await?;
+    }
     sandbox.stop().await
 }
