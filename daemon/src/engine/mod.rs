@@ -559,7 +559,10 @@ impl Engine {
             };
             match verdict {
                 Ok(Recovery::Recovered) => {
-                    recovered = Some(asked);
+                    // Dated when the verdict is known: a call that reads many services
+                    // may see the last of them recover near its end, so its start could
+                    // come before the recovery it reports.
+                    recovered = Some(Instant::now());
                     break;
                 }
                 Ok(Recovery::Recovering(reason)) => {
