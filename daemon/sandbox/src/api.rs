@@ -26,7 +26,7 @@ use crate::platform::Platform;
 use crate::resources::{self, ENDPOINTS, PODDISRUPTIONBUDGETS, PODS, ResourceDef, SERVICES};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{Object, State, Store, StoreError};
-use crate::{discovery, exec, table, watch as watches};
+use crate::{auth, discovery, exec, protobuf, table, watch as watches};
 
 /// What the HTTP layer sees: the store, timing for probes, the recorder and shutdown.
 #[derive(Debug, Clone)]
@@ -47,10 +47,13 @@ pub struct AppState {
     pub platform: Arc<Platform>,
     /// The messages simulated Kafka producers wrote, for simulated consumers.
     pub kafka_logs: Arc<exec::KafkaLogs>,
+    /// The ServiceAccount tokens minted so far.
+    pub tokens: Arc<auth::Tokens>,
 }
 
 /// The router: `pods/exec` (a WebSocket upgrade) has its own route; everything else goes
-/// through one dispatcher that parses Kubernetes paths.
+/// through one dispatcher that parses Kubernetes paths. Every request passes
+/// [`auth::guard`] first (401/403).
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route(
@@ -58,6 +61,10 @@ pub fn router(state: AppState) -> Router {
             axum::routing::any(exec::handle),
         )
         .fallback(dispatch)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::guard,
+        ))
         .with_state(state)
 }
 
@@ -89,6 +96,11 @@ impl ApiError {
         error.details =
             Some(json!({"name": name, "kind": resource.split('.').next().unwrap_or(resource)}));
         error
+    }
+
+    pub(crate) fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
     }
 
     fn no_route() -> Self {
@@ -358,6 +370,17 @@ async fn route(
             let target = parse_target("", "v1", rest)?;
             resource_request(app, method, target, headers, query, body).await
         }
+        [
+            "apis",
+            "authorization.k8s.io",
+            "v1",
+            "selfsubjectaccessreviews",
+        ] => {
+            if *method != Method::POST {
+                return Err(ApiError::method_not_allowed(method));
+            }
+            auth::self_subject_access_review(app, headers, &parse_body(&body)?)
+        }
         ["apis", group, version, rest @ ..] => {
             let target = parse_target(group, version, rest)?;
             resource_request(app, method, target, headers, query, body).await
@@ -370,7 +393,10 @@ fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
     if body.is_empty() {
         return Ok(Value::Null);
     }
-    if body.starts_with(b"k8s\0") {
+    if body.starts_with(protobuf::MAGIC) {
+        if let Some(decoded) = protobuf::decode(body) {
+            return Ok(decoded);
+        }
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UnsupportedMediaType",
@@ -521,6 +547,12 @@ async fn resource_request(
                 return Err(ApiError::method_not_allowed(method));
             }
             evict(app, &namespace, &name, &parse_body(&body)?, query)
+        }
+        Some("token") if resource.plural == "serviceaccounts" => {
+            if *method != Method::POST {
+                return Err(ApiError::method_not_allowed(method));
+            }
+            auth::token_request(app, &namespace, &name, &parse_body(&body)?)
         }
         Some("log") if resource.plural == "pods" => {
             if *method != Method::GET {

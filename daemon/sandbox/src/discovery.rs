@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::resources::{self, RESOURCES};
+use crate::resources;
 
 /// The Kubernetes version the sandbox claims to be.
 pub fn version() -> Value {
@@ -53,16 +53,13 @@ pub fn group(name: &str) -> Option<Value> {
 /// `/api/v1` or `/apis/{group}/{version}`: the resources and subresources served there.
 pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     let mut list = Vec::new();
-    for resource in RESOURCES
-        .iter()
-        .filter(|r| r.group == group && r.version == version)
-    {
+    for resource in resources::served().filter(|r| r.group == group && r.version == version) {
         let mut entry = json!({
             "name": resource.plural,
             "singularName": resource.singular,
             "namespaced": resource.namespaced,
             "kind": resource.kind,
-            "verbs": resources::verbs(),
+            "verbs": resources::verbs_of(resource),
         });
         if !resource.short_names.is_empty() {
             entry["shortNames"] = json!(resource.short_names);

@@ -43,6 +43,9 @@ pub enum SandboxError {
         #[source]
         source: std::io::Error,
     },
+    /// A token could not be minted (no such ServiceAccount).
+    #[error("cannot mint a token")]
+    Token(#[source] crate::auth::TokenError),
     /// The HTTP server failed.
     #[error("the sandbox api server failed")]
     Serve(#[source] std::io::Error),

@@ -135,8 +135,12 @@
 //! - Bodies are JSON only: typed clients that send protobuf (`kubectl create namespace`,
 //!   `kubectl create deployment`) get `415`; `kubectl apply -f` / `create -f` work.
 //! - No server-side apply (`415`), no `attach`/`port-forward`, no EndpointSlices,
-//!   no pagination (`limit` is ignored and every item is returned at once), no
-//!   authentication (hence loopback only).
+//!   no pagination (`limit` is ignored and every item is returned at once).
+//! - Authentication: requests without credentials or with [`ADMIN_TOKEN`] (what the
+//!   written kubeconfig carries) are the admin and skip RBAC (hence loopback only);
+//!   bearer tokens minted for ServiceAccounts (`kubectl create token`,
+//!   [`SandboxHandle::create_token`]) are authorized with RBAC (Role, ClusterRole and
+//!   their bindings, deny by default); unknown or expired tokens get 401.
 //! - Exec speaks WebSocket only (kubectl 1.30+ and kube's `ws` feature), not SPDY; it
 //!   simulates a few commands (see [Exec](#exec)); `tty` is accepted but no terminal is
 //!   allocated.
@@ -188,6 +192,9 @@
 //! - [`store`]: objects as JSON, resourceVersions, change history and broadcast.
 //! - [`resources`]: the table of served kinds that drives routing and discovery.
 //! - [`api`]: HTTP routing and the verbs and subresources.
+//! - [`auth`]: ServiceAccount tokens, the admin, the 401/403 gate, access reviews.
+//! - [`rbac`]: request attributes and RBAC rule matching (pure).
+//! - [`protobuf`]: the protobuf bodies of `create serviceaccount`, `create token`, `auth can-i`.
 //! - [`watch`]: watch streams.
 //! - [`discovery`]: discovery documents.
 //! - [`table`]: server-side printing for `kubectl get`.
@@ -203,6 +210,7 @@
 //! - [`error`]: the `SandboxError` type.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod controllers;
 pub mod discovery;
@@ -213,6 +221,8 @@ pub mod names;
 pub mod object;
 pub mod patch;
 pub mod platform;
+pub mod protobuf;
+pub mod rbac;
 pub mod resources;
 pub mod sandbox;
 pub mod selector;
@@ -221,8 +231,9 @@ pub mod store;
 pub mod table;
 pub mod watch;
 
+pub use auth::ADMIN_TOKEN;
 pub use config::{SandboxConfig, Timing};
 pub use error::SandboxError;
 pub use ground_truth::{GroundTruth, PodLost, PodReady};
 pub use platform::{ExecMode, Platform, Topic, Workload, WorkloadKind};
-pub use sandbox::{KUBECONFIG_NAME, Sandbox, SandboxHandle, kubeconfig};
+pub use sandbox::{KUBECONFIG_NAME, Sandbox, SandboxHandle, kubeconfig, kubeconfig_with_token};

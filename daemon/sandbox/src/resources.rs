@@ -293,6 +293,81 @@ pub static LEASES: ResourceDef = ResourceDef {
     subresources: &[],
 };
 
+/// The `serviceaccounts` resource; `token` mints a bearer token (TokenRequest).
+pub static SERVICEACCOUNTS: ResourceDef = ResourceDef {
+    group: "",
+    version: "v1",
+    plural: "serviceaccounts",
+    singular: "serviceaccount",
+    kind: "ServiceAccount",
+    namespaced: true,
+    short_names: &["sa"],
+    categories: &[],
+    has_status: false,
+    subresources: &[Subresource {
+        name: "token",
+        kind: "TokenRequest",
+        group: "authentication.k8s.io",
+        version: "v1",
+        verbs: &["create"],
+    }],
+};
+
+/// The RBAC group.
+pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+
+const fn rbac(
+    plural: &'static str,
+    singular: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+) -> ResourceDef {
+    ResourceDef {
+        group: RBAC_GROUP,
+        version: "v1",
+        plural,
+        singular,
+        kind,
+        namespaced,
+        short_names: &[],
+        categories: &[],
+        has_status: false,
+        subresources: &[],
+    }
+}
+
+/// The `roles` resource.
+pub static ROLES: ResourceDef = rbac("roles", "role", "Role", true);
+/// The `clusterroles` resource.
+pub static CLUSTERROLES: ResourceDef = rbac("clusterroles", "clusterrole", "ClusterRole", false);
+/// The `rolebindings` resource.
+pub static ROLEBINDINGS: ResourceDef = rbac("rolebindings", "rolebinding", "RoleBinding", true);
+/// The `clusterrolebindings` resource.
+pub static CLUSTERROLEBINDINGS: ResourceDef = rbac(
+    "clusterrolebindings",
+    "clusterrolebinding",
+    "ClusterRoleBinding",
+    false,
+);
+
+/// `selfsubjectaccessreviews` (authorization.k8s.io): create-only, never stored.
+pub static SELFSUBJECTACCESSREVIEWS: ResourceDef = ResourceDef {
+    group: "authorization.k8s.io",
+    version: "v1",
+    plural: "selfsubjectaccessreviews",
+    singular: "selfsubjectaccessreview",
+    kind: "SelfSubjectAccessReview",
+    namespaced: false,
+    short_names: &[],
+    categories: &[],
+    has_status: false,
+    subresources: &[],
+};
+
+/// Kinds served for `create` only and never stored (reviews), after [`RESOURCES`] in
+/// discovery.
+pub static REVIEWS: &[&ResourceDef] = &[&SELFSUBJECTACCESSREVIEWS];
+
 /// Every kind the sandbox stores, in discovery order.
 pub static RESOURCES: &[&ResourceDef] = &[
     &NAMESPACES,
@@ -307,11 +382,42 @@ pub static RESOURCES: &[&ResourceDef] = &[
     &STATEFULSETS,
     &PODDISRUPTIONBUDGETS,
     &LEASES,
+    &SERVICEACCOUNTS,
+    &ROLES,
+    &CLUSTERROLES,
+    &ROLEBINDINGS,
+    &CLUSTERROLEBINDINGS,
 ];
 
 /// The verbs every stored kind answers.
 pub fn verbs() -> &'static [&'static str] {
     ALL_VERBS
+}
+
+/// The verbs a kind answers in discovery: every verb for stored kinds, `create` for
+/// reviews.
+pub fn verbs_of(resource: &ResourceDef) -> &'static [&'static str] {
+    if REVIEWS.iter().any(|r| r.plural == resource.plural) {
+        &["create"]
+    } else {
+        ALL_VERBS
+    }
+}
+
+/// Stored kinds, then reviews: everything discovery announces.
+pub fn served() -> impl Iterator<Item = &'static ResourceDef> {
+    RESOURCES.iter().chain(REVIEWS.iter()).copied()
+}
+
+/// Whether `name` is acceptable for objects of this kind. RBAC objects take path segment
+/// names (`system:discovery`), as the API server's validation does; other kinds a
+/// lowercase RFC 1123 subdomain.
+pub fn name_is_valid(resource: &ResourceDef, name: &str) -> bool {
+    if resource.group == RBAC_GROUP {
+        !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '%'])
+    } else {
+        crate::store::valid_name(name)
+    }
 }
 
 /// The resource served at `group/version/plural`, if any.
@@ -330,7 +436,7 @@ pub fn by_plural(plural: &str) -> Option<&'static ResourceDef> {
 /// The API groups besides core, in discovery order, each with its one version.
 pub fn groups() -> Vec<&'static str> {
     let mut groups: Vec<&'static str> = Vec::new();
-    for r in RESOURCES {
+    for r in served() {
         if !r.group.is_empty() && !groups.contains(&r.group) {
             groups.push(r.group);
         }

@@ -7,17 +7,20 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState};
+use crate::auth::{self, ADMIN_TOKEN, Tokens};
 use crate::config::SandboxConfig;
 use crate::controllers::Controllers;
 use crate::error::SandboxError;
 use crate::ground_truth::{GroundTruth, Recorder};
 use crate::platform;
+use crate::rbac;
 use crate::resources;
 use crate::store::Store;
 
@@ -35,6 +38,7 @@ pub struct SandboxHandle {
     address: SocketAddr,
     store: Arc<Store>,
     recorder: Recorder,
+    tokens: Arc<Tokens>,
     stop: watch::Sender<bool>,
     server: JoinHandle<Result<(), std::io::Error>>,
     controllers: JoinHandle<()>,
@@ -58,7 +62,11 @@ impl Sandbox {
         let store = Arc::new(Store::new(config.history_capacity));
         {
             let mut state = store.lock();
-            for (plural, object) in platform::objects(&config.platform) {
+            let bootstrap = rbac::bootstrap_objects();
+            for (plural, object) in platform::objects(&config.platform)
+                .into_iter()
+                .chain(bootstrap)
+            {
                 let resource = resources::by_plural(plural)
                     .ok_or_else(|| SandboxError::Seed(format!("unknown resource {plural}")))?;
                 state
@@ -67,6 +75,7 @@ impl Sandbox {
             }
         }
         let recorder = Recorder::default();
+        let tokens = Arc::new(Tokens::default());
         let mut controllers =
             Controllers::new(Arc::clone(&store), config.timing.clone(), recorder.clone());
         if config.warm_start {
@@ -91,6 +100,7 @@ impl Sandbox {
             proxy_counter: Arc::new(AtomicU64::new(0)),
             platform: Arc::new(config.platform.clone()),
             kafka_logs: Arc::default(),
+            tokens: Arc::clone(&tokens),
         };
         let router = api::router(app);
         let server = tokio::spawn(
@@ -104,6 +114,7 @@ impl Sandbox {
             address,
             store,
             recorder,
+            tokens,
             stop,
             server,
             controllers,
@@ -156,9 +167,33 @@ impl SandboxHandle {
         &self.store
     }
 
-    /// The kubeconfig text pointing at this sandbox (plain http, no credentials).
+    /// The kubeconfig text pointing at this sandbox (plain http, the admin's token).
     pub fn kubeconfig(&self) -> String {
         kubeconfig(&self.base_url())
+    }
+
+    /// Mints a bearer token for the ServiceAccount `namespace/name`, as `kubectl create
+    /// token` (the TokenRequest API) does, valid for `lifetime` (the API's default is an
+    /// hour, [`auth::DEFAULT_TOKEN_LIFETIME`]; any lifetime is accepted here, unlike the
+    /// API's ten-minute minimum). Requests bearing it are
+    /// `system:serviceaccount:NAMESPACE:NAME` and authorized with RBAC. Deleting the
+    /// ServiceAccount invalidates it.
+    pub fn create_token(
+        &self,
+        namespace: &str,
+        name: &str,
+        lifetime: Duration,
+    ) -> Result<String, SandboxError> {
+        let state = self.store.lock();
+        auth::mint(&self.tokens, &state, namespace, name, lifetime)
+            .map(|(token, _)| token)
+            .map_err(SandboxError::Token)
+    }
+
+    /// A kubeconfig for this sandbox that authenticates with `token` (for instance one
+    /// from [`SandboxHandle::create_token`]).
+    pub fn kubeconfig_with_token(&self, token: &str) -> String {
+        kubeconfig_with_token(&self.base_url(), token)
     }
 
     /// Writes [`SandboxHandle::kubeconfig`] to `path`.
@@ -196,8 +231,14 @@ impl SandboxHandle {
 }
 
 /// A kubeconfig for a server URL with cluster, context and user all named
-/// `firedrill-sandbox` and the `butterfly` namespace as default.
+/// `firedrill-sandbox` and the `butterfly` namespace as default; the user is the admin
+/// ([`ADMIN_TOKEN`]).
 pub fn kubeconfig(server: &str) -> String {
+    kubeconfig_with_token(server, ADMIN_TOKEN)
+}
+
+/// [`kubeconfig`] with another bearer token: a ServiceAccount's, to act as it.
+pub fn kubeconfig_with_token(server: &str, token: &str) -> String {
     format!(
         "apiVersion: v1
 kind: Config
@@ -214,7 +255,8 @@ contexts:
 current-context: {KUBECONFIG_NAME}
 users:
 - name: {KUBECONFIG_NAME}
-  user: {{}}
+  user:
+    token: {token}
 preferences: {{}}
 "
     )

@@ -281,7 +281,7 @@ impl State {
                 }
             };
         }
-        if !valid_name(&name) {
+        if !crate::resources::name_is_valid(resource, &name) {
             return Err(StoreError::Invalid {
                 resource: qualified,
                 name: name.clone(),
