@@ -58,16 +58,25 @@ pub enum NotifyError {
         #[source]
         source: std::io::Error,
     },
-    #[error("smtp password: environment variable {0} is not set")]
-    MissingEnv(String),
-    #[error("smtp password: cannot read {path}")]
-    SecretFile {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The SMTP password could not be read; the field is named here, not in [`SecretError`].
+    #[error("smtp password: {0}")]
+    SmtpPassword(SecretError),
     #[error("outbox storage failed")]
     Store(#[from] firedrill_store::StoreError),
     #[error("cannot encode or decode a queued message")]
     Json(#[from] serde_json::Error),
+}
+
+/// Why a secret (`env:` or `file:`) could not be read. The message does not name the field:
+/// every caller (SMTP password, API token, connection passwords) prefixes its own.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("environment variable {0} is not set")]
+    MissingEnv(String),
+    #[error("cannot read {path}")]
+    File {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }

@@ -11,8 +11,8 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
-use crate::NotifyError;
 use crate::message::OutgoingEmail;
+use crate::{NotifyError, SecretError};
 
 /// Sends one message; an error means it was not accepted and may be retried.
 pub trait Mailer {
@@ -35,12 +35,12 @@ impl std::fmt::Debug for SmtpMailer {
 }
 
 /// Reads a secret from the environment or a file (trailing newline dropped).
-pub fn resolve_secret(secret: &Secret) -> Result<String, NotifyError> {
+pub fn resolve_secret(secret: &Secret) -> Result<String, SecretError> {
     match secret {
-        Secret::Env(name) => std::env::var(name).map_err(|_| NotifyError::MissingEnv(name.clone())),
+        Secret::Env(name) => std::env::var(name).map_err(|_| SecretError::MissingEnv(name.clone())),
         Secret::File(path) => std::fs::read_to_string(path)
             .map(|text| text.trim_end_matches(['\n', '\r']).to_string())
-            .map_err(|source| NotifyError::SecretFile {
+            .map_err(|source| SecretError::File {
                 path: path.display().to_string(),
                 source,
             }),
@@ -204,9 +204,10 @@ pub fn mailer_from_config(transport: &EmailTransport) -> Result<ConfiguredMailer
             password,
         } => {
             let credentials = match (username, password) {
-                (Some(username), Some(password)) => {
-                    Some((username.clone(), resolve_secret(password)?))
-                }
+                (Some(username), Some(password)) => Some((
+                    username.clone(),
+                    resolve_secret(password).map_err(NotifyError::SmtpPassword)?,
+                )),
                 (Some(username), None) => Some((username.clone(), String::new())),
                 _ => None,
             };
@@ -254,8 +255,32 @@ mod tests {
         );
         std::fs::remove_dir_all(&dir).ok();
         let missing = resolve_secret(&Secret::Env("FIREDRILL_TEST_SURELY_UNSET_VAR".into()));
-        assert!(matches!(missing, Err(NotifyError::MissingEnv(_))));
+        assert!(matches!(missing, Err(SecretError::MissingEnv(_))));
         let from_path = resolve_secret(&Secret::Env("PATH".into()));
         assert!(from_path.is_ok_and(|path| !path.is_empty()));
+    }
+
+    #[test]
+    fn a_missing_secret_names_only_its_variable_and_the_smtp_password_names_its_field() {
+        let secret = Secret::Env("FIREDRILL_TEST_SURELY_UNSET_VAR".into());
+        let missing = resolve_secret(&secret).err().map(|err| err.to_string());
+        assert_eq!(
+            missing.as_deref(),
+            Some("environment variable FIREDRILL_TEST_SURELY_UNSET_VAR is not set")
+        );
+        let transport = EmailTransport::Smtp {
+            host: "localhost".into(),
+            port: 25,
+            tls: SmtpTls::None,
+            username: Some("firedrill".into()),
+            password: Some(secret),
+        };
+        let smtp = mailer_from_config(&transport)
+            .err()
+            .map(|err| err.to_string());
+        assert_eq!(
+            smtp.as_deref(),
+            Some("smtp password: environment variable FIREDRILL_TEST_SURELY_UNSET_VAR is not set")
+        );
     }
 }
