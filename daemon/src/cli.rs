@@ -68,9 +68,14 @@ pub enum Command {
 
     /// Roll back runs that a killed firedrill left unfinished, and record them as interrupted.
     ///
-    /// `run` and `serve` do this by themselves when they start; use this to restore the
-    /// cluster without starting anything else.
-    Recover(TargetArgs),
+    /// Each run is rolled back on the cluster it ran on: the target it used is opened and
+    /// checked to still reach the same cluster (API server URL and the UID of its
+    /// kube-system namespace) before anything is touched. A run whose target is gone from
+    /// the configuration, unreachable, or now points at another cluster is not touched: it
+    /// stays owed, is named with the reason, and the command exits 2; run it again once
+    /// the target is back. `run` and `serve` recover by themselves when they start; use
+    /// this to restore clusters without starting anything else.
+    Recover(RecoverArgs),
 
     /// List the next runs of every drill, in its time zone and in UTC, honouring blackouts.
     Schedule(ScheduleArgs),
@@ -144,9 +149,11 @@ pub struct DemoArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct TargetArgs {
-    /// The target cluster: `sandbox` or a target name from the configuration. Default:
-    /// `default_target`.
+pub struct RecoverArgs {
+    /// Recover only the runs of this target (a name from the configuration); runs on
+    /// other targets are left owed. Also rolls back, on this target, runs recorded by a
+    /// firedrill older than 0.2 (which did not record their cluster): name the target
+    /// they ran on.
     #[arg(long)]
     pub target: Option<String>,
 }

@@ -1,6 +1,8 @@
 //! The `firedrill` binary's library: command-line interface, commands, and adapter wiring.
 //!
 //! # Layout
+//! - [`app`]: the application services commands and the API call: sessions on targets,
+//!   recovery of interrupted runs on the cluster they ran on, publishing runs.
 //! - [`adapters`]: the real ports: `KubeCluster` (Kubernetes API), `HttpProber`.
 //! - [`api`]: the daemon's HTTP API (axum): health, metrics, drills, runs, reports, triggers.
 //! - [`cli`]: clap definitions of every subcommand and its help.
@@ -15,6 +17,7 @@
 
 pub mod adapters;
 pub mod api;
+pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod election;

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
             runtime().and_then(|rt| rt.block_on(commands::drill::run(&cli.config, args)))
         }
         Command::Recover(args) => {
-            runtime().and_then(|rt| rt.block_on(commands::drill::recover(&cli.config, args)))
+            runtime().and_then(|rt| rt.block_on(commands::recover::recover(&cli.config, args)))
         }
         Command::Serve => runtime().and_then(|rt| rt.block_on(commands::serve::run(&cli.config))),
         Command::Sandbox(args) => match &args.command {

@@ -35,6 +35,7 @@ pub struct Metrics {
     overdue: GaugeVec,
     plugin_errors: IntCounterVec,
     outbox: Gauge,
+    runs_owing_rollback: Gauge,
     /// The last success of each drill that has one (Unix time). Kept apart from the
     /// gauge because reading a labelled gauge creates its series: a drill that never
     /// passed would export a last success at 0 (1970).
@@ -97,6 +98,11 @@ impl Metrics {
             "Report emails waiting in the outbox to be delivered.",
         ))?;
         registry.register(Box::new(outbox.clone()))?;
+        let runs_owing_rollback = Gauge::with_opts(Opts::new(
+            "firedrill_runs_owing_rollback",
+            "Interrupted runs whose rollback could not be done on the cluster they ran on (target gone, unreachable or repointed): that cluster may still be as the fault left it.",
+        ))?;
+        registry.register(Box::new(runs_owing_rollback.clone()))?;
         Ok(Self {
             phase_recovery: gauge(
                 &registry,
@@ -190,6 +196,7 @@ impl Metrics {
                 &["scenario"],
             )?,
             outbox,
+            runs_owing_rollback,
             last_successes: Arc::default(),
             registry,
             since: Utc::now(),
@@ -315,6 +322,11 @@ impl Metrics {
                 .with_label_values(&[name])
                 .set(if overdue { 1.0 } else { 0.0 });
         }
+    }
+
+    /// Interrupted runs left owing their rollback after the last recovery pass.
+    pub fn set_runs_owing_rollback(&self, runs: usize) {
+        self.runs_owing_rollback.set(runs as f64);
     }
 
     pub fn set_outbox_depth(&self, messages: usize) {

@@ -155,6 +155,29 @@ fn missing_configuration_file_is_an_error_that_names_it() {
 }
 
 #[test]
+fn serve_without_its_api_token_names_the_token_not_another_secret() {
+    let dir = TempDir::new().unwrap();
+    let config = seed_in(&dir);
+    let output = firedrill()
+        .env_remove("FIREDRILL_API_TOKEN")
+        .arg("-c")
+        .arg(&config)
+        .arg("serve")
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(2)
+        .get_output()
+        .stderr
+        .clone();
+    let stderr = String::from_utf8_lossy(&output);
+    assert!(
+        stderr.contains("api.token: environment variable FIREDRILL_API_TOKEN is not set"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("smtp"), "{stderr}");
+}
+
+#[test]
 fn schedule_crosses_the_european_dst_change() {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("eu.yaml");

@@ -28,7 +28,7 @@ async fn start(platform: Platform) -> Result<(SandboxHandle, KubeCluster)> {
         ..SandboxConfig::default()
     };
     let sandbox = Sandbox::start(listener, config, std::future::pending()).await?;
-    let cluster = KubeCluster::new(connect_url(&sandbox.base_url())?);
+    let cluster = KubeCluster::new(connect_url(&sandbox.base_url())?.client);
     Ok((sandbox, cluster))
 }
 

@@ -274,6 +274,8 @@ mod tests {
                 &JournalEntry::RunStarted {
                     drill: "d".into(),
                     at,
+                    target: None,
+                    cluster: None,
                 },
             )
             .await
@@ -284,6 +286,8 @@ mod tests {
                 &JournalEntry::RunStarted {
                     drill: "d".into(),
                     at,
+                    target: None,
+                    cluster: None,
                 },
             )
             .await

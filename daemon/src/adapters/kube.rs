@@ -14,7 +14,7 @@ use firedrill_host::capabilities::BackendError;
 use firedrill_host::capabilities::cluster::{Cluster, ExecOutput, Node, Pod, WorkloadKind};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{Node as KubeNode, Pod as KubePod};
+use k8s_openapi::api::core::v1::{Namespace, Node as KubeNode, Pod as KubePod};
 use kube::api::{Api, AttachParams, DeleteParams, EvictParams, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::watcher;
@@ -38,17 +38,41 @@ pub enum ClusterError {
     Client(#[source] kube::Error),
 }
 
+/// A client and the API server URL it talks to (part of the cluster's identity).
+#[derive(Clone)]
+pub struct Connected {
+    pub client: Client,
+    pub server: String,
+}
+
+impl std::fmt::Debug for Connected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connected")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+fn connected(mut config: Config) -> Result<Connected, ClusterError> {
+    config.default_retry = false;
+    let server = config.cluster_url.to_string();
+    Ok(Connected {
+        client: Client::try_from(config).map_err(ClusterError::Client)?,
+        server: server.trim_end_matches('/').to_string(),
+    })
+}
+
 /// Connects to a kubeconfig file (`None`: `$KUBECONFIG`, then `~/.kube/config`) and
 /// context (`None`: its current context).
 pub async fn connect_kubeconfig(
     path: Option<&Path>,
     context: Option<&str>,
-) -> Result<Client, ClusterError> {
+) -> Result<Connected, ClusterError> {
     let options = KubeConfigOptions {
         context: context.map(str::to_string),
         ..KubeConfigOptions::default()
     };
-    let mut config = match path {
+    let config = match path {
         Some(path) => {
             let kubeconfig =
                 Kubeconfig::read_from(path).map_err(|source| ClusterError::Kubeconfig {
@@ -63,25 +87,20 @@ pub async fn connect_kubeconfig(
             .await
             .map_err(|err| ClusterError::Config(err.to_string()))?,
     };
-    config.default_retry = false;
-    Client::try_from(config).map_err(ClusterError::Client)
+    connected(config)
 }
 
 /// Connects with the service account of the pod firedrill runs in.
-pub fn connect_in_cluster() -> Result<Client, ClusterError> {
-    let mut config = Config::incluster().map_err(|err| ClusterError::Config(err.to_string()))?;
-    config.default_retry = false;
-    Client::try_from(config).map_err(ClusterError::Client)
+pub fn connect_in_cluster() -> Result<Connected, ClusterError> {
+    connected(Config::incluster().map_err(|err| ClusterError::Config(err.to_string()))?)
 }
 
 /// Connects to a plain-HTTP API server such as the sandbox.
-pub fn connect_url(url: &str) -> Result<Client, ClusterError> {
+pub fn connect_url(url: &str) -> Result<Connected, ClusterError> {
     let uri = url
         .parse()
         .map_err(|err| ClusterError::Config(format!("bad API server URL {url}: {err}")))?;
-    let mut config = Config::new(uri);
-    config.default_retry = false;
-    Client::try_from(config).map_err(ClusterError::Client)
+    connected(Config::new(uri))
 }
 
 /// The Kubernetes API as the `cluster` capability and the engine use it.
@@ -193,6 +212,21 @@ impl KubeCluster {
             Api::all(self.client.clone())
         } else {
             Api::namespaced(self.client.clone(), namespace)
+        }
+    }
+
+    /// The UID of the `kube-system` namespace, which tells one cluster from another behind
+    /// the same URL. `None` when the credentials may not read it (a 403): the URL alone
+    /// then identifies the cluster. Any other failure means the cluster is not reachable.
+    pub async fn kube_system_uid(&self) -> Result<Option<String>, BackendError> {
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        match namespaces.get("kube-system").await {
+            Ok(namespace) => Ok(namespace.metadata.uid),
+            Err(kube::Error::Api(status)) if status.code == 403 || status.code == 404 => {
+                tracing::warn!(message = %status.message, "Cannot read the kube-system namespace: the cluster is identified by its URL alone");
+                Ok(None)
+            }
+            Err(err) => Err(backend(err)),
         }
     }
 

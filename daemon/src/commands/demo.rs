@@ -52,7 +52,7 @@ pub async fn run(config_path: &Path, args: &DemoArgs) -> Result<Exit, CommandErr
     let (config, sha) = if !seeded {
         (
             crate::load_config(config_path)?,
-            super::drill::config_sha256(config_path),
+            crate::app::session::config_sha256(config_path),
         )
     } else {
         eprintln!(

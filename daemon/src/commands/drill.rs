@@ -2,211 +2,23 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
-use firedrill_core::config::{Config, Target};
+use firedrill_core::config::Config;
 use firedrill_core::measure::BlastCount;
 use firedrill_core::run::{Outcome, PhaseVerdict, RunRecord, Trigger};
-use firedrill_host::Backends;
-use firedrill_notify::Backoff;
-use firedrill_sandbox::{Platform, Sandbox, SandboxConfig, SandboxHandle};
-use firedrill_store::SqliteRunStore;
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use crate::adapters::canaries::DatabaseCanaries;
-use crate::adapters::databases::Databases;
-use crate::adapters::host::WasmtimeScenarios;
-use crate::adapters::journal::{JOURNAL_FILE, JournalState, SqliteJournal};
-use crate::adapters::kube::{KubeCluster, connect_in_cluster, connect_kubeconfig, connect_url};
-use crate::adapters::outbox::LockedStore;
-use crate::adapters::prober::{HttpProber, PrometheusAlerts};
-use crate::cli::{DrillArgs, OutputFormat, RunArgs, TargetArgs};
-use crate::commands::report::renderer;
-use crate::commands::runs::store_error;
-use crate::engine::ports::{AlertSource, PhaseContext, ScenarioHost};
-use crate::engine::{Engine, Progress, RunRequest};
+use crate::app::publish::publish;
+use crate::app::recovery::{Sessions, recover};
+use crate::app::session::{config_sha256, open};
+use crate::cli::{DrillArgs, OutputFormat, RunArgs};
+use crate::engine::ports::{PhaseContext, ScenarioHost};
+use crate::engine::{Progress, RunRequest};
 use crate::exit::{CommandError, Exit};
-
-/// A connected target with the engine wired to it.
-pub struct Session {
-    pub engine: Engine,
-    pub cluster: KubeCluster,
-    pub scenarios: Arc<WasmtimeScenarios>,
-    /// The in-process sandbox, when the target is the sandbox; dropped with the session.
-    pub sandbox: Option<SandboxHandle>,
-}
-
-impl std::fmt::Debug for Session {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").finish_non_exhaustive()
-    }
-}
 
 fn usage(message: impl Into<String>) -> CommandError {
     CommandError::Usage(message.into())
-}
-
-/// Connects to `target_name` (starting the embedded sandbox when it is one) and wires the
-/// engine's adapters.
-pub async fn open(config: &Config, target_name: &str) -> Result<Session, CommandError> {
-    let Some(target) = config.targets.get(target_name) else {
-        let known: Vec<&str> = config.targets.keys().map(String::as_str).collect();
-        return Err(usage(format!(
-            "unknown target `{target_name}` (known: {})",
-            known.join(", ")
-        )));
-    };
-    let (client, sandbox) = match target {
-        Target::Sandbox { platform } => {
-            let platform = match platform {
-                Some(path) => Platform::from_file(path).map_err(|err| usage(err.to_string()))?,
-                None => Platform::seed(),
-            };
-            let listener =
-                tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .map_err(|source| CommandError::Io {
-                        path: "listen on 127.0.0.1".into(),
-                        source,
-                    })?;
-            let config = SandboxConfig {
-                platform,
-                ..SandboxConfig::default()
-            };
-            let sandbox = Sandbox::start(listener, config, std::future::pending())
-                .await
-                .map_err(|err| usage(format!("cannot start the sandbox: {err}")))?;
-            let client = connect_url(&sandbox.base_url()).map_err(|err| usage(err.to_string()))?;
-            (client, Some(sandbox))
-        }
-        Target::Kubeconfig {
-            context,
-            kubeconfig,
-        } => (
-            connect_kubeconfig(kubeconfig.as_deref(), context.as_deref())
-                .await
-                .map_err(|err| usage(err.to_string()))?,
-            None,
-        ),
-        Target::InCluster => (
-            connect_in_cluster().map_err(|err| usage(err.to_string()))?,
-            None,
-        ),
-    };
-    let cluster = KubeCluster::new(client.clone());
-    let journal = Arc::new(SqliteJournal::new(&config.storage_path.join(JOURNAL_FILE)));
-    let databases = Arc::new(Databases::from_config(config).map_err(|err| usage(err.to_string()))?);
-    let backends = Backends {
-        cluster: Arc::new(cluster.clone()),
-        state: Arc::new(JournalState::new(journal.clone())),
-        postgres: databases.clone(),
-        redis: databases,
-        ..Backends::default()
-    };
-    let canaries = Arc::new(DatabaseCanaries::new(
-        backends.postgres.clone(),
-        backends.redis.clone(),
-    ));
-    let scenarios =
-        Arc::new(WasmtimeScenarios::new(config, backends).map_err(|err| usage(err.to_string()))?);
-    let prober = HttpProber::new(client).map_err(|source| CommandError::Io {
-        path: "TLS roots for probes".into(),
-        source,
-    })?;
-    let alerts = match &config.abort.alerts {
-        Some(abort) => Some(Arc::new(PrometheusAlerts::new(&abort.prometheus).map_err(
-            |source| CommandError::Io {
-                path: "TLS roots for Prometheus".into(),
-                source,
-            },
-        )?) as Arc<dyn AlertSource>),
-        None => None,
-    };
-    let engine = Engine {
-        host: scenarios.clone(),
-        prober: Arc::new(prober),
-        baseline: Arc::new(cluster.clone()),
-        journal,
-        alerts,
-        canaries,
-        verify_interval: Duration::from_millis(100),
-    };
-    Ok(Session {
-        engine,
-        cluster,
-        scenarios,
-        sandbox,
-    })
-}
-
-/// SHA-256 of the configuration file, recorded with every run (empty if unreadable).
-pub fn config_sha256(path: &Path) -> String {
-    std::fs::read(path)
-        .map(|bytes| hex::encode(Sha256::digest(bytes)))
-        .unwrap_or_default()
-}
-
-/// Records a finished run: appends it to the evidence chain with its report files'
-/// hashes, writes the report, agenda and JSON export to `storage/reports/RUN_ID/`, queues
-/// the email, and tries to deliver what the outbox holds (what cannot be delivered now
-/// stays queued for the next attempt). Returns the report directory.
-pub async fn publish(config: &Config, record: &RunRecord) -> Result<PathBuf, CommandError> {
-    let path = config.storage_path.join(firedrill_store::DATABASE_FILE);
-    std::fs::create_dir_all(&config.storage_path).map_err(|source| CommandError::Io {
-        path: config.storage_path.display().to_string(),
-        source,
-    })?;
-    let mut store = SqliteRunStore::open(&path).map_err(store_error)?;
-    if let Some(key) = &config.signing_key {
-        store = store.with_signing_key(
-            firedrill_store::signing::load_signing_key(key).map_err(store_error)?,
-        );
-    }
-    let renderer = renderer(config)?;
-    let published =
-        firedrill_notify::publish_run(&mut store, &renderer, config, record, Utc::now())
-            .map_err(|err| usage(format!("cannot record run {}: {err}", record.id)))?;
-    let dir = config.storage_path.join("reports").join(&record.id);
-    std::fs::create_dir_all(&dir).map_err(|source| CommandError::Io {
-        path: dir.display().to_string(),
-        source,
-    })?;
-    for (name, content) in published.rendered.files() {
-        let file = dir.join(name);
-        std::fs::write(&file, content).map_err(|source| CommandError::Io {
-            path: file.display().to_string(),
-            source,
-        })?;
-    }
-    let store = LockedStore::new(store);
-    if let Some(email) = &config.email {
-        match firedrill_notify::mailer_from_config(&email.transport) {
-            Ok(mailer) => {
-                match firedrill_notify::deliver_due(
-                    &store,
-                    &mailer,
-                    &Backoff::default(),
-                    Utc::now(),
-                )
-                .await
-                {
-                    Ok(pass) => {
-                        for (run, error) in pass.failed {
-                            eprintln!(
-                                "Report email for {run} not delivered yet ({error}); it stays in the outbox and is retried"
-                            );
-                        }
-                    }
-                    Err(err) => eprintln!("Outbox not processed: {err}; messages stay queued"),
-                }
-            }
-            Err(err) => eprintln!("Email not sent: {err}; the message stays in the outbox"),
-        }
-    }
-    Ok(dir)
 }
 
 /// `firedrill run DRILL`.
@@ -229,10 +41,18 @@ pub async fn run_loaded(
         return Err(unknown_drill(&config, &args.drill));
     };
     let target = args.target.clone().unwrap_or_else(|| drill.target.clone());
-    let session = open(&config, &target).await?;
-
-    // A previous process killed mid-drill owes rollbacks: pay them before anything else.
-    recover_all(&config, &session).await?;
+    let mut sessions = Sessions::new();
+    sessions.insert(target.clone(), open(&config, &target).await?);
+    // A previous process killed mid-drill owes rollbacks: pay them before anything else,
+    // each on the cluster its run used. What cannot be paid now stays owed, and is said.
+    let pass = recover(&config, &mut sessions, None).await?;
+    for line in pass.lines() {
+        eprintln!("{line}");
+    }
+    let Some(session) = sessions.remove(&target) else {
+        return Err(usage(format!("target `{target}` has no session")));
+    };
+    drop(sessions);
 
     let cancel = CancellationToken::new();
     {
@@ -301,39 +121,6 @@ pub async fn run_loaded(
         Outcome::Error { .. } => Exit::Error,
     };
     Ok((exit, reports))
-}
-
-/// Rolls back and records every run left unfinished; returns how many there were.
-async fn recover_all(config: &Config, session: &Session) -> Result<usize, CommandError> {
-    let recovered = session
-        .engine
-        .recover_interrupted()
-        .await
-        .map_err(|err| usage(format!("cannot recover interrupted runs: {err}")))?;
-    for record in &recovered {
-        let reports = publish(config, record).await?;
-        eprintln!(
-            "Recovered interrupted run {}: rolled back and recorded (report in {})",
-            record.id,
-            reports.display()
-        );
-    }
-    Ok(recovered.len())
-}
-
-/// `firedrill recover`.
-pub async fn recover(config_path: &Path, args: &TargetArgs) -> Result<Exit, CommandError> {
-    let config = crate::load_config(config_path)?;
-    let target = args
-        .target
-        .clone()
-        .unwrap_or_else(|| config.default_target.clone());
-    let session = open(&config, &target).await?;
-    let count = recover_all(&config, &session).await?;
-    if count == 0 {
-        eprintln!("No interrupted run: nothing to roll back.");
-    }
-    Ok(Exit::Success)
 }
 
 fn unknown_drill(config: &Config, name: &str) -> CommandError {

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod drill;
 pub mod init;
 pub mod plugin;
+pub mod recover;
 pub mod report;
 pub mod runs;
 pub mod sandbox;

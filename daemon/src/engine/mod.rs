@@ -10,6 +10,7 @@
 
 mod canary;
 pub mod ports;
+pub mod recovery;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -30,8 +31,8 @@ use tokio_util::sync::CancellationToken;
 
 use self::canary::CanaryRun;
 use self::ports::{
-    AlertSource, Baseline, CanaryStore, Journal, JournalEntry, PhaseContext, ProbeTarget, Prober,
-    Recovery, ScenarioHost, ServiceRef,
+    AlertSource, Baseline, CanaryStore, ClusterBinding, Journal, JournalEntry, PhaseContext,
+    ProbeTarget, Prober, Recovery, ScenarioHost, ServiceRef,
 };
 
 /// The adapters a run needs, as one context (like a kube-rs controller's `Context`).
@@ -47,6 +48,8 @@ pub struct Engine {
     pub canaries: Arc<dyn CanaryStore>,
     /// How often `verify` is called while a phase recovers.
     pub verify_interval: Duration,
+    /// The target and cluster this engine's adapters talk to: recorded with every run.
+    pub binding: ClusterBinding,
 }
 
 impl std::fmt::Debug for Engine {
@@ -137,7 +140,7 @@ impl Engine {
                 .unwrap_or_else(|| RunRecord::make_id(&request.drill, clock.wall, nonce)),
             drill: request.drill.clone(),
             description: None,
-            target: String::new(),
+            target: self.binding.target.clone(),
             trigger: request.trigger.clone(),
             scheduled_for: request.scheduled_for,
             started_at: clock.wall,
@@ -161,7 +164,8 @@ impl Engine {
             return record;
         };
         record.description = drill.description.clone();
-        record.target = drill.target.clone();
+        // The target really used (a `--target` overrides the drill's).
+        record.target = self.binding.target.clone();
         record
             .participants
             .extend(drill.participants.iter().cloned());
@@ -180,6 +184,8 @@ impl Engine {
                 &JournalEntry::RunStarted {
                     drill: drill.name.clone(),
                     at: clock.wall,
+                    target: Some(self.binding.target.clone()),
+                    cluster: Some(self.binding.identity.clone()),
                 },
             )
             .await
@@ -777,77 +783,6 @@ impl Engine {
                 format!("rollback failed: {err}")
             }
         }
-    }
-
-    /// Finds runs a previous process left unfinished, rolls back every phase that injected
-    /// a fault and was not rolled back, and returns their records as `interrupted`.
-    pub async fn recover_interrupted(&self) -> Result<Vec<RunRecord>, ports::ScenarioError> {
-        let mut recovered = Vec::new();
-        for (run_id, entries) in self.journal.unfinished().await? {
-            let mut drill = String::new();
-            let mut started_at = Utc::now();
-            let mut owed: Vec<PhaseContext> = Vec::new();
-            for entry in &entries {
-                match entry {
-                    JournalEntry::RunStarted { drill: d, at } => {
-                        drill = d.clone();
-                        started_at = *at;
-                    }
-                    JournalEntry::Injecting { context, .. } => owed.push(context.clone()),
-                    JournalEntry::RolledBack { phase, .. } => {
-                        if let Some(index) = owed.iter().rposition(|ctx| &ctx.phase == phase) {
-                            owed.remove(index);
-                        }
-                    }
-                    JournalEntry::RunFinished { .. } | JournalEntry::State { .. } => {}
-                }
-            }
-            let mut timeline = vec![TimelineEvent {
-                at: Utc::now(),
-                phase: None,
-                message: "Run found interrupted at start-up; rolling back".into(),
-            }];
-            while let Some(ctx) = owed.pop() {
-                let outcome = match self.host.load(&ctx.scenario).await {
-                    Ok(scenario) => self.rollback(&run_id, &ctx, scenario.as_ref()).await,
-                    Err(err) => {
-                        format!("cannot load scenario {} to roll back: {err}", ctx.scenario)
-                    }
-                };
-                timeline.push(TimelineEvent {
-                    at: Utc::now(),
-                    phase: Some(ctx.phase.clone()),
-                    message: format!("Rollback of {} after interruption: {outcome}", ctx.phase),
-                });
-            }
-            let finished = Utc::now();
-            self.journal
-                .append(&run_id, &JournalEntry::RunFinished { at: finished })
-                .await?;
-            recovered.push(RunRecord {
-                id: run_id,
-                drill,
-                description: None,
-                target: String::new(),
-                trigger: Trigger::Cli {
-                    user: "recovery".into(),
-                },
-                scheduled_for: None,
-                started_at,
-                finished_at: Some(finished),
-                outcome: Outcome::Interrupted,
-                participants: Vec::new(),
-                overall_rto_seconds: None,
-                overall_rpo_seconds: None,
-                phases: Vec::new(),
-                availability: Vec::new(),
-                timeline,
-                evidence: Vec::new(),
-                config_sha256: String::new(),
-                plugin_sha256: BTreeMap::new(),
-            });
-        }
-        Ok(recovered)
     }
 }
 

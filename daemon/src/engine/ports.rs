@@ -112,6 +112,57 @@ pub trait Baseline: Send + Sync {
     async fn ready_pods(&self, namespace: &str, selector: &str) -> Result<u32, ScenarioError>;
 }
 
+/// Which cluster a session reached: recorded when a run starts, so that the run is rolled
+/// back only on that cluster (not on whatever a target name points at later).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterIdentity {
+    /// The API server's URL as the client reached it.
+    pub server: String,
+    /// The UID of the `kube-system` namespace: it changes when the cluster is rebuilt or
+    /// the kubeconfig is repointed at another cluster behind the same URL. `None` when it
+    /// could not be read (the credentials may not get namespaces).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kube_system_uid: Option<String>,
+    /// The embedded sandbox of the process that ran the drill: it ends with that process,
+    /// so nothing of it is left to roll back afterwards.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub embedded: bool,
+}
+
+impl ClusterIdentity {
+    /// Is `other` (read now) the cluster this identity was read from? The URLs must match,
+    /// and the `kube-system` UIDs too where both were read.
+    pub fn same_cluster(&self, other: &ClusterIdentity) -> bool {
+        self.server == other.server
+            && self.embedded == other.embedded
+            && match (&self.kube_system_uid, &other.kube_system_uid) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    }
+}
+
+impl std::fmt::Display for ClusterIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.embedded {
+            write!(f, "the embedded sandbox at {}", self.server)?;
+        } else {
+            write!(f, "API server {}", self.server)?;
+        }
+        match &self.kube_system_uid {
+            Some(uid) => write!(f, " (kube-system namespace {uid})"),
+            None => write!(f, " (kube-system namespace not readable)"),
+        }
+    }
+}
+
+/// The target a session is connected to: the configuration's name and the cluster behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterBinding {
+    pub target: String,
+    pub identity: ClusterIdentity,
+}
+
 /// A step of a run written to the journal *before* it happens, so a daemon killed at any
 /// point knows on restart what to undo.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -120,6 +171,13 @@ pub enum JournalEntry {
     RunStarted {
         drill: String,
         at: DateTime<Utc>,
+        /// The configuration's name of the target the run used (absent in journals
+        /// written before runs were bound to their cluster).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
+        /// Which cluster that target reached when the run started.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cluster: Option<ClusterIdentity>,
     },
     /// About to call `inject`: from here `rollback` is owed.
     Injecting {

@@ -111,6 +111,17 @@ impl Baseline for ThreeReady {
 #[derive(Default)]
 struct MemJournal(Mutex<Vec<(String, JournalEntry)>>);
 
+impl MemJournal {
+    fn entries(&self, run_id: &str) -> Vec<JournalEntry> {
+        let entries = self.0.lock().unwrap();
+        entries
+            .iter()
+            .filter(|(run, _)| run == run_id)
+            .map(|(_, entry)| entry.clone())
+            .collect()
+    }
+}
+
 #[async_trait]
 impl Journal for MemJournal {
     async fn append(&self, run_id: &str, entry: &JournalEntry) -> Result<(), ScenarioError> {
@@ -344,6 +355,17 @@ struct Rig {
     journal: Arc<MemJournal>,
 }
 
+fn binding(server: &str, uid: &str) -> ClusterBinding {
+    ClusterBinding {
+        target: "lab".into(),
+        identity: ClusterIdentity {
+            server: server.into(),
+            kube_system_uid: Some(uid.into()),
+            embedded: false,
+        },
+    }
+}
+
 fn rig(first: Option<Duration>, second: Option<Duration>) -> Rig {
     let first = FakeScenario::new(first);
     let second = FakeScenario::new(second);
@@ -362,6 +384,7 @@ fn rig(first: Option<Duration>, second: Option<Duration>) -> Rig {
             alerts: None,
             canaries: Arc::new(FakeCanaries::default()),
             verify_interval: Duration::from_millis(100),
+            binding: binding("https://a.example:6443", "uid-a"),
         },
         first,
         second,
@@ -527,6 +550,8 @@ async fn an_interrupted_run_is_rolled_back_and_recorded_at_the_next_start() {
         JournalEntry::RunStarted {
             drill: "drill".into(),
             at: Utc::now(),
+            target: Some("lab".into()),
+            cluster: Some(rig.engine.binding.identity.clone()),
         },
         JournalEntry::Injecting {
             phase: "first".into(),
@@ -549,14 +574,71 @@ async fn an_interrupted_run_is_rolled_back_and_recorded_at_the_next_start() {
     ] {
         rig.journal.append("drill-1", &entry).await.unwrap();
     }
-    let recovered = rig.engine.recover_interrupted().await.unwrap();
-    assert_eq!(recovered.len(), 1);
-    assert_eq!(recovered[0].outcome, Outcome::Interrupted);
+    let interrupted = rig.engine.interrupted().await.unwrap();
+    assert_eq!(interrupted.len(), 1);
+    assert_eq!(interrupted[0].owed_phases(), ["second"]);
+    let recovered = rig.engine.recover(&interrupted[0]).await.unwrap();
+    assert_eq!(recovered.outcome, Outcome::Interrupted);
+    assert_eq!(recovered.target, "lab");
     // Only the phase still owing a rollback is rolled back.
     assert_eq!(rig.first.rollbacks.load(Ordering::SeqCst), 0);
     assert_eq!(rig.second.rollbacks.load(Ordering::SeqCst), 1);
     // And the run is no longer unfinished.
-    assert!(rig.engine.recover_interrupted().await.unwrap().is_empty());
+    assert!(rig.engine.interrupted().await.unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_engine_refuses_to_roll_back_a_run_recorded_on_another_cluster() {
+    let rig = rig(None, None);
+    let ctx = PhaseContext {
+        run_id: "drill-2".into(),
+        drill: "drill".into(),
+        phase: "second".into(),
+        scenario: "zone-failure".into(),
+        params: serde_json::json!({}),
+        services: vec![],
+    };
+    for entry in [
+        JournalEntry::RunStarted {
+            drill: "drill".into(),
+            at: Utc::now(),
+            target: Some("lab".into()),
+            // Same target name, but the kubeconfig now reaches another cluster.
+            cluster: Some(binding("https://a.example:6443", "uid-other").identity),
+        },
+        JournalEntry::Injecting {
+            phase: "second".into(),
+            context: ctx,
+            at: Utc::now(),
+        },
+    ] {
+        rig.journal.append("drill-2", &entry).await.unwrap();
+    }
+    let interrupted = rig.engine.interrupted().await.unwrap();
+    let err = rig.engine.recover(&interrupted[0]).await.unwrap_err();
+    assert!(err.0.contains("uid-other"), "{err}");
+    assert_eq!(rig.second.rollbacks.load(Ordering::SeqCst), 0);
+    // Still owed.
+    assert_eq!(rig.engine.interrupted().await.unwrap().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_records_the_target_and_cluster_it_used() {
+    let rig = rig(Some(Duration::ZERO), Some(Duration::ZERO));
+    let record = rig
+        .engine
+        .run(&config(), request(), CancellationToken::new(), None)
+        .await;
+    assert_eq!(record.target, "lab");
+    let entries = rig.journal.entries(&record.id);
+    let Some(JournalEntry::RunStarted {
+        target, cluster, ..
+    }) = entries.first()
+    else {
+        panic!("{entries:?}");
+    };
+    assert_eq!(target.as_deref(), Some("lab"));
+    assert_eq!(cluster.as_ref(), Some(&rig.engine.binding.identity));
 }
 
 #[tokio::test(start_paused = true)]

@@ -21,9 +21,11 @@ use firedrill_store::{MailQueue, RunStore, SqliteRunStore};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::drill::{Session, config_sha256, open, publish};
 use crate::adapters::outbox::LockedStore;
 use crate::api::{AppState, RunJob, Running, router};
+use crate::app::publish::publish;
+use crate::app::recovery::{Sessions, recover as recover_runs};
+use crate::app::session::{config_sha256, open};
 use crate::election::LeaseElector;
 use crate::engine::RunRequest;
 use crate::exit::{CommandError, Exit};
@@ -139,7 +141,7 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
     };
 
     // One session (sandbox or cluster connection) per target drills use.
-    let sessions: Arc<tokio::sync::Mutex<BTreeMap<String, Session>>> = Arc::default();
+    let sessions: Arc<tokio::sync::Mutex<Sessions>> = Arc::default();
     let mut targets: Vec<String> = config.drills.iter().map(|d| d.target.clone()).collect();
     targets.push(config.default_target.clone());
     targets.sort();
@@ -225,22 +227,28 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
     Ok(Exit::Success)
 }
 
-/// Rolls back and records the runs a previous leader (or process) left unfinished.
-async fn recover(config: &Config, sessions: &BTreeMap<String, Session>, metrics: &Metrics) {
-    for session in sessions.values() {
-        match session.engine.recover_interrupted().await {
-            Ok(records) => {
-                for record in records {
-                    tracing::warn!(run = %record.id, "Recovered an interrupted run: rolled back");
-                    metrics.observe_run(&record);
-                    if let Err(err) = publish(config, &record).await {
-                        tracing::error!(run = %record.id, error = %err, "Could not record the interrupted run");
-                    }
-                }
+/// How long a daemon waits before trying again to roll back runs that stay owed.
+const OWED_RETRY: Duration = Duration::from_secs(60);
+
+/// Rolls back and records the runs a previous leader (or process) left unfinished, each
+/// on the cluster it ran on; returns how many stay owed (logged as errors and exported as
+/// `firedrill_runs_owing_rollback`).
+async fn recover(config: &Config, sessions: &mut Sessions, metrics: &Metrics) -> usize {
+    match recover_runs(config, sessions, None).await {
+        Ok(pass) => {
+            for (record, _) in &pass.recovered {
+                tracing::warn!(run = %record.id, target = %record.target, "Recovered an interrupted run: rolled back on the cluster it ran on");
+                metrics.observe_run(record);
             }
-            Err(err) => {
-                tracing::error!(error = %err, "Could not recover interrupted runs; the cluster may need `firedrill recover`");
+            for owed in &pass.owed {
+                tracing::error!(run = %owed.run.id, target = owed.run.target.as_deref().unwrap_or("not recorded"), reason = %owed.reason, "An interrupted run still owes its rollback; its cluster may be as the fault left it (retried every {} s, or run `firedrill recover`)", OWED_RETRY.as_secs());
             }
+            metrics.set_runs_owing_rollback(pass.owed.len());
+            pass.owed.len()
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "Could not recover interrupted runs; clusters may need `firedrill recover`");
+            1
         }
     }
 }
@@ -248,7 +256,7 @@ async fn recover(config: &Config, sessions: &BTreeMap<String, Session>, metrics:
 #[allow(clippy::too_many_arguments)]
 async fn runner(
     live: watch::Receiver<LiveConfig>,
-    sessions: Arc<tokio::sync::Mutex<BTreeMap<String, Session>>>,
+    sessions: Arc<tokio::sync::Mutex<Sessions>>,
     mut jobs: tokio::sync::mpsc::UnboundedReceiver<RunJob>,
     running: Arc<Mutex<Option<Running>>>,
     metrics: Metrics,
@@ -256,6 +264,7 @@ async fn runner(
     shutdown: CancellationToken,
 ) {
     let mut recovered = false;
+    let mut owed = 0;
     loop {
         let LiveConfig {
             config,
@@ -263,11 +272,16 @@ async fn runner(
         } = live.borrow().clone();
         // A new leader first pays what the previous one owed.
         if *leading.borrow() && !recovered {
-            recover(&config, &*sessions.lock().await, &metrics).await;
+            owed = recover(&config, &mut *sessions.lock().await, &metrics).await;
             recovered = true;
         }
         let job = tokio::select! {
             job = jobs.recv() => match job { Some(job) => job, None => return },
+            // Runs still owed are tried again until they are paid.
+            () = tokio::time::sleep(OWED_RETRY), if owed > 0 => {
+                recovered = false;
+                continue;
+            }
             changed = leading.changed() => {
                 if changed.is_err() {
                     return;

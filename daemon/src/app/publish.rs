@@ -1,0 +1,78 @@
+//! Publishing a finished run: the evidence chain, the report files, and the email outbox.
+
+use std::path::PathBuf;
+
+use chrono::Utc;
+use firedrill_core::config::Config;
+use firedrill_core::run::RunRecord;
+use firedrill_notify::Backoff;
+use firedrill_store::SqliteRunStore;
+
+use crate::adapters::outbox::LockedStore;
+use crate::commands::report::renderer;
+use crate::commands::runs::store_error;
+use crate::exit::CommandError;
+
+fn usage(message: impl Into<String>) -> CommandError {
+    CommandError::Usage(message.into())
+}
+
+/// Records a finished run: appends it to the evidence chain with its report files'
+/// hashes, writes the report, agenda and JSON export to `storage/reports/RUN_ID/`, queues
+/// the email, and tries to deliver what the outbox holds (what cannot be delivered now
+/// stays queued for the next attempt). Returns the report directory.
+pub async fn publish(config: &Config, record: &RunRecord) -> Result<PathBuf, CommandError> {
+    let path = config.storage_path.join(firedrill_store::DATABASE_FILE);
+    std::fs::create_dir_all(&config.storage_path).map_err(|source| CommandError::Io {
+        path: config.storage_path.display().to_string(),
+        source,
+    })?;
+    let mut store = SqliteRunStore::open(&path).map_err(store_error)?;
+    if let Some(key) = &config.signing_key {
+        store = store.with_signing_key(
+            firedrill_store::signing::load_signing_key(key).map_err(store_error)?,
+        );
+    }
+    let renderer = renderer(config)?;
+    let published =
+        firedrill_notify::publish_run(&mut store, &renderer, config, record, Utc::now())
+            .map_err(|err| usage(format!("cannot record run {}: {err}", record.id)))?;
+    let dir = config.storage_path.join("reports").join(&record.id);
+    std::fs::create_dir_all(&dir).map_err(|source| CommandError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    for (name, content) in published.rendered.files() {
+        let file = dir.join(name);
+        std::fs::write(&file, content).map_err(|source| CommandError::Io {
+            path: file.display().to_string(),
+            source,
+        })?;
+    }
+    let store = LockedStore::new(store);
+    if let Some(email) = &config.email {
+        match firedrill_notify::mailer_from_config(&email.transport) {
+            Ok(mailer) => {
+                match firedrill_notify::deliver_due(
+                    &store,
+                    &mailer,
+                    &Backoff::default(),
+                    Utc::now(),
+                )
+                .await
+                {
+                    Ok(pass) => {
+                        for (run, error) in pass.failed {
+                            eprintln!(
+                                "Report email for {run} not delivered yet ({error}); it stays in the outbox and is retried"
+                            );
+                        }
+                    }
+                    Err(err) => eprintln!("Outbox not processed: {err}; messages stay queued"),
+                }
+            }
+            Err(err) => eprintln!("Email not sent: {err}; the message stays in the outbox"),
+        }
+    }
+    Ok(dir)
+}

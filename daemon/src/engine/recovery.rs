@@ -1,0 +1,169 @@
+//! Runs a killed process left unfinished: reading them from the journal, and rolling one back with this engine's cluster.
+//!
+//! Which engine (which cluster) may roll a run back is decided above the engine
+//! (`app::recovery`): a run is rolled back only on the cluster it ran on, and the engine
+//! refuses one recorded on another cluster (see [`Engine::recover`]).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use firedrill_core::run::{Outcome, RunRecord, TimelineEvent, Trigger};
+
+use super::Engine;
+use super::ports::{ClusterIdentity, Journal, JournalEntry, PhaseContext, ScenarioError};
+
+/// A run with a `RunStarted` and no `RunFinished` in the journal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InterruptedRun {
+    pub id: String,
+    pub drill: String,
+    pub started_at: DateTime<Utc>,
+    /// The target the run used; `None` in journals written before runs were bound.
+    pub target: Option<String>,
+    /// The cluster that target reached then.
+    pub cluster: Option<ClusterIdentity>,
+    /// Phases that injected a fault and were not rolled back, in the order injected.
+    pub owed: Vec<PhaseContext>,
+}
+
+impl InterruptedRun {
+    /// Reads one run's journal entries (in order).
+    pub fn from_entries(id: String, entries: &[JournalEntry]) -> Self {
+        let mut run = Self {
+            id,
+            drill: String::new(),
+            started_at: Utc::now(),
+            target: None,
+            cluster: None,
+            owed: Vec::new(),
+        };
+        for entry in entries {
+            match entry {
+                JournalEntry::RunStarted {
+                    drill,
+                    at,
+                    target,
+                    cluster,
+                } => {
+                    run.drill = drill.clone();
+                    run.started_at = *at;
+                    run.target = target.clone();
+                    run.cluster = cluster.clone();
+                }
+                JournalEntry::Injecting { context, .. } => run.owed.push(context.clone()),
+                JournalEntry::RolledBack { phase, .. } => {
+                    if let Some(index) = run.owed.iter().rposition(|ctx| &ctx.phase == phase) {
+                        run.owed.remove(index);
+                    }
+                }
+                JournalEntry::RunFinished { .. } | JournalEntry::State { .. } => {}
+            }
+        }
+        run
+    }
+
+    /// The phases still owing a rollback, by name.
+    pub fn owed_phases(&self) -> Vec<&str> {
+        self.owed.iter().map(|ctx| ctx.phase.as_str()).collect()
+    }
+}
+
+impl Engine {
+    /// Every run left unfinished in the journal, on any cluster.
+    pub async fn interrupted(&self) -> Result<Vec<InterruptedRun>, ScenarioError> {
+        Ok(self
+            .journal
+            .unfinished()
+            .await?
+            .into_iter()
+            .map(|(id, entries)| InterruptedRun::from_entries(id, &entries))
+            .collect())
+    }
+
+    /// Rolls back every phase of `run` still owing it (newest first) on this engine's
+    /// cluster, marks the run finished in the journal and returns its record as
+    /// `interrupted`. Refuses a run recorded on another cluster: rolling back there would
+    /// touch the wrong cluster and leave the real one as the fault left it.
+    pub async fn recover(&self, run: &InterruptedRun) -> Result<RunRecord, ScenarioError> {
+        if let Some(cluster) = &run.cluster
+            && !cluster.same_cluster(&self.binding.identity)
+        {
+            return Err(ScenarioError(format!(
+                "run {} ran on {cluster}, not on {}",
+                run.id, self.binding.identity
+            )));
+        }
+        let mut timeline = vec![event(
+            None,
+            format!(
+                "Run found interrupted; rolling back on target {} ({})",
+                self.binding.target, self.binding.identity
+            ),
+        )];
+        let mut owed = run.owed.clone();
+        while let Some(ctx) = owed.pop() {
+            let outcome = match self.host.load(&ctx.scenario).await {
+                Ok(scenario) => self.rollback(&run.id, &ctx, scenario.as_ref()).await,
+                Err(err) => format!("cannot load scenario {} to roll back: {err}", ctx.scenario),
+            };
+            timeline.push(event(
+                Some(&ctx.phase),
+                format!("Rollback of {} after interruption: {outcome}", ctx.phase),
+            ));
+        }
+        settled(self.journal.as_ref(), run, &self.binding.target, timeline).await
+    }
+}
+
+/// Marks `run` finished in `journal` without rolling anything back, because nothing of
+/// its cluster is left (`why` says so in the record).
+pub async fn settle(
+    journal: &dyn Journal,
+    run: &InterruptedRun,
+    target: &str,
+    why: String,
+) -> Result<RunRecord, ScenarioError> {
+    settled(journal, run, target, vec![event(None, why)]).await
+}
+
+async fn settled(
+    journal: &dyn Journal,
+    run: &InterruptedRun,
+    target: &str,
+    timeline: Vec<TimelineEvent>,
+) -> Result<RunRecord, ScenarioError> {
+    let finished = Utc::now();
+    journal
+        .append(&run.id, &JournalEntry::RunFinished { at: finished })
+        .await?;
+    Ok(RunRecord {
+        id: run.id.clone(),
+        drill: run.drill.clone(),
+        description: None,
+        target: target.to_string(),
+        trigger: Trigger::Cli {
+            user: "recovery".into(),
+        },
+        scheduled_for: None,
+        started_at: run.started_at,
+        finished_at: Some(finished),
+        outcome: Outcome::Interrupted,
+        participants: Vec::new(),
+        overall_rto_seconds: None,
+        overall_rpo_seconds: None,
+        phases: Vec::new(),
+        availability: Vec::new(),
+        timeline,
+        evidence: Vec::new(),
+        config_sha256: String::new(),
+        plugin_sha256: BTreeMap::new(),
+    })
+}
+
+fn event(phase: Option<&str>, message: String) -> TimelineEvent {
+    TimelineEvent {
+        at: Utc::now(),
+        phase: phase.map(str::to_string),
+        message,
+    }
+}
