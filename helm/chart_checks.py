@@ -47,6 +47,7 @@ METRICS = {
     "firedrill_drill_last_success_timestamp_seconds",
     "firedrill_drill_next_run_timestamp_seconds", "firedrill_drill_overdue",
     "firedrill_plugin_errors_total", "firedrill_mail_outbox_messages",
+    "firedrill_runs_owing_rollback",
     # The histogram of recovery times across runs (daemon/src/metrics.rs names it).
     "firedrill_phase_recovery_duration_seconds_bucket",
 }
@@ -522,7 +523,7 @@ def main() -> int:
         names = {r["alert"] for r in rules}
         assert names == {"FiredrillDrillOverdue", "FiredrillPhaseRtoMissed", "FiredrillDrillAborted",
                          "FiredrillMailOutboxStuck", "FiredrillPluginErrors",
-                         "FiredrillAcknowledgedWritesLost"}, names
+                         "FiredrillAcknowledgedWritesLost", "FiredrillRunsOwingRollback"}, names
         for rule in rules:
             unknown = unknown_identifiers(rule["expr"])
             assert not unknown, f"{rule['alert']}: {unknown}"
@@ -534,7 +535,7 @@ def main() -> int:
                 (fired if case.get("exp_alerts") else silent).add(case["alertname"])
         assert fired == names and silent == names, f"untested: firing {names - fired}, not firing {names - silent}"
 
-    check("alerts: the six rules, known metrics, annotations, tests firing and silent for each", alerts_metrics)
+    check("alerts: the seven rules, known metrics, annotations, tests firing and silent for each", alerts_metrics)
 
     # That every panel query returns data from a real Prometheus scraping a daemon that
     # has run drills is tested end to end in Rust: tests/tests/dashboard.rs
