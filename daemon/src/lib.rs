@@ -24,6 +24,7 @@ pub mod election;
 pub mod engine;
 pub mod exit;
 pub mod metrics;
+pub mod output;
 pub mod scenarios;
 
 use std::path::Path;

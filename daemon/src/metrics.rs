@@ -4,7 +4,9 @@
 //! scenario; never a run id), help texts that say how each figure was measured.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use chrono::{DateTime, Utc};
 use firedrill_core::config::Config;
@@ -240,7 +242,6 @@ impl Metrics {
                     .set(timestamp(finished));
                 self.last_successes
                     .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
                     .insert(drill.to_string(), timestamp(finished));
             }
         }
@@ -309,7 +310,6 @@ impl Metrics {
             let baseline = self
                 .last_successes
                 .lock()
-                .unwrap_or_else(PoisonError::into_inner)
                 .get(name)
                 .copied()
                 .unwrap_or_else(|| timestamp(self.since));

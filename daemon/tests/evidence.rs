@@ -310,3 +310,40 @@ fn verify_checks_signatures_against_the_public_key_it_is_given() {
         stdout(&bad)
     );
 }
+
+/// `firedrill runs | head -1`, `firedrill report ID | head`: the reader closes the pipe
+/// early; the command ends quietly (exit 0, nothing on stderr), it does not panic.
+#[test]
+fn listing_into_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = seed_in(&dir);
+    let runs: Vec<RunRecord> = (0..40)
+        .map(|day| {
+            let slot = september_slot() + chrono::Duration::days(day);
+            zone_run(passing_run_at(slot), slot)
+        })
+        .collect();
+    store_runs(dir.path(), &runs);
+    for args in [
+        vec!["runs"],
+        vec!["report", runs[0].id.as_str()],
+        vec!["verify"],
+        vec!["schedule"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = std::process::Command::new(assert_cmd::cargo::cargo_bin("firedrill"))
+            .env_remove("FIREDRILL_CONFIG")
+            .env_remove("RUST_LOG")
+            .arg("-c")
+            .arg(&config)
+            .args(&args)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.trim().is_empty(), "{args:?}: {stderr}");
+    }
+}

@@ -422,3 +422,144 @@ fn demo_runs_a_drill_on_the_embedded_sandbox_and_delivers_its_report() {
         mailbox.display()
     );
 }
+
+/// Three zones of one node, so a second zone phase has somewhere to move pods to.
+const THREE_ZONES: &str = r#"
+namespace: shop
+zones: [zone-a, zone-b, zone-c]
+nodesPerZone: 1
+deployments:
+  - name: web
+    replicas: 3
+    pdb: { maxUnavailable: 1 }
+    startDelay: 1s
+  - name: batch
+    replicas: 3
+    pdb: { maxUnavailable: 1 }
+    startDelay: 1s
+"#;
+
+/// Two phases of one scenario: zone-a, then zone-b. Rollbacks are owed to the end of
+/// the drill, so both zones are cordoned at once while zone-b runs.
+const TWO_ZONE_DRILL: &str = r#"drills:
+  two-zones:
+    phases:
+      - { name: zone-a, scenario: zone-failure, params: { zone: zone-a }, objectives: { rto: 5m } }
+      - { name: zone-b, scenario: zone-failure, params: { zone: zone-b }, objectives: { rto: 5m } }
+"#;
+
+fn cordoned_nodes(sandbox: &SandboxProcess) -> Vec<String> {
+    sandbox.get_json("/api/v1/nodes")["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["spec"]["unschedulable"] == Value::Bool(true))
+        .map(|n| n["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Each phase keeps its own state (which nodes it cordoned) and its own evidence: both
+/// zones are uncordoned at the end, and each phase reports its own drained nodes.
+#[test]
+fn two_phases_of_one_scenario_roll_back_and_report_independently() {
+    require_plugins(&["zone-failure"]);
+    let dir = TempDir::new().unwrap();
+    let sandbox = SandboxProcess::start(dir.path(), Some(THREE_ZONES));
+    let config = config(dir.path(), &sandbox, TWO_ZONE_DRILL);
+    let (code, record) = run_json(&config, "two-zones");
+    assert_eq!(code, 0, "{record:#}");
+    assert_eq!(
+        cordoned_nodes(&sandbox),
+        Vec::<String>::new(),
+        "both zones uncordoned"
+    );
+    for (index, zone) in ["zone-a", "zone-b"].iter().enumerate() {
+        let phase = &record["phases"][index];
+        assert_eq!(phase["name"], *zone);
+        let rolled_back = format!("Final rollback of {zone}: rolled back");
+        assert!(
+            record["timeline"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["phase"] == *zone && e["message"] == rolled_back.as_str()),
+            "{:#}",
+            record["timeline"]
+        );
+        let drained: Vec<&Value> = record["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["phase"] == *zone && e["name"] == "drained-nodes.txt")
+            .collect();
+        assert_eq!(drained.len(), 1, "{zone}: {:#}", record["evidence"]);
+        let content = drained[0]["content"].as_str().unwrap();
+        assert!(
+            content.contains(zone),
+            "{zone}'s evidence names its own nodes: {content}"
+        );
+        // Stamped when the phase attached it, inside the phase, not at the run's end.
+        let captured = at(&drained[0]["captured_at"]);
+        assert!(captured >= at(&phase["started_at"]), "{:#}", drained[0]);
+        assert!(captured <= at(&phase["finished_at"]), "{:#}", drained[0]);
+    }
+}
+
+/// Killed while zone-b runs (zone-a and zone-b both cordoned): recovery rolls back each
+/// phase with what that phase saved, and no node stays cordoned.
+#[test]
+fn a_crash_between_two_phases_of_one_scenario_restores_both_zones() {
+    require_plugins(&["zone-failure"]);
+    let dir = TempDir::new().unwrap();
+    // zone-a acts on web, whose replacements start at once: it recovers and passes (its
+    // rollback is owed to the end of the drill). zone-b acts on batch, whose replacements
+    // take a minute: it waits for them, both zones cordoned, when the process is killed.
+    let platform = format!(
+        "{}startDelay: 60s\n",
+        THREE_ZONES
+            .trim_end()
+            .strip_suffix("startDelay: 1s")
+            .unwrap()
+    );
+    let sandbox = SandboxProcess::start(dir.path(), Some(&platform));
+    let drill = TWO_ZONE_DRILL
+        .replace(
+            "params: { zone: zone-a },",
+            "params: { zone: zone-a }, services: [web],",
+        )
+        .replace(
+            "params: { zone: zone-b },",
+            "params: { zone: zone-b }, services: [batch],",
+        );
+    let config = config(dir.path(), &sandbox, &drill);
+    let child = spawn_quiet(
+        firedrill()
+            .arg("-c")
+            .arg(&config)
+            .args(["run", "two-zones"]),
+    );
+    wait_for(
+        Duration::from_secs(120),
+        "zone-a and zone-b cordoned",
+        || cordoned_nodes(&sandbox).len() == 2,
+    );
+    drop(child); // SIGKILL, then reap
+    assert_eq!(
+        cordoned_nodes(&sandbox).len(),
+        2,
+        "killed before any rollback"
+    );
+    let output = firedrill()
+        .arg("-c")
+        .arg(&config)
+        .arg("recover")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(
+        cordoned_nodes(&sandbox),
+        Vec::<String>::new(),
+        "both zones uncordoned after recovery: {stderr}"
+    );
+}

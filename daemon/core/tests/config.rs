@@ -281,3 +281,49 @@ drills:
 "#;
     insta::assert_snapshot!(diagnostics(text));
 }
+
+#[test]
+fn a_null_grant_says_what_to_write_not_a_rust_type() {
+    let text = diagnostics(
+        "version: 1\nplugins:\n  grants:\n    redis-sentinel-failover:\n    pod-failure: { hosts: [] }\n",
+    );
+    assert!(
+        text.contains("plugins.grants.redis-sentinel-failover"),
+        "{text}"
+    );
+    assert!(
+        text.contains("write `redis-sentinel-failover: {}` to grant only the defaults"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("RawGrant") && !text.contains("struct"),
+        "{text}"
+    );
+}
+
+/// Wrong types anywhere in the file: the message names what to write in YAML terms.
+#[test]
+fn wrong_types_never_name_rust_types() {
+    let cases = [
+        "version: 1\nplugins:\n  limits: { memory_mib: -3 }\n",
+        "version: 1\nplugins:\n  limits: { fuel: 1.5 }\n",
+        "version: 1\nplugins:\n  limits:\n",
+        "version: 1\nplugins:\n  custom: [a, b]\n",
+        "version: 1\nservices:\n  web:\n",
+        "version: 1\ndrills:\n  d:\n    on_phase_failure: { a: 1 }\n    phases: []\n",
+        "version: 1\ndrills:\n  d:\n    phases: { a: 1 }\n",
+        "version: 1\ntargets: 5\n",
+        "version: 1\nplugins:\n  grants:\n    x: { kubernetes: [ { verbs: get, namespaces: [a] } ] }\n",
+    ];
+    let rust_words = [
+        "struct", "enum ", "Raw", "u32", "u64", "usize", "i64", "f64", "IndexMap", "Vec<",
+        "Option<",
+    ];
+    for case in cases {
+        let text = diagnostics(case);
+        assert!(text.starts_with("error: firedrill.yaml:"), "{case}: {text}");
+        for word in rust_words {
+            assert!(!text.contains(word), "{case}: `{word}` in: {text}");
+        }
+    }
+}

@@ -240,7 +240,7 @@ impl Plugin {
     /// Calls `describe` and validates its answer.
     pub async fn describe(&self) -> Result<Description, PluginError> {
         let description = self
-            .call("describe", "describe", |bindings, store| {
+            .call("describe", "describe", None, |bindings, store| {
                 Box::pin(bindings.call_describe(store))
             })
             .await?;
@@ -306,7 +306,9 @@ impl Plugin {
     {
         let owned = phase.clone();
         let result = self
-            .call(function, &phase.run_id, move |b, s| f(b, s, owned))
+            .call(function, &phase.run_id, Some(&phase.name), move |b, s| {
+                f(b, s, owned)
+            })
             .await?;
         result.map_err(|error| {
             let (kind, message) = match error {
@@ -327,7 +329,13 @@ impl Plugin {
     }
 
     /// Runs one export in a fresh store under the limits and classifies any failure.
-    async fn call<R, F>(&self, function: &'static str, run_id: &str, f: F) -> Result<R, PluginError>
+    async fn call<R, F>(
+        &self,
+        function: &'static str,
+        run_id: &str,
+        phase: Option<&str>,
+        f: F,
+    ) -> Result<R, PluginError>
     where
         R: Send + 'static,
         F: for<'a> FnOnce(&'a Scenario, &'a mut Store<HostState>) -> CallFuture<'a, R> + Send,
@@ -343,6 +351,7 @@ impl Plugin {
             self.backends.clone(),
             self.limits.clone(),
             run_id.to_owned(),
+            phase.map(str::to_owned),
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);

@@ -38,6 +38,8 @@ pub struct HostState {
     pub(crate) backends: Backends,
     pub(crate) limits: Limits,
     pub(crate) run_id: String,
+    /// The phase of the call (`None` for `describe`): state and evidence belong to it.
+    pub(crate) phase: Option<String>,
     pub(crate) log_lines: u32,
     pub(crate) log_bytes: usize,
     pub(crate) violation: Option<Violation>,
@@ -51,6 +53,7 @@ impl HostState {
         backends: Backends,
         limits: Limits,
         run_id: String,
+        phase: Option<String>,
     ) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
         let wasi = WasiCtxBuilder::new()
@@ -68,9 +71,19 @@ impl HostState {
             backends,
             limits,
             run_id,
+            phase,
             log_lines: 0,
             log_bytes: 0,
             violation: None,
+        }
+    }
+
+    /// Whose state this call reads and writes: its run and phase.
+    pub(crate) fn state_scope(&self) -> crate::capabilities::state::Scope<'_> {
+        crate::capabilities::state::Scope {
+            run_id: &self.run_id,
+            phase: self.phase.as_deref().unwrap_or_else(|| self.scenario()),
+            scenario: self.scenario(),
         }
     }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use common::{cluster, phase, plugin, root, web_grants};
 use firedrill_host::capabilities::evidence::InMemoryEvidence;
-use firedrill_host::capabilities::state::{InMemoryState, StateStore};
+use firedrill_host::capabilities::state::{InMemoryState, Scope, StateStore};
 use firedrill_host::{Backends, Capability, Limits, PluginError, Verdict, WasmtimeHost};
 
 async fn pod_counter_answers_every_export(name: &str) {
@@ -64,7 +64,17 @@ async fn pod_counter_answers_every_export(name: &str) {
     let counts: serde_json::Value =
         serde_json::from_str(&artefacts[0].content).expect("evidence is JSON");
     assert_eq!(counts, serde_json::json!({ "web": 3 }));
-    let stored = state.get("run-1", name, "counts").await.expect("state");
+    let stored = state
+        .get(
+            Scope {
+                run_id: "run-1",
+                phase: "pod-failure",
+                scenario: name,
+            },
+            "counts",
+        )
+        .await
+        .expect("state");
     assert!(stored.is_some(), "inject stores its counts as state");
 
     let verdict = counter.verify(&phase("{}")).await.expect("verify");
@@ -79,7 +89,17 @@ async fn pod_counter_answers_every_export(name: &str) {
 
     counter.rollback(&phase("{}")).await.expect("rollback");
     assert_eq!(
-        state.get("run-1", name, "counts").await.expect("state"),
+        state
+            .get(
+                Scope {
+                    run_id: "run-1",
+                    phase: "pod-failure",
+                    scenario: name
+                },
+                "counts"
+            )
+            .await
+            .expect("state"),
         None
     );
 

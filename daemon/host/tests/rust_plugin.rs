@@ -73,17 +73,72 @@ async fn state_written_by_inject_is_visible_to_a_fresh_instance() {
     killer.inject(&phase("{}")).await.expect("inject");
     let stored = f
         .state
-        .get("run-1", "rust-pod-killer", "deleted")
+        .get(scope("pod-failure"), "deleted")
         .await
         .expect("state");
     assert_eq!(stored.as_deref(), Some(r#"["web/web-1"]"#));
     killer.rollback(&phase("{}")).await.expect("rollback");
     assert_eq!(
         f.state
-            .get("run-1", "rust-pod-killer", "deleted")
+            .get(scope("pod-failure"), "deleted")
             .await
             .expect("state"),
         None
+    );
+}
+
+fn scope(phase: &str) -> firedrill_host::capabilities::state::Scope<'_> {
+    firedrill_host::capabilities::state::Scope {
+        run_id: "run-1",
+        phase,
+        scenario: "rust-pod-killer",
+    }
+}
+
+/// Two phases of one scenario in one drill (pod-failure on two service groups): each
+/// keeps its own state and evidence, and rolling one back leaves the other's intact.
+#[tokio::test]
+async fn two_phases_of_one_scenario_keep_their_own_state_and_evidence() {
+    use firedrill_host::capabilities::state::StateStore;
+    let f = host();
+    let killer = f
+        .host
+        .load_file(&plugin("rust-pod-killer"), web_grants(), Limits::default())
+        .await
+        .expect("load");
+    let mut first = phase("{}");
+    first.name = "web-a".into();
+    let mut second = phase("{}");
+    second.name = "web-b".into();
+    killer.inject(&first).await.expect("inject web-a");
+    killer.inject(&second).await.expect("inject web-b");
+    let a = f.state.get(scope("web-a"), "deleted").await.expect("state");
+    let b = f.state.get(scope("web-b"), "deleted").await.expect("state");
+    assert!(
+        a.is_some() && b.is_some(),
+        "each phase keeps its own: {a:?} {b:?}"
+    );
+
+    killer.rollback(&first).await.expect("rollback web-a");
+    assert_eq!(
+        f.state.get(scope("web-a"), "deleted").await.expect("state"),
+        None
+    );
+    assert_eq!(
+        f.state.get(scope("web-b"), "deleted").await.expect("state"),
+        b,
+        "rolling back web-a leaves web-b's state"
+    );
+    let phases: Vec<_> = f
+        .evidence
+        .artefacts()
+        .into_iter()
+        .map(|a| a.phase)
+        .collect();
+    assert_eq!(
+        phases,
+        vec![Some("web-a".to_owned()), Some("web-b".to_owned())],
+        "each artefact names the phase that attached it"
     );
 }
 

@@ -2,17 +2,18 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use firedrill_core::config::raw::ConnectionKind;
 use firedrill_core::config::{Config, Grant, PluginLimits};
 use firedrill_host::capabilities::evidence::InMemoryEvidence;
 use firedrill_host::{Backends, ClusterGrant, Grants, Limits, Plugin, WasmtimeHost};
+use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 
 use crate::engine::ports::{
-    PhaseContext, PlannedAction, Recovery, Scenario, ScenarioError, ScenarioHost,
+    Attached, PhaseContext, PlannedAction, Recovery, Scenario, ScenarioError, ScenarioHost,
 };
 
 /// The directory plugins are read from when the configuration names none:
@@ -154,24 +155,30 @@ impl ScenarioHost for WasmtimeScenarios {
                 plugin.name()
             )));
         }
-        if let Ok(mut hashes) = self.hashes.lock() {
-            hashes.insert(scenario.to_string(), hex::encode(Sha256::digest(&bytes)));
-        }
+        self.hashes
+            .lock()
+            .insert(scenario.to_string(), hex::encode(Sha256::digest(&bytes)));
         let plugin = Arc::new(WasmScenario { plugin });
         loaded.insert(scenario.to_string(), plugin.clone());
         Ok(plugin)
     }
 
     fn plugin_sha256(&self, scenario: &str) -> Option<String> {
-        self.hashes.lock().ok()?.get(scenario).cloned()
+        self.hashes.lock().get(scenario).cloned()
     }
 
-    async fn evidence(&self, run_id: &str) -> Vec<(String, String, String)> {
+    async fn evidence(&self, run_id: &str) -> Vec<Attached> {
         self.evidence
             .artefacts()
             .into_iter()
             .filter(|a| a.run_id == run_id)
-            .map(|a| (a.scenario, a.name, a.content))
+            .map(|a| Attached {
+                phase: a.phase,
+                scenario: a.scenario,
+                name: a.name,
+                content: a.content,
+                captured_at: a.captured_at.into(),
+            })
             .collect()
     }
 }

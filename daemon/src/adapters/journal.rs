@@ -3,16 +3,18 @@
 //!
 //! Every entry is committed (SQLite in WAL mode with `synchronous = FULL`) before the engine
 //! takes the step it announces, so a process killed at any point leaves a journal that says
-//! what to undo.
+//! what to undo. The writes and their fsync run on tokio's blocking pool, never on a worker
+//! thread that drives probes and plugin calls.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use firedrill_host::capabilities::BackendError;
-use firedrill_host::capabilities::state::StateStore;
+use firedrill_host::capabilities::state::{Scope, StateStore};
+use parking_lot::Mutex;
 use rusqlite::{Connection, params};
 
 use crate::engine::ports::{Journal, JournalEntry, ScenarioError};
@@ -21,8 +23,13 @@ use crate::engine::ports::{Journal, JournalEntry, ScenarioError};
 pub const JOURNAL_FILE: &str = "journal.db";
 
 /// The run journal: one row per entry, in order.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SqliteJournal {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     path: PathBuf,
     connection: Mutex<Option<Connection>>,
 }
@@ -31,23 +38,14 @@ fn failed(path: &Path, err: impl std::fmt::Display) -> ScenarioError {
     ScenarioError(format!("run journal {}: {err}", path.display()))
 }
 
-impl SqliteJournal {
-    /// The journal at `path`, created (with its directory) on first use.
-    pub fn new(path: &Path) -> Self {
-        Self {
-            path: path.to_path_buf(),
-            connection: Mutex::new(None),
-        }
-    }
-
+impl Inner {
+    /// Runs `f` on the open connection (opening it on first use). Blocking: call it from
+    /// the blocking pool.
     fn with<T>(
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, ScenarioError> {
-        let mut guard = self
-            .connection
-            .lock()
-            .map_err(|_| failed(&self.path, "lock poisoned"))?;
+        let mut guard = self.connection.lock();
         if guard.is_none() {
             if let Some(dir) = self.path.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| failed(&self.path, e))?;
@@ -93,6 +91,34 @@ impl SqliteJournal {
     }
 }
 
+impl SqliteJournal {
+    /// The journal at `path`, created (with its directory) on first use.
+    pub fn new(path: &Path) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                connection: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// Runs blocking SQLite work on tokio's blocking pool.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> Result<T, ScenarioError> + Send + 'static,
+    ) -> Result<T, ScenarioError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(|err| failed(&self.inner.path, format!("journal task failed: {err}")))?
+    }
+
+    async fn entries_of(&self, run_id: &str) -> Result<Vec<JournalEntry>, ScenarioError> {
+        let run_id = run_id.to_string();
+        self.blocking(move |inner| inner.entries_of(&run_id)).await
+    }
+}
+
 #[async_trait]
 impl Journal for SqliteJournal {
     async fn append(&self, run_id: &str, entry: &JournalEntry) -> Result<(), ScenarioError> {
@@ -105,53 +131,76 @@ impl Journal for SqliteJournal {
             JournalEntry::State { .. } => "state",
             JournalEntry::RunFinished { .. } => "run-finished",
         };
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO journal (run, kind, entry) VALUES (?1, ?2, ?3)",
-                params![run_id, kind, text],
-            )
-            .map(|_| ())
+        let run_id = run_id.to_string();
+        self.blocking(move |inner| {
+            inner.with(|c| {
+                c.execute(
+                    "INSERT INTO journal (run, kind, entry) VALUES (?1, ?2, ?3)",
+                    params![run_id, kind, text],
+                )
+                .map(|_| ())
+            })
         })
+        .await
     }
 
     async fn unfinished(&self) -> Result<Vec<(String, Vec<JournalEntry>)>, ScenarioError> {
-        let runs: Vec<String> = self.with(|c| {
-            let mut statement = c.prepare(
-                "SELECT run FROM journal GROUP BY run
-                 HAVING SUM(kind = 'run-finished') = 0
-                 ORDER BY MIN(seq)",
-            )?;
-            let runs = statement
-                .query_map([], |row| row.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()?;
-            Ok(runs)
-        })?;
-        runs.into_iter()
-            .map(|run| {
-                let entries = self.entries_of(&run)?;
-                Ok((run, entries))
-            })
-            .collect()
+        self.blocking(|inner| {
+            let runs: Vec<String> = inner.with(|c| {
+                let mut statement = c.prepare(
+                    "SELECT run FROM journal GROUP BY run
+                     HAVING SUM(kind = 'run-finished') = 0
+                     ORDER BY MIN(seq)",
+                )?;
+                let runs = statement
+                    .query_map([], |row| row.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()?;
+                Ok(runs)
+            })?;
+            runs.into_iter()
+                .map(|run| {
+                    let entries = inner.entries_of(&run)?;
+                    Ok((run, entries))
+                })
+                .collect()
+        })
+        .await
     }
 }
 
+/// (run, phase, key) for state kept per phase; (run, scenario, key) in `legacy` for
+/// entries of journals written before state was kept per phase.
 type StateKey = (String, String, String);
 
-/// Scenario state (`state.set` / `state.get`) written through to the run journal: a
-/// rollback after a crash, in a new process, reads what `inject` saved.
+#[derive(Debug, Default)]
+struct Cache {
+    by_phase: BTreeMap<StateKey, String>,
+    legacy: BTreeMap<StateKey, String>,
+    loaded: BTreeSet<String>,
+}
+
+/// Scenario state (`state.set` / `state.get`) written through to the run journal, per
+/// run and phase: a rollback after a crash, in a new process, reads what that phase's
+/// `inject` saved.
 #[derive(Debug)]
 pub struct JournalState {
-    journal: Arc<SqliteJournal>,
-    cache: Mutex<BTreeMap<StateKey, String>>,
-    loaded: Mutex<BTreeSet<String>>,
+    journal: SqliteJournal,
+    cache: Mutex<Cache>,
+}
+
+fn key_of(scope: Scope<'_>, key: &str) -> StateKey {
+    (scope.run_id.into(), scope.phase.into(), key.into())
+}
+
+fn legacy_key_of(scope: Scope<'_>, key: &str) -> StateKey {
+    (scope.run_id.into(), scope.scenario.into(), key.into())
 }
 
 impl JournalState {
     pub fn new(journal: Arc<SqliteJournal>) -> Self {
         Self {
-            journal,
-            cache: Mutex::new(BTreeMap::new()),
-            loaded: Mutex::new(BTreeSet::new()),
+            journal: (*journal).clone(),
+            cache: Mutex::new(Cache::default()),
         }
     }
 
@@ -160,30 +209,35 @@ impl JournalState {
     }
 
     /// Loads a run's state from the journal once per process.
-    fn load(&self, run_id: &str) -> Result<(), BackendError> {
-        let first = self
-            .loaded
-            .lock()
-            .map(|mut loaded| loaded.insert(run_id.to_string()))
-            .unwrap_or(false);
-        if !first {
+    async fn load(&self, run_id: &str) -> Result<(), BackendError> {
+        if self.cache.lock().loaded.contains(run_id) {
             return Ok(());
         }
-        let entries = self.journal.entries_of(run_id).map_err(Self::backend)?;
-        if let Ok(mut cache) = self.cache.lock() {
-            for entry in entries {
-                if let JournalEntry::State {
-                    scenario,
-                    key,
-                    value,
-                } = entry
-                {
-                    let id = (run_id.to_string(), scenario, key);
-                    match value {
-                        Some(value) => cache.insert(id, value),
-                        None => cache.remove(&id),
-                    };
-                }
+        let entries = self
+            .journal
+            .entries_of(run_id)
+            .await
+            .map_err(Self::backend)?;
+        let mut cache = self.cache.lock();
+        if !cache.loaded.insert(run_id.to_string()) {
+            return Ok(()); // another call loaded it meanwhile
+        }
+        for entry in entries {
+            if let JournalEntry::State {
+                scenario,
+                phase,
+                key,
+                value,
+            } = entry
+            {
+                let (map, id) = match phase {
+                    Some(phase) => (&mut cache.by_phase, (run_id.to_string(), phase, key)),
+                    None => (&mut cache.legacy, (run_id.to_string(), scenario, key)),
+                };
+                match value {
+                    Some(value) => map.insert(id, value),
+                    None => map.remove(&id),
+                };
             }
         }
         Ok(())
@@ -191,70 +245,60 @@ impl JournalState {
 
     async fn write(
         &self,
-        run_id: &str,
-        scenario: &str,
+        scope: Scope<'_>,
         key: &str,
         value: Option<&str>,
     ) -> Result<(), BackendError> {
-        self.load(run_id)?;
+        self.load(scope.run_id).await?;
         let entry = JournalEntry::State {
-            scenario: scenario.to_string(),
+            scenario: scope.scenario.to_string(),
+            phase: Some(scope.phase.to_string()),
             key: key.to_string(),
             value: value.map(str::to_string),
         };
         self.journal
-            .append(run_id, &entry)
+            .append(scope.run_id, &entry)
             .await
             .map_err(Self::backend)?;
-        if let Ok(mut cache) = self.cache.lock() {
-            let id = (run_id.to_string(), scenario.to_string(), key.to_string());
-            match value {
-                Some(value) => cache.insert(id, value.to_string()),
-                None => cache.remove(&id),
-            };
-        }
+        let mut cache = self.cache.lock();
+        // What the phase writes now supersedes what an older version kept for its scenario.
+        cache.legacy.remove(&legacy_key_of(scope, key));
+        match value {
+            Some(value) => cache.by_phase.insert(key_of(scope, key), value.to_string()),
+            None => cache.by_phase.remove(&key_of(scope, key)),
+        };
         Ok(())
     }
 }
 
 #[async_trait]
 impl StateStore for JournalState {
-    async fn get(
-        &self,
-        run_id: &str,
-        scenario: &str,
-        key: &str,
-    ) -> Result<Option<String>, BackendError> {
-        self.load(run_id)?;
-        Ok(self.cache.lock().ok().and_then(|cache| {
-            cache
-                .get(&(run_id.to_string(), scenario.to_string(), key.to_string()))
-                .cloned()
-        }))
+    async fn get(&self, scope: Scope<'_>, key: &str) -> Result<Option<String>, BackendError> {
+        self.load(scope.run_id).await?;
+        let cache = self.cache.lock();
+        Ok(cache
+            .by_phase
+            .get(&key_of(scope, key))
+            .or_else(|| cache.legacy.get(&legacy_key_of(scope, key)))
+            .cloned())
     }
 
-    async fn set(
-        &self,
-        run_id: &str,
-        scenario: &str,
-        key: &str,
-        value: &str,
-    ) -> Result<(), BackendError> {
-        self.write(run_id, scenario, key, Some(value)).await
+    async fn set(&self, scope: Scope<'_>, key: &str, value: &str) -> Result<(), BackendError> {
+        self.write(scope, key, Some(value)).await
     }
 
-    async fn remove(&self, run_id: &str, scenario: &str, key: &str) -> Result<(), BackendError> {
-        self.write(run_id, scenario, key, None).await
+    async fn remove(&self, scope: Scope<'_>, key: &str) -> Result<(), BackendError> {
+        self.write(scope, key, None).await
     }
 
-    async fn len(&self, run_id: &str, scenario: &str) -> Result<usize, BackendError> {
-        self.load(run_id)?;
-        Ok(self.cache.lock().map_or(0, |cache| {
-            cache
-                .keys()
-                .filter(|(run, s, _)| run == run_id && s == scenario)
-                .count()
-        }))
+    async fn len(&self, scope: Scope<'_>) -> Result<usize, BackendError> {
+        self.load(scope.run_id).await?;
+        let cache = self.cache.lock();
+        Ok(cache
+            .by_phase
+            .keys()
+            .filter(|(run, phase, _)| run == scope.run_id && phase == scope.phase)
+            .count())
     }
 }
 
@@ -318,42 +362,87 @@ mod tests {
         ));
     }
 
+    fn scope<'a>(run_id: &'a str, phase: &'a str) -> Scope<'a> {
+        Scope {
+            run_id,
+            phase,
+            scenario: "zone-failure",
+        }
+    }
+
     #[tokio::test]
-    async fn scenario_state_survives_a_new_process_reading_the_same_journal() {
+    async fn phase_state_survives_a_new_process_reading_the_same_journal() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(JOURNAL_FILE);
         let state = JournalState::new(Arc::new(SqliteJournal::new(&path)));
         state
-            .set("run-1", "zone-failure", "cordoned", "[\"a\",\"b\"]")
+            .set(scope("run-1", "zone-a"), "cordoned", "[\"a1\"]")
             .await
             .unwrap();
         state
-            .set("run-1", "zone-failure", "tmp", "x")
+            .set(scope("run-1", "zone-b"), "cordoned", "[\"b1\"]")
             .await
             .unwrap();
-        state.remove("run-1", "zone-failure", "tmp").await.unwrap();
         state
-            .set("run-2", "zone-failure", "cordoned", "[]")
+            .set(scope("run-1", "zone-a"), "tmp", "x")
+            .await
+            .unwrap();
+        state.remove(scope("run-1", "zone-a"), "tmp").await.unwrap();
+        state
+            .set(scope("run-2", "zone-a"), "cordoned", "[]")
             .await
             .unwrap();
 
         // A new process: nothing in memory, only the journal on disk.
         let fresh = JournalState::new(Arc::new(SqliteJournal::new(&path)));
+        let get = |run, phase, key| {
+            let fresh = &fresh;
+            async move { fresh.get(scope(run, phase), key).await.unwrap() }
+        };
         assert_eq!(
-            fresh
-                .get("run-1", "zone-failure", "cordoned")
+            get("run-1", "zone-a", "cordoned").await.as_deref(),
+            Some("[\"a1\"]")
+        );
+        assert_eq!(
+            get("run-1", "zone-b", "cordoned").await.as_deref(),
+            Some("[\"b1\"]"),
+            "two phases of one scenario keep their own state"
+        );
+        assert_eq!(get("run-1", "zone-a", "tmp").await, None);
+        assert_eq!(fresh.len(scope("run-1", "zone-a")).await.unwrap(), 1);
+        assert_eq!(get("run-1", "zone-c", "cordoned").await, None);
+    }
+
+    /// A run interrupted under a version that kept state per scenario is still rolled
+    /// back with what its `inject` saved.
+    #[tokio::test]
+    async fn state_journaled_per_scenario_by_older_versions_is_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(JOURNAL_FILE);
+        let journal = SqliteJournal::new(&path);
+        let old =
+            r#"{"kind":"state","scenario":"zone-failure","key":"cordoned","value":"[\"n1\"]"}"#;
+        let entry: JournalEntry = serde_json::from_str(old).expect("an older entry parses");
+        journal.append("run-1", &entry).await.unwrap();
+
+        let state = JournalState::new(Arc::new(SqliteJournal::new(&path)));
+        assert_eq!(
+            state
+                .get(scope("run-1", "zone-a"), "cordoned")
                 .await
                 .unwrap()
                 .as_deref(),
-            Some("[\"a\",\"b\"]")
+            Some("[\"n1\"]")
         );
+        state
+            .remove(scope("run-1", "zone-a"), "cordoned")
+            .await
+            .unwrap();
         assert_eq!(
-            fresh.get("run-1", "zone-failure", "tmp").await.unwrap(),
-            None
-        );
-        assert_eq!(fresh.len("run-1", "zone-failure").await.unwrap(), 1);
-        assert_eq!(
-            fresh.get("run-1", "pod-failure", "cordoned").await.unwrap(),
+            state
+                .get(scope("run-1", "zone-a"), "cordoned")
+                .await
+                .unwrap(),
             None
         );
     }

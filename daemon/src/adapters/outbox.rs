@@ -4,7 +4,7 @@
 //! is async and holds the queue across sends, so it gets the store behind a mutex, locked
 //! only for each short queue operation (never across a send).
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 
 use chrono::{DateTime, Utc};
 use firedrill_store::{Delivery, MailQueue, QueuedMail, SqliteRunStore, StoreError};
@@ -21,10 +21,13 @@ impl LockedStore {
         &self,
         f: impl FnOnce(&SqliteRunStore) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        match self.0.lock() {
-            Ok(store) => f(&store),
-            // A panic while holding the lock leaves the connection itself usable.
-            Err(poisoned) => f(&poisoned.into_inner()),
+        // The queue is a sync trait called from async delivery: on a multi-threaded
+        // runtime, tell tokio this worker blocks (its other tasks move to another
+        // thread) for the SQLite write and fsync.
+        let run = || f(&self.0.lock());
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
+            _ => run(),
         }
     }
 }

@@ -5,7 +5,9 @@
 //! handle of the run in progress for aborts).
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -223,7 +225,7 @@ async fn abort(
     if let Err(response) = authorize(&state, &headers) {
         return response.into_response();
     }
-    let running = state.running.lock().ok().and_then(|r| r.clone());
+    let running = state.running.lock().clone();
     match running {
         Some(running) if running.run_id == id => {
             running.cancel.cancel();
@@ -233,53 +235,75 @@ async fn abort(
     }
 }
 
-fn open_store(state: &AppState) -> Result<Option<SqliteRunStore>, ApiError> {
-    if !state.store_path.exists() {
-        return Ok(None);
-    }
-    SqliteRunStore::open(&state.store_path)
-        .map(Some)
-        .map_err(|err| error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))
+/// Runs `f` on the run store (`None` before the first run) on tokio's blocking pool: a
+/// SQLite read never stalls the workers that serve other requests and drive the drill.
+async fn with_store<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(Option<SqliteRunStore>) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let path = state.store_path.clone();
+    tokio::task::spawn_blocking(move || {
+        if !path.exists() {
+            return f(None);
+        }
+        let store = SqliteRunStore::open(&path)
+            .map_err(|err| error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
+        f(Some(store))
+    })
+    .await
+    .map_err(|err| {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("run store task failed: {err}"),
+        )
+    })?
 }
 
 async fn runs(State(state): State<AppState>) -> Response {
-    let store = match open_store(&state) {
-        Ok(Some(store)) => store,
-        Ok(None) => return axum::Json(json!([])).into_response(),
-        Err(response) => return response.into_response(),
-    };
-    match store.runs() {
-        Ok(runs) => axum::Json(
-            runs.iter()
-                .map(|stored| {
-                    let run = &stored.entry.run;
-                    json!({
-                        "id": run.id,
-                        "drill": run.drill,
-                        "started_at": run.started_at,
-                        "finished_at": run.finished_at,
-                        "outcome": run.outcome.label(),
-                        "sha256": stored.sha256,
-                    })
+    let listed = with_store(&state, |store| {
+        let Some(store) = store else {
+            return Ok(Vec::new());
+        };
+        let runs = store
+            .runs()
+            .map_err(|err| error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
+        Ok(runs
+            .iter()
+            .map(|stored| {
+                let run = &stored.entry.run;
+                json!({
+                    "id": run.id,
+                    "drill": run.drill,
+                    "started_at": run.started_at,
+                    "finished_at": run.finished_at,
+                    "outcome": run.outcome.label(),
+                    "sha256": stored.sha256,
                 })
-                .collect::<Vec<_>>(),
-        )
-        .into_response(),
-        Err(err) => error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()).into_response(),
+            })
+            .collect::<Vec<_>>())
+    })
+    .await;
+    match listed {
+        Ok(runs) => axum::Json(runs).into_response(),
+        Err(response) => response.into_response(),
     }
 }
 
-fn stored_run(state: &AppState, id: &str) -> Result<firedrill_store::StoredRun, ApiError> {
-    let store =
-        open_store(state)?.ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no run `{id}`")))?;
-    store
-        .run(id)
-        .map_err(|err| error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?
-        .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no run `{id}`")))
+async fn stored_run(state: &AppState, id: &str) -> Result<firedrill_store::StoredRun, ApiError> {
+    let id = id.to_string();
+    with_store(state, move |store| {
+        let missing = || error(StatusCode::NOT_FOUND, format!("no run `{id}`"));
+        store
+            .ok_or_else(missing)?
+            .run(&id)
+            .map_err(|err| error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?
+            .ok_or_else(missing)
+    })
+    .await
 }
 
 async fn run(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    match stored_run(&state, &id) {
+    match stored_run(&state, &id).await {
         Ok(stored) => axum::Json(stored.entry.run).into_response(),
         Err(response) => response.into_response(),
     }
@@ -290,7 +314,7 @@ async fn report(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let stored = match stored_run(&state, &id) {
+    let stored = match stored_run(&state, &id).await {
         Ok(stored) => stored,
         Err(response) => return response.into_response(),
     };

@@ -22,6 +22,54 @@ fn usage(message: impl Into<String>) -> CommandError {
 /// the email, and tries to deliver what the outbox holds (what cannot be delivered now
 /// stays queued for the next attempt). Returns the report directory.
 pub async fn publish(config: &Config, record: &RunRecord) -> Result<PathBuf, CommandError> {
+    // Appending to the chain fsyncs: on the blocking pool, not a worker thread.
+    let (store, dir) = {
+        let (config, owned) = (config.clone(), record.clone());
+        tokio::task::spawn_blocking(move || record_run(&config, &owned))
+            .await
+            .map_err(|err| usage(format!("cannot record run {}: {}", record.id, why(&err))))??
+    };
+    let store = LockedStore::new(store);
+    if let Some(email) = &config.email {
+        match firedrill_notify::mailer_from_config(&email.transport) {
+            Ok(mailer) => {
+                match firedrill_notify::deliver_due(
+                    &store,
+                    &mailer,
+                    &Backoff::default(),
+                    Utc::now(),
+                )
+                .await
+                {
+                    Ok(pass) => {
+                        for (run, error) in pass.failed {
+                            eprintln!(
+                                "Report email for {run} not delivered yet ({error}); it stays in the outbox and is retried"
+                            );
+                        }
+                    }
+                    Err(err) => eprintln!("Outbox not processed: {err}; messages stay queued"),
+                }
+            }
+            Err(err) => eprintln!("Email not sent: {err}; the message stays in the outbox"),
+        }
+    }
+    Ok(dir)
+}
+
+fn why(err: &tokio::task::JoinError) -> &'static str {
+    if err.is_panic() {
+        "the recording task panicked"
+    } else {
+        "the recording task was cancelled"
+    }
+}
+
+/// The blocking part of [`publish`]: the chain append and the report files.
+fn record_run(
+    config: &Config,
+    record: &RunRecord,
+) -> Result<(SqliteRunStore, PathBuf), CommandError> {
     let path = config.storage_path.join(firedrill_store::DATABASE_FILE);
     std::fs::create_dir_all(&config.storage_path).map_err(|source| CommandError::Io {
         path: config.storage_path.display().to_string(),
@@ -49,30 +97,5 @@ pub async fn publish(config: &Config, record: &RunRecord) -> Result<PathBuf, Com
             source,
         })?;
     }
-    let store = LockedStore::new(store);
-    if let Some(email) = &config.email {
-        match firedrill_notify::mailer_from_config(&email.transport) {
-            Ok(mailer) => {
-                match firedrill_notify::deliver_due(
-                    &store,
-                    &mailer,
-                    &Backoff::default(),
-                    Utc::now(),
-                )
-                .await
-                {
-                    Ok(pass) => {
-                        for (run, error) in pass.failed {
-                            eprintln!(
-                                "Report email for {run} not delivered yet ({error}); it stays in the outbox and is retried"
-                            );
-                        }
-                    }
-                    Err(err) => eprintln!("Outbox not processed: {err}; messages stay queued"),
-                }
-            }
-            Err(err) => eprintln!("Email not sent: {err}; the message stays in the outbox"),
-        }
-    }
-    Ok(dir)
+    Ok((store, dir))
 }

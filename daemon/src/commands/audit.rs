@@ -104,9 +104,9 @@ pub fn run(path: &Path, args: &AuditArgs, now: DateTime<Utc>) -> Result<Exit, Co
         AuditFormat::Json => serde_json::to_string_pretty(&audit)
             .map_err(|err| CommandError::Usage(format!("cannot encode the audit: {err}")))?,
     };
-    print!("{text}");
+    crate::out!("{text}");
     if !text.ends_with('\n') {
-        println!();
+        crate::outln!();
     }
     Ok(if audit.clean {
         Exit::Success

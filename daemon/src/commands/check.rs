@@ -16,11 +16,11 @@ pub fn run(path: &Path, schema: bool, now: DateTime<Utc>) -> Result<Exit, Comman
     if schema {
         let text = serde_json::to_string_pretty(&config::json_schema())
             .map_err(|err| CommandError::Usage(format!("cannot render the schema: {err}")))?;
-        println!("{text}");
+        crate::outln!("{text}");
         return Ok(Exit::Success);
     }
     let config = crate::load_config(path)?;
-    print!("{}", summary(&config, now));
+    crate::out!("{}", summary(&config, now));
     Ok(Exit::Success)
 }
 

@@ -80,26 +80,26 @@ pub async fn run(config_path: &Path, args: &DemoArgs) -> Result<Exit, CommandErr
     let stop = tokio_util::sync::CancellationToken::new();
     let api = serve_api(&config, &sha, &metrics, stop.clone()).await;
     if let Some(address) = &api {
-        println!(
+        crate::sayln!(
             "API and metrics while the demo runs: http://{address}/api/v1/drills, http://{address}/metrics"
         );
     }
     let (exit, reports) = super::drill::run_loaded(&config, sha, &run_args, Some(&metrics)).await?;
     stop.cancel();
-    println!("\nWhat the demo produced:");
-    println!(
+    crate::sayln!("\nWhat the demo produced:");
+    crate::sayln!(
         "  report (Markdown):   {}",
         reports.join("report.md").display()
     );
-    println!(
+    crate::sayln!(
         "  report (HTML):       {}",
         reports.join("report.html").display()
     );
-    println!(
+    crate::sayln!(
         "  review agenda:       {}",
         reports.join("agenda.md").display()
     );
-    println!(
+    crate::sayln!(
         "  evidence chain:      {}",
         config
             .storage_path
@@ -109,21 +109,21 @@ pub async fn run(config_path: &Path, args: &DemoArgs) -> Result<Exit, CommandErr
     if let Some(email) = &config.email {
         match &email.transport {
             config::EmailTransport::Maildir(dir) => {
-                println!("  email (Maildir):     {}", dir.join("new").display());
+                crate::sayln!("  email (Maildir):     {}", dir.join("new").display());
             }
             config::EmailTransport::Smtp { host, port, .. } => {
-                println!(
+                crate::sayln!(
                     "  email:               sent through {host}:{port} (or waiting in the outbox)"
                 );
             }
         }
     }
     if seeded {
-        println!(
+        crate::sayln!(
             "Next: `firedrill init` writes this seed configuration to firedrill.yaml so you can point it at your platform."
         );
     } else {
-        println!("Next: `firedrill runs`, `firedrill verify`, `firedrill report RUN_ID`.");
+        crate::sayln!("Next: `firedrill runs`, `firedrill verify`, `firedrill report RUN_ID`.");
     }
     Ok(exit)
 }

@@ -107,11 +107,11 @@ pub async fn run_loaded(
         OutputFormat::Json => {
             let text = serde_json::to_string_pretty(&record)
                 .map_err(|err| usage(format!("cannot encode the run record: {err}")))?;
-            println!("{text}");
+            crate::sayln!("{text}");
         }
         OutputFormat::Text => {
-            print!("{}", summary(&record));
-            println!("\nReport: {}", reports.join("report.md").display());
+            crate::say!("{}", summary(&record));
+            crate::sayln!("\nReport: {}", reports.join("report.md").display());
         }
     }
     let exit = match record.outcome {
@@ -237,7 +237,7 @@ pub async fn plan(config_path: &Path, args: &DrillArgs) -> Result<Exit, CommandE
     };
     let target = args.target.clone().unwrap_or_else(|| drill.target.clone());
     let session = open(&config, &target).await?;
-    println!(
+    crate::sayln!(
         "Plan of drill {} against target {target} (nothing is changed)\n",
         drill.name
     );
@@ -269,31 +269,33 @@ pub async fn plan(config_path: &Path, args: &DrillArgs) -> Result<Exit, CommandE
             params: serde_json::Value::Object(phase.params.clone()),
             services,
         };
-        println!("Phase {} ({})", phase.name, phase.scenario);
+        crate::sayln!("Phase {} ({})", phase.name, phase.scenario);
         let scenario = match session.scenarios.load(&phase.scenario).await {
             Ok(scenario) => scenario,
             Err(err) => {
-                println!("  cannot load: {err}\n");
+                crate::sayln!("  cannot load: {err}\n");
                 continue;
             }
         };
         match scenario.plan(&ctx).await {
-            Ok(actions) if actions.is_empty() => println!("  (no actions)"),
+            Ok(actions) if actions.is_empty() => crate::sayln!("  (no actions)"),
             Ok(actions) => {
                 let count = BlastCount::of(actions.iter().map(|a| a.kind.as_str()));
                 worst.pods = worst.pods.max(count.pods);
                 worst.nodes = worst.nodes.max(count.nodes);
                 for action in &actions {
-                    println!(
+                    crate::sayln!(
                         "  {:<16} {}  ({})",
-                        action.kind, action.target, action.detail
+                        action.kind,
+                        action.target,
+                        action.detail
                     );
                 }
             }
-            Err(err) => println!("  plan failed: {err}"),
+            Err(err) => crate::sayln!("  plan failed: {err}"),
         }
         if let Some(canary) = &phase.canary {
-            println!(
+            crate::sayln!(
                 "  {:<16} connection {}  (a write every {} ms from {} ms before the fault until recovery, read back from {})",
                 "canary",
                 canary.connection,
@@ -302,20 +304,20 @@ pub async fn plan(config_path: &Path, args: &DrillArgs) -> Result<Exit, CommandE
                 canary.read_from
             );
         }
-        println!();
+        crate::sayln!();
     }
     let plural = |n: u32, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-    println!(
+    crate::sayln!(
         "Blast radius: {} disrupted, {} cordoned (largest phase)",
         plural(worst.pods, "pod", "pods"),
         plural(worst.nodes, "node", "nodes")
     );
     let exceeded = worst.exceeds(&drill.blast_radius);
     if exceeded.is_empty() {
-        println!("Within the configured blast radius.");
+        crate::sayln!("Within the configured blast radius.");
         Ok(Exit::Success)
     } else {
-        println!(
+        crate::sayln!(
             "Exceeds the configured blast radius: {}",
             exceeded.join("; ")
         );

@@ -11,12 +11,7 @@ use crate::exit::{CommandError, Exit};
 /// an existing file unless `force`.
 pub fn run(out: &Path, force: bool) -> Result<Exit, CommandError> {
     if out == Path::new("-") {
-        std::io::stdout()
-            .write_all(SEED_CONFIG.as_bytes())
-            .map_err(|source| CommandError::Io {
-                path: "standard output".into(),
-                source,
-            })?;
+        crate::out!("{SEED_CONFIG}");
         return Ok(Exit::Success);
     }
     let io = |source| CommandError::Io {

@@ -20,7 +20,7 @@ pub async fn inspect(file: &Path) -> Result<Exit, CommandError> {
     let report = firedrill_host::inspect::inspect(&host, file)
         .await
         .map_err(|err| CommandError::Usage(err.to_string()))?;
-    print!("{report}");
+    crate::out!("{report}");
     Ok(Exit::Success)
 }
 
@@ -58,9 +58,9 @@ pub fn new(
     let files = new_rust_plugin(&dir, name, &sdk_source(sdk))
         .map_err(|err| CommandError::Usage(err.to_string()))?;
     for file in &files {
-        println!("wrote {}", file.display());
+        crate::outln!("wrote {}", file.display());
     }
-    println!(
+    crate::outln!(
         "\nBuild it:\n  rustup target add wasm32-wasip2\n  cd {} && cargo build --release --target wasm32-wasip2\nThen grant it capabilities under plugins.grants.{name} and add it under plugins.custom.",
         dir.display()
     );

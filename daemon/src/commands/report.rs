@@ -65,9 +65,9 @@ pub fn run(path: &Path, args: &ReportArgs) -> Result<Exit, CommandError> {
         ReportFormat::Json => rendered.report_json,
         ReportFormat::Agenda => rendered.agenda_markdown,
     };
-    print!("{text}");
+    crate::out!("{text}");
     if !text.ends_with('\n') {
-        println!();
+        crate::outln!();
     }
     Ok(Exit::Success)
 }

@@ -46,9 +46,9 @@ pub fn run(path: &Path, args: &RunsArgs) -> Result<Exit, CommandError> {
     let config = crate::load_config(path)?;
     let Some(store) = open_store(&config)? else {
         if args.output == OutputFormat::Json {
-            println!("[]");
+            crate::outln!("[]");
         } else {
-            println!(
+            crate::outln!(
                 "No runs recorded in {}.",
                 config.storage_path.join(DATABASE_FILE).display()
             );
@@ -78,7 +78,7 @@ pub fn run(path: &Path, args: &RunsArgs) -> Result<Exit, CommandError> {
         OutputFormat::Json => {
             let text = serde_json::to_string_pretty(&listed)
                 .map_err(|err| CommandError::Usage(format!("cannot encode runs: {err}")))?;
-            println!("{text}");
+            crate::outln!("{text}");
         }
         OutputFormat::Text => {
             let mut out = String::new();
@@ -100,7 +100,7 @@ pub fn run(path: &Path, args: &RunsArgs) -> Result<Exit, CommandError> {
                     run.email.as_deref().unwrap_or("-")
                 );
             }
-            print!("{out}");
+            crate::out!("{out}");
         }
     }
     Ok(Exit::Success)

@@ -46,17 +46,17 @@ pub async fn up(
     sandbox.write_kubeconfig(kubeconfig).map_err(|err| {
         CommandError::Usage(format!("cannot write {}: {err}", kubeconfig.display()))
     })?;
-    println!("Sandbox Kubernetes API at {}", sandbox.base_url());
-    println!("Kubeconfig written to {}; try:", kubeconfig.display());
-    println!(
+    crate::sayln!("Sandbox Kubernetes API at {}", sandbox.base_url());
+    crate::sayln!("Kubeconfig written to {}; try:", kubeconfig.display());
+    crate::sayln!(
         "  kubectl --kubeconfig {} get nodes,pods -A -o wide",
         kubeconfig.display()
     );
-    println!(
+    crate::sayln!(
         "  kubectl --kubeconfig {} delete pod -n butterfly -l app.kubernetes.io/name=capsule --grace-period=0 --force",
         kubeconfig.display()
     );
-    println!("Press Ctrl-C to stop.");
+    crate::sayln!("Press Ctrl-C to stop.");
     sandbox
         .join()
         .await

@@ -63,9 +63,9 @@ pub fn run(path: &Path, args: &ScheduleArgs, now: DateTime<Utc>) -> Result<Exit,
         OutputFormat::Json => {
             let text = serde_json::to_string_pretty(&listing)
                 .map_err(|err| CommandError::Usage(format!("cannot render JSON: {err}")))?;
-            println!("{text}");
+            crate::outln!("{text}");
         }
-        OutputFormat::Text => print!("{}", render_text(&config, &listing, from)),
+        OutputFormat::Text => crate::out!("{}", render_text(&config, &listing, from)),
     }
     Ok(Exit::Success)
 }

@@ -12,7 +12,7 @@ use crate::exit::{CommandError, Exit};
 pub fn run(path: &Path, args: &VerifyArgs) -> Result<Exit, CommandError> {
     let config = crate::load_config(path)?;
     let Some(mut store) = open_store(&config)? else {
-        println!("Chain intact: no runs recorded yet.");
+        crate::outln!("Chain intact: no runs recorded yet.");
         return Ok(Exit::Success);
     };
     if let Some(key) = &args.public_key {
@@ -21,7 +21,7 @@ pub fn run(path: &Path, args: &VerifyArgs) -> Result<Exit, CommandError> {
     let verification = store.verify().map_err(store_error)?;
     match &verification.broken {
         None => {
-            println!(
+            crate::outln!(
                 "Chain intact: {} records ({} signed{}), head {}",
                 verification.records,
                 verification.signed_records,
@@ -35,7 +35,7 @@ pub fn run(path: &Path, args: &VerifyArgs) -> Result<Exit, CommandError> {
             Ok(Exit::Success)
         }
         Some(broken) => {
-            println!("Chain BROKEN at {broken}");
+            crate::outln!("Chain BROKEN at {broken}");
             Ok(Exit::ObjectiveFailed)
         }
     }

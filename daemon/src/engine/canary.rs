@@ -2,7 +2,9 @@
 //! of their own, from before the fault until recovery; then the read-back and the data loss.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use firedrill_core::canary::{CanaryWrite, data_loss};
@@ -76,15 +78,11 @@ impl CanaryRun {
 
     /// Writes acknowledged so far, and the last write error.
     pub(super) fn acknowledged(&self) -> (u64, Option<String>) {
-        self.log
-            .lock()
-            .map(|log| {
-                (
-                    log.writes.iter().filter(|w| w.acknowledged).count() as u64,
-                    log.last_error.clone(),
-                )
-            })
-            .unwrap_or((0, None))
+        let log = self.log.lock();
+        (
+            log.writes.iter().filter(|w| w.acknowledged).count() as u64,
+            log.last_error.clone(),
+        )
     }
 
     /// Stops writing and removes what was written, measuring nothing: for a phase that
@@ -155,11 +153,7 @@ impl CanaryRun {
         {
             tracing::warn!(run = %self.run_id, phase = %self.phase, error = %err, "Could not remove the phase's canaries");
         }
-        let writes = self
-            .log
-            .lock()
-            .map(|log| log.writes.clone())
-            .unwrap_or_default();
+        let writes = self.log.lock().writes.clone();
         let method = format!(
             "canary writes every {} ms to {} from {} ms before the fault until recovery, read back from {}",
             self.canary.interval.as_millis(),
@@ -213,7 +207,8 @@ async fn write_loop(
             Ok(Err(err)) => Some(err.to_string()),
             Err(_) => Some(format!("no answer within {} ms", write_timeout.as_millis())),
         };
-        if let Ok(mut log) = log.lock() {
+        {
+            let mut log = log.lock();
             log.writes.push(CanaryWrite {
                 seq,
                 at,

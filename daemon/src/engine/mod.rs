@@ -13,7 +13,7 @@ pub mod ports;
 pub mod recovery;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -25,6 +25,7 @@ use firedrill_core::measure::{
 use firedrill_core::run::{
     DataLoss, Evidence, Outcome, PhaseRecord, PhaseVerdict, RunRecord, TimelineEvent, Trigger,
 };
+use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -255,9 +256,7 @@ impl Engine {
                     .cloned()
                     .collect(),
             };
-            if let Ok(mut shared) = shared.lock() {
-                shared.phase = Some(phase.name.clone());
-            }
+            shared.lock().phase = Some(phase.name.clone());
             send(
                 &progress,
                 Progress::PhaseStarted {
@@ -278,9 +277,7 @@ impl Engine {
                     &drill.blast_radius,
                 )
                 .await;
-            if let Ok(mut shared) = shared.lock() {
-                shared.phase = None;
-            }
+            shared.lock().phase = None;
             send(
                 &progress,
                 Progress::PhaseFinished {
@@ -316,9 +313,9 @@ impl Engine {
         if let Some(task) = alert_task {
             let _ = task.await;
         }
-        let (tracker, abort_reason) = match shared.lock() {
-            Ok(shared) => (shared.tracker.clone(), shared.abort_reason.clone()),
-            Err(_) => (AvailabilityTracker::default(), None),
+        let (tracker, abort_reason) = {
+            let shared = shared.lock();
+            (shared.tracker.clone(), shared.abort_reason.clone())
         };
         record.availability = tracker.drill_summary();
         record.outcome = match abort_reason {
@@ -344,18 +341,13 @@ impl Engine {
                 record.plugin_sha256.insert(scenario, hash);
             }
         }
-        for (scenario, name, content) in self.host.evidence(&record.id).await {
-            let phase = record
-                .phases
-                .iter()
-                .find(|p| p.scenario == scenario)
-                .map(|p| p.name.clone());
+        for attached in self.host.evidence(&record.id).await {
             record.evidence.push(Evidence {
-                phase,
-                name,
-                captured_at: now,
-                sha256: hex::encode(Sha256::digest(content.as_bytes())),
-                content,
+                phase: attached.phase,
+                name: attached.name,
+                captured_at: attached.captured_at,
+                sha256: hex::encode(Sha256::digest(attached.content.as_bytes())),
+                content: attached.content,
             });
         }
         if let Err(err) = self
@@ -547,8 +539,8 @@ impl Engine {
             if cancel.is_cancelled() {
                 let reason = shared
                     .lock()
-                    .ok()
-                    .and_then(|s| s.abort_reason.clone())
+                    .abort_reason
+                    .clone()
                     .unwrap_or_else(|| "stopped by an operator".into());
                 failure = Some(PhaseVerdict::Aborted { reason });
                 break;
@@ -619,7 +611,7 @@ impl Engine {
             }
         }
         if let Some(reported) = self
-            .reported_data_loss(&ctx.run_id, &phase.scenario, evidence_before)
+            .reported_data_loss(&ctx.run_id, &phase.name, evidence_before)
             .await
         {
             out.data_loss = Some(match out.data_loss.take() {
@@ -641,10 +633,7 @@ impl Engine {
             });
         }
         let finished = Instant::now();
-        out.availability = shared
-            .lock()
-            .map(|s| s.tracker.phase_summary(&phase.name))
-            .unwrap_or_default();
+        out.availability = shared.lock().tracker.phase_summary(&phase.name);
         if let Some(at) = recovered {
             let recovery = at.duration_since(injected);
             out.recovered_at = Some(clock.wall_at(at));
@@ -725,20 +714,20 @@ impl Engine {
     async fn reported_data_loss(
         &self,
         run_id: &str,
-        scenario: &str,
+        phase: &str,
         evidence_before: usize,
     ) -> Option<DataLoss> {
-        let (_, _, content) = self
+        let attached = self
             .host
             .evidence(run_id)
             .await
             .into_iter()
             .skip(evidence_before)
-            .rfind(|(from, name, _)| from == scenario && name == DATA_LOSS_ARTEFACT)?;
-        match serde_json::from_str::<ReportedLoss>(&content) {
+            .rfind(|a| a.phase.as_deref() == Some(phase) && a.name == DATA_LOSS_ARTEFACT)?;
+        match serde_json::from_str::<ReportedLoss>(&attached.content) {
             Ok(reported) => Some(reported.into()),
             Err(err) => {
-                tracing::warn!(run = run_id, scenario, error = %err, "Ignoring a malformed {DATA_LOSS_ARTEFACT}");
+                tracing::warn!(run = run_id, phase, error = %err, "Ignoring a malformed {DATA_LOSS_ARTEFACT}");
                 None
             }
         }
@@ -868,11 +857,11 @@ async fn alert_loop(
         match source.firing().await {
             Ok(firing) => {
                 if let Some(alert) = firing.iter().find(|name| names.contains(name)) {
-                    if let Ok(mut state) = shared.lock()
-                        && state.abort_reason.is_none()
-                    {
+                    let mut state = shared.lock();
+                    if state.abort_reason.is_none() {
                         state.abort_reason = Some(format!("alert {alert} is firing"));
                     }
+                    drop(state);
                     cancel.cancel();
                     return;
                 }
@@ -921,15 +910,13 @@ async fn probe_loop(
             _ = ticker.tick() => {}
             () = stop.cancelled() => return,
         }
-        let phase = shared.lock().ok().and_then(|s| s.phase.clone());
+        let phase = shared.lock().phase.clone();
         let results = futures::future::join_all(targets.iter().map(|target| {
             let prober = prober.clone();
             async move { (target, prober.probe(target, timeout).await) }
         }))
         .await;
-        let Ok(mut state) = shared.lock() else {
-            return;
-        };
+        let mut state = shared.lock();
         for (target, outcome) in results {
             state.tracker.record(
                 &target.service,

@@ -77,10 +77,22 @@ pub trait ScenarioHost: Send + Sync {
     async fn load(&self, scenario: &str) -> Result<Arc<dyn Scenario>, ScenarioError>;
     /// SHA-256 of the plugin a scenario name resolves to, for the run record.
     fn plugin_sha256(&self, scenario: &str) -> Option<String>;
-    /// Artefacts the scenarios attached during run `run_id`: (scenario, name, content).
-    async fn evidence(&self, _run_id: &str) -> Vec<(String, String, String)> {
+    /// Artefacts the scenarios attached during run `run_id`, in the order attached.
+    async fn evidence(&self, _run_id: &str) -> Vec<Attached> {
         Vec::new()
     }
+}
+
+/// One evidence artefact a scenario attached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attached {
+    /// The phase whose call attached it (`None` outside a phase call).
+    pub phase: Option<String>,
+    pub scenario: String,
+    pub name: String,
+    pub content: String,
+    /// When the scenario attached it.
+    pub captured_at: DateTime<Utc>,
 }
 
 /// One endpoint to probe for a service.
@@ -194,6 +206,10 @@ pub enum JournalEntry {
     /// in a fresh process sees what `inject` saved.
     State {
         scenario: String,
+        /// The phase whose state it is; absent in journals written before state was kept
+        /// per phase (then the scenario's state, shared by its phases).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phase: Option<String>,
         key: String,
         value: Option<String>,
     },

@@ -47,11 +47,11 @@ impl Scenario for FakeScenario {
             .collect())
     }
     async fn inject(&self, _: &PhaseContext) -> Result<(), ScenarioError> {
-        *self.injected_at.lock().unwrap() = Some(Instant::now());
+        *self.injected_at.lock() = Some(Instant::now());
         Ok(())
     }
     async fn verify(&self, _: &PhaseContext) -> Result<Recovery, ScenarioError> {
-        let injected = self.injected_at.lock().unwrap().expect("inject ran");
+        let injected = self.injected_at.lock().expect("inject ran");
         // The call takes its time, then looks: the worst case for the measurement, as a
         // plugin that checks many services reads the last of them near the call's end.
         tokio::time::sleep(self.verify_cost).await;
@@ -113,7 +113,7 @@ struct MemJournal(Mutex<Vec<(String, JournalEntry)>>);
 
 impl MemJournal {
     fn entries(&self, run_id: &str) -> Vec<JournalEntry> {
-        let entries = self.0.lock().unwrap();
+        let entries = self.0.lock();
         entries
             .iter()
             .filter(|(run, _)| run == run_id)
@@ -125,11 +125,11 @@ impl MemJournal {
 #[async_trait]
 impl Journal for MemJournal {
     async fn append(&self, run_id: &str, entry: &JournalEntry) -> Result<(), ScenarioError> {
-        self.0.lock().unwrap().push((run_id.into(), entry.clone()));
+        self.0.lock().push((run_id.into(), entry.clone()));
         Ok(())
     }
     async fn unfinished(&self) -> Result<Vec<(String, Vec<JournalEntry>)>, ScenarioError> {
-        let entries = self.0.lock().unwrap().clone();
+        let entries = self.0.lock().clone();
         let mut runs: BTreeMap<String, Vec<JournalEntry>> = BTreeMap::new();
         for (run, entry) in entries {
             runs.entry(run).or_default().push(entry);
@@ -162,23 +162,23 @@ struct FakeCanaries {
 #[async_trait]
 impl CanaryStore for FakeCanaries {
     async fn prepare(&self, _: &Canary, _: &str, _: &str) -> Result<(), ScenarioError> {
-        *self.started.lock().unwrap() = Some(Instant::now());
+        *self.started.lock() = Some(Instant::now());
         Ok(())
     }
     async fn write(&self, _: &Canary, _: &str, _: &str, seq: u64) -> Result<(), ScenarioError> {
-        let now = self.started.lock().unwrap().unwrap().elapsed();
+        let now = self.started.lock().unwrap().elapsed();
         let down = self.down.is_some_and(|d| now >= d);
         let up_again = self.up_again.is_some_and(|u| now >= u);
         if down && !up_again {
             return Err(ScenarioError("connection refused".into()));
         }
         if up_again {
-            self.replica.lock().unwrap().insert(seq);
+            self.replica.lock().insert(seq);
             return Ok(());
         }
-        self.primary.lock().unwrap().insert(seq);
+        self.primary.lock().insert(seq);
         if self.replica_stops.is_none_or(|at| now < at) {
-            self.replica.lock().unwrap().insert(seq);
+            self.replica.lock().insert(seq);
         }
         Ok(())
     }
@@ -188,7 +188,7 @@ impl CanaryStore for FakeCanaries {
         _: &str,
         _: &str,
     ) -> Result<BTreeSet<u64>, ScenarioError> {
-        Ok(self.replica.lock().unwrap().clone())
+        Ok(self.replica.lock().clone())
     }
     async fn clean_up(&self, _: &Canary, _: &str, _: &str, _: &str) -> Result<(), ScenarioError> {
         self.cleaned.fetch_add(1, Ordering::SeqCst);
@@ -305,7 +305,7 @@ async fn canaries_never_acknowledged_inject_nothing() {
             && message.ends_with("nothing was injected"),
         "{message}"
     );
-    assert!(scenario.injected_at.lock().unwrap().is_none());
+    assert!(scenario.injected_at.lock().is_none());
 }
 
 #[tokio::test(start_paused = true)]
@@ -663,7 +663,7 @@ async fn a_phase_whose_plan_exceeds_the_blast_radius_is_refused_before_injecting
         "{message}"
     );
     assert_eq!(record.phases[0].injected_at, None);
-    assert!(rig.first.injected_at.lock().unwrap().is_none());
+    assert!(rig.first.injected_at.lock().is_none());
     assert_eq!(rig.first.rollbacks.load(Ordering::SeqCst), 0);
     assert_eq!(record.outcome, Outcome::Failed);
 }

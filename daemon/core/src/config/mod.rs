@@ -292,7 +292,7 @@ fn probe<T: DeserializeOwned>(value: Value, reporter: &mut Reporter<'_>) -> Opti
         Ok(parsed) => Some(parsed),
         Err(err) => {
             let path = field_path(err.path());
-            let message = err.into_inner().to_string();
+            let message = plain_message(&err.into_inner().to_string(), &path);
             if message.starts_with("unknown field") {
                 let path = path.clone();
                 reporter.key_error(&path, message);
@@ -302,6 +302,76 @@ fn probe<T: DeserializeOwned>(value: Value, reporter: &mut Reporter<'_>) -> Opti
             None
         }
     }
+}
+
+/// Rewrites serde's message in the file's terms: no Rust type names (`struct RawGrant`,
+/// `u32`, `enum PhaseFailurePolicy`) reach the user, and an empty (null) entry where
+/// settings belong says what to write instead.
+fn plain_message(message: &str, path: &FieldPath) -> String {
+    let words: Vec<String> = message
+        .split(' ')
+        .map(|word| {
+            let (core, tail) = split_trailing_punctuation(word);
+            let plain = match core {
+                "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a whole number (0 or more)",
+                "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number",
+                "f32" | "f64" => "a number",
+                "char" => "a single character",
+                _ => return word.to_string(),
+            };
+            format!("{plain}{tail}")
+        })
+        .collect();
+    let mut text = words.join(" ");
+    if let Some(start) = text.find("expected a map")
+        && !text[start + "expected a map".len()..].starts_with(|c: char| c.is_alphanumeric())
+    {
+        text.replace_range(start..start + "expected a map".len(), "expected a mapping");
+    }
+    // `expected struct RawGrant`, `expected enum PhaseFailurePolicy`, `expected a map`.
+    for (kind, plain) in [
+        ("struct ", "a mapping of settings"),
+        ("tuple struct ", "a list"),
+        ("enum ", "one of the accepted values"),
+    ] {
+        let needle = format!("expected {kind}");
+        while let Some(start) = text.find(&needle) {
+            let name_start = start + needle.len();
+            let name_end = text[name_start..]
+                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .map_or(text.len(), |end| name_start + end);
+            text.replace_range(start..name_end, &format!("expected {plain}"));
+        }
+    }
+    if text.starts_with("invalid type: null") && text.contains("expected a mapping") {
+        let name = match path.0.last() {
+            Some(Segment::Key(key)) => key.as_str(),
+            _ => "the entry",
+        };
+        let in_grants = matches!(
+            path.0.as_slice(),
+            [Segment::Key(plugins), Segment::Key(grants), _]
+                if plugins == "plugins" && grants == "grants"
+        );
+        text = if in_grants {
+            format!(
+                "`{name}:` has nothing after it (null): write `{name}: {{}}` to grant only the \
+                 defaults (clock, log, state, evidence), or indent its `kubernetes`, `hosts`, \
+                 `exec` or `connections` under it"
+            )
+        } else {
+            format!(
+                "`{name}:` has nothing after it (null): write `{name}: {{}}` for no settings, \
+                 or indent its settings under it"
+            )
+        };
+    }
+    text
+}
+
+fn split_trailing_punctuation(word: &str) -> (&str, &str) {
+    let end = word.trim_end_matches([',', '.', ';', ':']).len();
+    word.split_at(end)
 }
 
 fn field_path(path: &serde_path_to_error::Path) -> FieldPath {

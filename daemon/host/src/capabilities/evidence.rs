@@ -18,6 +18,10 @@ pub const MAX_ARTEFACT_BYTES: usize = 1024 * 1024;
 pub struct Artefact {
     pub run_id: String,
     pub scenario: String,
+    /// The phase whose call attached it (`None` outside a phase call).
+    pub phase: Option<String>,
+    /// When the plugin attached it.
+    pub captured_at: std::time::SystemTime,
     pub name: String,
     pub media_type: String,
     pub content: String,
@@ -36,19 +40,23 @@ pub struct InMemoryEvidence {
 }
 
 impl InMemoryEvidence {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Artefact>> {
+        // Only pushes and clones: a poisoned lock still guards a consistent list.
+        self.artefacts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Everything attached so far.
     pub fn artefacts(&self) -> Vec<Artefact> {
-        self.artefacts.lock().map(|a| a.clone()).unwrap_or_default()
+        self.lock().clone()
     }
 }
 
 #[async_trait]
 impl EvidenceSink for InMemoryEvidence {
     async fn attach(&self, artefact: Artefact) -> Result<(), BackendError> {
-        self.artefacts
-            .lock()
-            .map_err(|_| BackendError::Unavailable("evidence lock poisoned".into()))?
-            .push(artefact);
+        self.lock().push(artefact);
         Ok(())
     }
 }
@@ -85,6 +93,8 @@ impl Host for HostState {
         let artefact = Artefact {
             run_id: self.run_id.clone(),
             scenario: self.scenario().to_owned(),
+            phase: self.phase.clone(),
+            captured_at: std::time::SystemTime::now(),
             name,
             media_type,
             content,

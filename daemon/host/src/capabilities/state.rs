@@ -1,6 +1,5 @@
-//! The `state` capability: a small key/value per run and scenario, so `rollback` can run
-//! in a fresh instance. The run journal will implement [`StateStore`]; until then
-//! [`InMemoryState`] does.
+//! The `state` capability: a small key/value per run and phase, so `rollback` can run in a
+//! fresh instance (or a new process, from the run journal's [`StateStore`]).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -8,87 +7,78 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::BackendError;
-
-/// Entries keyed by run id, scenario and key.
-type Entries = BTreeMap<(String, String, String), String>;
 use crate::bindings::state::Host;
 use crate::bindings::types::Error as WitError;
 use crate::store::HostState;
 
 /// Largest value a plugin may store.
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
-/// Most keys one scenario may keep in one run.
+/// Most keys one phase may keep in one run.
 pub const MAX_KEYS: usize = 256;
+
+/// Whose state: one phase of one run. Two phases of the same scenario in one drill
+/// (zone-a then zone-b) each keep their own keys, so each rolls back only what it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope<'a> {
+    pub run_id: &'a str,
+    /// The phase's name in the drill (the scenario's name for calls outside a phase).
+    pub phase: &'a str,
+    /// The scenario running the phase (kept beside the phase, for stores written before
+    /// state was keyed by phase).
+    pub scenario: &'a str,
+}
 
 /// Where scenario state lives (the port).
 #[async_trait]
 pub trait StateStore: Send + Sync {
-    async fn get(
-        &self,
-        run_id: &str,
-        scenario: &str,
-        key: &str,
-    ) -> Result<Option<String>, BackendError>;
-    async fn set(
-        &self,
-        run_id: &str,
-        scenario: &str,
-        key: &str,
-        value: &str,
-    ) -> Result<(), BackendError>;
-    async fn remove(&self, run_id: &str, scenario: &str, key: &str) -> Result<(), BackendError>;
-    /// Number of keys kept for this run and scenario (for the key cap).
-    async fn len(&self, run_id: &str, scenario: &str) -> Result<usize, BackendError>;
+    async fn get(&self, scope: Scope<'_>, key: &str) -> Result<Option<String>, BackendError>;
+    async fn set(&self, scope: Scope<'_>, key: &str, value: &str) -> Result<(), BackendError>;
+    async fn remove(&self, scope: Scope<'_>, key: &str) -> Result<(), BackendError>;
+    /// Number of keys kept for this run and phase (for the key cap).
+    async fn len(&self, scope: Scope<'_>) -> Result<usize, BackendError>;
 }
 
-/// State kept in memory, for tests and until the run journal lands.
+/// Entries keyed by run id, phase and key.
+type Entries = BTreeMap<(String, String, String), String>;
+
+fn id(scope: Scope<'_>, key: &str) -> (String, String, String) {
+    (scope.run_id.into(), scope.phase.into(), key.into())
+}
+
+/// State kept in memory, for tests.
 #[derive(Debug, Default)]
 pub struct InMemoryState {
     entries: Mutex<Entries>,
 }
 
 impl InMemoryState {
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Entries>, BackendError> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        // Every update is a single map operation: a panic elsewhere cannot leave the map
+        // half-written, so a poisoned lock still guards consistent data.
         self.entries
             .lock()
-            .map_err(|_| BackendError::Unavailable("state store lock poisoned".into()))
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 #[async_trait]
 impl StateStore for InMemoryState {
-    async fn get(
-        &self,
-        run_id: &str,
-        scenario: &str,
-        key: &str,
-    ) -> Result<Option<String>, BackendError> {
-        Ok(self
-            .lock()?
-            .get(&(run_id.into(), scenario.into(), key.into()))
-            .cloned())
+    async fn get(&self, scope: Scope<'_>, key: &str) -> Result<Option<String>, BackendError> {
+        Ok(self.lock().get(&id(scope, key)).cloned())
     }
-    async fn set(
-        &self,
-        run_id: &str,
-        scenario: &str,
-        key: &str,
-        value: &str,
-    ) -> Result<(), BackendError> {
-        self.lock()?
-            .insert((run_id.into(), scenario.into(), key.into()), value.into());
+    async fn set(&self, scope: Scope<'_>, key: &str, value: &str) -> Result<(), BackendError> {
+        self.lock().insert(id(scope, key), value.into());
         Ok(())
     }
-    async fn remove(&self, run_id: &str, scenario: &str, key: &str) -> Result<(), BackendError> {
-        self.lock()?
-            .remove(&(run_id.into(), scenario.into(), key.into()));
+    async fn remove(&self, scope: Scope<'_>, key: &str) -> Result<(), BackendError> {
+        self.lock().remove(&id(scope, key));
         Ok(())
     }
-    async fn len(&self, run_id: &str, scenario: &str) -> Result<usize, BackendError> {
+    async fn len(&self, scope: Scope<'_>) -> Result<usize, BackendError> {
         Ok(self
-            .lock()?
+            .lock()
             .keys()
-            .filter(|(run, s, _)| run == run_id && s == scenario)
+            .filter(|(run, phase, _)| run == scope.run_id && phase == scope.phase)
             .count())
     }
 }
@@ -98,10 +88,7 @@ impl Host for HostState {
         let store = self.backends.state.clone();
         // A failing store reads as an absent key: `get` has no error case, and a
         // rollback that finds nothing to undo says so in its own result.
-        Ok(store
-            .get(&self.run_id, self.scenario(), &key)
-            .await
-            .unwrap_or(None))
+        Ok(store.get(self.state_scope(), &key).await.unwrap_or(None))
     }
 
     async fn set(&mut self, key: String, value: String) -> wasmtime::Result<Result<(), WitError>> {
@@ -112,28 +99,25 @@ impl Host for HostState {
             ))));
         }
         let store = self.backends.state.clone();
-        let scenario = self.scenario().to_owned();
-        let existing = store.get(&self.run_id, &scenario, &key).await;
+        let scope = self.state_scope();
+        let existing = store.get(scope, &key).await;
         if matches!(existing, Ok(None)) {
-            match store.len(&self.run_id, &scenario).await {
+            match store.len(scope).await {
                 Ok(len) if len >= MAX_KEYS => {
                     return Ok(Err(WitError::Refused(format!(
-                        "state already holds {MAX_KEYS} keys for this run"
+                        "state already holds {MAX_KEYS} keys for this phase of the run"
                     ))));
                 }
                 Ok(_) => {}
                 Err(error) => return Ok(Err(error.into())),
             }
         }
-        Ok(store
-            .set(&self.run_id, &scenario, &key, &value)
-            .await
-            .map_err(WitError::from))
+        Ok(store.set(scope, &key, &value).await.map_err(WitError::from))
     }
 
     async fn remove(&mut self, key: String) -> wasmtime::Result<()> {
         let store = self.backends.state.clone();
-        if let Err(error) = store.remove(&self.run_id, self.scenario(), &key).await {
+        if let Err(error) = store.remove(self.state_scope(), &key).await {
             tracing::warn!(scenario = %self.scenario(), %error, "Could not remove plugin state");
         }
         Ok(())

@@ -9,8 +9,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -18,6 +18,7 @@ use firedrill_core::config::Config;
 use firedrill_core::run::Trigger;
 use firedrill_core::scheduler::{Decision, SkipReason, decide, next_wake};
 use firedrill_store::{MailQueue, RunStore, SqliteRunStore};
+use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -213,7 +214,8 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
 
     shutdown.cancelled().await;
     // Abort the drill in progress: the engine rolls back and the runner records it.
-    if let Some(current) = running.lock().ok().and_then(|r| r.clone()) {
+    let current = running.lock().clone();
+    if let Some(current) = current {
         current.cancel.cancel();
     }
     let _ = scheduler.await;
@@ -327,20 +329,16 @@ async fn runner(
             scheduled_for: job.scheduled_for,
             config_sha256: config_sha.clone(),
         };
-        if let Ok(mut slot) = running.lock() {
-            *slot = Some(Running {
-                run_id,
-                cancel: cancel.clone(),
-            });
-        }
+        *running.lock() = Some(Running {
+            run_id,
+            cancel: cancel.clone(),
+        });
         tracing::info!(drill = %drill.name, trigger = ?job.trigger, "Drill started");
         let record = session
             .engine
             .run(&config, request, cancel, Some(progress))
             .await;
-        if let Ok(mut slot) = running.lock() {
-            *slot = None;
-        }
+        *running.lock() = None;
         metrics.observe_run(&record);
         tracing::info!(drill = %drill.name, run = %record.id, outcome = record.outcome.label(), "Drill finished");
         if let Err(err) = publish(&config, &record).await {
