@@ -563,3 +563,104 @@ fn a_crash_between_two_phases_of_one_scenario_restores_both_zones() {
         "both zones uncordoned after recovery: {stderr}"
     );
 }
+
+/// The sequence of the safety issue, on two sandboxes: a zone drill on `a` killed with
+/// zone-a cordoned, then a run on `b`. The run on `b` rolls `a`'s run back on `a` (never on
+/// `b`); with `a` gone from the configuration a second interrupted run stays owed:
+/// `recover` exits 2 naming it, and the cluster keeps its cordon until `a` is back.
+#[test]
+fn a_run_killed_on_one_cluster_is_rolled_back_there_not_on_the_next_runs_cluster() {
+    require_plugins(&["zone-failure"]);
+    let dir_a = TempDir::new().unwrap();
+    let dir_b = TempDir::new().unwrap();
+    let slow = PLATFORM.replace("startDelay: 1s", "startDelay: 60s");
+    let a = SandboxProcess::start(dir_a.path(), Some(&slow));
+    let b = SandboxProcess::start(dir_b.path(), Some(PLATFORM));
+    let lab = format!(
+        "  lab: {{ kind: kubeconfig, kubeconfig: {} }}\n",
+        a.kubeconfig.display()
+    );
+    let two_targets = |with_a: bool| {
+        let text = std::fs::read_to_string(config(dir_a.path(), &a, ZONE_DRILL)).unwrap();
+        let other = format!(
+            "  other: {{ kind: kubeconfig, kubeconfig: {} }}\n",
+            b.kubeconfig.display()
+        );
+        let text = if with_a {
+            text.replace(&lab, &format!("{lab}{other}"))
+        } else {
+            text.replace(&lab, &other)
+                .replace("default_target: lab", "default_target: other")
+        };
+        std::fs::write(dir_a.path().join("firedrill.yaml"), text).unwrap();
+        dir_a.path().join("firedrill.yaml")
+    };
+    let config = two_targets(true);
+    let kill_mid_zone = || {
+        let child = spawn_quiet(
+            firedrill()
+                .arg("-c")
+                .arg(&config)
+                .args(["run", "zone", "--target", "lab"]),
+        );
+        wait_for(Duration::from_secs(60), "zone-a of `lab` cordoned", || {
+            cordoned_nodes(&a).len() == 1
+        });
+        drop(child); // SIGKILL, then reap
+    };
+
+    kill_mid_zone();
+    let output = firedrill()
+        .arg("-c")
+        .arg(&config)
+        .args(["run", "zone", "--target", "other", "--output", "json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("Recovered interrupted run zone-") && stderr.contains("on target lab"),
+        "{stderr}"
+    );
+    let record: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(record["target"], "other", "the new run used its own target");
+    assert_eq!(cordoned_nodes(&a), Vec::<String>::new(), "`lab` restored");
+    assert_eq!(
+        cordoned_nodes(&b),
+        Vec::<String>::new(),
+        "`other` untouched"
+    );
+
+    // The same kill, then `lab` leaves the configuration: nothing can roll it back.
+    kill_mid_zone();
+    let config = two_targets(false);
+    let output = firedrill()
+        .arg("-c")
+        .arg(&config)
+        .arg("recover")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("NOT recovered: run zone-")
+            && stderr.contains("target lab")
+            && stderr.contains("owes the rollback of zone-failure")
+            && stderr.contains("`lab` is no longer in the configuration"),
+        "{stderr}"
+    );
+    assert_eq!(cordoned_nodes(&a).len(), 1, "nothing touched `lab`");
+    assert_eq!(cordoned_nodes(&b), Vec::<String>::new(), "nor `other`");
+
+    // `lab` back: the owed run is rolled back there.
+    let config = two_targets(true);
+    let output = firedrill()
+        .arg("-c")
+        .arg(&config)
+        .arg("recover")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("on target lab"), "{stderr}");
+    assert_eq!(cordoned_nodes(&a), Vec::<String>::new(), "`lab` restored");
+}
