@@ -194,7 +194,8 @@
 //! - [`api`]: HTTP routing and the verbs and subresources.
 //! - [`auth`]: ServiceAccount tokens, the admin, the 401/403 gate, access reviews.
 //! - [`rbac`]: request attributes and RBAC rule matching (pure).
-//! - [`protobuf`]: the protobuf bodies of `create serviceaccount`, `create token`, `auth can-i`.
+//! - [`protobuf`]: the protobuf bodies of `create serviceaccount`, `create token`, `auth can-i`,
+//!   `create role`, `create clusterrole`, `create rolebinding`, `create clusterrolebinding`.
 //! - [`watch`]: watch streams.
 //! - [`discovery`]: discovery documents.
 //! - [`table`]: server-side printing for `kubectl get`.

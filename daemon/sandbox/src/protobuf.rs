@@ -1,7 +1,8 @@
 //! The few protobuf bodies typed kubectl commands send that the sandbox reads:
 //! `ServiceAccount` (`kubectl create serviceaccount`), `TokenRequest` (`kubectl create
-//! token`) and `SelfSubjectAccessReview` (`kubectl auth can-i`), decoded to their JSON
-//! form. Everything else stays refused (415).
+//! token`), `SelfSubjectAccessReview` (`kubectl auth can-i`), `Role`, `ClusterRole`,
+//! `RoleBinding` and `ClusterRoleBinding` (`kubectl create role` and friends), decoded
+//! to their JSON form. Everything else stays refused (415).
 //!
 //! A body is the `k8s\0` magic, then a `runtime.Unknown` (1: typeMeta {1: apiVersion,
 //! 2: kind}, 2: raw, the object's own message), field numbers as in `k8s.io/api`'s
@@ -202,6 +203,79 @@ fn self_subject_access_review(raw: &[u8]) -> Option<Value> {
     Some(review)
 }
 
+/// `Role` and `ClusterRole`: metadata (1), rules (2), each a `PolicyRule` of repeated
+/// strings: verbs (1), apiGroups (2), resources (3), resourceNames (4),
+/// nonResourceURLs (5).
+fn role(raw: &[u8], kind: &str) -> Option<Value> {
+    let mut role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": {}, "rules": []});
+    let mut rules = Vec::new();
+    for (number, field) in fields(raw)? {
+        match (number, field) {
+            (1, Field::Bytes(meta)) => role["metadata"] = object_meta(meta)?,
+            (2, Field::Bytes(rule)) => {
+                let names = [
+                    "verbs",
+                    "apiGroups",
+                    "resources",
+                    "resourceNames",
+                    "nonResourceURLs",
+                ];
+                let mut lists: Vec<Vec<Value>> = vec![Vec::new(); names.len()];
+                for (number, field) in fields(rule)? {
+                    let (Field::Bytes(value), Some(list)) = (
+                        field,
+                        usize::try_from(number)
+                            .ok()
+                            .and_then(|n| n.checked_sub(1))
+                            .and_then(|i| lists.get_mut(i)),
+                    ) else {
+                        continue;
+                    };
+                    list.push(text(value));
+                }
+                let mut object = Map::new();
+                for (name, list) in names.iter().zip(lists) {
+                    // The API server keeps apiGroups [""] and drops empty lists.
+                    if !list.is_empty() {
+                        object.insert((*name).to_owned(), Value::Array(list));
+                    }
+                }
+                rules.push(Value::Object(object));
+            }
+            _ => {}
+        }
+    }
+    role["rules"] = Value::Array(rules);
+    Some(role)
+}
+
+/// `RoleBinding` and `ClusterRoleBinding`: metadata (1), subjects (2: kind, apiGroup,
+/// name, namespace), roleRef (3: apiGroup, kind, name).
+fn binding(raw: &[u8], kind: &str) -> Option<Value> {
+    let mut binding =
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": {}});
+    let mut subjects = Vec::new();
+    for (number, field) in fields(raw)? {
+        match (number, field) {
+            (1, Field::Bytes(meta)) => binding["metadata"] = object_meta(meta)?,
+            (2, Field::Bytes(subject)) => {
+                subjects.push(strings(
+                    subject,
+                    &["kind", "apiGroup", "name", "namespace"],
+                )?);
+            }
+            (3, Field::Bytes(role_ref)) => {
+                binding["roleRef"] = strings(role_ref, &["apiGroup", "kind", "name"])?;
+            }
+            _ => {}
+        }
+    }
+    if !subjects.is_empty() {
+        binding["subjects"] = Value::Array(subjects);
+    }
+    Some(binding)
+}
+
 /// The JSON form of a protobuf body of one of the kinds above; `None` for other kinds
 /// or a malformed body.
 pub fn decode(body: &[u8]) -> Option<Value> {
@@ -221,6 +295,8 @@ pub fn decode(body: &[u8]) -> Option<Value> {
         "ServiceAccount" => service_account(raw),
         "TokenRequest" => token_request(raw),
         "SelfSubjectAccessReview" => self_subject_access_review(raw),
+        "Role" | "ClusterRole" => role(raw, &kind),
+        "RoleBinding" | "ClusterRoleBinding" => binding(raw, &kind),
         _ => None,
     }
 }
@@ -272,6 +348,64 @@ mod tests {
         assert_eq!(
             decoded.as_ref().and_then(|d| d.pointer("/metadata/name")),
             Some(&json!("drill"))
+        );
+    }
+
+    fn envelope(api_version: &[u8], kind: &[u8], raw: &[u8]) -> Vec<u8> {
+        let mut type_meta = bytes_field(1, api_version);
+        type_meta.extend(bytes_field(2, kind));
+        let mut body = MAGIC.to_vec();
+        body.extend(bytes_field(1, &type_meta));
+        body.extend(bytes_field(2, raw));
+        body
+    }
+
+    #[test]
+    fn roles_and_bindings_decode_to_their_json_form() {
+        // `kubectl create role r --verb=get,list --resource=pods --resource-name=a`.
+        let mut meta = bytes_field(1, b"r");
+        meta.extend(bytes_field(3, b"shop"));
+        let mut rule = bytes_field(1, b"get");
+        rule.extend(bytes_field(1, b"list"));
+        rule.extend(bytes_field(2, b""));
+        rule.extend(bytes_field(3, b"pods"));
+        rule.extend(bytes_field(4, b"a"));
+        let mut raw = bytes_field(1, &meta);
+        raw.extend(bytes_field(2, &rule));
+        let role = decode(&envelope(b"rbac.authorization.k8s.io/v1", b"Role", &raw));
+        assert_eq!(
+            role,
+            Some(json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": "r", "namespace": "shop"},
+                "rules": [{"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"], "resourceNames": ["a"]}],
+            }))
+        );
+        // `kubectl create clusterrolebinding b --clusterrole=c --serviceaccount=shop:drill`.
+        let mut subject = bytes_field(1, b"ServiceAccount");
+        subject.extend(bytes_field(3, b"drill"));
+        subject.extend(bytes_field(4, b"shop"));
+        let mut role_ref = bytes_field(1, b"rbac.authorization.k8s.io");
+        role_ref.extend(bytes_field(2, b"ClusterRole"));
+        role_ref.extend(bytes_field(3, b"c"));
+        let mut raw = bytes_field(1, &bytes_field(1, b"b"));
+        raw.extend(bytes_field(2, &subject));
+        raw.extend(bytes_field(3, &role_ref));
+        let binding = decode(&envelope(
+            b"rbac.authorization.k8s.io/v1",
+            b"ClusterRoleBinding",
+            &raw,
+        ));
+        assert_eq!(
+            binding,
+            Some(json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": "b"},
+                "subjects": [{"kind": "ServiceAccount", "name": "drill", "namespace": "shop"}],
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "c"},
+            }))
         );
     }
 

@@ -5,3 +5,4 @@ mod common;
 mod api;
 mod exec;
 mod kubectl;
+mod rbac;
