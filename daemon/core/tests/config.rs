@@ -327,3 +327,31 @@ fn wrong_types_never_name_rust_types() {
         }
     }
 }
+
+/// Found by the fuzz binary (`fuzz/`): a bare `:` line is a null key, and the YAML
+/// parser's advice to programmers (`use Option<String>`) must not reach the user.
+#[test]
+fn a_null_key_is_explained_without_rust_types() {
+    let text = diagnostics("version: 1\n:\n");
+    assert!(text.starts_with("error: firedrill.yaml:"), "{text}");
+    assert!(
+        text.contains("empty (null) where a name or text belongs"),
+        "{text}"
+    );
+    assert!(!text.contains("Option<"), "{text}");
+}
+
+/// Found by the fuzz binary: a name written with an escape (`"\u0000"`) is echoed with its
+/// control characters escaped, not raw.
+#[test]
+fn control_characters_in_echoed_names_are_escaped() {
+    let text = diagnostics("version: 1\ndefault_target: \"a\\u0000b\\u001b[31m\"\n");
+    assert!(
+        text.contains("unknown target `a\\u{0}b\\u{1b}[31m`"),
+        "{text}"
+    );
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "{text:?}"
+    );
+}

@@ -10,6 +10,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::bindings::types::{Capability, Verb};
+use crate::host::shown;
 
 /// The namespace pattern that matches cluster-scoped objects.
 pub const CLUSTER_SCOPE: &str = ":cluster";
@@ -100,7 +101,7 @@ pub fn verb_name(verb: Verb) -> &'static str {
 impl fmt::Display for Scope<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Scope::Namespace(namespace) => write!(f, "in namespace {namespace}"),
+            Scope::Namespace(namespace) => write!(f, "in namespace {}", shown(namespace)),
             Scope::Cluster => f.write_str("on cluster-scoped objects"),
         }
     }
@@ -253,18 +254,18 @@ impl Granter {
                 Capability::Http(hosts) => {
                     for host in hosts {
                         if !self.grants.http.iter().any(|p| p == host || p == "*") {
-                            missing.push(format!("http to {host}"));
+                            missing.push(format!("http to {}", shown(host)));
                         }
                     }
                 }
                 Capability::Postgres(connection) => {
                     if !self.grants.postgres.contains(connection) {
-                        missing.push(format!("postgres connection {connection}"));
+                        missing.push(format!("postgres connection {}", shown(connection)));
                     }
                 }
                 Capability::Redis(connection) => {
                     if !self.grants.redis.contains(connection) {
-                        missing.push(format!("redis connection {connection}"));
+                        missing.push(format!("redis connection {}", shown(connection)));
                     }
                 }
             }

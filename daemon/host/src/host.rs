@@ -255,12 +255,7 @@ impl Plugin {
                 Box::pin(async move { b.call_plan(s, &p).await })
             })
             .await?;
-        if let Some(action) = actions.iter().find(|a| a.kind.trim().is_empty()) {
-            return Err(self.malformed(
-                "plan",
-                format!("an action has an empty kind (target {:?})", action.target),
-            ));
-        }
+        check_actions(&actions).map_err(|reason| self.malformed("plan", reason))?;
         Ok(actions)
     }
 
@@ -464,40 +459,74 @@ impl Plugin {
     }
 
     fn validate_description(&self, description: &Description) -> Result<(), PluginError> {
-        let name_ok = !description.name.is_empty()
-            && description.name.len() <= 63
-            && description
-                .name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            && !description.name.starts_with('-');
-        if !name_ok {
-            return Err(self.malformed(
-                "describe",
-                format!(
-                    "name {:?} must be 1-63 lowercase letters, digits or dashes",
-                    description.name
-                ),
-            ));
-        }
-        if !is_semver(&description.version) {
-            return Err(self.malformed(
-                "describe",
-                format!(
-                    "version {:?} is not a semantic version like 1.2.0",
-                    description.version
-                ),
-            ));
-        }
-        match serde_json::from_str::<serde_json::Value>(&description.params_schema) {
-            Ok(serde_json::Value::Object(_)) => Ok(()),
-            Ok(_) => {
-                Err(self.malformed("describe", "params-schema is JSON but not an object".into()))
-            }
-            Err(error) => {
-                Err(self.malformed("describe", format!("params-schema is not JSON: {error}")))
-            }
-        }
+        check_description(description).map_err(|reason| self.malformed("describe", reason))
+    }
+}
+
+/// Checks what a plugin's `describe` returned: a DNS-label-like name, a semantic version
+/// and a params schema that is a JSON object. The error is the reason
+/// [`PluginError::MalformedResult`] reports. Pure, so the fuzz binary (`fuzz/`) drives it.
+pub fn check_description(description: &Description) -> Result<(), String> {
+    let name_ok = !description.name.is_empty()
+        && description.name.len() <= 63
+        && description
+            .name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !description.name.starts_with('-');
+    if !name_ok {
+        return Err(format!(
+            "name {} must be 1-63 lowercase letters, digits or dashes",
+            quoted(&description.name)
+        ));
+    }
+    if !is_semver(&description.version) {
+        return Err(format!(
+            "version {} is not a semantic version like 1.2.0",
+            quoted(&description.version)
+        ));
+    }
+    match serde_json::from_str::<serde_json::Value>(&description.params_schema) {
+        Ok(serde_json::Value::Object(_)) => Ok(()),
+        Ok(_) => Err("params-schema is JSON but not an object".into()),
+        Err(error) => Err(format!("params-schema is not JSON: {error}")),
+    }
+}
+
+/// Checks what a plugin's `plan` returned: every action names its kind. The error is the
+/// reason [`PluginError::MalformedResult`] reports. Pure, so the fuzz binary drives it.
+pub fn check_actions(actions: &[Action]) -> Result<(), String> {
+    match actions.iter().find(|a| a.kind.trim().is_empty()) {
+        Some(action) => Err(format!(
+            "an action has an empty kind (target {})",
+            quoted(&action.target)
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Longest part of a guest's string a message quotes.
+const QUOTED_CHARS: usize = 64;
+
+/// A guest's string as a message quotes it: escaped (`{:?}`), and cut after
+/// [`QUOTED_CHARS`] characters with its full size, so a huge answer does not flood the
+/// log or the report.
+pub(crate) fn quoted(text: &str) -> String {
+    let count = text.chars().count();
+    if count <= QUOTED_CHARS {
+        return format!("{text:?}");
+    }
+    let head: String = text.chars().take(QUOTED_CHARS).collect();
+    format!("{head:?}... ({} bytes)", text.len())
+}
+
+/// A guest's name as a sentence shows it: as is when it is short and printable (the usual
+/// case: `redis connection sessions`), otherwise [`quoted`].
+pub(crate) fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().count() <= QUOTED_CHARS && !text.chars().any(char::is_control) {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(quoted(text))
     }
 }
 
@@ -513,7 +542,21 @@ fn is_semver(version: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_semver;
+    use super::{is_semver, quoted, shown};
+
+    #[test]
+    fn huge_guest_strings_are_quoted_short() {
+        assert_eq!(quoted("web\n"), "\"web\\n\"");
+        let shown = quoted(&"a".repeat(100_000));
+        assert!(shown.len() < 100, "{shown}");
+        assert!(shown.ends_with("... (100000 bytes)"), "{shown}");
+    }
+
+    #[test]
+    fn printable_names_are_shown_as_they_are() {
+        assert_eq!(shown("sessions"), "sessions");
+        assert_eq!(shown("bad\u{7f}"), "\"bad\\u{7f}\"");
+    }
 
     #[test]
     fn semantic_versions_are_recognised() {

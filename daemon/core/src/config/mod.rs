@@ -112,7 +112,7 @@ impl<'a> Reporter<'a> {
         position: Option<Position>,
         message: impl Into<String>,
     ) {
-        let message = message.into();
+        let message = printable(&message.into());
         self.diagnostics.push(Diagnostic {
             file: self.file.to_string(),
             position,
@@ -120,6 +120,28 @@ impl<'a> Reporter<'a> {
             message,
         });
     }
+}
+
+/// A message with its control characters escaped (`\u{0}`): a name or value echoed from
+/// the file may hold them (`"\u0000"` in YAML), and raw they are invisible or garble the
+/// terminal. Newlines and tabs stay.
+fn printable(message: &str) -> String {
+    if !message
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return message.to_string();
+    }
+    message
+        .chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Sections whose entries are checked one by one, so that one bad drill does not hide the
@@ -226,7 +248,12 @@ fn parse_raw(text: &str, reporter: &mut Reporter<'_>) -> Option<(RawConfig, Brok
                 line: usize::try_from(at.line()).unwrap_or(usize::MAX),
                 column: usize::try_from(at.column()).unwrap_or(usize::MAX),
             });
-            reporter.push(&FieldPath::root(), position, format!("invalid YAML: {err}"));
+            let message = without_developer_hints(&err.to_string());
+            reporter.push(
+                &FieldPath::root(),
+                position,
+                format!("invalid YAML: {message}"),
+            );
             return None;
         }
     };
@@ -308,6 +335,7 @@ fn probe<T: DeserializeOwned>(value: Value, reporter: &mut Reporter<'_>) -> Opti
 /// `u32`, `enum PhaseFailurePolicy`) reach the user, and an empty (null) entry where
 /// settings belong says what to write instead.
 fn plain_message(message: &str, path: &FieldPath) -> String {
+    let message = without_developer_hints(message);
     let words: Vec<String> = message
         .split(' ')
         .map(|word| {
@@ -365,6 +393,29 @@ fn plain_message(message: &str, path: &FieldPath) -> String {
                  or indent its settings under it"
             )
         };
+    }
+    text
+}
+
+/// The YAML parser's advice to the programmer (`use Option<String>`), in the file's terms.
+/// A bare `:` line or `? ` key is a null key, which is what the first one is about.
+const DEVELOPER_HINTS: &[(&str, &str)] = &[
+    (
+        "cannot deserialize null into string; use Option<String>",
+        "empty (null) where a name or text belongs: write one, or quote it",
+    ),
+    (
+        "invalid char: cannot deserialize null; use Option<char>",
+        "empty (null) where a single character belongs",
+    ),
+];
+
+/// Rewrites [`DEVELOPER_HINTS`] wherever they occur (the parser repeats its message under
+/// the snippet it quotes).
+fn without_developer_hints(message: &str) -> String {
+    let mut text = message.to_string();
+    for (hint, plain) in DEVELOPER_HINTS {
+        text = text.replace(hint, plain);
     }
     text
 }

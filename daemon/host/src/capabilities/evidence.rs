@@ -71,6 +71,24 @@ fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
 }
 
+/// Checks an artefact a plugin attaches: a file-like name and at most
+/// [`MAX_ARTEFACT_BYTES`] of content. The error is the reason the plugin's `attach` call is
+/// refused with. Pure, so the fuzz binary (`fuzz/`) drives it.
+pub fn check_artefact(name: &str, content_bytes: usize) -> Result<(), String> {
+    if !valid_name(name) {
+        return Err(format!(
+            "evidence name {} must be 1-128 characters of letters, digits, '.', '-', '_'",
+            crate::host::quoted(name)
+        ));
+    }
+    if content_bytes > MAX_ARTEFACT_BYTES {
+        return Err(format!(
+            "evidence {name} is {content_bytes} bytes, more than {MAX_ARTEFACT_BYTES}"
+        ));
+    }
+    Ok(())
+}
+
 impl Host for HostState {
     async fn attach(
         &mut self,
@@ -78,16 +96,8 @@ impl Host for HostState {
         media_type: String,
         content: String,
     ) -> wasmtime::Result<Result<(), WitError>> {
-        if !valid_name(&name) {
-            return Ok(Err(WitError::Refused(format!(
-                "evidence name {name:?} must be 1-128 characters of letters, digits, '.', '-', '_'"
-            ))));
-        }
-        if content.len() > MAX_ARTEFACT_BYTES {
-            return Ok(Err(WitError::Refused(format!(
-                "evidence {name} is {} bytes, more than {MAX_ARTEFACT_BYTES}",
-                content.len()
-            ))));
+        if let Err(reason) = check_artefact(&name, content.len()) {
+            return Ok(Err(WitError::Refused(reason)));
         }
         let sink = self.backends.evidence.clone();
         let artefact = Artefact {
