@@ -674,3 +674,28 @@ fn run_checked(cmd: &mut Command, what: &str) -> Output {
     );
     output
 }
+
+const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
+
+/// A real Alertmanager (Debian's `prometheus-alertmanager`) on a free loopback port, with
+/// a null receiver; its URL and the guard that stops it.
+pub fn start_alertmanager(dir: &Path) -> (String, Guard) {
+    assert!(
+        Path::new(ALERTMANAGER).exists(),
+        "{ALERTMANAGER} is missing: `apt-get install prometheus-alertmanager` (.ci/setup does)"
+    );
+    let config = dir.join("alertmanager.yml");
+    std::fs::write(
+        &config,
+        "route:\n  receiver: \"null\"\nreceivers:\n  - name: \"null\"\n",
+    )
+    .unwrap();
+    crate::prometheus::start_server(
+        Command::new(ALERTMANAGER)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.path={}", dir.join("am-data").display()))
+            // No cluster listener: it would bind every interface.
+            .arg("--cluster.listen-address="),
+        "Alertmanager",
+    )
+}

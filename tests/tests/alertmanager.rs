@@ -3,37 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
-use std::process::Command;
-
 use firedrill_tests::{
-    Guard, SandboxProcess, http_get, prometheus, require_plugins, run_json, write_config,
+    SandboxProcess, http_get, require_plugins, run_json, servers::start_alertmanager, write_config,
 };
 use serde_json::Value;
 use tempfile::TempDir;
-
-const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
-
-fn start_alertmanager(dir: &Path) -> (String, Guard) {
-    assert!(
-        Path::new(ALERTMANAGER).exists(),
-        "{ALERTMANAGER} is missing: `apt-get install prometheus-alertmanager` (.ci/setup does)"
-    );
-    let config = dir.join("alertmanager.yml");
-    std::fs::write(
-        &config,
-        "route:\n  receiver: \"null\"\nreceivers:\n  - name: \"null\"\n",
-    )
-    .unwrap();
-    prometheus::start_server(
-        Command::new(ALERTMANAGER)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.path={}", dir.join("am-data").display()))
-            // No cluster listener: it would bind every interface.
-            .arg("--cluster.listen-address="),
-        "Alertmanager",
-    )
-}
 
 #[test]
 fn pre_drill_silences_warning_alerts_for_the_drill_and_lifts_the_silence_after() {

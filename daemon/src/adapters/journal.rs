@@ -113,6 +113,18 @@ impl SqliteJournal {
             .map_err(|err| failed(&self.inner.path, format!("journal task failed: {err}")))?
     }
 
+    /// `append` for callers already off the async workers (the blocking pool).
+    pub fn append_blocking(&self, run_id: &str, entry: &JournalEntry) -> Result<(), ScenarioError> {
+        let (kind, text) = encode(entry)?;
+        self.inner.with(|c| {
+            c.execute(
+                "INSERT INTO journal (run, kind, entry) VALUES (?1, ?2, ?3)",
+                params![run_id, kind, text],
+            )
+            .map(|_| ())
+        })
+    }
+
     async fn entries_of(&self, run_id: &str) -> Result<Vec<JournalEntry>, ScenarioError> {
         let run_id = run_id.to_string();
         self.blocking(move |inner| inner.entries_of(&run_id)).await
@@ -122,15 +134,7 @@ impl SqliteJournal {
 #[async_trait]
 impl Journal for SqliteJournal {
     async fn append(&self, run_id: &str, entry: &JournalEntry) -> Result<(), ScenarioError> {
-        let text = serde_json::to_string(entry)
-            .map_err(|err| ScenarioError(format!("cannot encode a journal entry: {err}")))?;
-        let kind = match entry {
-            JournalEntry::RunStarted { .. } => "run-started",
-            JournalEntry::Injecting { .. } => "injecting",
-            JournalEntry::RolledBack { .. } => "rolled-back",
-            JournalEntry::State { .. } => "state",
-            JournalEntry::RunFinished { .. } => "run-finished",
-        };
+        let (kind, text) = encode(entry)?;
         let run_id = run_id.to_string();
         self.blocking(move |inner| {
             inner.with(|c| {
@@ -166,6 +170,48 @@ impl Journal for SqliteJournal {
         })
         .await
     }
+
+    async fn unrecorded(&self) -> Result<Vec<firedrill_core::run::RunRecord>, ScenarioError> {
+        self.blocking(|inner| {
+            let texts: Vec<String> = inner.with(|c| {
+                let mut statement = c.prepare(
+                    "SELECT entry FROM journal WHERE kind = 'run-finished' AND run IN (
+                         SELECT run FROM journal GROUP BY run HAVING SUM(kind = 'recorded') = 0
+                     ) ORDER BY seq",
+                )?;
+                let rows = statement
+                    .query_map([], |row| row.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()?;
+                Ok(rows)
+            })?;
+            Ok(texts
+                .iter()
+                .filter_map(|text| match serde_json::from_str(text) {
+                    Ok(JournalEntry::RunFinished {
+                        record: Some(record),
+                        ..
+                    }) => Some(*record),
+                    _ => None,
+                })
+                .collect())
+        })
+        .await
+    }
+}
+
+/// The entry's kind column and its JSON.
+fn encode(entry: &JournalEntry) -> Result<(&'static str, String), ScenarioError> {
+    let text = serde_json::to_string(entry)
+        .map_err(|err| ScenarioError(format!("cannot encode a journal entry: {err}")))?;
+    let kind = match entry {
+        JournalEntry::RunStarted { .. } => "run-started",
+        JournalEntry::Injecting { .. } => "injecting",
+        JournalEntry::RolledBack { .. } => "rolled-back",
+        JournalEntry::State { .. } => "state",
+        JournalEntry::RunFinished { .. } => "run-finished",
+        JournalEntry::Recorded { .. } => "recorded",
+    };
+    Ok((kind, text))
 }
 
 /// (run, phase, key) for state kept per phase; (run, scenario, key) in `legacy` for
@@ -337,7 +383,7 @@ mod tests {
             .await
             .unwrap();
         journal
-            .append("b", &JournalEntry::RunFinished { at })
+            .append("b", &JournalEntry::RunFinished { at, record: None })
             .await
             .unwrap();
         journal
@@ -360,6 +406,56 @@ mod tests {
             unfinished[0].1[1],
             JournalEntry::RolledBack { .. }
         ));
+    }
+
+    /// A run killed after it finished and before its record was stored: the journal
+    /// still has the record, until `Recorded` says the store has it.
+    #[tokio::test]
+    async fn a_finished_run_keeps_its_record_in_the_journal_until_it_is_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(JOURNAL_FILE);
+        let journal = SqliteJournal::new(&path);
+        let at = chrono::Utc::now();
+        let record = firedrill_core::report::fixtures::passing_run_at(at);
+        for (run, recorded) in [("old", false), ("a", false), ("b", true)] {
+            let started = JournalEntry::RunStarted {
+                drill: "d".into(),
+                at,
+                target: None,
+                cluster: None,
+            };
+            journal.append(run, &started).await.unwrap();
+            let finished = JournalEntry::RunFinished {
+                at,
+                // Journals written before records were kept there have none.
+                record: (run != "old").then(|| {
+                    Box::new(firedrill_core::run::RunRecord {
+                        id: run.into(),
+                        ..record.clone()
+                    })
+                }),
+            };
+            journal.append(run, &finished).await.unwrap();
+            if recorded {
+                journal
+                    .append_blocking(run, &JournalEntry::Recorded { at })
+                    .unwrap();
+            }
+        }
+        let reopened = SqliteJournal::new(&path);
+        assert!(reopened.unfinished().await.unwrap().is_empty());
+        let unrecorded = reopened.unrecorded().await.unwrap();
+        assert_eq!(unrecorded.len(), 1, "{unrecorded:?}");
+        assert_eq!(unrecorded[0].id, "a");
+        assert_eq!(
+            unrecorded[0].phases, record.phases,
+            "the whole record is kept"
+        );
+        reopened
+            .append("a", &JournalEntry::Recorded { at })
+            .await
+            .unwrap();
+        assert!(reopened.unrecorded().await.unwrap().is_empty());
     }
 
     fn scope<'a>(run_id: &'a str, phase: &'a str) -> Scope<'a> {

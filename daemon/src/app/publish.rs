@@ -6,11 +6,13 @@ use chrono::Utc;
 use firedrill_core::config::Config;
 use firedrill_core::run::RunRecord;
 use firedrill_notify::Backoff;
-use firedrill_store::SqliteRunStore;
+use firedrill_store::{RunStore, SqliteRunStore};
 
+use crate::adapters::journal::{JOURNAL_FILE, SqliteJournal};
 use crate::adapters::outbox::LockedStore;
 use crate::commands::report::renderer;
 use crate::commands::runs::store_error;
+use crate::engine::ports::JournalEntry;
 use crate::exit::CommandError;
 
 fn usage(message: impl Into<String>) -> CommandError {
@@ -82,20 +84,41 @@ fn record_run(
         );
     }
     let renderer = renderer(config)?;
-    let published =
+    // Stored already when a process was killed after storing it and before journaling
+    // that it had: the chain keeps one record per run, the files are written again.
+    let already = store.run(&record.id).map_err(store_error)?.is_some();
+    let rendered = if already {
+        let report = firedrill_core::report::Report::from_run(
+            record,
+            config.drill(&record.drill),
+            &config.report.participants,
+        );
+        renderer
+            .render_all(&report)
+            .map_err(|err| usage(format!("cannot render the report of {}: {err}", record.id)))?
+    } else {
         firedrill_notify::publish_run(&mut store, &renderer, config, record, Utc::now())
-            .map_err(|err| usage(format!("cannot record run {}: {err}", record.id)))?;
+            .map_err(|err| usage(format!("cannot record run {}: {err}", record.id)))?
+            .rendered
+    };
     let dir = config.storage_path.join("reports").join(&record.id);
     std::fs::create_dir_all(&dir).map_err(|source| CommandError::Io {
         path: dir.display().to_string(),
         source,
     })?;
-    for (name, content) in published.rendered.files() {
+    for (name, content) in rendered.files() {
         let file = dir.join(name);
         std::fs::write(&file, content).map_err(|source| CommandError::Io {
             path: file.display().to_string(),
             source,
         })?;
+    }
+    // The journal may now forget the record it kept for this moment.
+    let journal = SqliteJournal::new(&config.storage_path.join(JOURNAL_FILE));
+    if let Err(err) =
+        journal.append_blocking(&record.id, &JournalEntry::Recorded { at: Utc::now() })
+    {
+        tracing::warn!(run = %record.id, error = %err, "Could not journal that the run is stored; it is checked again at the next start");
     }
     Ok((store, dir))
 }

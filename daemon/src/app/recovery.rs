@@ -59,12 +59,25 @@ pub struct Pass {
     pub owed: Vec<Owed>,
     /// Runs of other targets than the one asked for (`recover --target`).
     pub skipped: usize,
+    /// Runs that had finished but whose record was not stored yet, now stored, with their
+    /// report directories.
+    pub stored: Vec<(String, PathBuf)>,
 }
 
 impl Pass {
     /// What an operator reads: one line per run recovered, then one per run still owed.
     pub fn lines(&self) -> Vec<String> {
         let mut lines: Vec<String> = self
+            .stored
+            .iter()
+            .map(|(id, reports)| {
+                format!(
+                    "Stored run {id}, which had finished as its process stopped (report in {})",
+                    reports.display()
+                )
+            })
+            .collect();
+        lines.extend(self
             .recovered
             .iter()
             .map(|(record, reports)| {
@@ -74,8 +87,7 @@ impl Pass {
                     record.target,
                     reports.display()
                 )
-            })
-            .collect();
+            }));
         lines.extend(
             self.owed
                 .iter()
@@ -154,6 +166,16 @@ pub async fn recover(
         .await
         .map_err(|err| CommandError::Usage(format!("cannot read the run journal: {err}")))?;
     let mut pass = Pass::default();
+    // Runs that finished while the process that ran them was being killed, before their
+    // record was stored: store it now from the journal.
+    let unrecorded = journal
+        .unrecorded()
+        .await
+        .map_err(|err| CommandError::Usage(format!("cannot read the run journal: {err}")))?;
+    for record in unrecorded {
+        let reports = publish(config, &record).await?;
+        pass.stored.push((record.id.clone(), reports));
+    }
     for (id, entries) in runs {
         let run = InterruptedRun::from_entries(id, &entries);
         let settled = match step(&run, config, only, sessions) {
@@ -211,7 +233,7 @@ async fn roll_back_on(
     }
     session
         .engine
-        .recover(run)
+        .recover(run, config.drill(&run.drill))
         .await
         .map_err(|err| format!("cannot roll it back: {err}"))
 }

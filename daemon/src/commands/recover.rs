@@ -20,7 +20,11 @@ pub async fn recover(config_path: &Path, args: &RecoverArgs) -> Result<Exit, Com
             pass.skipped
         );
     }
-    if pass.recovered.is_empty() && pass.owed.is_empty() && pass.skipped == 0 {
+    if pass.recovered.is_empty()
+        && pass.owed.is_empty()
+        && pass.stored.is_empty()
+        && pass.skipped == 0
+    {
         eprintln!("No interrupted run: nothing to roll back.");
     }
     if pass.owed.is_empty() {

@@ -352,7 +352,13 @@ impl Engine {
         }
         if let Err(err) = self
             .journal
-            .append(&record.id, &JournalEntry::RunFinished { at: now })
+            .append(
+                &record.id,
+                &JournalEntry::RunFinished {
+                    at: now,
+                    record: Some(Box::new(record.clone())),
+                },
+            )
             .await
         {
             tracing::error!(run = %record.id, error = %err, "Could not mark the run finished in the journal; it will be rolled back again at the next start");

@@ -198,10 +198,7 @@ pub enum JournalEntry {
         at: DateTime<Utc>,
     },
     /// `rollback` finished (whatever it reported): nothing more is owed for the phase.
-    RolledBack {
-        phase: String,
-        at: DateTime<Utc>,
-    },
+    RolledBack { phase: String, at: DateTime<Utc> },
     /// A scenario set (`Some`) or removed (`None`) a key of its state, so that a rollback
     /// in a fresh process sees what `inject` saved.
     State {
@@ -213,9 +210,16 @@ pub enum JournalEntry {
         key: String,
         value: Option<String>,
     },
+    /// The run is over and nothing is owed. Carries the run's record until it is stored
+    /// (`Recorded`): a process killed between the two stores it at the next start.
     RunFinished {
         at: DateTime<Utc>,
+        /// Absent in journals written before records were kept here.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        record: Option<Box<firedrill_core::run::RunRecord>>,
     },
+    /// The run's record is in the evidence store.
+    Recorded { at: DateTime<Utc> },
 }
 
 /// The write-ahead journal of runs (`SqliteJournal` in production).
@@ -224,6 +228,10 @@ pub trait Journal: Send + Sync {
     async fn append(&self, run_id: &str, entry: &JournalEntry) -> Result<(), ScenarioError>;
     /// Runs with a `RunStarted` and no `RunFinished`, with their entries in order.
     async fn unfinished(&self) -> Result<Vec<(String, Vec<JournalEntry>)>, ScenarioError>;
+    /// Records of runs finished and not yet `Recorded`, oldest first.
+    async fn unrecorded(&self) -> Result<Vec<firedrill_core::run::RunRecord>, ScenarioError> {
+        Ok(Vec::new())
+    }
 }
 
 /// Reads which alerts are firing (`PrometheusAlerts` over the Prometheus HTTP API).

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use firedrill_core::config::Drill;
 use firedrill_core::run::{Outcome, RunRecord, TimelineEvent, Trigger};
 
 use super::Engine;
@@ -56,7 +57,9 @@ impl InterruptedRun {
                         run.owed.remove(index);
                     }
                 }
-                JournalEntry::RunFinished { .. } | JournalEntry::State { .. } => {}
+                JournalEntry::RunFinished { .. }
+                | JournalEntry::Recorded { .. }
+                | JournalEntry::State { .. } => {}
             }
         }
         run
@@ -81,10 +84,16 @@ impl Engine {
     }
 
     /// Rolls back every phase of `run` still owing it (newest first) on this engine's
-    /// cluster, marks the run finished in the journal and returns its record as
-    /// `interrupted`. Refuses a run recorded on another cluster: rolling back there would
-    /// touch the wrong cluster and leave the real one as the fault left it.
-    pub async fn recover(&self, run: &InterruptedRun) -> Result<RunRecord, ScenarioError> {
+    /// cluster, removes the canaries of every phase of `drill` that writes them (a kill
+    /// can come after the first write, before anything was journaled as injected), marks
+    /// the run finished in the journal and returns its record as `interrupted`. Refuses a
+    /// run recorded on another cluster: rolling back there would touch the wrong cluster
+    /// and leave the real one as the fault left it.
+    pub async fn recover(
+        &self,
+        run: &InterruptedRun,
+        drill: Option<&Drill>,
+    ) -> Result<RunRecord, ScenarioError> {
         if let Some(cluster) = &run.cluster
             && !cluster.same_cluster(&self.binding.identity)
         {
@@ -111,6 +120,47 @@ impl Engine {
                 format!("Rollback of {} after interruption: {outcome}", ctx.phase),
             ));
         }
+        for phase in drill.map_or(&[][..], |d| d.phases.as_slice()) {
+            let Some(canary) = &phase.canary else {
+                continue;
+            };
+            let mut connections = vec![canary.read_from.as_str()];
+            if canary.connection != canary.read_from {
+                connections.push(canary.connection.as_str());
+            }
+            let mut removed = Vec::new();
+            let mut failed = Vec::new();
+            for connection in connections {
+                match self
+                    .canaries
+                    .clean_up(canary, connection, &run.id, &phase.name)
+                    .await
+                {
+                    Ok(()) => removed.push(connection.to_string()),
+                    Err(err) => failed.push(format!("{connection} ({err})")),
+                }
+            }
+            let message = match (removed.is_empty(), failed.is_empty()) {
+                (_, true) => format!(
+                    "Canaries of {} removed from {}",
+                    phase.name,
+                    removed.join(", ")
+                ),
+                (true, false) => format!(
+                    "Canaries of {} could not be removed from {}: delete the rows of run {} by hand",
+                    phase.name,
+                    failed.join(", "),
+                    run.id
+                ),
+                (false, false) => format!(
+                    "Canaries of {} removed from {}; not from {} (unreachable: nothing to remove there unless it comes back)",
+                    phase.name,
+                    removed.join(", "),
+                    failed.join(", ")
+                ),
+            };
+            timeline.push(event(Some(&phase.name), message));
+        }
         settled(self.journal.as_ref(), run, &self.binding.target, timeline).await
     }
 }
@@ -133,10 +183,7 @@ async fn settled(
     timeline: Vec<TimelineEvent>,
 ) -> Result<RunRecord, ScenarioError> {
     let finished = Utc::now();
-    journal
-        .append(&run.id, &JournalEntry::RunFinished { at: finished })
-        .await?;
-    Ok(RunRecord {
+    let record = RunRecord {
         id: run.id.clone(),
         drill: run.drill.clone(),
         description: None,
@@ -157,7 +204,17 @@ async fn settled(
         evidence: Vec::new(),
         config_sha256: String::new(),
         plugin_sha256: BTreeMap::new(),
-    })
+    };
+    journal
+        .append(
+            &run.id,
+            &JournalEntry::RunFinished {
+                at: finished,
+                record: Some(Box::new(record.clone())),
+            },
+        )
+        .await?;
+    Ok(record)
 }
 
 fn event(phase: Option<&str>, message: String) -> TimelineEvent {

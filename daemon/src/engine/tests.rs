@@ -577,7 +577,7 @@ async fn an_interrupted_run_is_rolled_back_and_recorded_at_the_next_start() {
     let interrupted = rig.engine.interrupted().await.unwrap();
     assert_eq!(interrupted.len(), 1);
     assert_eq!(interrupted[0].owed_phases(), ["second"]);
-    let recovered = rig.engine.recover(&interrupted[0]).await.unwrap();
+    let recovered = rig.engine.recover(&interrupted[0], None).await.unwrap();
     assert_eq!(recovered.outcome, Outcome::Interrupted);
     assert_eq!(recovered.target, "lab");
     // Only the phase still owing a rollback is rolled back.
@@ -615,7 +615,7 @@ async fn an_engine_refuses_to_roll_back_a_run_recorded_on_another_cluster() {
         rig.journal.append("drill-2", &entry).await.unwrap();
     }
     let interrupted = rig.engine.interrupted().await.unwrap();
-    let err = rig.engine.recover(&interrupted[0]).await.unwrap_err();
+    let err = rig.engine.recover(&interrupted[0], None).await.unwrap_err();
     assert!(err.0.contains("uid-other"), "{err}");
     assert_eq!(rig.second.rollbacks.load(Ordering::SeqCst), 0);
     // Still owed.

@@ -257,7 +257,10 @@ impl Scenario for PostgresFailover {
             return Ok(());
         };
         let mut steps = Vec::new();
-        if state::get("stopped").is_some() {
+        // Killed between the stop and saving `stopped`, a fresh process sees no flag: a
+        // primary that no longer answers was stopped all the same.
+        let primary_down = scalar(&p.primary, "SELECT 1").is_err();
+        if state::get("stopped").is_some() || primary_down {
             // The primary is down. If the promotion never happened (inject failed after
             // the stop), promote now: a drill must not leave the database without a
             // primary.

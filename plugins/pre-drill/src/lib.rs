@@ -139,7 +139,7 @@ impl Scenario for PreDrill {
             "startsAt": rfc3339(now_ms),
             "endsAt": rfc3339(ends_ms),
             "createdBy": "firedrill",
-            "comment": format!("DR drill run {} ({})", phase.run_id, phase.name),
+            "comment": comment(phase),
         });
         let response = http::send(&http::Request {
             method: "POST".into(),
@@ -183,28 +183,65 @@ impl Scenario for PreDrill {
     }
 
     fn rollback(phase: &Phase<Params>) -> Result<(), Error> {
-        let (Some(url), Some(id)) = (
-            &phase.params.alertmanager,
-            state::get_json::<String>("silence"),
-        ) else {
+        let Some(url) = &phase.params.alertmanager else {
             return Ok(());
         };
-        let response = http::send(&http::Request {
-            method: "DELETE".into(),
-            url: format!("{}/api/v2/silence/{id}", url.trim_end_matches('/')),
-            headers: vec![],
-            body: None,
-            timeout_ms: 10_000,
-        })?;
-        if response.status / 100 != 2 && response.status != 404 {
-            return Err(Error::failed(format!(
-                "Alertmanager did not remove silence {id}: HTTP {}",
-                response.status
-            )));
+        let url = url.trim_end_matches('/');
+        // A process killed between creating the silence and saving its id leaves no id:
+        // find the run's silences by their comment instead.
+        let ids = match state::get_json::<String>("silence") {
+            Some(id) => vec![id],
+            None => silences_of(url, &comment(phase))?,
+        };
+        for id in ids {
+            let response = http::send(&http::Request {
+                method: "DELETE".into(),
+                url: format!("{url}/api/v2/silence/{id}"),
+                headers: vec![],
+                body: None,
+                timeout_ms: 10_000,
+            })?;
+            if response.status / 100 != 2 && response.status != 404 {
+                return Err(Error::failed(format!(
+                    "Alertmanager did not remove silence {id}: HTTP {}",
+                    response.status
+                )));
+            }
+            log::info(&format!("removed silence {id}"));
         }
         state::remove("silence");
         Ok(())
     }
+}
+
+/// The comment that marks a silence as this phase's of this run.
+fn comment(phase: &Phase<Params>) -> String {
+    format!("DR drill run {} ({})", phase.run_id, phase.name)
+}
+
+/// Ids of the silences firedrill created with `comment` that are still active or pending.
+fn silences_of(url: &str, comment: &str) -> Result<Vec<String>, Error> {
+    let response = http::send(&http::Request {
+        method: "GET".into(),
+        url: format!("{url}/api/v2/silences"),
+        headers: vec![],
+        body: None,
+        timeout_ms: 10_000,
+    })?;
+    if response.status / 100 != 2 {
+        return Err(Error::failed(format!(
+            "Alertmanager did not list its silences: HTTP {}",
+            response.status
+        )));
+    }
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&response.body)
+        .map_err(|err| Error::failed(format!("Alertmanager's silences are not JSON: {err}")))?;
+    Ok(listed
+        .iter()
+        .filter(|s| s["createdBy"] == "firedrill" && s["comment"] == comment)
+        .filter(|s| matches!(s["status"]["state"].as_str(), Some("active" | "pending")))
+        .filter_map(|s| s["id"].as_str().map(str::to_owned))
+        .collect())
 }
 
 /// Milliseconds since the epoch as RFC 3339 UTC (no date library in the guest).

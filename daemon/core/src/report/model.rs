@@ -368,12 +368,30 @@ fn issues_and_actions(run: &RunRecord) -> (Vec<Issue>, Vec<ActionItem>) {
                 run.drill
             ),
         ),
-        Outcome::Interrupted => found.push(
-            None,
-            "The run was interrupted: the daemon stopped mid-drill and rolled back on restart."
-                .to_string(),
-            "Find why the daemon stopped during the drill and re-run it.".to_string(),
-        ),
+        Outcome::Interrupted => {
+            // What recovery did, from its first timeline line on: each rollback, the
+            // canaries removed, what could not be done.
+            let recovery: Vec<&str> = run
+                .timeline
+                .iter()
+                .skip_while(|e| !e.message.starts_with("Run found interrupted"))
+                .map(|e| e.message.trim_end_matches('.'))
+                .collect();
+            let issue = if recovery.is_empty() {
+                "The run was interrupted: the daemon stopped mid-drill and rolled back on restart."
+                    .to_string()
+            } else {
+                format!(
+                    "The run was interrupted: the daemon stopped mid-drill. Recovery: {}.",
+                    recovery.join("; ")
+                )
+            };
+            found.push(
+                None,
+                issue,
+                "Find why the daemon stopped during the drill and re-run it.".to_string(),
+            );
+        }
         Outcome::Error { message } => found.push(
             None,
             format!("The drill could not run: {message}."),
