@@ -25,6 +25,7 @@ pub mod engine;
 pub mod exit;
 pub mod metrics;
 pub mod output;
+pub mod present;
 pub mod scenarios;
 
 use std::path::Path;

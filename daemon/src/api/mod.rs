@@ -43,7 +43,7 @@ pub struct Running {
 #[derive(Clone)]
 pub struct AppState {
     /// The configuration in force (replaced when the daemon reloads it).
-    pub config: tokio::sync::watch::Receiver<crate::commands::serve::LiveConfig>,
+    pub config: tokio::sync::watch::Receiver<crate::app::live::LiveConfig>,
     pub metrics: Metrics,
     pub store_path: PathBuf,
     pub renderer: Arc<Renderer>,

@@ -32,7 +32,7 @@ fn rig() -> Rig {
     store.append(&run, BTreeMap::new(), Utc::now()).unwrap();
     let (jobs_tx, jobs) = tokio::sync::mpsc::unbounded_channel();
     let state = AppState {
-        config: tokio::sync::watch::channel(crate::commands::serve::LiveConfig {
+        config: tokio::sync::watch::channel(crate::app::live::LiveConfig {
             config: Arc::new(config),
             sha256: String::new(),
         })

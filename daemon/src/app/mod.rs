@@ -3,6 +3,12 @@
 //! Commands parse arguments, call these and print; the engine below knows nothing of
 //! targets' configuration, files or email.
 
+pub mod calendar;
+pub mod drill;
+pub mod live;
 pub mod publish;
 pub mod recovery;
+pub mod render;
 pub mod session;
+pub mod signals;
+pub mod store;

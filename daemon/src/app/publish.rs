@@ -10,8 +10,8 @@ use firedrill_store::{RunStore, SqliteRunStore};
 
 use crate::adapters::journal::{JOURNAL_FILE, SqliteJournal};
 use crate::adapters::outbox::LockedStore;
-use crate::commands::report::renderer;
-use crate::commands::runs::store_error;
+use crate::app::render::renderer;
+use crate::app::store::store_error;
 use crate::engine::ports::JournalEntry;
 use crate::exit::CommandError;
 

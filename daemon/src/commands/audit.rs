@@ -6,8 +6,8 @@ use chrono::{DateTime, Duration, NaiveDate, SubsecRound, Utc};
 use firedrill_core::report::{Audit, AuditRun, ChainStatus};
 use firedrill_store::RunStore;
 
-use super::report::{renderer, report_error};
-use super::runs::{open_store, store_error};
+use crate::app::render::{renderer, report_error};
+use crate::app::store::{open_store, store_error};
 use crate::cli::{AuditArgs, AuditFormat};
 use crate::exit::{CommandError, Exit};
 

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use firedrill_core::config::{self, Config, Drill};
 use firedrill_core::duration::HumanDuration;
 
-use super::schedule::{cadence, format_local};
+use crate::app::calendar::{cadence, format_local};
 use crate::exit::{CommandError, Exit};
 
 /// Checks the file at `path` and prints the summary, or prints the JSON Schema.

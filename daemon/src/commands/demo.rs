@@ -21,10 +21,10 @@ async fn serve_api(
         Err(_) => tokio::net::TcpListener::bind("127.0.0.1:0").await.ok()?,
     };
     let address = listener.local_addr().ok()?;
-    let renderer = super::report::renderer(config).ok()?;
+    let renderer = crate::app::render::renderer(config).ok()?;
     let (jobs, _) = tokio::sync::mpsc::unbounded_channel();
     let state = crate::api::AppState {
-        config: tokio::sync::watch::channel(super::serve::LiveConfig {
+        config: tokio::sync::watch::channel(crate::app::live::LiveConfig {
             config: std::sync::Arc::new(config.clone()),
             sha256: sha.to_string(),
         })
@@ -84,7 +84,8 @@ pub async fn run(config_path: &Path, args: &DemoArgs) -> Result<Exit, CommandErr
             "API and metrics while the demo runs: http://{address}/api/v1/drills, http://{address}/metrics"
         );
     }
-    let (exit, reports) = super::drill::run_loaded(&config, sha, &run_args, Some(&metrics)).await?;
+    let (exit, reports) =
+        crate::present::run_and_print(&config, sha, &run_args, Some(&metrics)).await?;
     stop.cancel();
     crate::sayln!("\nWhat the demo produced:");
     crate::sayln!(

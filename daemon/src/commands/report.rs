@@ -2,46 +2,13 @@
 
 use std::path::Path;
 
-use firedrill_core::config::Config;
-use firedrill_core::report::{Renderer, Report, TEMPLATE_FILES};
+use firedrill_core::report::Report;
 use firedrill_store::RunStore;
 
-use super::runs::{open_store, store_error};
+use crate::app::render::{renderer, report_error};
+use crate::app::store::{open_store, store_error};
 use crate::cli::{ReportArgs, ReportFormat};
 use crate::exit::{CommandError, Exit};
-
-/// The renderer with the user's template directory (`report.templates`) applied: every
-/// known template file found there replaces the built-in one.
-pub(crate) fn renderer(config: &Config) -> Result<Renderer, CommandError> {
-    let mut overrides = Vec::new();
-    if let Some(dir) = &config.report.templates {
-        for (file, _) in TEMPLATE_FILES {
-            let path = dir.join(file);
-            match std::fs::read_to_string(&path) {
-                Ok(text) => overrides.push(((*file).to_string(), text)),
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => {
-                    return Err(CommandError::Io {
-                        path: path.display().to_string(),
-                        source,
-                    });
-                }
-            }
-        }
-    }
-    Renderer::with_overrides(&overrides).map_err(report_error)
-}
-
-pub(crate) fn report_error(err: firedrill_core::report::ReportError) -> CommandError {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(&err);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    CommandError::Usage(text)
-}
 
 pub fn run(path: &Path, args: &ReportArgs) -> Result<Exit, CommandError> {
     let config = crate::load_config(path)?;

@@ -3,34 +3,12 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use firedrill_core::config::Config;
-use firedrill_store::{DATABASE_FILE, MailQueue, RunStore, SqliteRunStore, StoreError};
+use firedrill_store::{DATABASE_FILE, MailQueue, RunStore};
 use serde::Serialize;
 
+use crate::app::store::{open_store, store_error};
 use crate::cli::{OutputFormat, RunsArgs};
 use crate::exit::{CommandError, Exit};
-
-/// A store error as a command error, causes included (the shared `CommandError` has no
-/// store variant yet).
-pub(crate) fn store_error(err: StoreError) -> CommandError {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(&err);
-    while let Some(cause) = source {
-        let _ = write!(text, ": {cause}");
-        source = cause.source();
-    }
-    CommandError::Usage(text)
-}
-
-/// The run store under the configuration's storage path, or `None` when no run was ever
-/// recorded (reading commands must not create it).
-pub(crate) fn open_store(config: &Config) -> Result<Option<SqliteRunStore>, CommandError> {
-    let path = config.storage_path.join(DATABASE_FILE);
-    if !path.exists() {
-        return Ok(None);
-    }
-    SqliteRunStore::open(&path).map(Some).map_err(store_error)
-}
 
 #[derive(Debug, Serialize)]
 struct Listed {

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use firedrill_sandbox::{Platform, Sandbox, SandboxConfig};
 
+use crate::app::signals::shutdown_signal;
 use crate::exit::{CommandError, Exit};
 
 /// Serves the sandbox on `listen` (loopback only) until Ctrl-C or SIGTERM, with a
@@ -62,26 +63,4 @@ pub async fn up(
         .await
         .map_err(|err| CommandError::Usage(format!("sandbox stopped with an error: {err}")))?;
     Ok(Exit::Success)
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
 }

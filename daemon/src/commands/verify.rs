@@ -5,7 +5,7 @@ use std::path::Path;
 use firedrill_store::RunStore;
 use firedrill_store::signing::load_verifying_key;
 
-use super::runs::{open_store, store_error};
+use crate::app::store::{open_store, store_error};
 use crate::cli::VerifyArgs;
 use crate::exit::{CommandError, Exit};
 

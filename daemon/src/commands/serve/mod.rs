@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::adapters::outbox::LockedStore;
 use crate::api::{AppState, RunJob, Running, router};
+use crate::app::live::LiveConfig;
 use crate::app::publish::publish;
 use crate::app::recovery::{Sessions, recover as recover_runs};
 use crate::app::session::{config_sha256, open};
@@ -31,13 +32,6 @@ use crate::election::LeaseElector;
 use crate::engine::RunRequest;
 use crate::exit::{CommandError, Exit};
 use crate::metrics::Metrics;
-
-/// The configuration in force and the hash of the file it came from; replaced on reload.
-#[derive(Debug, Clone)]
-pub struct LiveConfig {
-    pub config: Arc<Config>,
-    pub sha256: String,
-}
 
 fn usage(message: impl Into<String>) -> CommandError {
     CommandError::Usage(message.into())
@@ -86,8 +80,8 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
     // Counters start at zero for every drill and result, so the first failure is an increase.
     metrics.register_drills(&config);
     if store_path.exists() {
-        let store = SqliteRunStore::open(&store_path).map_err(super::runs::store_error)?;
-        for stored in store.runs().map_err(super::runs::store_error)? {
+        let store = SqliteRunStore::open(&store_path).map_err(crate::app::store::store_error)?;
+        for stored in store.runs().map_err(crate::app::store::store_error)? {
             metrics.observe_run(&stored.entry.run);
         }
     }
@@ -97,7 +91,7 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
     {
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            super::sandbox::shutdown_signal().await;
+            crate::app::signals::shutdown_signal().await;
             tracing::warn!(
                 "Shutting down: the drill in progress is rolled back and recorded first"
             );
@@ -114,7 +108,7 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
         config: live.clone(),
         metrics: metrics.clone(),
         store_path: store_path.clone(),
-        renderer: Arc::new(super::report::renderer(&config)?),
+        renderer: Arc::new(crate::app::render::renderer(&config)?),
         token,
         jobs: jobs_tx.clone(),
         running: running.clone(),

@@ -1,0 +1,30 @@
+//! The evidence store as commands and the API open it, and its errors as command errors.
+
+use std::fmt::Write as _;
+
+use firedrill_core::config::Config;
+use firedrill_store::{DATABASE_FILE, SqliteRunStore, StoreError};
+
+use crate::exit::CommandError;
+
+/// A store error as a command error, causes included (the shared `CommandError` has no
+/// store variant yet).
+pub fn store_error(err: StoreError) -> CommandError {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        let _ = write!(text, ": {cause}");
+        source = cause.source();
+    }
+    CommandError::Usage(text)
+}
+
+/// The run store under the configuration's storage path, or `None` when no run was ever
+/// recorded (reading commands must not create it).
+pub fn open_store(config: &Config) -> Result<Option<SqliteRunStore>, CommandError> {
+    let path = config.storage_path.join(DATABASE_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    SqliteRunStore::open(&path).map(Some).map_err(store_error)
+}

@@ -1,0 +1,192 @@
+//! A drill on a terminal: run through the app with its progress on stderr, then its record or summary and its exit code.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use firedrill_core::run::{Outcome, PhaseVerdict, RunRecord};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinHandle;
+
+use firedrill_core::config::Config;
+
+use crate::app::drill::{DrillRun, run_drill};
+use crate::cli::{OutputFormat, RunArgs};
+use crate::engine::Progress;
+use crate::exit::{CommandError, Exit};
+
+/// Runs a drill (the app's `run_drill`) with its progress on stderr and the record or a
+/// summary on stdout; returns the exit code and the report directory. `demo` runs its
+/// drill through this too.
+pub async fn run_and_print(
+    config: &Config,
+    config_sha256: String,
+    args: &RunArgs,
+    metrics: Option<&crate::metrics::Metrics>,
+) -> Result<(Exit, PathBuf), CommandError> {
+    let (progress, printer) = progress_printer();
+    let ran = run_drill(
+        DrillRun {
+            config,
+            config_sha256,
+            drill: &args.drill,
+            target: args.target.as_deref(),
+            metrics,
+        },
+        progress,
+        |pass| {
+            for line in pass.lines() {
+                eprintln!("{line}");
+            }
+        },
+    )
+    .await;
+    let _ = printer.await;
+    let (record, reports) = ran?;
+    match args.output {
+        OutputFormat::Json => {
+            let text = serde_json::to_string_pretty(&record).map_err(|err| {
+                CommandError::Usage(format!("cannot encode the run record: {err}"))
+            })?;
+            crate::sayln!("{text}");
+        }
+        OutputFormat::Text => {
+            crate::say!("{}", summary(&record));
+            crate::sayln!("\nReport: {}", reports.join("report.md").display());
+        }
+    }
+    Ok((exit_of(&record.outcome), reports))
+}
+
+/// A channel for the engine's progress and the task printing it to stderr; the task ends
+/// when the sender is dropped (the run is over).
+pub fn progress_printer() -> (UnboundedSender<Progress>, JoinHandle<()>) {
+    let (progress, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let printer = tokio::spawn(async move {
+        // Recovery updates come every verify call; show one when it says something new,
+        // or once a second.
+        let mut last: Option<(String, tokio::time::Instant)> = None;
+        while let Some(event) = events.recv().await {
+            if let Progress::Recovering { reason, .. } = &event {
+                let now = tokio::time::Instant::now();
+                if let Some((previous, at)) = &last
+                    && previous == reason
+                    && now.duration_since(*at) < Duration::from_secs(1)
+                {
+                    continue;
+                }
+                last = Some((reason.clone(), now));
+            }
+            print_progress(&event);
+        }
+    });
+    (progress, printer)
+}
+
+/// The exit code of a run's outcome.
+pub fn exit_of(outcome: &Outcome) -> Exit {
+    match outcome {
+        Outcome::Passed => Exit::Success,
+        Outcome::Failed => Exit::ObjectiveFailed,
+        Outcome::Aborted { .. } | Outcome::Interrupted => Exit::Aborted,
+        Outcome::Error { .. } => Exit::Error,
+    }
+}
+
+fn print_progress(event: &Progress) {
+    let mut err = std::io::stderr().lock();
+    let _ = match event {
+        Progress::PhaseStarted { phase, rto } => writeln!(
+            err,
+            "> {phase}: injecting{}",
+            rto.map(|r| format!(" (RTO {} s)", r.as_secs()))
+                .unwrap_or_default()
+        ),
+        Progress::Recovering {
+            phase,
+            elapsed,
+            reason,
+        } => writeln!(err, "  {phase}: {:>6.1} s  {reason}", elapsed.as_secs_f64()),
+        Progress::PhaseFinished {
+            phase,
+            verdict,
+            recovery,
+        } => writeln!(
+            err,
+            "< {phase}: {}{}",
+            verdict.label(),
+            recovery
+                .map(|r| format!(", recovered in {:.2} s", r.as_secs_f64()))
+                .unwrap_or_default()
+        ),
+    };
+}
+
+/// The text summary printed after a run.
+pub fn summary(record: &RunRecord) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nRun {}: {}{}",
+        record.id,
+        record.outcome.label(),
+        record
+            .duration_seconds()
+            .map(|d| format!(" in {d:.1} s"))
+            .unwrap_or_default()
+    );
+    if let Outcome::Aborted { reason } | Outcome::Error { message: reason } = &record.outcome {
+        let _ = writeln!(out, "  {reason}");
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<18} {:>10} {:>10}  RESULT",
+        "PHASE", "TARGET", "MEASURED"
+    );
+    for phase in &record.phases {
+        let secs = |v: Option<f64>| v.map(|s| format!("{s:.2} s")).unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            out,
+            "{:<18} {:>10} {:>10}  {}",
+            phase.name,
+            secs(phase.rto_target_seconds),
+            secs(phase.recovery_seconds),
+            phase.verdict.label()
+        );
+        match &phase.verdict {
+            PhaseVerdict::Failed { reasons } => {
+                for reason in reasons {
+                    let _ = writeln!(out, "  - {reason}");
+                }
+            }
+            PhaseVerdict::Error { message: reason } | PhaseVerdict::Aborted { reason } => {
+                let _ = writeln!(out, "  - {reason}");
+            }
+            _ => {}
+        }
+    }
+    if !record.availability.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{:<18} {:>7} {:>9} {:>9} {:>9}",
+            "SERVICE", "PROBES", "AVAIL", "P95", "MAX"
+        );
+        for service in &record.availability {
+            let ms = |v: Option<f64>| {
+                v.map(|s| format!("{:.1} ms", s * 1000.0))
+                    .unwrap_or_else(|| "-".into())
+            };
+            let _ = writeln!(
+                out,
+                "{:<18} {:>7} {:>8.2}% {:>9} {:>9}",
+                service.service,
+                service.probes,
+                service.ratio() * 100.0,
+                ms(service.latency_p95_seconds),
+                ms(service.latency_max_seconds)
+            );
+        }
+    }
+    out
+}
