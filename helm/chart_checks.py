@@ -7,6 +7,9 @@ Lints and renders the chart offline (helm-python-sdk: Helm 4 as a library) for e
 rendered Deployment, Secrets wiring, RBAC (least privilege), PrometheusRule, dashboard
 ConfigMap and NOTES, the configuration with `firedrill check` when a binary is given, and
 every dashboard query (known metric names only; PromQL parsed by `promtool check rules`).
+With a binary, target/plugins/ and kubectl, helm/rbac_drills.py also applies each example's
+RBAC to a sandbox and runs its drills with the ServiceAccount's token, then removes each
+rule in turn and expects a Forbidden naming it.
 That every query returns data from a real Prometheus scraping a daemon after drills is the
 end-to-end test tests/tests/dashboard.rs, not a check here. Prints one line per check
 (`ok` / `FAIL`) and a last line `N passed, N failed`; exits 1 on any failure.
@@ -17,6 +20,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
 import subprocess
 import sys
 import traceback
@@ -56,12 +60,15 @@ METRICS = {
 NAMESPACED_ALLOWED = {
     ("", "pods"): {"get", "list", "watch", "delete"},
     ("", "pods/eviction"): {"create"},
-    ("", "pods/exec"): {"create"},  # only with scenarios.exec, checked separately
+    ("", "pods/exec"): {"get", "create"},  # only with scenarios.exec, checked separately
     ("apps", "deployments"): {"get", "patch"},
     ("apps", "statefulsets"): {"get", "patch"},
+    ("", "services/proxy"): {"get"},  # service_proxy availability probes
     ("coordination.k8s.io", "leases"): {"get", "create", "update"},
 }
 CLUSTER_ALLOWED = {("", "nodes"): {"get", "list", "patch"}}
+# rbac.drainNodes: what a zone drill's drain needs in every namespace.
+DRAIN_ALLOWED = {("", "pods"): {"list"}, ("", "pods/eviction"): {"create"}}
 
 passed = failed = 0
 
@@ -133,6 +140,8 @@ def rbac_violations(docs: list[dict], allow_exec: bool) -> list[str]:
         cluster_role_for_workloads = kind == "ClusterRole" and name.endswith("-drills")
         wildcard_ns |= cluster_role_for_workloads
         allowed = NAMESPACED_ALLOWED if kind == "Role" or cluster_role_for_workloads else CLUSTER_ALLOWED
+        if kind == "ClusterRole" and name.endswith("-drain"):
+            allowed = DRAIN_ALLOWED
         if doc.get("aggregationRule"):
             problems.append(f"{kind} {name}: aggregationRule")
         for rule in doc.get("rules") or []:
@@ -220,10 +229,12 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     scenarios = sorted((CHART / "ci").glob("*-values.yaml"))
     rendered: dict[str, tuple[list[dict], dict[str, str]]] = {}
+    values_by_name: dict[str, dict] = {}
 
     for path in scenarios:
         name = path.name.removesuffix("-values.yaml")
         values = load_values(path)
+        values_by_name[name] = values
 
         def lint(values=values):
             report = helm.lint(str(CHART), values, strict=True, namespace=NAMESPACE,
@@ -356,6 +367,8 @@ def main() -> int:
                 expected.append(f"{RELEASE}-nodes")
                 if "*" in values.get("rbac", {}).get("namespaces", []):
                     expected.append(f"{RELEASE}-drills")
+                elif values.get("rbac", {}).get("drainNodes"):
+                    expected.append(f"{RELEASE}-drain")
             assert sorted(cluster_roles) == sorted(expected), cluster_roles
             g = granted(docs)
             has_exec = any(r == "pods/exec" for _, _, r, _ in g)
@@ -412,6 +425,16 @@ def main() -> int:
                 assert result.returncode == 0, (result.stdout + result.stderr).strip()[-3000:]
 
             check(f"{name}: firedrill check accepts the rendered configuration", firedrill_check)
+
+    # -- the rendered RBAC applied to a sandbox, every drill run with the ServiceAccount's
+    # token, then each rule removed in turn (helm/rbac_drills.py)
+    plugins = HERE.parent / "target" / "plugins"
+    if FIREDRILL and plugins.is_dir() and any(plugins.glob("*.wasm")) and shutil.which("kubectl"):
+        sys.path.insert(0, str(HERE))
+        import rbac_drills
+        rbac_drills.run(check, rendered, values_by_name, FIREDRILL, plugins)
+    else:
+        print("     (no firedrill binary, target/plugins/ or kubectl: RBAC not tried against a sandbox)")
 
     # -- the values schema and the RBAC checker can fail (they are not vacuous)
     def schema_rejects():

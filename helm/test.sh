@@ -14,6 +14,16 @@
 # metric names and promtool's PromQL parser. Ends with `N passed, N failed`; exits 1 on
 # any failure.
 #
+# With a built target/debug/firedrill and target/plugins/ (and kubectl on PATH), the RBAC
+# is also tried for real (helm/rbac_drills.py, about 1.5 minutes): for every example with
+# rbac.create, a sandbox (127.0.0.1 only) gets the rendered ServiceAccount, Roles,
+# ClusterRoles and bindings through `kubectl apply -f`, a token from `kubectl create
+# token`, and every drill of the rendered configuration (or a generated set for examples
+# without drills) runs with a kubeconfig holding only that token and must pass, as must
+# `firedrill serve` taking the leader-election Lease; then each verb of each rule is
+# removed in turn and a drill must fail with a Forbidden naming the verb, resource and
+# namespace. It prints `rbac drills: N examples, N drills passed, N rules removed, ...`.
+#
 # Whether every dashboard query returns data is not checked here but end to end, against a
 # real Prometheus (the `prometheus` binary installed below) scraping `firedrill serve` after
 # drills: tests/tests/dashboard.rs (`cargo nextest run -p firedrill-tests --test dashboard`).

@@ -101,6 +101,9 @@ pub fn verb_name(verb: Verb) -> &'static str {
 impl fmt::Display for Scope<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // An empty namespace is the Kubernetes API's "every namespace" (a list across
+            // the cluster): say so rather than print an empty name.
+            Scope::Namespace("") => f.write_str("in all namespaces"),
             Scope::Namespace(namespace) => write!(f, "in namespace {}", shown(namespace)),
             Scope::Cluster => f.write_str("on cluster-scoped objects"),
         }
@@ -375,6 +378,33 @@ mod tests {
             denied.to_string(),
             "cluster.delete-pod in namespace kube-system is not granted to scenario pod-killer"
         );
+    }
+
+    #[test]
+    fn a_list_across_all_namespaces_is_denied_naming_all_namespaces() {
+        let request = Request::Cluster {
+            operation: "list-pods",
+            verb: Verb::List,
+            scope: Scope::Namespace(""),
+        };
+        let denied = granter()
+            .check(&request)
+            .expect_err("only `*` grants every namespace");
+        assert_eq!(
+            denied.to_string(),
+            "cluster.list-pods in all namespaces is not granted to scenario pod-killer"
+        );
+        let wide = Granter::new(
+            "zone-failure",
+            Grants {
+                cluster: vec![ClusterGrant {
+                    verbs: vec!["list".into()],
+                    namespaces: vec!["*".into()],
+                }],
+                ..Grants::default()
+            },
+        );
+        assert_eq!(wide.check(&request), Ok(()));
     }
 
     #[test]

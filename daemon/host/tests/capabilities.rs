@@ -66,6 +66,39 @@ async fn drain_cordons_and_retries_evictions_blocked_by_a_disruption_budget() {
 }
 
 #[tokio::test]
+async fn drain_fails_at_once_when_the_api_server_forbids_an_eviction() {
+    let f = host();
+    f.cluster.forbid_evictions("web", "web-1");
+    let grants = Grants {
+        cluster: vec![
+            grant(&["patch"], &[":cluster"]),
+            grant(&["evict"], &["web"]),
+        ],
+        ..Grants::default()
+    };
+    let answer = probe(
+        &f,
+        grants,
+        serde_json::json!({"op": "drain", "name": "node-a"}),
+    )
+    .await
+    .expect("the probe records the drain's error");
+    assert!(
+        // The probe records the error's debug form (quotes escaped).
+        answer.contains("is forbidden: ")
+            && answer.contains("cannot create resource")
+            && answer.contains("pods/eviction")
+            && answer.contains("in the namespace"),
+        "{answer}"
+    );
+    // Not retried until the drain's timeout, whose error blames disruption budgets.
+    assert!(
+        !answer.contains("disruption budget"),
+        "a 403 is no disruption budget: {answer}"
+    );
+}
+
+#[tokio::test]
 async fn drain_is_denied_before_anything_changes_when_a_namespace_is_not_granted() {
     let f = host();
     let grants = Grants {

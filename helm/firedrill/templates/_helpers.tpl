@@ -105,13 +105,19 @@ commands in pods only when an exec scenario is enabled.
   resources: ["pods/eviction"]
   verbs: ["create"]
 {{- if .Values.scenarios.exec }}
+# A WebSocket exec is a GET: Kubernetes before 1.35 authorizes it as `get`, later
+# versions (and POST/SPDY clients) as `create`.
 - apiGroups: [""]
   resources: ["pods/exec"]
-  verbs: ["create"]
+  verbs: ["get", "create"]
 {{- end }}
 - apiGroups: ["apps"]
   resources: ["deployments", "statefulsets"]
   verbs: ["get", "patch"]
+# Availability probes `service_proxy` go through the API server's service proxy.
+- apiGroups: [""]
+  resources: ["services/proxy"]
+  verbs: ["get"]
 {{- end }}
 
 {{/*

@@ -191,6 +191,8 @@ struct FakeState {
     nodes: Vec<Node>,
     /// Evictions of `namespace/name` to refuse before allowing one.
     blocked_evictions: BTreeMap<String, u32>,
+    /// Evictions of `namespace/name` the API server's RBAC forbids.
+    forbidden_evictions: Vec<String>,
     calls: Vec<String>,
 }
 
@@ -212,6 +214,15 @@ impl InMemoryCluster {
             state
                 .blocked_evictions
                 .insert(format!("{namespace}/{name}"), times);
+        }
+    }
+
+    /// Forbids evictions of `namespace/name`, as the API server's RBAC would (403).
+    pub fn forbid_evictions(&self, namespace: &str, name: &str) {
+        if let Ok(mut state) = self.inner.lock() {
+            state
+                .forbidden_evictions
+                .push(format!("{namespace}/{name}"));
         }
     }
 
@@ -303,6 +314,12 @@ impl Cluster for InMemoryCluster {
     async fn evict_pod(&self, namespace: &str, name: &str) -> Result<(), BackendError> {
         self.with(|s| {
             let key = format!("{namespace}/{name}");
+            if s.forbidden_evictions.contains(&key) {
+                return Err(BackendError::Refused(format!(
+                    "pods \"{name}\" is forbidden: User \"system:serviceaccount:firedrill:firedrill\" \
+                     cannot create resource \"pods/eviction\" in API group \"\" in the namespace \"{namespace}\""
+                )));
+            }
             if let Some(remaining) = s.blocked_evictions.get_mut(&key)
                 && *remaining > 0
             {
@@ -581,6 +598,11 @@ impl Host for HostState {
                             .evicted
                             .push(format!("{}/{}", pod.namespace, pod.name));
                     }
+                    // The API server's RBAC refusing the eviction is no disruption
+                    // budget: retrying cannot help, and the error must say so.
+                    Err(BackendError::Refused(message)) if is_forbidden(&message) => {
+                        failure = failure.or(Some(BackendError::Refused(message)));
+                    }
                     Err(BackendError::Refused(_)) => blocked.push(pod),
                     Err(error) => failure = failure.or(Some(error)),
                 }
@@ -711,6 +733,14 @@ impl Host for HostState {
             .await
             .map_err(WitError::from))
     }
+}
+
+/// Is a refusal the API server's authorization denying the request (403 `Forbidden`,
+/// `... is forbidden: User "..." cannot VERB resource ...`) rather than a disruption
+/// budget (429) or a conflict? Backends map both to `Refused`; a drain retries only the
+/// second.
+fn is_forbidden(message: &str) -> bool {
+    message.contains(" is forbidden: ")
 }
 
 #[cfg(test)]
