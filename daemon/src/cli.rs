@@ -222,6 +222,13 @@ pub enum SandboxCommand {
         /// A platform file replacing the built-in seed platform.
         #[arg(long, value_name = "FILE")]
         platform: Option<PathBuf>,
+
+        /// Serve https with a self-signed certificate (written into the kubeconfig as the
+        /// cluster's certificate authority). kubectl and other client-go tools send a
+        /// bearer token, such as a ServiceAccount's from `kubectl create token`, only over
+        /// https: use this to act as a ServiceAccount under RBAC.
+        #[arg(long)]
+        tls: bool,
     },
 }
 

@@ -34,11 +34,13 @@ fn main() -> ExitCode {
                 listen,
                 kubeconfig,
                 platform,
+                tls,
             } => runtime().and_then(|rt| {
                 rt.block_on(commands::sandbox::up(
                     listen,
                     kubeconfig,
                     platform.as_deref(),
+                    *tls,
                 ))
             }),
         },

@@ -664,3 +664,66 @@ fn a_run_killed_on_one_cluster_is_rolled_back_there_not_on_the_next_runs_cluster
     assert!(stderr.contains("on target lab"), "{stderr}");
     assert_eq!(cordoned_nodes(&a), Vec::<String>::new(), "`lab` restored");
 }
+
+/// `firedrill sandbox up --tls`: kubectl verifies the sandbox's certificate from the
+/// written kubeconfig, and a ServiceAccount's token (which kubectl sends only over https)
+/// reaches RBAC: without a binding, listing pods is Forbidden for it.
+#[test]
+fn sandbox_up_with_tls_lets_kubectl_act_as_a_service_account() {
+    let dir = TempDir::new().unwrap();
+    let port = firedrill_tests::free_port();
+    let kubeconfig = dir.path().join("tls.kubeconfig");
+    let _sandbox = spawn_quiet(
+        firedrill()
+            .args(["sandbox", "up", "--tls", "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--kubeconfig")
+            .arg(&kubeconfig),
+    );
+    let kubectl = |args: &[&str]| {
+        std::process::Command::new("kubectl")
+            .arg("--request-timeout=10s")
+            .arg(format!("--kubeconfig={}", kubeconfig.display()))
+            .args(args)
+            .env("KUBECACHEDIR", dir.path().join("cache"))
+            .output()
+            .unwrap()
+    };
+    wait_for(
+        Duration::from_secs(30),
+        "the https sandbox to answer kubectl",
+        || kubeconfig.exists() && kubectl(&["get", "nodes"]).status.success(),
+    );
+    let text = std::fs::read_to_string(&kubeconfig).unwrap();
+    assert!(
+        text.contains(&format!("server: https://127.0.0.1:{port}")),
+        "{text}"
+    );
+    assert!(text.contains("certificate-authority-data: "), "{text}");
+
+    let created = kubectl(&["create", "serviceaccount", "reader", "-n", "butterfly"]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let token = kubectl(&["create", "token", "reader", "-n", "butterfly"]);
+    assert!(
+        token.status.success(),
+        "{}",
+        String::from_utf8_lossy(&token.stderr)
+    );
+    let token = String::from_utf8(token.stdout).unwrap();
+    let listed = kubectl(&["--token", token.trim(), "get", "pods", "-n", "butterfly"]);
+    let stderr = String::from_utf8_lossy(&listed.stderr);
+    assert!(
+        !listed.status.success(),
+        "the token has no binding: {stderr}"
+    );
+    assert!(
+        stderr.contains(
+            r#"User "system:serviceaccount:butterfly:reader" cannot list resource "pods" in API group "" in the namespace "butterfly""#
+        ),
+        "{stderr}"
+    );
+}

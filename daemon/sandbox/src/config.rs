@@ -53,6 +53,9 @@ pub struct SandboxConfig {
     pub warm_start: bool,
     /// How many changes the store keeps for watches resuming from a resourceVersion.
     pub history_capacity: usize,
+    /// Serve https with a self-signed certificate (written into the kubeconfig) instead
+    /// of http: kubectl and other client-go tools send bearer tokens only over https.
+    pub tls: bool,
 }
 
 impl Default for SandboxConfig {
@@ -62,6 +65,7 @@ impl Default for SandboxConfig {
             timing: Timing::default(),
             warm_start: true,
             history_capacity: 10_000,
+            tls: false,
         }
     }
 }

@@ -43,6 +43,9 @@ pub enum SandboxError {
         #[source]
         source: std::io::Error,
     },
+    /// The TLS certificate or server configuration could not be made.
+    #[error("cannot set up TLS: {0}")]
+    Tls(String),
     /// A token could not be minted (no such ServiceAccount).
     #[error("cannot mint a token")]
     Token(#[source] crate::auth::TokenError),

@@ -230,6 +230,7 @@ pub mod selector;
 pub mod simulated;
 pub mod store;
 pub mod table;
+pub mod tls;
 pub mod watch;
 
 pub use auth::ADMIN_TOKEN;

@@ -36,6 +36,8 @@ pub struct Sandbox;
 #[derive(Debug)]
 pub struct SandboxHandle {
     address: SocketAddr,
+    /// Set when the sandbox serves https.
+    tls: Option<crate::tls::Tls>,
     store: Arc<Store>,
     recorder: Recorder,
     tokens: Arc<Tokens>,
@@ -103,15 +105,28 @@ impl Sandbox {
             tokens: Arc::clone(&tokens),
         };
         let router = api::router(app);
-        let server = tokio::spawn(
-            axum::serve(listener, router)
-                .with_graceful_shutdown(stopped_signal(stopped.clone()))
-                .into_future(),
-        );
+        let tls = if config.tls {
+            Some(crate::tls::Tls::self_signed()?)
+        } else {
+            None
+        };
+        let server = match tls.clone() {
+            None => tokio::spawn(
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stopped_signal(stopped.clone()))
+                    .into_future(),
+            ),
+            Some(tls) => tokio::spawn(
+                axum::serve(crate::tls::TlsListener { listener, tls }, router)
+                    .with_graceful_shutdown(stopped_signal(stopped.clone()))
+                    .into_future(),
+            ),
+        };
         let controllers = tokio::spawn(controllers.run(stopped_signal(stopped)));
         tracing::info!(%address, "Sandbox Kubernetes API listening");
         Ok(SandboxHandle {
             address,
+            tls,
             store,
             recorder,
             tokens,
@@ -144,7 +159,13 @@ impl SandboxHandle {
 
     /// `http://127.0.0.1:PORT`, the API server URL.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.address)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.address)
+    }
+
+    /// The PEM of the sandbox's self-signed certificate when it serves https.
+    pub fn certificate_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(|tls| tls.certificate_pem.as_str())
     }
 
     /// The URL the seed's probes use for a service: the Kubernetes service proxy path,
@@ -167,9 +188,10 @@ impl SandboxHandle {
         &self.store
     }
 
-    /// The kubeconfig text pointing at this sandbox (plain http, the admin's token).
+    /// The kubeconfig text pointing at this sandbox with the admin's token (and, over
+    /// https, the sandbox's certificate as the cluster's certificate authority).
     pub fn kubeconfig(&self) -> String {
-        kubeconfig(&self.base_url())
+        self.kubeconfig_with_token(ADMIN_TOKEN)
     }
 
     /// Mints a bearer token for the ServiceAccount `namespace/name`, as `kubectl create
@@ -193,7 +215,18 @@ impl SandboxHandle {
     /// A kubeconfig for this sandbox that authenticates with `token` (for instance one
     /// from [`SandboxHandle::create_token`]).
     pub fn kubeconfig_with_token(&self, token: &str) -> String {
-        kubeconfig_with_token(&self.base_url(), token)
+        let text = kubeconfig_with_token(&self.base_url(), token);
+        match self.certificate_pem() {
+            None => text,
+            Some(pem) => text.replacen(
+                "    server: ",
+                &format!(
+                    "    certificate-authority-data: {}\n    server: ",
+                    base64(pem.as_bytes())
+                ),
+                1,
+            ),
+        }
     }
 
     /// Writes [`SandboxHandle::kubeconfig`] to `path`.
@@ -262,6 +295,26 @@ preferences: {{}}
     )
 }
 
+/// Standard base64 with padding (RFC 4648), for kubeconfig `*-data` fields.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,5 +326,20 @@ mod tests {
         assert!(accepted("[::1]:8080"));
         assert!(!accepted("0.0.0.0:8080"));
         assert!(!accepted("192.168.1.10:8080"));
+    }
+
+    #[test]
+    fn base64_matches_rfc_4648_vectors() {
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(super::base64(plain.as_bytes()), encoded);
+        }
     }
 }

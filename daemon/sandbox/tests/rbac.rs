@@ -2,198 +2,66 @@
 //! made with `kubectl create`, tokens from `kubectl create token`, and what the token may
 //! and may not do, with the API server's Forbidden and Unauthorized answers.
 //!
-//! kubectl (client-go) sends a kubeconfig's or `--token`'s bearer token only over TLS
-//! (kubernetes/kubectl#744); over the sandbox's plain HTTP it sends no credential, which
-//! the sandbox takes for the admin. Token requests therefore go through [`TlsFront`], a
-//! TLS terminator on 127.0.0.1 in front of the sandbox.
+//! kubectl (client-go) sends a kubeconfig's or `--token`'s bearer token only over https
+//! (kubernetes/kubectl#744), so these sandboxes serve https (`SandboxConfig::tls`): their
+//! kubeconfigs carry the self-signed certificate as the cluster's authority, and kubectl
+//! checks it as it would a real API server's.
 
 use crate::common;
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Result, bail};
 use common::{KubectlOutput, TestSandbox};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use firedrill_sandbox::SandboxConfig;
 
 const SA_USER: &str = "system:serviceaccount:shop:drill";
 
-/// A self-signed certificate for IP 127.0.0.1 (its own CA), a test fixture.
-const CERT_PEM: &str = "-----BEGIN CERTIFICATE-----
-MIIBkDCCATagAwIBAgIUC0nhgmR2Rk1xeennc51Y9as94qQwCgYIKoZIzj0EAwIw
-FDESMBAGA1UEAwwJMTI3LjAuMC4xMCAXDTI2MTIwMzExMTk0NVoYDzIxMjYxMTA5
-MTExOTQ1WjAUMRIwEAYDVQQDDAkxMjcuMC4wLjEwWTATBgcqhkjOPQIBBggqhkjO
-PQMBBwNCAAR1KzI2P1n3X4izK9O4IywEEvIBmfzLb5cEKZiJaN5p7ZSPeYUHxenf
-NKfQpHUCHbxb6yFq6kE8340CCv20AePoo2QwYjAdBgNVHQ4EFgQUhtFqRLtKOUen
-zifRT3Py0Vd0NXQwHwYDVR0jBBgwFoAUhtFqRLtKOUenzifRT3Py0Vd0NXQwDwYD
-VR0TAQH/BAUwAwEB/zAPBgNVHREECDAGhwR/AAABMAoGCCqGSM49BAMCA0gAMEUC
-ICKYRY3tQO9O/uNX5/5h/jyJglNr1q8VJXkISta1VllHAiEAllmNCIfOFkrRsJwl
-fniCKpqsdzD/yaMyK3njv8nK0C0=
------END CERTIFICATE-----
-";
-
-/// The key of [`CERT_PEM`]; it guards nothing but a test's loopback listener.
-const KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgmFVZuwHI1dL6VuqJ
-+NO6PVdp8Mes6C/vGlwB/tMuv/ehRANCAAR1KzI2P1n3X4izK9O4IywEEvIBmfzL
-b5cEKZiJaN5p7ZSPeYUHxenfNKfQpHUCHbxb6yFq6kE8340CCv20AePo
------END PRIVATE KEY-----
-";
-
-/// Terminates TLS on 127.0.0.1 and forwards the plaintext to the sandbox, one thread
-/// pair per connection. Dropping it stops accepting; connections end with their peers.
+/// The sandbox's https endpoint and its certificate, written where kubectl can read it.
 struct TlsFront {
     url: String,
-    stop: Arc<AtomicBool>,
-    acceptor: Option<JoinHandle<()>>,
+    ca: PathBuf,
 }
 
 impl TlsFront {
-    fn start(backend: std::net::SocketAddr) -> Result<Self> {
-        common::install_crypto_provider();
-        let config = rustls::ServerConfig::builder()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![CertificateDer::from_pem_slice(CERT_PEM.as_bytes())?],
-                PrivateKeyDer::from_pem_slice(KEY_PEM.as_bytes())?,
-            )?;
-        let config = Arc::new(config);
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let url = format!("https://{}", listener.local_addr()?);
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = Arc::clone(&stop);
-        let acceptor = std::thread::spawn(move || {
-            for client in listener.incoming() {
-                if stopping.load(Ordering::SeqCst) {
-                    break;
-                }
-                let (Ok(client), Ok(server)) = (client, TcpStream::connect(backend)) else {
-                    continue;
-                };
-                if let Ok(conn) = rustls::ServerConnection::new(Arc::clone(&config)) {
-                    relay(conn, client, server);
-                }
-            }
-        });
+    /// The sandbox serves https itself (`SandboxConfig::tls`); this only records where.
+    fn start(sandbox: &TestSandbox) -> Result<Self> {
+        let Some(pem) = sandbox.handle.certificate_pem() else {
+            bail!("the sandbox does not serve https");
+        };
+        let ca = sandbox.dir.path().join("sandbox-ca.crt");
+        std::fs::write(&ca, pem)?;
         Ok(Self {
-            url,
-            stop,
-            acceptor: Some(acceptor),
+            url: sandbox.handle.base_url(),
+            ca,
         })
     }
-}
 
-impl TlsFront {
-    /// `--server` and `--certificate-authority` flags pointing kubectl at the front (the
-    /// certificate is written by [`token_kubeconfig`]).
-    fn flags(&self, sandbox: &TestSandbox) -> (String, String) {
+    /// `--server` and `--certificate-authority` flags pointing kubectl at the sandbox.
+    fn flags(&self, _sandbox: &TestSandbox) -> (String, String) {
         (
             format!("--server={}", self.url),
-            format!(
-                "--certificate-authority={}",
-                sandbox.dir.path().join("front-ca.crt").display()
-            ),
+            format!("--certificate-authority={}", self.ca.display()),
         )
     }
 }
 
-impl Drop for TlsFront {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the acceptor so it sees the flag.
-        if let Some(address) = self.url.strip_prefix("https://") {
-            let _ = TcpStream::connect(address);
-        }
-        if let Some(acceptor) = self.acceptor.take() {
-            let _ = acceptor.join();
-        }
-    }
-}
-
-/// Relays one TLS connection: one thread feeds the client's TLS records in and the
-/// plaintext to the sandbox, the other the sandbox's answers back out as records.
-fn relay(conn: rustls::ServerConnection, client: TcpStream, server: TcpStream) {
-    let conn = Arc::new(Mutex::new(conn));
-    let (Ok(mut client_in), Ok(mut server_out)) = (client.try_clone(), server.try_clone()) else {
-        return;
-    };
-    let mut client_out = client;
-    let mut server_in = server;
-    let inbound = Arc::clone(&conn);
-    std::thread::spawn(move || {
-        let mut buffer = [0u8; 16 * 1024];
-        loop {
-            let n = match client_in.read(&mut buffer) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            let mut conn = inbound.lock().unwrap_or_else(PoisonError::into_inner);
-            let mut records = &buffer[..n];
-            while !records.is_empty() {
-                if conn.read_tls(&mut records).is_err() {
-                    return;
-                }
-                if conn.process_new_packets().is_err() {
-                    let _ = conn.write_tls(&mut client_in);
-                    return;
-                }
-            }
-            let mut plain = Vec::new();
-            match conn.reader().read_to_end(&mut plain) {
-                Ok(_) => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(_) => break,
-            }
-            while conn.wants_write() {
-                if conn.write_tls(&mut client_in).is_err() {
-                    return;
-                }
-            }
-            drop(conn);
-            if !plain.is_empty() && server_out.write_all(&plain).is_err() {
-                break;
-            }
-        }
-        let _ = server_out.shutdown(Shutdown::Write);
-    });
-    std::thread::spawn(move || {
-        let mut buffer = [0u8; 16 * 1024];
-        loop {
-            let n = match server_in.read(&mut buffer) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
-            if conn.writer().write_all(&buffer[..n]).is_err() {
-                break;
-            }
-            while conn.wants_write() {
-                if conn.write_tls(&mut client_out).is_err() {
-                    return;
-                }
-            }
-        }
-        let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
-        conn.send_close_notify();
-        while conn.wants_write() {
-            if conn.write_tls(&mut client_out).is_err() {
-                break;
-            }
-        }
-        let _ = client_out.shutdown(Shutdown::Both);
-    });
+/// A sandbox serving https (kubectl sends bearer tokens only over https).
+async fn tls_sandbox() -> Result<TestSandbox> {
+    TestSandbox::with_config(SandboxConfig {
+        timing: common::fast_timing(),
+        tls: true,
+        ..SandboxConfig::default()
+    })
+    .await
 }
 
 /// A sandbox with namespace `shop`, pods `a` and `b` in it, and the ServiceAccount
 /// `shop/drill` made by `kubectl create serviceaccount`.
 async fn shop() -> Result<(TestSandbox, TlsFront)> {
-    let sandbox = TestSandbox::start().await?;
-    let front = TlsFront::start(sandbox.handle.address())?;
+    let sandbox = tls_sandbox().await?;
+    let front = TlsFront::start(&sandbox)?;
     let manifest = sandbox.dir.path().join("shop.yaml");
     let pod = |name: &str| {
         format!(
@@ -238,22 +106,11 @@ fn create_token(sandbox: &TestSandbox) -> Result<String> {
 
 /// A kubeconfig for `front` whose only credential is `token` (no admin token to fall
 /// back on), trusting the front's certificate.
-fn token_kubeconfig(sandbox: &TestSandbox, front: &TlsFront, token: &str) -> Result<PathBuf> {
+fn token_kubeconfig(sandbox: &TestSandbox, _front: &TlsFront, token: &str) -> Result<PathBuf> {
     static WRITTEN: AtomicUsize = AtomicUsize::new(0);
     let n = WRITTEN.fetch_add(1, Ordering::Relaxed);
     let path = sandbox.dir.path().join(format!("kubeconfig-token-{n}"));
-    let ca = sandbox.dir.path().join("front-ca.crt");
-    std::fs::write(&ca, CERT_PEM)?;
-    let server = format!("    server: {}\n", front.url);
-    let kubeconfig = firedrill_sandbox::kubeconfig_with_token(&front.url, token);
-    if !kubeconfig.contains(&server) {
-        bail!("unexpected kubeconfig layout:\n{kubeconfig}");
-    }
-    let kubeconfig = kubeconfig.replace(
-        &server,
-        &format!("{server}    certificate-authority: {}\n", ca.display()),
-    );
-    std::fs::write(&path, kubeconfig)?;
+    std::fs::write(&path, sandbox.handle.kubeconfig_with_token(token))?;
     Ok(path)
 }
 
@@ -746,8 +603,8 @@ async fn rbac_a_cluster_role_bound_by_a_role_binding_grants_in_its_namespace_onl
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rbac_a_bogus_token_is_unauthorized() -> Result<()> {
-    let sandbox = TestSandbox::start().await?;
-    let front = TlsFront::start(sandbox.handle.address())?;
+    let sandbox = tls_sandbox().await?;
+    let front = TlsFront::start(&sandbox)?;
     tokio::task::block_in_place(|| -> Result<()> {
         let bogus = token_kubeconfig(&sandbox, &front, "firedrill-sa.not-a-token-anyone-minted")?;
         // Without cached discovery, kubectl's first request is discovery, whose 401 it

@@ -14,6 +14,7 @@ pub async fn up(
     listen: &str,
     kubeconfig: &Path,
     platform: Option<&Path>,
+    tls: bool,
 ) -> Result<Exit, CommandError> {
     let address: SocketAddr = listen.parse().map_err(|_| {
         CommandError::Usage(format!(
@@ -22,7 +23,7 @@ pub async fn up(
     })?;
     if !address.ip().is_loopback() {
         return Err(CommandError::Usage(format!(
-            "--listen {address}: the sandbox has no authentication, so it listens on loopback only (127.0.0.1 or [::1])"
+            "--listen {address}: the sandbox takes requests without credentials for the admin, so it listens on loopback only (127.0.0.1 or [::1])"
         )));
     }
     let platform = match platform {
@@ -39,6 +40,7 @@ pub async fn up(
         })?;
     let config = SandboxConfig {
         platform,
+        tls,
         ..SandboxConfig::default()
     };
     let sandbox = Sandbox::start(listener, config, shutdown_signal())
