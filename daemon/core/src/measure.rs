@@ -61,13 +61,16 @@ struct Tally {
     probes: u64,
     successes: u64,
     latency: LatencyHistogram,
+    last_failure: Option<String>,
 }
 
 impl Tally {
-    fn record(&mut self, ok: bool, latency: Duration) {
+    fn record(&mut self, ok: bool, latency: Duration, failure: Option<&str>) {
         self.probes += 1;
         if ok {
             self.successes += 1;
+        } else if let Some(failure) = failure {
+            self.last_failure = Some(failure.to_string());
         }
         self.latency.record(latency);
     }
@@ -79,6 +82,7 @@ impl Tally {
             successes: self.successes,
             latency_p95_seconds: self.latency.quantile_seconds(0.95),
             latency_max_seconds: self.latency.max_seconds(),
+            last_failure: self.last_failure.clone(),
         }
     }
 }
@@ -92,17 +96,25 @@ pub struct AvailabilityTracker {
 
 impl AvailabilityTracker {
     /// Records one probe of `service`, sent while `phase` was running (if any). A failed
-    /// probe's latency is the time it took to fail (its timeout when it timed out).
-    pub fn record(&mut self, service: &str, phase: Option<&str>, ok: bool, latency: Duration) {
+    /// probe's latency is the time it took to fail (its timeout when it timed out);
+    /// `failure` says why it failed.
+    pub fn record(
+        &mut self,
+        service: &str,
+        phase: Option<&str>,
+        ok: bool,
+        latency: Duration,
+        failure: Option<&str>,
+    ) {
         self.drill
             .entry(service.to_string())
             .or_default()
-            .record(ok, latency);
+            .record(ok, latency, failure);
         if let Some(phase) = phase {
             self.phases
                 .entry((phase.to_string(), service.to_string()))
                 .or_default()
-                .record(ok, latency);
+                .record(ok, latency, failure);
         }
     }
 
@@ -210,12 +222,17 @@ pub fn judge_phase(
         for service in availability {
             if service.probes > 0 && service.ratio() < floor {
                 reasons.push(format!(
-                    "{} availability {:.2}% below the {:.2}% floor ({} of {} probes failed)",
+                    "{} availability {:.2}% below the {:.2}% floor ({} of {} probes failed{})",
                     service.service,
                     service.ratio() * 100.0,
                     floor * 100.0,
                     service.probes - service.successes,
-                    service.probes
+                    service.probes,
+                    service
+                        .last_failure
+                        .as_deref()
+                        .map(|why| format!("; the last: {why}"))
+                        .unwrap_or_default()
                 ));
             }
         }
@@ -298,15 +315,32 @@ mod tests {
     fn availability_is_tallied_per_service_for_the_drill_and_per_phase() {
         let mut tracker = AvailabilityTracker::default();
         for i in 0..10 {
-            tracker.record("capsule", Some("pod-failure"), i != 3, ms(5));
+            let failure = (i == 3).then_some("HTTP 503 Service Unavailable");
+            tracker.record("capsule", Some("pod-failure"), i != 3, ms(5), failure);
         }
-        tracker.record("capsule", None, false, ms(2000));
-        tracker.record("plato", Some("pod-failure"), true, ms(7));
+        tracker.record(
+            "capsule",
+            None,
+            false,
+            ms(2000),
+            Some("no answer within 2000 ms"),
+        );
+        tracker.record("plato", Some("pod-failure"), true, ms(7), None);
         let drill = tracker.drill_summary();
         assert_eq!(drill[0].service, "capsule");
         assert_eq!((drill[0].probes, drill[0].successes), (11, 9));
+        assert_eq!(
+            drill[0].last_failure.as_deref(),
+            Some("no answer within 2000 ms")
+        );
         let phase = tracker.phase_summary("pod-failure");
         assert_eq!((phase[0].probes, phase[0].successes), (10, 9));
+        assert_eq!(
+            phase[0].last_failure.as_deref(),
+            Some("HTTP 503 Service Unavailable"),
+            "why the phase's last failed probe failed"
+        );
+        assert_eq!(phase[1].last_failure, None);
         assert_eq!(phase[1].service, "plato");
         assert!(tracker.phase_summary("zone-failure").is_empty());
     }
@@ -338,6 +372,7 @@ mod tests {
             successes,
             latency_p95_seconds: Some(0.01),
             latency_max_seconds: Some(0.02),
+            last_failure: None,
         }
     }
 

@@ -107,6 +107,10 @@ pub struct ServiceAvailability {
     /// seconds; `None` when no probe was sent.
     pub latency_p95_seconds: Option<f64>,
     pub latency_max_seconds: Option<f64>,
+    /// Why the last failed probe failed (`HTTP 403 Forbidden: services "web" is
+    /// forbidden: ...`, a timeout, a refused connection), when one failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<String>,
 }
 
 impl ServiceAvailability {
@@ -255,6 +259,7 @@ mod tests {
             successes: 0,
             latency_p95_seconds: None,
             latency_max_seconds: None,
+            last_failure: None,
         };
         assert_eq!(none.ratio(), 1.0);
         let some = ServiceAvailability {

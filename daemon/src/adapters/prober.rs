@@ -42,7 +42,8 @@ impl HttpProber {
         })
     }
 
-    async fn send(&self, probe: &Probe) -> bool {
+    /// Sends one probe: `Ok` on a 2xx answer, else why it failed.
+    async fn send(&self, probe: &Probe) -> Result<(), String> {
         match probe {
             Probe::ServiceProxy {
                 namespace,
@@ -55,34 +56,62 @@ impl HttpProber {
                     None => service.clone(),
                 };
                 let url = format!("/api/v1/namespaces/{namespace}/services/{target}/proxy{path}");
-                let Ok(request) = http::Request::get(url).body(Vec::new()) else {
-                    return false;
-                };
-                match self.kube.send(request.map(kube::client::Body::from)).await {
-                    Ok(response) => {
-                        let ok = response.status().is_success();
-                        // Read the body so the connection is reused.
-                        let _ = response.into_body().collect().await;
-                        ok
-                    }
-                    Err(_) => false,
-                }
+                let request = http::Request::get(url)
+                    .body(Vec::new())
+                    .map_err(|err| format!("bad probe request: {err}"))?;
+                let response = self
+                    .kube
+                    .send(request.map(kube::client::Body::from))
+                    .await
+                    .map_err(|err| err.to_string())?;
+                let status = response.status();
+                // Read the body so the connection is reused (and, on failure, to say why).
+                let body = response
+                    .into_body()
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                answer(status, &body)
             }
             Probe::Url(url) => {
-                let Ok(uri) = url.parse::<http::Uri>() else {
-                    return false;
-                };
-                match self.http.get(uri).await {
-                    Ok(response) => {
-                        let ok = response.status().is_success();
-                        let _ = response.into_body().collect().await;
-                        ok
-                    }
-                    Err(_) => false,
-                }
+                let uri = url
+                    .parse::<http::Uri>()
+                    .map_err(|err| format!("bad probe URL {url}: {err}"))?;
+                let response = self.http.get(uri).await.map_err(|err| err.to_string())?;
+                let status = response.status();
+                let body = response
+                    .into_body()
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                answer(status, &body)
             }
         }
     }
+}
+
+/// A 2xx answer, or `HTTP 403 Forbidden: <the Status message>` (the API server's
+/// `message` when the body is a Kubernetes Status, else the body's first line).
+fn answer(status: http::StatusCode, body: &[u8]) -> Result<(), String> {
+    if status.is_success() {
+        return Ok(());
+    }
+    let detail = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_string))
+        .or_else(|| {
+            String::from_utf8_lossy(body)
+                .lines()
+                .next()
+                .map(|line| line.chars().take(200).collect())
+        })
+        .filter(|detail| !detail.trim().is_empty());
+    Err(match detail {
+        Some(detail) => format!("HTTP {status}: {detail}"),
+        None => format!("HTTP {status}"),
+    })
 }
 
 #[async_trait]
@@ -90,13 +119,15 @@ impl Prober for HttpProber {
     async fn probe(&self, target: &ProbeTarget, timeout: Duration) -> ProbeOutcome {
         let start = Instant::now();
         match tokio::time::timeout(timeout, self.send(&target.probe)).await {
-            Ok(ok) => ProbeOutcome {
-                ok,
+            Ok(sent) => ProbeOutcome {
+                ok: sent.is_ok(),
                 latency: start.elapsed(),
+                failure: sent.err(),
             },
             Err(_) => ProbeOutcome {
                 ok: false,
                 latency: timeout,
+                failure: Some(format!("no answer within {} ms", timeout.as_millis())),
             },
         }
     }
@@ -174,6 +205,24 @@ impl AlertSource for PrometheusAlerts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_probe_says_why_with_the_api_servers_message() {
+        let forbidden = br#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"services \"web:http\" is forbidden: User \"system:serviceaccount:ops:firedrill\" cannot get resource \"services/proxy\" in API group \"\" in the namespace \"shop\"","reason":"Forbidden","code":403}"#;
+        assert_eq!(
+            answer(http::StatusCode::FORBIDDEN, forbidden),
+            Err(r#"HTTP 403 Forbidden: services "web:http" is forbidden: User "system:serviceaccount:ops:firedrill" cannot get resource "services/proxy" in API group "" in the namespace "shop""#.to_string())
+        );
+        assert_eq!(
+            answer(http::StatusCode::BAD_GATEWAY, b"upstream down\nmore"),
+            Err("HTTP 502 Bad Gateway: upstream down".to_string())
+        );
+        assert_eq!(
+            answer(http::StatusCode::SERVICE_UNAVAILABLE, b""),
+            Err("HTTP 503 Service Unavailable".to_string())
+        );
+        assert_eq!(answer(http::StatusCode::OK, b"fine"), Ok(()));
+    }
 
     #[test]
     fn only_firing_alerts_are_read_from_the_prometheus_answer() {

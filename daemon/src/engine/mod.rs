@@ -929,6 +929,7 @@ async fn probe_loop(
                 phase.as_deref(),
                 outcome.ok,
                 outcome.latency,
+                outcome.failure.as_deref(),
             );
             if let Some(breach) = window.record(&target.service, outcome.ok)
                 && state.abort_reason.is_none()

@@ -107,6 +107,9 @@ pub struct ProbeTarget {
 pub struct ProbeOutcome {
     pub ok: bool,
     pub latency: Duration,
+    /// Why a failed probe failed (the status and the API server's message, a timeout, a
+    /// refused connection).
+    pub failure: Option<String>,
 }
 
 /// Sends availability probes (`HttpProber` over the Kubernetes service proxy or plain

@@ -92,9 +92,11 @@ struct FakeProber {
 #[async_trait]
 impl Prober for FakeProber {
     async fn probe(&self, _: &ProbeTarget, _: Duration) -> ProbeOutcome {
+        let ok = !self.failing.load(Ordering::SeqCst);
         ProbeOutcome {
-            ok: !self.failing.load(Ordering::SeqCst),
+            ok,
             latency: Duration::from_millis(3),
+            failure: (!ok).then(|| "HTTP 503 Service Unavailable".into()),
         }
     }
 }

@@ -33,6 +33,7 @@ fn run_with(value: f64) -> RunRecord {
         successes: 3,
         latency_p95_seconds: Some(value),
         latency_max_seconds: Some(-value),
+        last_failure: None,
     }];
     if let Some(loss) = run.phases[2].data_loss.as_mut() {
         loss.loss_window_seconds = value;

@@ -32,6 +32,7 @@ fn healthy(service: &str, probes: u64, p95: f64) -> ServiceAvailability {
         successes: probes,
         latency_p95_seconds: Some(p95),
         latency_max_seconds: Some(p95 * 2.0),
+        last_failure: None,
     }
 }
 
@@ -186,6 +187,7 @@ pub fn failing_run_at(start: DateTime<Utc>) -> RunRecord {
         successes: 191,
         latency_p95_seconds: Some(1.25),
         latency_max_seconds: Some(2.0),
+        last_failure: None,
     };
     run.availability[1].successes = 2451;
     if let Some(loss) = run.phases[2].data_loss.as_mut() {
