@@ -66,7 +66,7 @@ NAMESPACED_ALLOWED = {
     ("", "services/proxy"): {"get"},  # service_proxy availability probes
     ("coordination.k8s.io", "leases"): {"get", "create", "update"},
 }
-CLUSTER_ALLOWED = {("", "nodes"): {"get", "list", "patch"}}
+CLUSTER_ALLOWED = {("", "nodes"): {"get", "list", "patch"}, ("", "namespaces"): {"get"}}
 # rbac.drainNodes: what a zone drill's drain needs in every namespace.
 DRAIN_ALLOWED = {("", "pods"): {"list"}, ("", "pods/eviction"): {"create"}}
 
@@ -163,6 +163,8 @@ def rbac_violations(docs: list[dict], allow_exec: bool) -> list[str]:
                         problems.append(f"{kind} {name}: leases outside the release namespace")
                     if cluster_role_for_workloads and resource == "leases":
                         problems.append(f"{kind} {name}: leases cluster-wide")
+                    if resource == "namespaces" and rule.get("resourceNames") != ["kube-system"]:
+                        problems.append(f"{kind} {name}: namespaces beyond kube-system")
     return problems
 
 
@@ -488,10 +490,11 @@ def main() -> int:
     def default_rbac_exact():
         g = granted(rendered["default"][0])
         assert g == {("Role", NAMESPACE, "leases", v) for v in ("get", "create", "update")} | \
-                    {("ClusterRole", "", "nodes", v) for v in ("get", "list", "patch")}, sorted(g)
+                    {("ClusterRole", "", "nodes", v) for v in ("get", "list", "patch")} | \
+                    {("ClusterRole", "", "namespaces", "get")}, sorted(g)
 
     if "default" in rendered:
-        check("default values: only leases (release namespace) and nodes are granted", default_rbac_exact)
+        check("default values: only leases (release namespace), nodes and the kube-system namespace are granted", default_rbac_exact)
 
     # -- dashboard
     dash = json.loads((CHART / "files/dashboard.json").read_text())
