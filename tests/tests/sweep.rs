@@ -413,6 +413,19 @@ fn assert_interrupted(point: &str, dir: &Path, config: &Path, at_kill: &[Value])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&report.stdout);
+    // The evidence chain the crash and the recovery wrote verifies intact.
+    let verified = firedrill()
+        .arg("-c")
+        .arg(config)
+        .arg("verify")
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "{point}: verify: {}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
     // Every phase journaled as injecting and not rolled back before the kill was rolled
     // back after it, and the record says so.
     let owed: Vec<&str> = at_kill
