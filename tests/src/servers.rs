@@ -231,6 +231,54 @@ impl PostgresPair {
         )
     }
 
+    /// A sandbox whose `postgresql` pods (namespace `data`) run exec commands on this
+    /// machine against this pair, both Ready.
+    pub fn sandbox(&self, dir: &Path) -> crate::SandboxProcess {
+        let platform = format!(
+            "namespace: data\nzones: [zone-a]\nnodesPerZone: 1\nstatefulsets:\n{}",
+            self.local_exec_statefulset()
+        );
+        let sandbox = crate::SandboxProcess::start(dir, Some(&platform));
+        sandbox.wait_ready("data", "app=postgresql", 2);
+        sandbox
+    }
+
+    /// The configuration body (for `write_config`) of the drill `failover`: the
+    /// postgres-failover scenario on this pair with canaries, `stop` (a JSON list) the
+    /// command that stops the primary.
+    pub fn failover_drill(&self, stop: &str) -> String {
+        format!(
+            r#"
+services:
+  postgresql: {{ namespace: data, selector: app=postgresql }}
+connections:
+  primary: {{ kind: postgres, url: "{primary}" }}
+  replica: {{ kind: postgres, url: "{replica}" }}
+plugins:
+  grants:
+    postgres-failover:
+      kubernetes: [{{ verbs: [list], namespaces: [data] }}]
+      exec: [data]
+      connections: [primary, replica]
+drills:
+  failover:
+    phases:
+      - name: postgres-failover
+        scenario: postgres-failover
+        services: [postgresql]
+        params:
+          primary: primary
+          replica: replica
+          primary_pod: postgresql-0
+          stop_command: {stop}
+        canary: {{ connection: primary, read_from: replica }}
+        objectives: {{ rto: 1m, rpo: 200ms }}
+"#,
+            primary = self.primary_url(),
+            replica = self.replica_url(),
+        )
+    }
+
     /// The command that stops the primary (`pg_ctl stop -m immediate`) as its own user
     /// would (`pg_ctl` refuses root), as a JSON list for a scenario's `stop_command`.
     pub fn stop_primary_command_json(&self) -> String {

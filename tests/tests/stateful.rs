@@ -25,17 +25,6 @@ fn tempdir() -> TempDir {
         .unwrap()
 }
 
-/// A sandbox whose `postgresql` pods run exec commands on this machine, both Ready.
-fn sandbox_with_local_postgres(dir: &Path, pg: &PostgresPair) -> SandboxProcess {
-    let platform = format!(
-        "namespace: data\nzones: [zone-a]\nnodesPerZone: 1\nstatefulsets:\n{}",
-        pg.local_exec_statefulset()
-    );
-    let sandbox = SandboxProcess::start(dir, Some(&platform));
-    sandbox.wait_ready("data", "app=postgresql", 2);
-    sandbox
-}
-
 fn evidence_names(record: &Value) -> Vec<String> {
     record["evidence"]
         .as_array()
@@ -56,40 +45,7 @@ fn postgres_failover_config_stopping(
     pg: &PostgresPair,
     stop: &str,
 ) -> PathBuf {
-    write_config(
-        dir,
-        sandbox,
-        &format!(
-            r#"
-services:
-  postgresql: {{ namespace: data, selector: app=postgresql }}
-connections:
-  primary: {{ kind: postgres, url: "{primary}" }}
-  replica: {{ kind: postgres, url: "{replica}" }}
-plugins:
-  grants:
-    postgres-failover:
-      kubernetes: [{{ verbs: [list], namespaces: [data] }}]
-      exec: [data]
-      connections: [primary, replica]
-drills:
-  failover:
-    phases:
-      - name: postgres-failover
-        scenario: postgres-failover
-        services: [postgresql]
-        params:
-          primary: primary
-          replica: replica
-          primary_pod: postgresql-0
-          stop_command: {stop}
-        canary: {{ connection: primary, read_from: replica }}
-        objectives: {{ rto: 1m, rpo: 200ms }}
-"#,
-            primary = pg.primary_url(),
-            replica = pg.replica_url(),
-        ),
-    )
+    write_config(dir, sandbox, &pg.failover_drill(stop))
 }
 
 #[test]
@@ -97,7 +53,7 @@ fn postgres_failover_with_synchronous_replication_loses_no_acknowledged_write() 
     require_plugins(&["postgres-failover"]);
     let dir = tempdir();
     let pg = PostgresPair::start(dir.path(), Replication::Sync);
-    let sandbox = sandbox_with_local_postgres(dir.path(), &pg);
+    let sandbox = pg.sandbox(dir.path());
     let config = postgres_failover_config(dir.path(), &sandbox, &pg);
 
     // The plan names the stop, the promotion and the canaries, and changes nothing.
@@ -178,7 +134,7 @@ fn postgres_failover_whose_stop_fails_promotes_nothing_and_asks_to_check_the_pri
     require_plugins(&["postgres-failover"]);
     let dir = tempdir();
     let pg = PostgresPair::start(dir.path(), Replication::Async);
-    let sandbox = sandbox_with_local_postgres(dir.path(), &pg);
+    let sandbox = pg.sandbox(dir.path());
     let stop = r#"["sh", "-c", "echo 'pg_ctl: permission denied' >&2; exit 4"]"#;
     let config = postgres_failover_config_stopping(dir.path(), &sandbox, &pg, stop);
 
@@ -254,7 +210,7 @@ fn postgres_failover_with_lagging_asynchronous_replica_shows_the_lost_writes() {
     // The replica stops receiving WAL: the primary keeps acknowledging commits that will
     // not survive the failover, as with any asynchronous replica that falls behind.
     pg.break_replication();
-    let sandbox = sandbox_with_local_postgres(dir.path(), &pg);
+    let sandbox = pg.sandbox(dir.path());
     let config = postgres_failover_config(dir.path(), &sandbox, &pg);
 
     let (_, record) = run_json(&config, "failover");
@@ -364,7 +320,7 @@ fn postgres_restore_restores_the_newest_dump_and_reports_its_age() {
     dump("older.dump", "3 hours ago");
     pg.psql_ok(pg.primary_port, "DROP TABLE orders");
 
-    let sandbox = sandbox_with_local_postgres(dir.path(), &pg);
+    let sandbox = pg.sandbox(dir.path());
     let config = write_config(
         dir.path(),
         &sandbox,

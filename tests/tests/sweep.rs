@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use firedrill_tests::servers::{PostgresPair, Replication, start_alertmanager};
 use firedrill_tests::{
     Guard, SandboxProcess, firedrill, firedrill_serve, free_port, http_get, http_request,
-    require_plugins, spawn_quiet, wait_for,
+    require_plugins, spawn_quiet, wait_for, write_config,
 };
 use serde_json::Value;
 use tempfile::TempDir;
@@ -606,49 +606,12 @@ fn sweep_postgres(results: &mut Results) {
                 .tempdir()
                 .unwrap();
             let pg = PostgresPair::start(dir.path(), Replication::Sync);
-            let platform = format!(
-                "namespace: data\nzones: [zone-a]\nnodesPerZone: 1\nstatefulsets:\n{}",
-                pg.local_exec_statefulset()
+            let sandbox = pg.sandbox(dir.path());
+            let config = write_config(
+                dir.path(),
+                &sandbox,
+                &pg.failover_drill(&pg.stop_primary_command_json()),
             );
-            let sandbox = SandboxProcess::start(dir.path(), Some(&platform));
-            sandbox.wait_ready("data", "app=postgresql", 2);
-            let config = dir.path().join("firedrill.yaml");
-            std::fs::write(
-            &config,
-            format!(
-                r#"version: 1
-storage: {{ path: data }}
-targets:
-  lab: {{ kind: kubeconfig, kubeconfig: {kubeconfig} }}
-default_target: lab
-services:
-  postgresql: {{ namespace: data, selector: app=postgresql }}
-connections:
-  primary: {{ kind: postgres, url: "{primary}" }}
-  replica: {{ kind: postgres, url: "{replica}" }}
-plugins:
-  grants:
-    postgres-failover:
-      kubernetes: [{{ verbs: [list], namespaces: [data] }}]
-      exec: [data]
-      connections: [primary, replica]
-drills:
-  failover:
-    phases:
-      - name: postgres-failover
-        scenario: postgres-failover
-        services: [postgresql]
-        params: {{ primary: primary, replica: replica, primary_pod: postgresql-0, stop_command: {stop} }}
-        canary: {{ connection: primary, read_from: replica }}
-        objectives: {{ rto: 1m, rpo: 200ms }}
-"#,
-                kubeconfig = sandbox.kubeconfig.display(),
-                primary = pg.primary_url(),
-                replica = pg.replica_url(),
-                stop = pg.stop_primary_command_json(),
-            ),
-        )
-        .unwrap();
             let child = spawn_quiet(firedrill().arg("-c").arg(&config).args(["run", "failover"]));
             let start = Instant::now();
             let mut seen = false;

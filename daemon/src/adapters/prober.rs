@@ -64,32 +64,33 @@ impl HttpProber {
                     .send(request.map(kube::client::Body::from))
                     .await
                     .map_err(|err| err.to_string())?;
-                let status = response.status();
-                // Read the body so the connection is reused (and, on failure, to say why).
-                let body = response
-                    .into_body()
-                    .collect()
-                    .await
-                    .map(|b| b.to_bytes())
-                    .unwrap_or_default();
-                answer(status, &body)
+                read_answer(response).await
             }
             Probe::Url(url) => {
                 let uri = url
                     .parse::<http::Uri>()
                     .map_err(|err| format!("bad probe URL {url}: {err}"))?;
                 let response = self.http.get(uri).await.map_err(|err| err.to_string())?;
-                let status = response.status();
-                let body = response
-                    .into_body()
-                    .collect()
-                    .await
-                    .map(|b| b.to_bytes())
-                    .unwrap_or_default();
-                answer(status, &body)
+                read_answer(response).await
             }
         }
     }
+}
+
+/// Reads the whole body (so the connection is reused, and to say why on failure) and
+/// judges the answer.
+async fn read_answer<B>(response: http::Response<B>) -> Result<(), String>
+where
+    B: http_body_util::BodyExt,
+{
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    answer(status, &body)
 }
 
 /// A 2xx answer, or `HTTP 403 Forbidden: <the Status message>` (the API server's
