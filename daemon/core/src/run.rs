@@ -219,7 +219,63 @@ pub struct RunRecord {
     pub plugin_sha256: BTreeMap<String, String>,
 }
 
+impl PhaseRecord {
+    /// A phase about to run (or skipped): its name, scenario and objectives, nothing
+    /// measured yet, verdict `Skipped` until decided.
+    pub fn planned(phase: &crate::config::Phase, started_at: DateTime<Utc>) -> Self {
+        Self {
+            name: phase.name.clone(),
+            scenario: phase.scenario.clone(),
+            started_at,
+            injected_at: None,
+            recovered_at: None,
+            finished_at: None,
+            rto_target_seconds: phase.objectives.rto.map(|d| d.as_secs_f64()),
+            recovery_seconds: None,
+            rpo_target_seconds: phase.objectives.rpo.map(|d| d.as_secs_f64()),
+            availability_floor: phase.objectives.availability_floor,
+            detection: None,
+            verdict: PhaseVerdict::Skipped,
+            rollback: None,
+            availability: Vec::new(),
+            data_loss: None,
+            actions: Vec::new(),
+        }
+    }
+}
+
 impl RunRecord {
+    /// A run that has just begun: identity, target, trigger and start; nothing else
+    /// recorded yet (outcome `Passed` until decided).
+    pub fn begun(
+        id: String,
+        drill: String,
+        target: String,
+        trigger: Trigger,
+        started_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            drill,
+            description: None,
+            target,
+            trigger,
+            scheduled_for: None,
+            started_at,
+            finished_at: None,
+            outcome: Outcome::Passed,
+            participants: Vec::new(),
+            overall_rto_seconds: None,
+            overall_rpo_seconds: None,
+            phases: Vec::new(),
+            availability: Vec::new(),
+            timeline: Vec::new(),
+            evidence: Vec::new(),
+            config_sha256: String::new(),
+            plugin_sha256: BTreeMap::new(),
+        }
+    }
+
     /// Wall-clock duration of the run in seconds, once finished.
     pub fn duration_seconds(&self) -> Option<f64> {
         self.finished_at

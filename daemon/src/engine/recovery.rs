@@ -4,8 +4,6 @@
 //! (`app::recovery`): a run is rolled back only on the cluster it ran on, and the engine
 //! refuses one recorded on another cluster (see [`Engine::recover`]).
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use firedrill_core::config::Drill;
 use firedrill_core::run::{Outcome, RunRecord, TimelineEvent, Trigger};
@@ -184,26 +182,18 @@ async fn settled(
 ) -> Result<RunRecord, ScenarioError> {
     let finished = Utc::now();
     let record = RunRecord {
-        id: run.id.clone(),
-        drill: run.drill.clone(),
-        description: None,
-        target: target.to_string(),
-        trigger: Trigger::Cli {
-            user: "recovery".into(),
-        },
-        scheduled_for: None,
-        started_at: run.started_at,
         finished_at: Some(finished),
         outcome: Outcome::Interrupted,
-        participants: Vec::new(),
-        overall_rto_seconds: None,
-        overall_rpo_seconds: None,
-        phases: Vec::new(),
-        availability: Vec::new(),
         timeline,
-        evidence: Vec::new(),
-        config_sha256: String::new(),
-        plugin_sha256: BTreeMap::new(),
+        ..RunRecord::begun(
+            run.id.clone(),
+            run.drill.clone(),
+            target.to_string(),
+            Trigger::Cli {
+                user: "recovery".into(),
+            },
+            run.started_at,
+        )
     };
     journal
         .append(

@@ -1,10 +1,11 @@
 //! Engine behaviour with fake scenarios, probes and journal, on tokio's paused clock.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
+use firedrill_core::config::Canary;
 
 use super::ports::*;
 use super::*;

@@ -182,22 +182,23 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
     ready.store(true, Ordering::SeqCst);
 
     let reloader = tokio::spawn(reload(config_path.to_path_buf(), live_tx, shutdown.clone()));
+    let daemon = Daemon {
+        live: live.clone(),
+        metrics: metrics.clone(),
+        leading,
+        shutdown: shutdown.clone(),
+    };
     let runner = tokio::spawn(runner(
-        live.clone(),
+        daemon.clone(),
         sessions.clone(),
         jobs_rx,
         running.clone(),
-        metrics.clone(),
-        leading.clone(),
-        shutdown.clone(),
     ));
-    let scheduler = tokio::spawn(scheduler(
-        live.clone(),
+    let scheduler = tokio::spawn(schedule_loop(
+        daemon,
         config.storage_path.join("scheduler.json"),
         jobs_tx,
-        metrics.clone(),
-        leading,
-        shutdown.clone(),
+        Timing::wall(),
     ));
     let outbox = tokio::spawn(outbox(
         config.clone(),
@@ -249,16 +250,28 @@ async fn recover(config: &Config, sessions: &mut Sessions, metrics: &Metrics) ->
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What `serve`'s loops share (like a kube-rs controller's `Context`): the configuration
+/// in force, the metrics, whether this replica leads, and the shutdown signal.
+#[derive(Clone)]
+pub struct Daemon {
+    pub live: watch::Receiver<LiveConfig>,
+    pub metrics: Metrics,
+    pub leading: watch::Receiver<bool>,
+    pub shutdown: CancellationToken,
+}
+
 async fn runner(
-    live: watch::Receiver<LiveConfig>,
+    daemon: Daemon,
     sessions: Arc<tokio::sync::Mutex<Sessions>>,
     mut jobs: tokio::sync::mpsc::UnboundedReceiver<RunJob>,
     running: Arc<Mutex<Option<Running>>>,
-    metrics: Metrics,
-    mut leading: watch::Receiver<bool>,
-    shutdown: CancellationToken,
 ) {
+    let Daemon {
+        live,
+        metrics,
+        mut leading,
+        shutdown,
+    } = daemon;
     let mut recovered = false;
     let mut owed = 0;
     loop {
@@ -362,38 +375,20 @@ impl Timing {
     }
 }
 
-async fn scheduler(
-    live: watch::Receiver<LiveConfig>,
-    state_path: PathBuf,
-    jobs: tokio::sync::mpsc::UnboundedSender<RunJob>,
-    metrics: Metrics,
-    leading: watch::Receiver<bool>,
-    shutdown: CancellationToken,
-) {
-    schedule_loop(
-        live,
-        state_path,
-        jobs,
-        metrics,
-        leading,
-        shutdown,
-        Timing::wall(),
-    )
-    .await;
-}
-
 /// The scheduler loop: wakes at each drill's next slot (or after `timing.max_sleep`),
 /// queues what [`decide`] says is due and records how far slots were handled.
-#[allow(clippy::too_many_arguments)]
 pub async fn schedule_loop(
-    mut live: watch::Receiver<LiveConfig>,
+    daemon: Daemon,
     state_path: PathBuf,
     jobs: tokio::sync::mpsc::UnboundedSender<RunJob>,
-    metrics: Metrics,
-    mut leading: watch::Receiver<bool>,
-    shutdown: CancellationToken,
     timing: Timing,
 ) {
+    let Daemon {
+        mut live,
+        metrics,
+        mut leading,
+        shutdown,
+    } = daemon;
     let now_fn = timing.clock.clone();
     loop {
         // Only the leader schedules; it takes up the handled slots where the previous

@@ -55,13 +55,16 @@ async fn run_loop(start: &str, days: u64, handled: Option<(&str, &str)>) -> Vec<
     let origin = tokio::time::Instant::now();
     let clock: Clock =
         Arc::new(move || wall + chrono::Duration::from_std(origin.elapsed()).unwrap_or_default());
-    let task = tokio::spawn(schedule_loop(
+    let daemon = Daemon {
         live,
+        metrics: Metrics::new().unwrap(),
+        leading,
+        shutdown: shutdown.clone(),
+    };
+    let task = tokio::spawn(schedule_loop(
+        daemon,
         state_path,
         jobs_tx,
-        Metrics::new().unwrap(),
-        leading,
-        shutdown.clone(),
         Timing {
             clock,
             max_sleep: Duration::from_secs(6 * 3600),
