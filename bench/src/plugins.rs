@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use firedrill_host::capabilities::cluster::{InMemoryCluster, Pod};
+use firedrill_host::capabilities::cluster::Pod;
+use firedrill_host::testing::InMemoryCluster;
 use firedrill_host::{
     Backends, ClusterGrant, Grants, Limits, Phase, Plugin, Service, WasmtimeHost,
 };

@@ -26,6 +26,7 @@
 //! - [`inspect`]: `firedrill plugin inspect FILE.wasm`.
 //! - [`scaffold`]: `firedrill plugin new NAME --lang rust`.
 //! - [`paths`]: the default plugin directory and the plugins in a directory.
+//! - [`testing`] (feature `testing`): `InMemoryCluster`, a fake cluster for tests.
 //! - `bindings`: the code `wasmtime::component::bindgen!` generates from the WIT.
 
 mod bindings;
@@ -39,6 +40,8 @@ pub mod limits;
 pub mod paths;
 pub mod scaffold;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use bindings::WIT_VERSION;
 pub use bindings::types::{

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use firedrill_host::capabilities::cluster::{InMemoryCluster, Node, Pod};
+use firedrill_host::capabilities::cluster::{Node, Pod};
 use firedrill_host::capabilities::evidence::InMemoryEvidence;
 use firedrill_host::capabilities::state::InMemoryState;
+use firedrill_host::testing::InMemoryCluster;
 use firedrill_host::{Backends, ClusterGrant, Grants, Limits, Phase, Service, WasmtimeHost};
 
 /// The workspace root.
