@@ -70,13 +70,7 @@ pub async fn run_drill(
         .engine
         .run(
             &config,
-            RunRequest {
-                run_id: None,
-                drill: drill.name.clone(),
-                trigger: Trigger::Cli { user },
-                scheduled_for: None,
-                config_sha256: run.config_sha256,
-            },
+            RunRequest::new(&drill.name, Trigger::Cli { user }, None, run.config_sha256),
             cancel,
             Some(progress),
         )

@@ -66,13 +66,32 @@ impl std::fmt::Debug for Engine {
 /// What to run, and why.
 #[derive(Debug, Clone)]
 pub struct RunRequest {
-    /// The run's id; `None`: the engine makes one from the drill and start time.
-    pub run_id: Option<String>,
+    /// The run's id, made once here ([`RunRequest::new`]) so that whoever asked can name
+    /// the run (to abort it) before it starts.
+    pub run_id: String,
     pub drill: String,
     pub trigger: Trigger,
     pub scheduled_for: Option<DateTime<Utc>>,
     /// SHA-256 of the configuration file, for the record.
     pub config_sha256: String,
+}
+
+impl RunRequest {
+    /// A request to run `drill` now, with a fresh run id (`{drill}-{now}-{4 hex}`).
+    pub fn new(
+        drill: &str,
+        trigger: Trigger,
+        scheduled_for: Option<DateTime<Utc>>,
+        config_sha256: String,
+    ) -> Self {
+        Self {
+            run_id: RunRecord::make_id(drill, Utc::now(), rand::random()),
+            drill: drill.to_string(),
+            trigger,
+            scheduled_for,
+            config_sha256,
+        }
+    }
 }
 
 /// Progress of a run, for a live display.
@@ -210,11 +229,7 @@ impl Engine {
     /// The record of a run starting now: its id, target, trigger and the configuration's
     /// objectives and participants.
     fn begin(&self, config: &Config, request: &RunRequest, clock: Clock) -> RunRecord {
-        let nonce: u16 = rand::random();
-        let id = request
-            .run_id
-            .clone()
-            .unwrap_or_else(|| RunRecord::make_id(&request.drill, clock.wall, nonce));
+        let id = request.run_id.clone();
         RunRecord {
             scheduled_for: request.scheduled_for,
             participants: config.report.participants.clone(),

@@ -397,15 +397,14 @@ fn rig(first: Option<Duration>, second: Option<Duration>) -> Rig {
 }
 
 fn request() -> RunRequest {
-    RunRequest {
-        run_id: None,
-        drill: "drill".into(),
-        trigger: Trigger::Cli {
+    RunRequest::new(
+        "drill",
+        Trigger::Cli {
             user: "test".into(),
         },
-        scheduled_for: None,
-        config_sha256: "abc".into(),
-    }
+        None,
+        "abc".into(),
+    )
 }
 
 #[tokio::test(start_paused = true)]

@@ -327,17 +327,14 @@ async fn runner(
         let cancel = CancellationToken::new();
         let (progress, mut events) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(async move { while events.recv().await.is_some() {} });
-        let run_id =
-            firedrill_core::run::RunRecord::make_id(&drill.name, Utc::now(), rand::random());
-        let request = RunRequest {
-            run_id: Some(run_id.clone()),
-            drill: drill.name.clone(),
-            trigger: job.trigger.clone(),
-            scheduled_for: job.scheduled_for,
-            config_sha256: config_sha.clone(),
-        };
+        let request = RunRequest::new(
+            &drill.name,
+            job.trigger.clone(),
+            job.scheduled_for,
+            config_sha.clone(),
+        );
         *running.lock() = Some(Running {
-            run_id,
+            run_id: request.run_id.clone(),
             cancel: cancel.clone(),
         });
         tracing::info!(drill = %drill.name, trigger = ?job.trigger, "Drill started");
