@@ -1,6 +1,6 @@
-//! Authentication and the authorization gate: ServiceAccount tokens (TokenRequest), who a
-//! request is (admin or a ServiceAccount), the middleware that answers 401 and 403 before
-//! any handler runs, and `SelfSubjectAccessReview`.
+//! ServiceAccount tokens and identities: the admin token, who a token stands for,
+//! minting (TokenRequest) and token lifetimes. The HTTP side (the 401/403 gate,
+//! TokenRequest and SelfSubjectAccessReview handlers) is `http::auth`.
 //!
 //! Compatibility: a request without an `Authorization` header, or with the admin token
 //! the sandbox's kubeconfig carries ([`ADMIN_TOKEN`]), is the admin and skips RBAC, so
@@ -11,17 +11,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use axum::extract::{Request, State as AxumState};
-use axum::http::{HeaderMap, Method, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use rand::distr::{Alphanumeric, SampleString};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::api::{ApiError, AppState, decode_query_pairs};
-use crate::object::{self, int_at, str_at};
-use crate::rbac::{self, Attributes, Decision, UserInfo};
+use crate::object::{self, int_at};
+use crate::rbac::UserInfo;
 use crate::resources::SERVICEACCOUNTS;
 use crate::store::State;
 
@@ -36,8 +31,6 @@ pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// The shortest lifetime the API server accepts in a TokenRequest.
 pub const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(600);
-
-const DEFAULT_AUDIENCE: &str = "https://kubernetes.default.svc.cluster.local";
 
 /// Who a request is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,113 +118,6 @@ impl Tokens {
     }
 }
 
-/// Why a request was refused before reaching a handler.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    /// No valid credential: 401.
-    Unauthorized,
-    /// RBAC denied: 403 with the API server's message and details.
-    Forbidden {
-        /// `pods "web-1" is forbidden: User ...`.
-        message: String,
-        /// `{"name": "web-1", "kind": "pods"}`.
-        details: Value,
-    },
-}
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        match self {
-            Self::Unauthorized => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized")
-                    .into_response()
-            }
-            Self::Forbidden { message, details } => {
-                ApiError::new(StatusCode::FORBIDDEN, "Forbidden", message)
-                    .with_details(details)
-                    .into_response()
-            }
-        }
-    }
-}
-
-/// Who `headers` say the caller is.
-pub fn identify(app: &AppState, headers: &HeaderMap) -> Result<Identity, Refusal> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(Identity::Admin);
-    };
-    let text = value.to_str().map_err(|_| Refusal::Unauthorized)?;
-    let token = text
-        .strip_prefix("Bearer ")
-        .or_else(|| text.strip_prefix("bearer "))
-        .map(str::trim)
-        .ok_or(Refusal::Unauthorized)?;
-    if token == ADMIN_TOKEN {
-        return Ok(Identity::Admin);
-    }
-    let state = app.store.lock();
-    app.tokens
-        .authenticate(&state, token, Utc::now())
-        .map(Identity::ServiceAccount)
-        .ok_or(Refusal::Unauthorized)
-}
-
-/// Authenticates and authorizes one request; `Ok` lets it through.
-pub fn admit(
-    app: &AppState,
-    method: &Method,
-    path: &str,
-    query: &str,
-    headers: &HeaderMap,
-) -> Result<(), Refusal> {
-    let Identity::ServiceAccount(user) = identify(app, headers)? else {
-        return Ok(());
-    };
-    let attributes = Attributes::from_request(method, path, &decode_query_pairs(query));
-    let mut checks = vec![attributes.clone()];
-    // A WebSocket exec/attach/port-forward is a GET, authorized as `get` on the
-    // subresource; the API server since 1.35 (AuthorizePodWebsocketUpgradeCreatePermission,
-    // on by default) also requires `create`, which SPDY's POST always needed. The sandbox
-    // requires both, so what passes here passes on every version.
-    if attributes.verb == "get"
-        && attributes.resource == "pods"
-        && matches!(
-            attributes.subresource.as_str(),
-            "exec" | "attach" | "portforward"
-        )
-    {
-        checks.push(Attributes {
-            verb: "create".to_owned(),
-            ..attributes
-        });
-    }
-    let state = app.store.lock();
-    for check in &checks {
-        if let Decision::Deny(reason) = rbac::authorize(&state, &user, check) {
-            let (message, details) = rbac::forbidden(&user, check, &reason);
-            tracing::debug!(user = %user.name, %message, "Request forbidden");
-            return Err(Refusal::Forbidden { message, details });
-        }
-    }
-    Ok(())
-}
-
-/// The middleware in front of every route: 401 for an unknown or expired token, 403 when
-/// RBAC denies a ServiceAccount, before any handler (or exec upgrade) runs.
-pub async fn guard(AxumState(app): AxumState<AppState>, request: Request, next: Next) -> Response {
-    let admitted = admit(
-        &app,
-        request.method(),
-        request.uri().path(),
-        request.uri().query().unwrap_or_default(),
-        request.headers(),
-    );
-    match admitted {
-        Ok(()) => next.run(request).await,
-        Err(refusal) => refusal.into_response(),
-    }
-}
-
 /// Why a token could not be minted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
@@ -277,7 +163,7 @@ pub fn mint(
     Ok((token, expires))
 }
 
-fn lifetime_of(request: &Value) -> Result<Duration, TokenError> {
+pub(crate) fn lifetime_of(request: &Value) -> Result<Duration, TokenError> {
     let Some(seconds) = int_at(request, "/spec/expirationSeconds") else {
         return Ok(DEFAULT_TOKEN_LIFETIME);
     };
@@ -296,124 +182,11 @@ fn lifetime_of(request: &Value) -> Result<Duration, TokenError> {
     Ok(Duration::from_secs(seconds.unsigned_abs()))
 }
 
-/// `POST /api/v1/namespaces/{ns}/serviceaccounts/{name}/token`: a TokenRequest answered
-/// with `status.token` and `status.expirationTimestamp` (201).
-pub fn token_request(
-    app: &AppState,
-    namespace: &str,
-    name: &str,
-    request: &Value,
-) -> Result<Response, ApiError> {
-    let lifetime = lifetime_of(request).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Invalid",
-            format!("TokenRequest.authentication.k8s.io \"{name}\" is invalid: {e}"),
-        )
-    })?;
-    let state = app.store.lock();
-    let (token, expires) =
-        mint(&app.tokens, &state, namespace, name, lifetime).map_err(|e| match e {
-            TokenError::NotFound { name, .. } => ApiError::not_found("serviceaccounts", &name),
-            other => ApiError::bad_request(other.to_string()),
-        })?;
-    let audiences = match request.pointer("/spec/audiences").and_then(Value::as_array) {
-        Some(given) if !given.is_empty() => Value::Array(given.clone()),
-        _ => json!([DEFAULT_AUDIENCE]),
-    };
-    let body = json!({
-        "kind": "TokenRequest",
-        "apiVersion": "authentication.k8s.io/v1",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "creationTimestamp": object::timestamp(Utc::now()),
-        },
-        "spec": {
-            "audiences": audiences,
-            "expirationSeconds": lifetime.as_secs(),
-            "boundObjectRef": request.pointer("/spec/boundObjectRef").cloned().unwrap_or(Value::Null),
-        },
-        "status": {
-            "token": token,
-            "expirationTimestamp": object::timestamp(expires),
-        },
-    });
-    Ok((
-        StatusCode::CREATED,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response())
-}
-
-/// `POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews`: may the caller do
-/// `spec.resourceAttributes` (or `spec.nonResourceAttributes`)? What `kubectl auth can-i`
-/// asks.
-pub fn self_subject_access_review(
-    app: &AppState,
-    headers: &HeaderMap,
-    review: &Value,
-) -> Result<Response, ApiError> {
-    let identity = identify(app, headers)
-        .map_err(|_| ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized"))?;
-    let spec = review.get("spec").cloned().unwrap_or(Value::Null);
-    let attributes = if let Some(resource) =
-        spec.get("resourceAttributes").filter(|v| v.is_object())
-    {
-        Attributes {
-            verb: str_at(resource, "/verb").to_owned(),
-            resource_request: true,
-            api_group: str_at(resource, "/group").to_owned(),
-            resource: str_at(resource, "/resource").to_owned(),
-            subresource: str_at(resource, "/subresource").to_owned(),
-            namespace: str_at(resource, "/namespace").to_owned(),
-            name: str_at(resource, "/name").to_owned(),
-            path: String::new(),
-        }
-    } else if let Some(non_resource) = spec.get("nonResourceAttributes").filter(|v| v.is_object()) {
-        Attributes {
-            verb: str_at(non_resource, "/verb").to_owned(),
-            path: str_at(non_resource, "/path").to_owned(),
-            ..Attributes::default()
-        }
-    } else {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Invalid",
-            "SelfSubjectAccessReview.authorization.k8s.io \"\" is invalid: spec.resourceAttributes: Invalid value: \"null\": exactly one of nonResourceAttributes or resourceAttributes must be specified",
-        ));
-    };
-    let decision = match &identity {
-        Identity::Admin => Decision::Allow(String::new()),
-        Identity::ServiceAccount(user) => rbac::authorize(&app.store.lock(), user, &attributes),
-    };
-    let mut status = json!({"allowed": decision.allowed()});
-    let reason = match &decision {
-        Decision::Allow(reason) | Decision::Deny(reason) => reason,
-    };
-    if !reason.is_empty() {
-        status["reason"] = json!(reason);
-    }
-    let body = json!({
-        "kind": "SelfSubjectAccessReview",
-        "apiVersion": "authorization.k8s.io/v1",
-        "metadata": {"creationTimestamp": null},
-        "spec": spec,
-        "status": status,
-    });
-    Ok((
-        StatusCode::CREATED,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::Store;
+    use serde_json::json;
 
     #[test]
     fn tokens_expire_and_die_with_their_service_account() {

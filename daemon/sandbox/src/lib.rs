@@ -191,33 +191,40 @@
 //! - [`platform`]: the seed platform and the platform file, turned into objects.
 //! - [`store`]: objects as JSON, resourceVersions, change history and broadcast.
 //! - [`resources`]: the table of served kinds that drives routing and discovery.
-//! - [`api`]: HTTP routing and the verbs and subresources.
-//! - [`auth`]: ServiceAccount tokens, the admin, the 401/403 gate, access reviews.
+//! - [`http`]: the HTTP API, one way on top of the rest: routing ([`http`]'s `mod.rs`),
+//!   [`http::common`] (state, `Status` errors, request decoding), [`http::verbs`],
+//!   [`http::subresources`] (scale, eviction, log), [`http::watch`] (watch streams),
+//!   [`http::proxy`] (the service proxy), [`http::auth`] (the 401/403 gate, TokenRequest,
+//!   access reviews), [`http::exec`] (`pods/exec` over WebSocket: the output of
+//!   [`simulated`], or a local process).
+//! - [`auth`]: ServiceAccount tokens and identities, the admin, token lifetimes.
 //! - [`rbac`]: request attributes and RBAC rule matching (pure).
 //! - [`protobuf`]: the protobuf bodies of `create serviceaccount`, `create token`, `auth can-i`,
 //!   `create role`, `create clusterrole`, `create rolebinding`, `create clusterrolebinding`.
-//! - [`watch`]: watch streams.
 //! - [`discovery`]: discovery documents.
 //! - [`table`]: server-side printing for `kubectl get`.
 //! - [`selector`]: label and field selectors.
 //! - [`patch`]: merge, strategic merge and JSON patches.
-//! - [`exec`]: `pods/exec` over WebSocket, simulated or local.
-//! - [`simulated`]: `nodetool status`, `kafka-topics.sh` and the Kafka canary tools
-//!   (verifiable producer, console consumer) from the pods' state and the kept messages.
-//! - [`controllers`]: the simulated controllers, scheduler and kubelet.
+//! - [`simulated`]: `nodetool status` ([`simulated::nodetool`]), `kafka-topics.sh`
+//!   ([`simulated::kafka_topics`]) and the Kafka canary tools (verifiable producer, console
+//!   consumer: [`simulated::kafka_clients`]) from the pods' state ([`simulated::pods`]) and
+//!   the kept messages.
+//! - [`controllers`]: the simulated controllers, one module each ([`controllers::gc`],
+//!   [`controllers::deployments`], [`controllers::replicasets`],
+//!   [`controllers::statefulsets`], [`controllers::scheduler`], [`controllers::kubelet`],
+//!   [`controllers::endpoints`], [`controllers::budgets`]) around one reconcile loop.
 //! - [`ground_truth`]: the record of when pods became Ready.
 //! - [`object`]: accessors over JSON objects.
 //! - [`names`]: generated names and template hashes.
 //! - [`error`]: the `SandboxError` type.
 
-pub mod api;
 pub mod auth;
 pub mod config;
 pub mod controllers;
 pub mod discovery;
 pub mod error;
-pub mod exec;
 pub mod ground_truth;
+pub mod http;
 pub mod names;
 pub mod object;
 pub mod patch;
@@ -231,7 +238,6 @@ pub mod simulated;
 pub mod store;
 pub mod table;
 pub mod tls;
-pub mod watch;
 
 pub use auth::ADMIN_TOKEN;
 pub use config::{SandboxConfig, Timing};

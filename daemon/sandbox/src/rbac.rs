@@ -420,7 +420,11 @@ mod tests {
     use super::*;
 
     fn attributes(method: Method, path: &str, query: &str) -> Attributes {
-        Attributes::from_request(&method, path, &crate::api::decode_query_pairs(query))
+        Attributes::from_request(
+            &method,
+            path,
+            &crate::http::common::decode_query_pairs(query),
+        )
     }
 
     #[test]

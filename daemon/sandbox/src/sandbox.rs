@@ -13,12 +13,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::api::{self, AppState};
 use crate::auth::{self, ADMIN_TOKEN, Tokens};
 use crate::config::SandboxConfig;
 use crate::controllers::Controllers;
 use crate::error::SandboxError;
 use crate::ground_truth::{GroundTruth, Recorder};
+use crate::http::{self, AppState};
 use crate::platform;
 use crate::rbac;
 use crate::resources;
@@ -104,7 +104,7 @@ impl Sandbox {
             kafka_logs: Arc::default(),
             tokens: Arc::clone(&tokens),
         };
-        let router = api::router(app);
+        let router = http::router(app);
         let tls = if config.tls {
             Some(crate::tls::Tls::self_signed()?)
         } else {
