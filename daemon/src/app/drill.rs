@@ -79,6 +79,8 @@ pub async fn run_drill(
         metrics.observe_run(&record);
     }
     let reports = publish(&config, &record).await?;
+    // This run's email, and any a recovery above queued, goes out now if it can.
+    crate::app::outbox::deliver_and_say(&config).await;
     Ok((record, reports))
 }
 

@@ -6,6 +6,7 @@
 pub mod calendar;
 pub mod drill;
 pub mod live;
+pub mod outbox;
 pub mod publish;
 pub mod recovery;
 pub mod render;

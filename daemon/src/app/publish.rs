@@ -1,15 +1,13 @@
-//! Publishing a finished run: the evidence chain, the report files, and the email outbox.
+//! Publishing a finished run: the evidence chain, the report files, and its email queued in the outbox.
 
 use std::path::PathBuf;
 
 use chrono::Utc;
 use firedrill_core::config::Config;
 use firedrill_core::run::RunRecord;
-use firedrill_notify::Backoff;
 use firedrill_store::{RunStore, SqliteRunStore};
 
 use crate::adapters::journal::{JOURNAL_FILE, SqliteJournal};
-use crate::adapters::outbox::LockedStore;
 use crate::app::render::renderer;
 use crate::app::store::store_error;
 use crate::engine::ports::JournalEntry;
@@ -20,9 +18,8 @@ fn usage(message: impl Into<String>) -> CommandError {
 }
 
 /// Records a finished run: appends it to the evidence chain with its report files'
-/// hashes, writes the report, agenda and JSON export to `storage/reports/RUN_ID/`, queues
-/// the email, and tries to deliver what the outbox holds (what cannot be delivered now
-/// stays queued for the next attempt). Returns the report directory.
+/// hashes, writes the report, agenda and JSON export to `storage/reports/RUN_ID/` and
+/// queues the email (delivered by [`crate::app::outbox`]). Returns the report directory.
 pub async fn publish(config: &Config, record: &RunRecord) -> Result<PathBuf, CommandError> {
     // Appending to the chain fsyncs: on the blocking pool, not a worker thread.
     let (store, dir) = {
@@ -31,31 +28,7 @@ pub async fn publish(config: &Config, record: &RunRecord) -> Result<PathBuf, Com
             .await
             .map_err(|err| usage(format!("cannot record run {}: {}", record.id, why(&err))))??
     };
-    let store = LockedStore::new(store);
-    if let Some(email) = &config.email {
-        match firedrill_notify::mailer_from_config(&email.transport) {
-            Ok(mailer) => {
-                match firedrill_notify::deliver_due(
-                    &store,
-                    &mailer,
-                    &Backoff::default(),
-                    Utc::now(),
-                )
-                .await
-                {
-                    Ok(pass) => {
-                        for (run, error) in pass.failed {
-                            eprintln!(
-                                "Report email for {run} not delivered yet ({error}); it stays in the outbox and is retried"
-                            );
-                        }
-                    }
-                    Err(err) => eprintln!("Outbox not processed: {err}; messages stay queued"),
-                }
-            }
-            Err(err) => eprintln!("Email not sent: {err}; the message stays in the outbox"),
-        }
-    }
+    drop(store);
     Ok(dir)
 }
 

@@ -14,6 +14,9 @@ pub async fn recover(config_path: &Path, args: &RecoverArgs) -> Result<Exit, Com
     for line in pass.lines() {
         eprintln!("{line}");
     }
+    if !pass.recovered.is_empty() || !pass.stored.is_empty() {
+        crate::app::outbox::deliver_and_say(&config).await;
+    }
     if pass.skipped > 0 {
         eprintln!(
             "{} interrupted run(s) of other targets left as they are (run `firedrill recover` without --target for them).",

@@ -17,12 +17,11 @@ use chrono::{DateTime, Utc};
 use firedrill_core::config::Config;
 use firedrill_core::run::Trigger;
 use firedrill_core::scheduler::{Decision, SkipReason, decide, next_wake};
-use firedrill_store::{MailQueue, RunStore, SqliteRunStore};
+use firedrill_store::{RunStore, SqliteRunStore};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::adapters::outbox::LockedStore;
 use crate::api::{AppState, RunJob, Running, router};
 use crate::app::live::LiveConfig;
 use crate::app::publish::publish;
@@ -182,11 +181,13 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
     ready.store(true, Ordering::SeqCst);
 
     let reloader = tokio::spawn(reload(config_path.to_path_buf(), live_tx, shutdown.clone()));
+    let mail_wake = Arc::new(tokio::sync::Notify::new());
     let daemon = Daemon {
         live: live.clone(),
         metrics: metrics.clone(),
         leading,
         shutdown: shutdown.clone(),
+        mail_wake: mail_wake.clone(),
     };
     let runner = tokio::spawn(runner(
         daemon.clone(),
@@ -202,8 +203,8 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
     ));
     let outbox = tokio::spawn(outbox(
         config.clone(),
-        store_path,
         metrics.clone(),
+        mail_wake.clone(),
         shutdown.clone(),
     ));
 
@@ -258,6 +259,8 @@ pub struct Daemon {
     pub metrics: Metrics,
     pub leading: watch::Receiver<bool>,
     pub shutdown: CancellationToken,
+    /// Wakes the outbox loop (a run was just recorded, its email is queued).
+    pub mail_wake: Arc<tokio::sync::Notify>,
 }
 
 async fn runner(
@@ -271,6 +274,7 @@ async fn runner(
         metrics,
         mut leading,
         shutdown,
+        mail_wake,
     } = daemon;
     let mut recovered = false;
     let mut owed = 0;
@@ -348,6 +352,7 @@ async fn runner(
         if let Err(err) = publish(&config, &record).await {
             tracing::error!(run = %record.id, error = %err, "Could not record the run");
         }
+        mail_wake.notify_one();
     }
 }
 
@@ -385,6 +390,7 @@ pub async fn schedule_loop(
         metrics,
         mut leading,
         shutdown,
+        ..
     } = daemon;
     let now_fn = timing.clock.clone();
     loop {
@@ -460,41 +466,28 @@ pub async fn schedule_loop(
     }
 }
 
+/// Delivers the outbox every 30 s, and at once when `wake` is notified (a run was
+/// just recorded).
 async fn outbox(
     config: Arc<Config>,
-    store_path: PathBuf,
     metrics: Metrics,
+    wake: Arc<tokio::sync::Notify>,
     shutdown: CancellationToken,
 ) {
-    let Some(email) = &config.email else { return };
-    let mailer = match firedrill_notify::mailer_from_config(&email.transport) {
-        Ok(mailer) => mailer,
-        Err(err) => {
-            tracing::error!(error = %err, "Email is configured but cannot be sent; reports stay in the outbox");
-            return;
-        }
-    };
     loop {
-        if store_path.exists()
-            && let Ok(store) = SqliteRunStore::open(&store_path)
-        {
-            let store = LockedStore::new(store);
-            if let Err(err) = firedrill_notify::deliver_due(
-                &store,
-                &mailer,
-                &firedrill_notify::Backoff::default(),
-                Utc::now(),
-            )
-            .await
-            {
-                tracing::warn!(error = %err, "Outbox pass failed; messages stay queued");
+        match crate::app::outbox::deliver(&config).await {
+            Ok(Some(pass)) => {
+                for (run, error) in &pass.failed {
+                    tracing::warn!(%run, %error, "Report email not delivered yet; it stays in the outbox");
+                }
+                metrics.set_outbox_depth(pass.waiting);
             }
-            if let Ok(due) = store.due_mail(Utc::now() + chrono::Duration::days(3650)) {
-                metrics.set_outbox_depth(due.len());
-            }
+            Ok(None) => {}
+            Err(err) => tracing::warn!(error = %err, "Outbox pass failed; messages stay queued"),
         }
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(30)) => {}
+            () = wake.notified() => {}
             () = shutdown.cancelled() => return,
         }
     }

@@ -60,6 +60,7 @@ async fn run_loop(start: &str, days: u64, handled: Option<(&str, &str)>) -> Vec<
         metrics: Metrics::new().unwrap(),
         leading,
         shutdown: shutdown.clone(),
+        mail_wake: Arc::default(),
     };
     let task = tokio::spawn(schedule_loop(
         daemon,
