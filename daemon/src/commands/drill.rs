@@ -6,7 +6,6 @@ use firedrill_core::measure::BlastCount;
 
 use crate::app::session::{config_sha256, open};
 use crate::cli::{DrillArgs, RunArgs};
-use crate::engine::ports::{PhaseContext, ScenarioHost};
 use crate::exit::{CommandError, Exit};
 
 fn usage(message: impl Into<String>) -> CommandError {
@@ -33,49 +32,22 @@ pub async fn plan(config_path: &Path, args: &DrillArgs) -> Result<Exit, CommandE
         "Plan of drill {} against target {target} (nothing is changed)\n",
         drill.name
     );
+    let plans = session
+        .engine
+        .plan(&config, drill)
+        .await
+        .map_err(usage)?;
     // Limits apply per phase; report the largest.
     let mut worst = BlastCount::default();
-    for phase in &drill.phases {
-        let mut services = Vec::new();
-        for name in &phase.services {
-            if let Some(service) = config.services.get(name) {
-                let selector = service.selector.to_string();
-                let replicas = session
-                    .cluster
-                    .count_ready(&service.namespace, &selector)
-                    .await
-                    .map_err(|err| usage(format!("cannot read service {name}: {err}")))?;
-                services.push(crate::engine::ports::ServiceRef {
-                    name: name.clone(),
-                    namespace: service.namespace.clone(),
-                    selector,
-                    replicas,
-                });
-            }
-        }
-        let ctx = PhaseContext {
-            run_id: "plan".into(),
-            drill: drill.name.clone(),
-            phase: phase.name.clone(),
-            scenario: phase.scenario.clone(),
-            params: serde_json::Value::Object(phase.params.clone()),
-            services,
-        };
-        crate::sayln!("Phase {} ({})", phase.name, phase.scenario);
-        let scenario = match session.scenarios.load(&phase.scenario).await {
-            Ok(scenario) => scenario,
-            Err(err) => {
-                crate::sayln!("  cannot load: {err}\n");
-                continue;
-            }
-        };
-        match scenario.plan(&ctx).await {
+    for (plan, phase) in plans.iter().zip(&drill.phases) {
+        crate::sayln!("Phase {} ({})", plan.phase, plan.scenario);
+        match &plan.actions {
             Ok(actions) if actions.is_empty() => crate::sayln!("  (no actions)"),
             Ok(actions) => {
                 let count = BlastCount::of(actions.iter().map(|a| a.kind.as_str()));
                 worst.pods = worst.pods.max(count.pods);
                 worst.nodes = worst.nodes.max(count.nodes);
-                for action in &actions {
+                for action in actions {
                     crate::sayln!(
                         "  {:<16} {}  ({})",
                         action.kind,
@@ -84,7 +56,7 @@ pub async fn plan(config_path: &Path, args: &DrillArgs) -> Result<Exit, CommandE
                     );
                 }
             }
-            Err(err) => crate::sayln!("  plan failed: {err}"),
+            Err(err) => crate::sayln!("  {err}"),
         }
         if let Some(canary) = &phase.canary {
             crate::sayln!(

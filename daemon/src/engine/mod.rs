@@ -266,18 +266,7 @@ impl Engine {
                 record.phases.push(skipped);
                 continue;
             }
-            let ctx = PhaseContext {
-                run_id: record.id.clone(),
-                drill: drill.name.clone(),
-                phase: phase.name.clone(),
-                scenario: phase.scenario.clone(),
-                params: serde_json::Value::Object(phase.params.clone()),
-                services: services
-                    .iter()
-                    .filter(|s| phase.services.contains(&s.name))
-                    .cloned()
-                    .collect(),
-            };
+            let ctx = phase_context(&record.id, drill, phase, services);
             run.shared.lock().phase = Some(phase.name.clone());
             let rto = phase.objectives.rto;
             let name = phase.name.clone();
@@ -417,6 +406,61 @@ fn send(progress: &ProgressSender, event: Progress) {
     if let Some(progress) = progress {
         // A display that went away must not stop the drill.
         let _ = progress.send(event);
+    }
+}
+
+/// What a scenario is told about `phase` of `drill` in run `run_id`.
+fn phase_context(
+    run_id: &str,
+    drill: &Drill,
+    phase: &firedrill_core::config::Phase,
+    services: &[ServiceRef],
+) -> PhaseContext {
+    PhaseContext {
+        run_id: run_id.to_string(),
+        drill: drill.name.clone(),
+        phase: phase.name.clone(),
+        scenario: phase.scenario.clone(),
+        params: serde_json::Value::Object(phase.params.clone()),
+        services: services
+            .iter()
+            .filter(|s| phase.services.contains(&s.name))
+            .cloned()
+            .collect(),
+    }
+}
+
+/// What one phase would do (`firedrill plan`): its scenario's planned actions, or why
+/// they could not be had.
+#[derive(Debug)]
+pub struct PhasePlan {
+    pub phase: String,
+    pub scenario: String,
+    pub actions: Result<Vec<ports::PlannedAction>, String>,
+}
+
+impl Engine {
+    /// Asks each phase's scenario for its plan against the cluster as it is now, changing
+    /// nothing (plan calls are read-only whatever the grants).
+    pub async fn plan(&self, config: &Config, drill: &Drill) -> Result<Vec<PhasePlan>, String> {
+        let services = self.service_refs(config, drill).await?;
+        let mut plans = Vec::new();
+        for phase in &drill.phases {
+            let ctx = phase_context("plan", drill, phase, &services);
+            let actions = match self.host.load(&phase.scenario).await {
+                Ok(scenario) => scenario
+                    .plan(&ctx)
+                    .await
+                    .map_err(|err| format!("plan failed: {err}")),
+                Err(err) => Err(format!("cannot load: {err}")),
+            };
+            plans.push(PhasePlan {
+                phase: phase.name.clone(),
+                scenario: phase.scenario.clone(),
+                actions,
+            });
+        }
+        Ok(plans)
     }
 }
 
