@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use firedrill::adapters::databases::{Databases, Timeouts};
 use firedrill_core::config::Connection;
-use firedrill_core::config::raw::{ConnectionKind, RawSentinel};
+use firedrill_core::config::{ConnectionKind, Sentinel};
 use firedrill_host::capabilities::BackendError;
 use firedrill_host::capabilities::postgres::{Postgres, Value};
 use firedrill_host::capabilities::redis::{Redis, Reply, ReplyItem};
@@ -21,7 +21,7 @@ macro_rules! assert_debug_eq {
     };
 }
 
-fn connection(kind: ConnectionKind, url: String, sentinel: Option<RawSentinel>) -> Connection {
+fn connection(kind: ConnectionKind, url: String, sentinel: Option<Sentinel>) -> Connection {
     Connection {
         kind,
         url,
@@ -388,7 +388,7 @@ async fn redis_replies_map_to_the_wit_reply_and_sentinel_connections_follow_a_fa
             connection(
                 ConnectionKind::Redis,
                 "redis://mymaster".to_string(),
-                Some(RawSentinel {
+                Some(Sentinel {
                     master: RedisSentinel::MASTER_NAME.to_string(),
                     nodes: redis.sentinel_nodes(),
                 }),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use firedrill_core::config::raw::SmtpTls;
+use firedrill_core::config::SmtpTls;
 use firedrill_core::config::{EmailTransport, Secret};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};

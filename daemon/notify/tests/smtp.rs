@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use firedrill_core::config::raw::SmtpTls;
+use firedrill_core::config::SmtpTls;
 use firedrill_core::config::{Email, EmailTransport};
 use firedrill_core::report::fixtures::failing_run;
 use firedrill_core::report::{Renderer, Report};

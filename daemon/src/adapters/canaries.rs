@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use firedrill_core::config::Canary;
-use firedrill_core::config::raw::ConnectionKind;
+use firedrill_core::config::ConnectionKind;
 use firedrill_host::capabilities::BackendError;
 use firedrill_host::capabilities::postgres::{Postgres, Value};
 use firedrill_host::capabilities::redis::{Redis, Reply, ReplyItem};

@@ -50,8 +50,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use firedrill_core::config::raw::{ConnectionKind, RawSentinel};
 use firedrill_core::config::{Config, Connection, Secret};
+use firedrill_core::config::{ConnectionKind, Sentinel};
 use firedrill_host::capabilities::BackendError;
 use firedrill_host::capabilities::postgres::{Postgres, RowSet, Value};
 use firedrill_host::capabilities::redis::{Redis, Reply, ReplyItem};
@@ -720,7 +720,7 @@ fn numeric_text(raw: &[u8]) -> Option<String> {
 struct RedisConnection {
     name: String,
     info: redis::ConnectionInfo,
-    sentinel: Option<RawSentinel>,
+    sentinel: Option<Sentinel>,
     password: Option<Secret>,
     timeouts: Timeouts,
     connection: Mutex<Option<redis::aio::MultiplexedConnection>>,
@@ -901,7 +901,7 @@ impl RedisConnection {
     }
 
     /// The master's address from the first Sentinel that knows it.
-    async fn ask_sentinels(&self, sentinel: &RawSentinel) -> Result<(String, u16), BackendError> {
+    async fn ask_sentinels(&self, sentinel: &Sentinel) -> Result<(String, u16), BackendError> {
         let mut failures = Vec::new();
         for node in &sentinel.nodes {
             match self.ask_sentinel(node, &sentinel.master).await {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use firedrill_core::config::raw::ConnectionKind;
+use firedrill_core::config::ConnectionKind;
 use firedrill_core::config::{Config, Grant, PluginLimits};
 use firedrill_host::capabilities::evidence::InMemoryEvidence;
 use firedrill_host::{Backends, ClusterGrant, Grants, Limits, Plugin, WasmtimeHost};

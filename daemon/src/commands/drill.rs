@@ -32,11 +32,7 @@ pub async fn plan(config_path: &Path, args: &DrillArgs) -> Result<Exit, CommandE
         "Plan of drill {} against target {target} (nothing is changed)\n",
         drill.name
     );
-    let plans = session
-        .engine
-        .plan(&config, drill)
-        .await
-        .map_err(usage)?;
+    let plans = session.engine.plan(&config, drill).await.map_err(usage)?;
     // Limits apply per phase; report the largest.
     let mut worst = BlastCount::default();
     for (plan, phase) in plans.iter().zip(&drill.phases) {

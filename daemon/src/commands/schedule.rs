@@ -146,8 +146,8 @@ fn render_text(config: &Config, listing: &[DrillRuns], from: DateTime<Utc>) -> S
             drill_runs.cron,
             drill_runs.timezone,
             match schedule.missed {
-                firedrill_core::config::raw::MissedRunPolicy::Skip => "skip",
-                firedrill_core::config::raw::MissedRunPolicy::RunOnce => "run once",
+                firedrill_core::config::MissedRunPolicy::Skip => "skip",
+                firedrill_core::config::MissedRunPolicy::RunOnce => "run once",
             }
         );
         for slot in &drill_runs.slots {

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use firedrill_core::config::raw::PhaseFailurePolicy;
+use firedrill_core::config::PhaseFailurePolicy;
 use firedrill_core::config::{Config, Drill};
 use firedrill_core::measure::{AvailabilityTracker, drill_outcome};
 use firedrill_core::run::{

@@ -8,11 +8,21 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 
-use super::raw::{self, ConnectionKind, MissedRunPolicy, PhaseFailurePolicy, SmtpTls, TargetKind};
+use super::raw::{self, TargetKind};
+// Value enums the file and the resolved configuration share: used through here, so that
+// nothing past resolution depends on the file's raw shape.
+pub use super::raw::{ConnectionKind, MissedRunPolicy, PhaseFailurePolicy, SmtpTls};
 use super::{Broken, FieldPath, Reporter};
 use crate::duration::HumanDuration;
 use crate::schedule::{Blackout, CronExpr, Schedule, resolve_local};
 use crate::selector::LabelSelector;
+
+/// A Redis connection's Sentinels: the master's name and the Sentinels' `host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sentinel {
+    pub master: String,
+    pub nodes: Vec<String>,
+}
 
 /// Names of the scenario plugins shipped with firedrill (built from `plugins/` and the
 /// stateful scenarios to come), in the order of the runbook's drill procedure. Names only:
@@ -145,7 +155,7 @@ pub struct Connection {
     pub kind: ConnectionKind,
     pub url: String,
     pub password: Option<Secret>,
-    pub sentinel: Option<raw::RawSentinel>,
+    pub sentinel: Option<Sentinel>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -461,7 +471,10 @@ pub(crate) fn resolve(
                 kind: connection.kind,
                 url: connection.url.clone(),
                 password,
-                sentinel: connection.sentinel.clone(),
+                sentinel: connection.sentinel.as_ref().map(|s| Sentinel {
+                    master: s.master.clone(),
+                    nodes: s.nodes.clone(),
+                }),
             },
         );
     }
