@@ -94,6 +94,30 @@ spec:
     Ok((sandbox, front))
 }
 
+/// `kubectl create role pod-reader` (get, list pods in shop) and a RoleBinding of it to
+/// the ServiceAccount `shop/drill`.
+fn grant_pod_reader(sandbox: &TestSandbox) -> Result<()> {
+    sandbox.kubectl_ok(&[
+        "create",
+        "role",
+        "pod-reader",
+        "-n",
+        "shop",
+        "--verb=get,list",
+        "--resource=pods",
+    ])?;
+    sandbox.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "drill-reads-pods",
+        "-n",
+        "shop",
+        "--role=pod-reader",
+        "--serviceaccount=shop:drill",
+    ])?;
+    Ok(())
+}
+
 /// `kubectl create token drill -n shop`, checked to print one token and nothing else.
 fn create_token(sandbox: &TestSandbox) -> Result<String> {
     let out = sandbox.kubectl_ok(&["create", "token", "drill", "-n", "shop"])?;
@@ -189,24 +213,7 @@ fn forbidden_in_shop(verb: &str, resource: &str, name: Option<&str>) -> String {
 async fn rbac_a_role_lets_a_token_get_pods_but_not_delete_them() -> Result<()> {
     let (sandbox, front) = shop().await?;
     tokio::task::block_in_place(|| -> Result<()> {
-        sandbox.kubectl_ok(&[
-            "create",
-            "role",
-            "pod-reader",
-            "-n",
-            "shop",
-            "--verb=get,list",
-            "--resource=pods",
-        ])?;
-        sandbox.kubectl_ok(&[
-            "create",
-            "rolebinding",
-            "drill-reads-pods",
-            "-n",
-            "shop",
-            "--role=pod-reader",
-            "--serviceaccount=shop:drill",
-        ])?;
+        grant_pod_reader(&sandbox)?;
         let token = create_token(&sandbox)?;
         let as_drill = token_kubeconfig(&sandbox, &front, &token)?;
         let pods = kubectl_as_ok(&sandbox, &as_drill, &["get", "pods", "-n", "shop"])?;
@@ -242,24 +249,7 @@ async fn rbac_a_role_lets_a_token_get_pods_but_not_delete_them() -> Result<()> {
 async fn rbac_auth_can_i_answers_for_the_token() -> Result<()> {
     let (sandbox, front) = shop().await?;
     tokio::task::block_in_place(|| -> Result<()> {
-        sandbox.kubectl_ok(&[
-            "create",
-            "role",
-            "pod-reader",
-            "-n",
-            "shop",
-            "--verb=get,list",
-            "--resource=pods",
-        ])?;
-        sandbox.kubectl_ok(&[
-            "create",
-            "rolebinding",
-            "drill-reads-pods",
-            "-n",
-            "shop",
-            "--role=pod-reader",
-            "--serviceaccount=shop:drill",
-        ])?;
+        grant_pod_reader(&sandbox)?;
         let as_drill = token_kubeconfig(&sandbox, &front, &create_token(&sandbox)?)?;
         assert!(can_i(&sandbox, &as_drill, &["get", "pods", "-n", "shop"])?);
         assert!(can_i(&sandbox, &as_drill, &["list", "pods", "-n", "shop"])?);
@@ -666,24 +656,7 @@ async fn rbac_watching_pods_needs_the_watch_verb() -> Result<()> {
         "--request-timeout=3s",
     ];
     tokio::task::block_in_place(|| -> Result<()> {
-        sandbox.kubectl_ok(&[
-            "create",
-            "role",
-            "pod-reader",
-            "-n",
-            "shop",
-            "--verb=get,list",
-            "--resource=pods",
-        ])?;
-        sandbox.kubectl_ok(&[
-            "create",
-            "rolebinding",
-            "drill-reads-pods",
-            "-n",
-            "shop",
-            "--role=pod-reader",
-            "--serviceaccount=shop:drill",
-        ])?;
+        grant_pod_reader(&sandbox)?;
         let as_drill = token_kubeconfig(&sandbox, &front, &create_token(&sandbox)?)?;
         kubectl_as_refused(
             &sandbox,
