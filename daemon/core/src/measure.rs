@@ -237,34 +237,41 @@ pub fn judge_phase(
             }
         }
     }
-    // Any acknowledged loss misses an RPO of zero, whatever its window.
-    if let (Some(rpo), Some(loss)) = (objectives.rpo, data_loss)
-        && loss.acknowledged_lost > 0
-        && (rpo.is_zero() || loss.loss_window_seconds > rpo.as_secs_f64())
-    {
-        reasons.push(format!(
-            "{} acknowledged writes lost over {:.1} s, beyond the {} s RPO",
-            loss.acknowledged_lost,
-            loss.loss_window_seconds,
-            rpo.as_secs()
-        ));
-    }
-    if let (Some(rpo), Some(age)) = (
-        objectives.rpo,
-        data_loss.and_then(|loss| loss.backup_age_seconds),
-    ) && age > rpo.as_secs_f64()
-    {
-        reasons.push(format!(
-            "the newest backup was {:.0} s old, beyond the {} s RPO",
-            age,
-            rpo.as_secs()
-        ));
+    if let (Some(rpo), Some(loss)) = (objectives.rpo, data_loss) {
+        reasons.extend(rpo_misses(rpo, loss));
     }
     if reasons.is_empty() {
         PhaseVerdict::Passed
     } else {
         PhaseVerdict::Failed { reasons }
     }
+}
+
+/// How `loss` misses an RPO of `rpo` (empty: within it): acknowledged writes lost over
+/// a window longer than the RPO (any, for an RPO of zero), or a backup older than it. The
+/// verdict and the report's data-loss table both judge by this.
+pub fn rpo_misses(rpo: Duration, loss: &DataLoss) -> Vec<String> {
+    let mut misses = Vec::new();
+    // Any acknowledged loss misses an RPO of zero, whatever its window.
+    if loss.acknowledged_lost > 0 && (rpo.is_zero() || loss.loss_window_seconds > rpo.as_secs_f64())
+    {
+        misses.push(format!(
+            "{} acknowledged writes lost over {:.1} s, beyond the {} s RPO",
+            loss.acknowledged_lost,
+            loss.loss_window_seconds,
+            rpo.as_secs()
+        ));
+    }
+    if let Some(age) = loss.backup_age_seconds
+        && age > rpo.as_secs_f64()
+    {
+        misses.push(format!(
+            "the newest backup was {:.0} s old, beyond the {} s RPO",
+            age,
+            rpo.as_secs()
+        ));
+    }
+    misses
 }
 
 /// The run's outcome from its phases (when it was neither aborted nor interrupted).

@@ -331,13 +331,15 @@ fn recovery_row(phase: &PhaseRecord) -> RecoveryRow {
 
 fn data_loss_row(phase: &PhaseRecord) -> Option<DataLossRow> {
     let loss = phase.data_loss.as_ref()?;
-    // The same rule as the verdict: acknowledged writes lost over more than the RPO (any,
-    // for an RPO of zero), or a backup older than it.
+    // The verdict's own rule.
     let within_rpo = phase.rpo_target_seconds.is_none_or(|rpo| {
-        let writes_ok =
-            loss.acknowledged_lost == 0 || (rpo > 0.0 && loss.loss_window_seconds <= rpo);
-        let backup_ok = loss.backup_age_seconds.is_none_or(|age| age <= rpo);
-        writes_ok && backup_ok
+        // A stored target that is not a duration (negative, NaN) judges as zero.
+        let rpo = std::time::Duration::try_from_secs_f64(rpo).unwrap_or(if rpo > 0.0 {
+            std::time::Duration::MAX
+        } else {
+            std::time::Duration::ZERO
+        });
+        crate::measure::rpo_misses(rpo, loss).is_empty()
     });
     Some(DataLossRow {
         phase: phase.name.clone(),
