@@ -75,6 +75,17 @@ impl Inner {
         }
     }
 
+    /// Appends one encoded entry (committed and synced before it returns).
+    fn insert(&self, run_id: &str, kind: &str, text: &str) -> Result<(), ScenarioError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO journal (run, kind, entry) VALUES (?1, ?2, ?3)",
+                params![run_id, kind, text],
+            )
+            .map(|_| ())
+        })
+    }
+
     fn entries_of(&self, run_id: &str) -> Result<Vec<JournalEntry>, ScenarioError> {
         let rows = self.with(|c| {
             let mut statement =
@@ -116,13 +127,7 @@ impl SqliteJournal {
     /// `append` for callers already off the async workers (the blocking pool).
     pub fn append_blocking(&self, run_id: &str, entry: &JournalEntry) -> Result<(), ScenarioError> {
         let (kind, text) = encode(entry)?;
-        self.inner.with(|c| {
-            c.execute(
-                "INSERT INTO journal (run, kind, entry) VALUES (?1, ?2, ?3)",
-                params![run_id, kind, text],
-            )
-            .map(|_| ())
-        })
+        self.inner.insert(run_id, kind, &text)
     }
 
     async fn entries_of(&self, run_id: &str) -> Result<Vec<JournalEntry>, ScenarioError> {
@@ -136,16 +141,8 @@ impl Journal for SqliteJournal {
     async fn append(&self, run_id: &str, entry: &JournalEntry) -> Result<(), ScenarioError> {
         let (kind, text) = encode(entry)?;
         let run_id = run_id.to_string();
-        self.blocking(move |inner| {
-            inner.with(|c| {
-                c.execute(
-                    "INSERT INTO journal (run, kind, entry) VALUES (?1, ?2, ?3)",
-                    params![run_id, kind, text],
-                )
-                .map(|_| ())
-            })
-        })
-        .await
+        self.blocking(move |inner| inner.insert(&run_id, kind, &text))
+            .await
     }
 
     async fn unfinished(&self) -> Result<Vec<(String, Vec<JournalEntry>)>, ScenarioError> {
