@@ -121,18 +121,19 @@ pub async fn guard(AxumState(app): AxumState<AppState>, request: Request, next: 
         Ok(()) => next.run(request).await,
         Err(refusal) => {
             // Read what the client is still sending before refusing, as the API server
-            // does: answering mid-upload makes the connection close under a client that
-            // is still writing its body (kubectl then reports a broken pipe instead of
-            // the 401/403).
+            // (Go's net/http, which drains up to 256 KiB of an unread body) does:
+            // answering mid-upload makes the connection close under a client that is
+            // still writing its body (kubectl then reports a broken pipe instead of the
+            // 401/403).
             let _ = axum::body::to_bytes(request.into_body(), REFUSED_BODY_LIMIT).await;
             refusal.into_response()
         }
     }
 }
 
-/// The most of a refused request's body read before answering (larger bodies are cut
-/// off and their connection closed).
-const REFUSED_BODY_LIMIT: usize = 4 * 1024 * 1024;
+/// The most of a refused request's body read before answering, as Go's net/http server
+/// drains (larger bodies are cut off and their connection closed).
+const REFUSED_BODY_LIMIT: usize = 256 * 1024;
 
 /// `POST /api/v1/namespaces/{ns}/serviceaccounts/{name}/token`: a TokenRequest answered
 /// with `status.token` and `status.expirationTimestamp` (201).
