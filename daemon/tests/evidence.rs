@@ -9,7 +9,7 @@ use assert_cmd::Command;
 use chrono::{DateTime, TimeZone, Utc};
 use firedrill_core::report::fixtures::{failing_run_at, passing_run_at};
 use firedrill_core::run::{RunRecord, Trigger};
-use firedrill_store::{DATABASE_FILE, RunStore, SqliteRunStore, report_hashes};
+use firedrill_store::{DATABASE_FILE, RunStore, SqliteStore, report_hashes};
 use tempfile::TempDir;
 
 fn firedrill() -> Command {
@@ -43,7 +43,7 @@ fn zone_run(run: RunRecord, slot: DateTime<Utc>) -> RunRecord {
 fn store_runs(dir: &Path, runs: &[RunRecord]) {
     let data = dir.join("firedrill-data");
     std::fs::create_dir_all(&data).unwrap();
-    let mut store = SqliteRunStore::open(&data.join(DATABASE_FILE)).unwrap();
+    let mut store = SqliteStore::open(&data.join(DATABASE_FILE)).unwrap();
     for run in runs {
         let hashes = report_hashes([("report.md", format!("# {}", run.id).as_str())]);
         store.append(run, hashes, run.started_at).unwrap();
@@ -270,7 +270,7 @@ fn verify_checks_signatures_against_the_public_key_it_is_given() {
     let data = dir.path().join("firedrill-data");
     std::fs::create_dir_all(&data).unwrap();
     let key = ed25519_dalek::SigningKey::from_bytes(&[3u8; 32]);
-    let mut store = SqliteRunStore::open(&data.join(DATABASE_FILE))
+    let mut store = SqliteStore::open(&data.join(DATABASE_FILE))
         .unwrap()
         .with_signing_key(key.clone());
     let run = zone_run(passing_run_at(september_slot()), september_slot());

@@ -727,3 +727,82 @@ fn sandbox_up_with_tls_lets_kubectl_act_as_a_service_account() {
         "{stderr}"
     );
 }
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// `tests/fixtures/storage-0.1` is what firedrill 0.1 left: the seed configuration on the
+/// embedded sandbox, a finished `single-pod` run whose email was never delivered, and a
+/// `zone-failure` run killed with `kill -9` after it cordoned zone-a, in `journal.db`,
+/// `firedrill.db` and `scheduler.json`. This version finds the killed run, records it,
+/// and keeps everything in one file.
+#[test]
+fn a_storage_directory_written_by_0_1_is_recovered_and_kept_in_one_file() {
+    let dir = TempDir::new().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/storage-0.1");
+    copy_tree(&fixture, dir.path());
+    let config = dir.path().join("firedrill.yaml");
+    let firedrill_in = |args: &[&str]| {
+        let output = firedrill()
+            .current_dir(dir.path())
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.code(), text)
+    };
+
+    let (code, text) = firedrill_in(&["recover"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("Recovered interrupted run zone-failure-20261203T143243Z-02d1"),
+        "{text}"
+    );
+    let (code, text) = firedrill_in(&["runs"]);
+    assert_eq!(code, Some(0), "{text}");
+    let outcome = |run: &str| {
+        text.lines()
+            .find(|line| line.starts_with(run))
+            .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            .unwrap_or_else(|| panic!("{run} in {text}"))
+    };
+    assert!(outcome("single-pod-20261203T143230Z-c00c").contains(&"passed"));
+    assert!(outcome("zone-failure-20261203T143243Z-02d1").contains(&"interrupted"));
+    let (code, text) = firedrill_in(&["verify"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("Chain intact: 2 records"), "{text}");
+    let (_, text) = firedrill_in(&["recover"]);
+    assert!(text.contains("No interrupted run"), "{text}");
+
+    let mut files: Vec<String> = std::fs::read_dir(dir.path().join("firedrill-data"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.ends_with("-wal") && !name.ends_with("-shm"))
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "firedrill.db",
+            "journal.db.migrated",
+            "reports",
+            "scheduler.json.migrated"
+        ]
+    );
+}

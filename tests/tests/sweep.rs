@@ -80,7 +80,7 @@ drills:
 
 /// The journal's entries, oldest first (empty before the first run).
 fn journal(dir: &Path) -> Vec<Value> {
-    let path = dir.join("data/journal.db");
+    let path = dir.join("data/firedrill.db");
     if !path.exists() {
         return Vec::new();
     }

@@ -10,7 +10,7 @@ use firedrill_core::report::fixtures::failing_run;
 use firedrill_core::run::RunRecord;
 use firedrill_notify::{Backoff, deliver_due, mailer_from_config, publish_run};
 use firedrill_store::canonical::sha256_hex;
-use firedrill_store::{DATABASE_FILE, MailQueue, RunStore, SqliteRunStore};
+use firedrill_store::{DATABASE_FILE, MailQueue, RunStore, SqliteStore};
 
 fn seed_config(dir: &std::path::Path) -> Config {
     let context = ResolveContext::builtin();
@@ -25,7 +25,7 @@ async fn a_published_run_is_recorded_with_its_report_hashes_and_mailed_once() {
         drill: "zone-failure".to_string(),
         ..failing_run()
     };
-    let mut store = SqliteRunStore::open(&dir.path().join(DATABASE_FILE)).unwrap();
+    let mut store = SqliteStore::open(&dir.path().join(DATABASE_FILE)).unwrap();
     let renderer = Renderer::new().unwrap();
 
     let published = publish_run(&mut store, &renderer, &config, &run, Utc::now()).unwrap();
@@ -68,7 +68,7 @@ async fn the_outbox_loop_delivers_queued_mail_and_stops_on_shutdown() {
         drill: "zone-failure".to_string(),
         ..failing_run()
     };
-    let mut store = SqliteRunStore::open(&dir.path().join(DATABASE_FILE)).unwrap();
+    let mut store = SqliteStore::open(&dir.path().join(DATABASE_FILE)).unwrap();
     publish_run(
         &mut store,
         &Renderer::new().unwrap(),

@@ -13,7 +13,7 @@ use firedrill_core::config::{Email, EmailTransport};
 use firedrill_core::report::fixtures::failing_run;
 use firedrill_core::report::{Renderer, Report};
 use firedrill_notify::{Backoff, MaildirMailer, OutgoingEmail, SmtpMailer, deliver_due, enqueue};
-use firedrill_store::{DATABASE_FILE, MailQueue, SqliteRunStore};
+use firedrill_store::{DATABASE_FILE, MailQueue, SqliteStore};
 use serde_json::Value;
 
 const INSTALL: &str = "aiosmtpd is not installed: run `python3 -m pip install aiosmtpd` \
@@ -183,7 +183,7 @@ async fn a_run_report_goes_through_a_real_smtp_server_with_bodies_attachments_an
     let server = SmtpServer::start(port, &dir.path().join("maildir"));
     let config = email_config(port);
     let email = composed(&config);
-    let store = SqliteRunStore::open(&dir.path().join(DATABASE_FILE)).unwrap();
+    let store = SqliteStore::open(&dir.path().join(DATABASE_FILE)).unwrap();
     assert!(enqueue(&store, &email, Utc::now()).unwrap());
     let mailer = SmtpMailer::new("127.0.0.1", port, SmtpTls::None, None).unwrap();
 
@@ -260,7 +260,7 @@ async fn a_message_queued_while_the_server_is_down_arrives_exactly_once_after_a_
 
     // The run finishes while nothing listens on the port.
     {
-        let store = SqliteRunStore::open(&db).unwrap();
+        let store = SqliteStore::open(&db).unwrap();
         enqueue(&store, &email, t0).unwrap();
         let mailer = SmtpMailer::new("127.0.0.1", port, SmtpTls::None, None).unwrap();
         let pass = deliver_due(&store, &mailer, &backoff, t0).await.unwrap();
@@ -281,7 +281,7 @@ async fn a_message_queued_while_the_server_is_down_arrives_exactly_once_after_a_
 
     let server = SmtpServer::start(port, &dir.path().join("maildir"));
     // The daemon restarts: everything is reopened from disk.
-    let store = SqliteRunStore::open(&db).unwrap();
+    let store = SqliteStore::open(&db).unwrap();
     let mailer = SmtpMailer::new("127.0.0.1", port, SmtpTls::None, None).unwrap();
     // Enqueuing the same run again (e.g. a replayed post-run hook) does not duplicate it.
     assert!(!enqueue(&store, &email, t0).unwrap());
@@ -293,7 +293,7 @@ async fn a_message_queued_while_the_server_is_down_arrives_exactly_once_after_a_
         .unwrap();
     assert_eq!(again, Default::default());
     drop(store);
-    let reopened = SqliteRunStore::open(&db).unwrap();
+    let reopened = SqliteStore::open(&db).unwrap();
     let after_restart = deliver_due(
         &reopened,
         &mailer,
@@ -326,7 +326,7 @@ async fn the_maildir_mailer_writes_a_complete_message_into_new() {
         ..email_config(25)
     };
     let email = composed(&config);
-    let store = SqliteRunStore::open(&dir.path().join(DATABASE_FILE)).unwrap();
+    let store = SqliteStore::open(&dir.path().join(DATABASE_FILE)).unwrap();
     enqueue(&store, &email, Utc::now()).unwrap();
     let mailer = MaildirMailer::new(&maildir);
     let pass = deliver_due(&store, &mailer, &Backoff::default(), Utc::now())

@@ -1,28 +1,24 @@
-//! The engine's write-ahead run journal in embedded SQLite (`SqliteJournal`), and
+//! The engine's write-ahead run journal (`SqliteJournal`) on the one store file, and
 //! `JournalState`, the plugins' `state` capability kept in that journal.
 //!
-//! Every entry is committed (SQLite in WAL mode with `synchronous = FULL`) before the engine
-//! takes the step it announces, so a process killed at any point leaves a journal that says
-//! what to undo. The writes and their fsync run on tokio's blocking pool, never on a worker
-//! thread that drives probes and plugin calls.
+//! Every entry is committed (SQLite in WAL mode with `synchronous = FULL`, see
+//! `firedrill_store::sqlite`) before the engine takes the step it announces, so a process
+//! killed at any point leaves a journal that says what to undo. The writes and their fsync
+//! run on tokio's blocking pool, never on a worker thread that drives probes and plugin calls.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use firedrill_host::capabilities::BackendError;
 use firedrill_host::capabilities::state::{Scope, StateStore};
+use firedrill_store::{RunJournal, SqliteStore, StoreError};
 use parking_lot::Mutex;
-use rusqlite::{Connection, params};
 
 use crate::engine::ports::{Journal, JournalEntry, ScenarioError};
 
-/// The journal file under the storage directory.
-pub const JOURNAL_FILE: &str = "journal.db";
-
-/// The run journal: one row per entry, in order.
+/// The run journal: one row per entry, in order, in the store's `journal` table.
 #[derive(Debug, Clone)]
 pub struct SqliteJournal {
     inner: Arc<Inner>,
@@ -31,70 +27,49 @@ pub struct SqliteJournal {
 #[derive(Debug)]
 struct Inner {
     path: PathBuf,
-    connection: Mutex<Option<Connection>>,
+    store: Mutex<Option<SqliteStore>>,
 }
 
 fn failed(path: &Path, err: impl std::fmt::Display) -> ScenarioError {
     ScenarioError(format!("run journal {}: {err}", path.display()))
 }
 
+/// A store error with its causes, for the journal's string errors.
+fn store_failed(path: &Path, err: &StoreError) -> ScenarioError {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    failed(path, text)
+}
+
 impl Inner {
-    /// Runs `f` on the open connection (opening it on first use). Blocking: call it from
-    /// the blocking pool.
+    /// Runs `f` on the store (opening it on first use). Blocking: call it from the
+    /// blocking pool.
     fn with<T>(
         &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+        f: impl FnOnce(&SqliteStore) -> Result<T, StoreError>,
     ) -> Result<T, ScenarioError> {
-        let mut guard = self.connection.lock();
+        let mut guard = self.store.lock();
         if guard.is_none() {
-            if let Some(dir) = self.path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| failed(&self.path, e))?;
-            }
-            let connection = Connection::open(&self.path).map_err(|e| failed(&self.path, e))?;
-            connection
-                .busy_timeout(Duration::from_secs(5))
-                .and_then(|()| connection.pragma_update(None, "journal_mode", "WAL"))
-                .and_then(|()| connection.pragma_update(None, "synchronous", "FULL"))
-                .and_then(|()| {
-                    connection.execute_batch(
-                        "CREATE TABLE IF NOT EXISTS journal (
-                             seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                             run TEXT NOT NULL,
-                             kind TEXT NOT NULL,
-                             entry TEXT NOT NULL
-                         );
-                         CREATE INDEX IF NOT EXISTS journal_run ON journal (run);",
-                    )
-                })
-                .map_err(|e| failed(&self.path, e))?;
-            *guard = Some(connection);
+            let store = SqliteStore::open(&self.path).map_err(|e| store_failed(&self.path, &e))?;
+            *guard = Some(store);
         }
         match guard.as_ref() {
-            Some(connection) => f(connection).map_err(|e| failed(&self.path, e)),
+            Some(store) => f(store).map_err(|e| store_failed(&self.path, &e)),
             None => Err(failed(&self.path, "not open")),
         }
     }
 
     /// Appends one encoded entry (committed and synced before it returns).
     fn insert(&self, run_id: &str, kind: &str, text: &str) -> Result<(), ScenarioError> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO journal (run, kind, entry) VALUES (?1, ?2, ?3)",
-                params![run_id, kind, text],
-            )
-            .map(|_| ())
-        })
+        self.with(|store| store.journal_append(run_id, kind, text))
     }
 
     fn entries_of(&self, run_id: &str) -> Result<Vec<JournalEntry>, ScenarioError> {
-        let rows = self.with(|c| {
-            let mut statement =
-                c.prepare("SELECT entry FROM journal WHERE run = ?1 ORDER BY seq")?;
-            let rows = statement
-                .query_map(params![run_id], |row| row.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()?;
-            Ok(rows)
-        })?;
+        let rows = self.with(|store| store.journal_entries(run_id))?;
         Ok(rows
             .iter()
             .filter_map(|text| serde_json::from_str(text).ok())
@@ -103,12 +78,12 @@ impl Inner {
 }
 
 impl SqliteJournal {
-    /// The journal at `path`, created (with its directory) on first use.
+    /// The journal in the store at `path` (`storage/firedrill.db`), opened on first use.
     pub fn new(path: &Path) -> Self {
         Self {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
-                connection: Mutex::new(None),
+                store: Mutex::new(None),
             }),
         }
     }
@@ -147,17 +122,7 @@ impl Journal for SqliteJournal {
 
     async fn unfinished(&self) -> Result<Vec<(String, Vec<JournalEntry>)>, ScenarioError> {
         self.blocking(|inner| {
-            let runs: Vec<String> = inner.with(|c| {
-                let mut statement = c.prepare(
-                    "SELECT run FROM journal GROUP BY run
-                     HAVING SUM(kind = 'run-finished') = 0
-                     ORDER BY MIN(seq)",
-                )?;
-                let runs = statement
-                    .query_map([], |row| row.get::<_, String>(0))?
-                    .collect::<rusqlite::Result<Vec<String>>>()?;
-                Ok(runs)
-            })?;
+            let runs = inner.with(|store| store.journal_runs_without(RUN_FINISHED))?;
             runs.into_iter()
                 .map(|run| {
                     let entries = inner.entries_of(&run)?;
@@ -170,17 +135,8 @@ impl Journal for SqliteJournal {
 
     async fn unrecorded(&self) -> Result<Vec<firedrill_core::run::RunRecord>, ScenarioError> {
         self.blocking(|inner| {
-            let texts: Vec<String> = inner.with(|c| {
-                let mut statement = c.prepare(
-                    "SELECT entry FROM journal WHERE kind = 'run-finished' AND run IN (
-                         SELECT run FROM journal GROUP BY run HAVING SUM(kind = 'recorded') = 0
-                     ) ORDER BY seq",
-                )?;
-                let rows = statement
-                    .query_map([], |row| row.get::<_, String>(0))?
-                    .collect::<rusqlite::Result<Vec<String>>>()?;
-                Ok(rows)
-            })?;
+            let texts =
+                inner.with(|store| store.journal_entries_lacking(RUN_FINISHED, RECORDED))?;
             Ok(texts
                 .iter()
                 .filter_map(|text| match serde_json::from_str(text) {
@@ -196,6 +152,9 @@ impl Journal for SqliteJournal {
     }
 }
 
+const RUN_FINISHED: &str = "run-finished";
+const RECORDED: &str = "recorded";
+
 /// The entry's kind column and its JSON.
 fn encode(entry: &JournalEntry) -> Result<(&'static str, String), ScenarioError> {
     let text = serde_json::to_string(entry)
@@ -205,8 +164,8 @@ fn encode(entry: &JournalEntry) -> Result<(&'static str, String), ScenarioError>
         JournalEntry::Injecting { .. } => "injecting",
         JournalEntry::RolledBack { .. } => "rolled-back",
         JournalEntry::State { .. } => "state",
-        JournalEntry::RunFinished { .. } => "run-finished",
-        JournalEntry::Recorded { .. } => "recorded",
+        JournalEntry::RunFinished { .. } => RUN_FINISHED,
+        JournalEntry::Recorded { .. } => RECORDED,
     };
     Ok((kind, text))
 }
@@ -352,7 +311,7 @@ mod tests {
     #[tokio::test]
     async fn unfinished_runs_survive_reopening_the_journal() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(JOURNAL_FILE);
+        let path = dir.path().join(firedrill_store::DATABASE_FILE);
         let journal = SqliteJournal::new(&path);
         let at = chrono::Utc::now();
         journal
@@ -410,7 +369,7 @@ mod tests {
     #[tokio::test]
     async fn a_finished_run_keeps_its_record_in_the_journal_until_it_is_recorded() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(JOURNAL_FILE);
+        let path = dir.path().join(firedrill_store::DATABASE_FILE);
         let journal = SqliteJournal::new(&path);
         let at = chrono::Utc::now();
         let record = firedrill_core::report::fixtures::passing_run_at(at);
@@ -466,7 +425,7 @@ mod tests {
     #[tokio::test]
     async fn phase_state_survives_a_new_process_reading_the_same_journal() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(JOURNAL_FILE);
+        let path = dir.path().join(firedrill_store::DATABASE_FILE);
         let state = JournalState::new(Arc::new(SqliteJournal::new(&path)));
         state
             .set(scope("run-1", "zone-a"), "cordoned", "[\"a1\"]")
@@ -511,7 +470,7 @@ mod tests {
     #[tokio::test]
     async fn state_journaled_per_scenario_by_older_versions_is_still_read() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(JOURNAL_FILE);
+        let path = dir.path().join(firedrill_store::DATABASE_FILE);
         let journal = SqliteJournal::new(&path);
         let old =
             r#"{"kind":"state","scenario":"zone-failure","key":"cordoned","value":"[\"n1\"]"}"#;

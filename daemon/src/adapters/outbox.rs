@@ -7,19 +7,19 @@
 use parking_lot::Mutex;
 
 use chrono::{DateTime, Utc};
-use firedrill_store::{Delivery, MailQueue, QueuedMail, SqliteRunStore, StoreError};
+use firedrill_store::{Delivery, MailQueue, QueuedMail, SqliteStore, StoreError};
 
 #[derive(Debug)]
-pub struct LockedStore(Mutex<SqliteRunStore>);
+pub struct LockedStore(Mutex<SqliteStore>);
 
 impl LockedStore {
-    pub fn new(store: SqliteRunStore) -> Self {
+    pub fn new(store: SqliteStore) -> Self {
         Self(Mutex::new(store))
     }
 
     fn with<T>(
         &self,
-        f: impl FnOnce(&SqliteRunStore) -> Result<T, StoreError>,
+        f: impl FnOnce(&SqliteStore) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         // The queue is a sync trait called from async delivery: on a multi-threaded
         // runtime, tell tokio this worker blocks (its other tasks move to another

@@ -18,7 +18,7 @@ use chrono::Utc;
 use firedrill_core::config::Config;
 use firedrill_core::report::{Renderer, Report};
 use firedrill_core::run::Trigger;
-use firedrill_store::{RunStore, SqliteRunStore};
+use firedrill_store::{RunStore, SqliteStore};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -239,14 +239,14 @@ async fn abort(
 /// SQLite read never stalls the workers that serve other requests and drive the drill.
 async fn with_store<T: Send + 'static>(
     state: &AppState,
-    f: impl FnOnce(Option<SqliteRunStore>) -> Result<T, ApiError> + Send + 'static,
+    f: impl FnOnce(Option<SqliteStore>) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let path = state.store_path.clone();
     tokio::task::spawn_blocking(move || {
         if !path.exists() {
             return f(None);
         }
-        let store = SqliteRunStore::open(&path)
+        let store = SqliteStore::open(&path)
             .map_err(|err| error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
         f(Some(store))
     })

@@ -28,7 +28,7 @@ fn rig() -> Rig {
     .unwrap();
     let store_path = dir.path().join("firedrill.db");
     let run = firedrill_core::report::fixtures::passing_run();
-    let mut store = SqliteRunStore::open(&store_path).unwrap();
+    let mut store = SqliteStore::open(&store_path).unwrap();
     store.append(&run, BTreeMap::new(), Utc::now()).unwrap();
     let (jobs_tx, jobs) = tokio::sync::mpsc::unbounded_channel();
     let state = AppState {

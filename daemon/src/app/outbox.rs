@@ -3,7 +3,7 @@
 use chrono::Utc;
 use firedrill_core::config::Config;
 use firedrill_notify::Backoff;
-use firedrill_store::{DATABASE_FILE, MailQueue, SqliteRunStore};
+use firedrill_store::{DATABASE_FILE, MailQueue, SqliteStore};
 
 use crate::adapters::outbox::LockedStore;
 
@@ -29,7 +29,7 @@ pub async fn deliver(config: &Config) -> Result<Option<OutboxPass>, String> {
     }
     let mailer = firedrill_notify::mailer_from_config(&email.transport)
         .map_err(|err| format!("email cannot be sent: {err}"))?;
-    let store = SqliteRunStore::open(&path).map_err(|err| format!("outbox: {err}"))?;
+    let store = SqliteStore::open(&path).map_err(|err| format!("outbox: {err}"))?;
     let store = LockedStore::new(store);
     let pass = firedrill_notify::deliver_due(&store, &mailer, &Backoff::default(), Utc::now())
         .await

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use chrono::Utc;
 use firedrill_core::config::Config;
 use firedrill_core::run::RunRecord;
-use firedrill_store::{RunStore, SqliteRunStore};
+use firedrill_store::{RunStore, SqliteStore};
 
-use crate::adapters::journal::{JOURNAL_FILE, SqliteJournal};
+use crate::adapters::journal::SqliteJournal;
 use crate::app::render::renderer;
 use crate::app::store::store_error;
 use crate::engine::ports::JournalEntry;
@@ -41,16 +41,13 @@ fn why(err: &tokio::task::JoinError) -> &'static str {
 }
 
 /// The blocking part of [`publish`]: the chain append and the report files.
-fn record_run(
-    config: &Config,
-    record: &RunRecord,
-) -> Result<(SqliteRunStore, PathBuf), CommandError> {
+fn record_run(config: &Config, record: &RunRecord) -> Result<(SqliteStore, PathBuf), CommandError> {
     let path = config.storage_path.join(firedrill_store::DATABASE_FILE);
     std::fs::create_dir_all(&config.storage_path).map_err(|source| CommandError::Io {
         path: config.storage_path.display().to_string(),
         source,
     })?;
-    let mut store = SqliteRunStore::open(&path).map_err(store_error)?;
+    let mut store = SqliteStore::open(&path).map_err(store_error)?;
     if let Some(key) = &config.signing_key {
         store = store.with_signing_key(
             firedrill_store::signing::load_signing_key(key).map_err(store_error)?,
@@ -87,7 +84,7 @@ fn record_run(
         })?;
     }
     // The journal may now forget the record it kept for this moment.
-    let journal = SqliteJournal::new(&config.storage_path.join(JOURNAL_FILE));
+    let journal = SqliteJournal::new(&config.storage_path.join(firedrill_store::DATABASE_FILE));
     if let Err(err) =
         journal.append_blocking(&record.id, &JournalEntry::Recorded { at: Utc::now() })
     {

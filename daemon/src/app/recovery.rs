@@ -15,7 +15,7 @@ use firedrill_core::run::RunRecord;
 
 use super::publish::publish;
 use super::session::{Session, open};
-use crate::adapters::journal::{JOURNAL_FILE, SqliteJournal};
+use crate::adapters::journal::SqliteJournal;
 use crate::engine::ports::Journal as _;
 use crate::engine::recovery::{InterruptedRun, settle};
 use crate::exit::CommandError;
@@ -160,7 +160,7 @@ pub async fn recover(
             known.join(", ")
         )));
     }
-    let journal = SqliteJournal::new(&config.storage_path.join(JOURNAL_FILE));
+    let journal = SqliteJournal::new(&config.storage_path.join(firedrill_store::DATABASE_FILE));
     let runs = journal
         .unfinished()
         .await

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use firedrill_core::config::Config;
-use firedrill_store::{DATABASE_FILE, SqliteRunStore, StoreError};
+use firedrill_store::{DATABASE_FILE, SqliteStore, StoreError};
 
 use crate::exit::CommandError;
 
@@ -21,10 +21,10 @@ pub fn store_error(err: StoreError) -> CommandError {
 
 /// The run store under the configuration's storage path, or `None` when no run was ever
 /// recorded (reading commands must not create it).
-pub fn open_store(config: &Config) -> Result<Option<SqliteRunStore>, CommandError> {
+pub fn open_store(config: &Config) -> Result<Option<SqliteStore>, CommandError> {
     let path = config.storage_path.join(DATABASE_FILE);
     if !path.exists() {
         return Ok(None);
     }
-    SqliteRunStore::open(&path).map(Some).map_err(store_error)
+    SqliteStore::open(&path).map(Some).map_err(store_error)
 }

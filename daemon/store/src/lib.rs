@@ -1,4 +1,5 @@
-//! Run records in an append-only hash chain, and the mail outbox, in embedded SQLite.
+//! firedrill's one store: the run journal, run records in an append-only hash chain, the
+//! mail outbox and the scheduler state, behind traits, on one embedded SQLite file.
 //!
 //! Every finished, aborted or interrupted run is appended as a [`ChainEntry`]: the
 //! [`RunRecord`], the hashes of its rendered report files, the previous entry's hash and its
@@ -10,10 +11,17 @@
 //! changes with every retry, and the chain only ever grows. The run record proves what
 //! happened in the drill; the outbox says whether people were told.
 //!
+//! The engine's journal ([`RunJournal`]) is written ahead of every step a drill takes, so
+//! a killed process leaves what to undo; the scheduler state ([`ScheduleState`]) says up to
+//! when each drill's slots were handled. [`Store`] is all four: what the daemon opens, and
+//! what a server-backed implementation (PostgreSQL, for replicas that share no volume)
+//! implements.
+//!
 //! # Layout
 //! - [`canonical`]: canonical JSON, per-field digests and record hashes; locating a field
 //!   in JSON that no longer parses.
-//! - [`sqlite`]: [`SqliteRunStore`], the [`RunStore`] and [`MailQueue`] on SQLite.
+//! - [`sqlite`]: [`SqliteStore`], every trait on one SQLite file, and the migration of the
+//!   older two-file layout.
 //! - [`signing`]: loading ed25519 keys from files.
 
 pub mod canonical;
@@ -26,7 +34,7 @@ use chrono::{DateTime, Utc};
 use firedrill_core::run::RunRecord;
 use serde::{Deserialize, Serialize};
 
-pub use sqlite::SqliteRunStore;
+pub use sqlite::{LEGACY_JOURNAL_FILE, LEGACY_SCHEDULE_FILE, SqliteStore};
 
 /// The `prev_sha256` of the first record.
 pub const GENESIS_SHA256: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -37,13 +45,21 @@ pub const DATABASE_FILE: &str = "firedrill.db";
 /// Why the store could not do its job.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the run store at {path}")]
+    #[error("cannot open the store at {path}")]
     Open {
         path: String,
         #[source]
         source: rusqlite::Error,
     },
-    #[error("run store query failed")]
+    #[error("cannot create the storage directory {path}")]
+    Directory {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot move {path} into the store: {problem}")]
+    Migrate { path: String, problem: String },
+    #[error("store query failed")]
     Sqlite(#[from] rusqlite::Error),
     #[error("cannot encode or decode a stored record")]
     Json(#[from] serde_json::Error),
@@ -178,6 +194,38 @@ pub trait MailQueue {
     ) -> Result<(), StoreError>;
     fn delivery(&self, run_id: &str) -> Result<Option<Delivery>, StoreError>;
 }
+
+/// The engine's write-ahead journal as stored: entries are opaque JSON tagged with a kind
+/// (the engine owns their meaning); the store keeps them in order per run.
+pub trait RunJournal {
+    /// Appends one entry of `run_id`; committed and synced to disk before it returns.
+    fn journal_append(&self, run_id: &str, kind: &str, entry: &str) -> Result<(), StoreError>;
+    /// The entries of `run_id`, oldest first.
+    fn journal_entries(&self, run_id: &str) -> Result<Vec<String>, StoreError>;
+    /// The runs that have no entry of kind `kind`, in the order they were first journaled
+    /// (`run-finished`: the runs a killed process left unfinished).
+    fn journal_runs_without(&self, kind: &str) -> Result<Vec<String>, StoreError>;
+    /// Entries of kind `kind` of the runs that have no entry of kind `missing`, oldest
+    /// first (`run-finished` without `recorded`: finished runs whose record was not stored).
+    fn journal_entries_lacking(&self, kind: &str, missing: &str)
+    -> Result<Vec<String>, StoreError>;
+}
+
+/// How far each drill's schedule was handled, kept across restarts and leaders.
+pub trait ScheduleState {
+    /// Per drill, the instant up to which its slots were handled.
+    fn handled_slots(&self) -> Result<BTreeMap<String, DateTime<Utc>>, StoreError>;
+    /// Saves these drills' instants (other drills' are kept), in one transaction.
+    fn save_handled_slots(
+        &self,
+        handled: &BTreeMap<String, DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+}
+
+/// Everything the daemon keeps: what a storage backend implements.
+pub trait Store: RunStore + MailQueue + RunJournal + ScheduleState + Send {}
+
+impl<T: RunStore + MailQueue + RunJournal + ScheduleState + Send> Store for T {}
 
 /// SHA-256 of each report file, as recorded with the run.
 pub fn report_hashes<'a>(

@@ -9,9 +9,7 @@ use chrono::{Duration, Utc};
 use ed25519_dalek::SigningKey;
 use firedrill_core::report::fixtures::{aborted_run, failing_run_at, passing_run_at, slot};
 use firedrill_store::canonical::leaves;
-use firedrill_store::{
-    DATABASE_FILE, MailQueue, RunStore, SqliteRunStore, StoreError, report_hashes,
-};
+use firedrill_store::{DATABASE_FILE, MailQueue, RunStore, SqliteStore, StoreError, report_hashes};
 use rusqlite::Connection;
 use serde_json::Value;
 
@@ -20,8 +18,8 @@ fn key() -> SigningKey {
 }
 
 /// A store with three signed runs: passing, failing, aborted.
-fn store_with_three_runs(dir: &Path) -> SqliteRunStore {
-    let mut store = SqliteRunStore::open(&dir.join(DATABASE_FILE))
+fn store_with_three_runs(dir: &Path) -> SqliteStore {
+    let mut store = SqliteStore::open(&dir.join(DATABASE_FILE))
         .unwrap()
         .with_signing_key(key());
     let week = Duration::days(7);
@@ -54,7 +52,7 @@ fn appended_runs_form_an_intact_signed_chain_that_survives_reopening() {
         assert_eq!(verification.signed_records, 3);
         verification.head_sha256.unwrap()
     };
-    let reopened = SqliteRunStore::open(&dir.path().join(DATABASE_FILE))
+    let reopened = SqliteStore::open(&dir.path().join(DATABASE_FILE))
         .unwrap()
         .with_verifying_key(key().verifying_key());
     let verification = reopened.verify().unwrap();
@@ -255,7 +253,7 @@ fn records_signed_by_another_key_are_caught() {
     let dir = tempfile::tempdir().unwrap();
     drop(store_with_three_runs(dir.path()));
     let other = SigningKey::from_bytes(&[9u8; 32]);
-    let store = SqliteRunStore::open(&dir.path().join(DATABASE_FILE))
+    let store = SqliteStore::open(&dir.path().join(DATABASE_FILE))
         .unwrap()
         .with_verifying_key(other.verifying_key());
     let broken = store.verify().unwrap().broken.unwrap();
@@ -314,13 +312,13 @@ fn a_message_left_sending_by_a_dead_sender_is_retried_once_its_claim_expires() {
     let path = dir.path().join(DATABASE_FILE);
     let now = slot();
     {
-        let store = SqliteRunStore::open(&path).unwrap();
+        let store = SqliteStore::open(&path).unwrap();
         store.enqueue_mail("run-a", "{}", now).unwrap();
         let due = store.due_mail(now).unwrap();
         assert!(store.claim_mail(due[0].id, now).unwrap());
     } // the sender dies mid-send
     // Another process opening the store (e.g. `firedrill runs`) must not steal a live claim.
-    let store = SqliteRunStore::open(&path).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
     let soon = now + Duration::minutes(1);
     assert!(store.due_mail(soon).unwrap().is_empty());
     assert_eq!(store.delivery("run-a").unwrap().unwrap().status, "sending");

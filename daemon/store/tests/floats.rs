@@ -12,7 +12,7 @@ use chrono::Duration;
 use firedrill_core::report::fixtures::{passing_run, slot};
 use firedrill_core::run::{RunRecord, ServiceAvailability};
 use firedrill_store::canonical::{canonical_json, field_digests};
-use firedrill_store::{DATABASE_FILE, RunStore, SqliteRunStore, report_hashes};
+use firedrill_store::{DATABASE_FILE, RunStore, SqliteStore, report_hashes};
 use proptest::prelude::*;
 use rusqlite::Connection;
 use serde_json::Value;
@@ -45,7 +45,7 @@ fn run_with(value: f64) -> RunRecord {
 /// Appends `runs` to a new store in `dir`, then reopens it and verifies.
 fn append_reopen_verify(dir: &Path, runs: &[RunRecord]) -> firedrill_store::Verification {
     {
-        let mut store = SqliteRunStore::open(&dir.join(DATABASE_FILE)).unwrap();
+        let mut store = SqliteStore::open(&dir.join(DATABASE_FILE)).unwrap();
         for (i, run) in runs.iter().enumerate() {
             let mut run = run.clone();
             run.id = format!("{}-{i}", run.id);
@@ -58,7 +58,7 @@ fn append_reopen_verify(dir: &Path, runs: &[RunRecord]) -> firedrill_store::Veri
                 .unwrap();
         }
     }
-    SqliteRunStore::open(&dir.join(DATABASE_FILE))
+    SqliteStore::open(&dir.join(DATABASE_FILE))
         .unwrap()
         .verify()
         .unwrap()

@@ -3,7 +3,7 @@
 //! Tasks: the scheduler (wakes at each drill's next slot and queues what [`decide`] says is
 //! due), the runner (runs queued drills one at a time: never two drills at once), the
 //! outbox (delivers report emails with backoff), and the API. The instant up to which each
-//! drill's slots were handled is kept in `storage/scheduler.json`, so slots that pass while
+//! drill's slots were handled is kept in the store (`storage/firedrill.db`), so slots that pass while
 //! the daemon is down are seen, and skipped or caught up per policy, when it comes back.
 //! SIGINT/SIGTERM: the current phase is rolled back, the run recorded, then everything stops.
 
@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use firedrill_core::config::Config;
 use firedrill_core::run::Trigger;
 use firedrill_core::scheduler::{Decision, SkipReason, decide, next_wake};
-use firedrill_store::{RunStore, SqliteRunStore};
+use firedrill_store::{RunStore, ScheduleState, SqliteStore};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -36,21 +36,23 @@ fn usage(message: impl Into<String>) -> CommandError {
     CommandError::Usage(message.into())
 }
 
-fn load_handled(path: &Path) -> BTreeMap<String, DateTime<Utc>> {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or_default()
+/// How far each drill's slots were handled, from the store. A store that cannot be read
+/// is reported and taken as empty: each drill's schedule then starts afresh from now.
+fn load_handled(store_path: &Path) -> BTreeMap<String, DateTime<Utc>> {
+    match SqliteStore::open(store_path).and_then(|store| store.handled_slots()) {
+        Ok(handled) => handled,
+        Err(err) => {
+            tracing::error!(path = %store_path.display(), error = %crate::app::store::store_error(err), "Could not read the scheduler state; slots missed while the daemon was down cannot be seen");
+            BTreeMap::new()
+        }
+    }
 }
 
-fn save_handled(path: &Path, handled: &BTreeMap<String, DateTime<Utc>>) {
-    let write = || -> std::io::Result<()> {
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(handled).unwrap_or_default())?;
-        std::fs::rename(&tmp, path)
-    };
-    if let Err(err) = write() {
-        tracing::error!(path = %path.display(), error = %err, "Could not save the scheduler state; missed slots may be judged wrongly after a restart");
+fn save_handled(store_path: &Path, handled: &BTreeMap<String, DateTime<Utc>>) {
+    if let Err(err) =
+        SqliteStore::open(store_path).and_then(|store| store.save_handled_slots(handled))
+    {
+        tracing::error!(path = %store_path.display(), error = %crate::app::store::store_error(err), "Could not save the scheduler state; missed slots may be judged wrongly after a restart");
     }
 }
 
@@ -79,7 +81,7 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
     // Counters start at zero for every drill and result, so the first failure is an increase.
     metrics.register_drills(&config);
     if store_path.exists() {
-        let store = SqliteRunStore::open(&store_path).map_err(crate::app::store::store_error)?;
+        let store = SqliteStore::open(&store_path).map_err(crate::app::store::store_error)?;
         for stored in store.runs().map_err(crate::app::store::store_error)? {
             metrics.observe_run(&stored.entry.run);
         }
@@ -197,7 +199,7 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
     ));
     let scheduler = tokio::spawn(schedule_loop(
         daemon,
-        config.storage_path.join("scheduler.json"),
+        store_path.clone(),
         jobs_tx,
         Timing::wall(),
     ));
@@ -381,7 +383,7 @@ impl Timing {
 /// queues what [`decide`] says is due and records how far slots were handled.
 pub async fn schedule_loop(
     daemon: Daemon,
-    state_path: PathBuf,
+    store_path: PathBuf,
     jobs: tokio::sync::mpsc::UnboundedSender<RunJob>,
     timing: Timing,
 ) {
@@ -406,7 +408,10 @@ pub async fn schedule_loop(
             }
         }
         let config = live.borrow_and_update().config.clone();
-        let mut handled = load_handled(&state_path);
+        let path = store_path.clone();
+        let mut handled = tokio::task::spawn_blocking(move || load_handled(&path))
+            .await
+            .unwrap_or_default();
         let now = now_fn();
         for drill in &config.drills {
             let Some(schedule) = &drill.schedule else {
@@ -445,7 +450,10 @@ pub async fn schedule_loop(
             }
             handled.insert(drill.name.clone(), now);
         }
-        save_handled(&state_path, &handled);
+        let (path, saved) = (store_path.clone(), handled.clone());
+        if let Err(err) = tokio::task::spawn_blocking(move || save_handled(&path, &saved)).await {
+            tracing::error!(error = %err, "Could not save the scheduler state");
+        }
         metrics.refresh_schedule(&config, now);
         let wake = config
             .drills
@@ -495,7 +503,7 @@ async fn outbox(
 
 /// Reloads the configuration on SIGHUP and when the file changes. A new file that does
 /// not validate is rejected with its diagnostics and the running configuration stays;
-/// the schedule state (`scheduler.json`) is untouched either way. Storage, targets and the
+/// the schedule state (in the store) is untouched either way. Storage, targets and the
 /// API address are read at start: changing them needs a restart.
 async fn reload(path: PathBuf, live: watch::Sender<LiveConfig>, shutdown: CancellationToken) {
     let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();

@@ -1,79 +1,18 @@
-//! [`SqliteRunStore`]: the run chain and the outbox in one SQLite file.
+//! The run chain on SQLite: appending under the write lock, reading, and walking it to the first broken link.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, Verifier};
 use firedrill_core::run::RunRecord;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 
+use super::SqliteStore;
 use crate::canonical::{field_digests, path_at_offset, record_hash};
 use crate::{
-    BrokenLink, ChainEntry, Delivery, GENESIS_SHA256, MailQueue, QueuedMail, RunStore, StoreError,
-    StoredRun, Verification,
+    BrokenLink, ChainEntry, GENESIS_SHA256, RunStore, StoreError, StoredRun, Verification,
 };
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS records (
-    seq          INTEGER PRIMARY KEY,
-    run_id       TEXT NOT NULL UNIQUE,
-    entry        TEXT NOT NULL,
-    field_sha256 TEXT NOT NULL,
-    sha256       TEXT NOT NULL,
-    signature    TEXT
-);
--- The chain only grows. Anyone holding the file can drop these triggers; `verify` is what
--- catches that, the triggers stop honest mistakes.
-CREATE TRIGGER IF NOT EXISTS records_no_update BEFORE UPDATE ON records
-BEGIN SELECT RAISE(ABORT, 'run records are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS records_no_delete BEFORE DELETE ON records
-BEGIN SELECT RAISE(ABORT, 'run records are append-only'); END;
-
-CREATE TABLE IF NOT EXISTS outbox (
-    id              INTEGER PRIMARY KEY,
-    run_id          TEXT NOT NULL UNIQUE,
-    payload         TEXT NOT NULL,
-    status          TEXT NOT NULL CHECK (status IN ('pending', 'sending', 'delivered')),
-    attempts        INTEGER NOT NULL DEFAULT 0,
-    last_error      TEXT,
-    enqueued_at     TEXT NOT NULL,
-    next_attempt_at TEXT NOT NULL,
-    claimed_at      TEXT,
-    delivered_at    TEXT
-);
-";
-
-/// The run store and outbox on an SQLite file.
-#[derive(Debug)]
-pub struct SqliteRunStore {
-    conn: Connection,
-    signing_key: Option<SigningKey>,
-    verifying_key: Option<VerifyingKey>,
-}
-
-fn time_text(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-fn parse_time(text: &str) -> DateTime<Utc> {
-    // Only this module writes these columns, always with `time_text`.
-    DateTime::parse_from_rfc3339(text)
-        .map(|at| at.with_timezone(&Utc))
-        .unwrap_or(DateTime::UNIX_EPOCH)
-}
-
-/// How long a claimed message may stay `sending` before another pass may take it: far
-/// longer than an SMTP exchange (30 s timeout), so only a sender that died mid-send loses
-/// its claim. Its message is then sent again (at least once, never lost), with the same
-/// Message-ID so mail systems can drop the duplicate.
-const CLAIM_LEASE: chrono::Duration = chrono::Duration::minutes(10);
-
-fn lease_expired(now: DateTime<Utc>) -> String {
-    time_text(now - CLAIM_LEASE)
-}
 
 /// A row of `records` as stored, before any interpretation.
 struct RawRecord {
@@ -85,40 +24,7 @@ struct RawRecord {
     signature: Option<String>,
 }
 
-impl SqliteRunStore {
-    /// Opens (creating if needed) the database at `path`. Opening changes nothing, so
-    /// reading commands can open the store of a running daemon.
-    pub fn open(path: &Path) -> Result<SqliteRunStore, StoreError> {
-        let open_err = |source| StoreError::Open {
-            path: path.display().to_string(),
-            source,
-        };
-        let conn = Connection::open(path).map_err(open_err)?;
-        conn.busy_timeout(Duration::from_secs(5))
-            .map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_err)?;
-        conn.execute_batch(SCHEMA).map_err(open_err)?;
-        Ok(SqliteRunStore {
-            conn,
-            signing_key: None,
-            verifying_key: None,
-        })
-    }
-
-    /// Signs every appended record's hash; verification then also checks signatures.
-    pub fn with_signing_key(mut self, key: SigningKey) -> SqliteRunStore {
-        self.verifying_key = Some(key.verifying_key());
-        self.signing_key = Some(key);
-        self
-    }
-
-    /// Checks signatures with this public key (e.g. an auditor without the secret key).
-    pub fn with_verifying_key(mut self, key: VerifyingKey) -> SqliteRunStore {
-        self.verifying_key = Some(key);
-        self
-    }
-
+impl SqliteStore {
     fn raw_records(&self) -> Result<Vec<RawRecord>, StoreError> {
         let mut statement = self.conn.prepare(
             "SELECT seq, run_id, entry, field_sha256, sha256, signature FROM records ORDER BY seq",
@@ -273,7 +179,7 @@ fn line_col_offset(text: &str, line: usize, column: usize) -> usize {
     line_start + column.saturating_sub(1)
 }
 
-impl RunStore for SqliteRunStore {
+impl RunStore for SqliteStore {
     fn append(
         &mut self,
         run: &RunRecord,
@@ -387,93 +293,5 @@ impl RunStore for SqliteRunStore {
             prev = Some(raw);
         }
         Ok(verification)
-    }
-}
-
-impl MailQueue for SqliteRunStore {
-    fn enqueue_mail(
-        &self,
-        run_id: &str,
-        payload: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let inserted = self.conn.execute(
-            "INSERT OR IGNORE INTO outbox (run_id, payload, status, enqueued_at, next_attempt_at)
-             VALUES (?1, ?2, 'pending', ?3, ?3)",
-            params![run_id, payload, time_text(now)],
-        )?;
-        Ok(inserted == 1)
-    }
-
-    fn due_mail(&self, now: DateTime<Utc>) -> Result<Vec<QueuedMail>, StoreError> {
-        let mut statement = self.conn.prepare(
-            "SELECT id, run_id, payload, attempts FROM outbox
-             WHERE (status = 'pending' AND next_attempt_at <= ?1)
-                OR (status = 'sending' AND claimed_at <= ?2)
-             ORDER BY id",
-        )?;
-        let rows = statement.query_map(params![time_text(now), lease_expired(now)], |row| {
-            Ok(QueuedMail {
-                id: row.get(0)?,
-                run_id: row.get(1)?,
-                payload: row.get(2)?,
-                attempts: row.get::<_, i64>(3)? as u32,
-            })
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
-    }
-
-    fn claim_mail(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let claimed = self.conn.execute(
-            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, claimed_at = ?2
-             WHERE id = ?1
-               AND (status = 'pending' OR (status = 'sending' AND claimed_at <= ?3))",
-            params![id, time_text(now), lease_expired(now)],
-        )?;
-        Ok(claimed == 1)
-    }
-
-    fn mail_delivered(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.conn.execute(
-            "UPDATE outbox SET status = 'delivered', delivered_at = ?2, last_error = NULL
-             WHERE id = ?1",
-            params![id, time_text(at)],
-        )?;
-        Ok(())
-    }
-
-    fn mail_failed(
-        &self,
-        id: i64,
-        error: &str,
-        next_attempt_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.conn.execute(
-            "UPDATE outbox SET status = 'pending', last_error = ?2, next_attempt_at = ?3
-             WHERE id = ?1",
-            params![id, error, time_text(next_attempt_at)],
-        )?;
-        Ok(())
-    }
-
-    fn delivery(&self, run_id: &str) -> Result<Option<Delivery>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT status, attempts, last_error, next_attempt_at, enqueued_at, delivered_at
-                 FROM outbox WHERE run_id = ?1",
-                [run_id],
-                |row| {
-                    Ok(Delivery {
-                        status: row.get(0)?,
-                        attempts: row.get::<_, i64>(1)? as u32,
-                        last_error: row.get(2)?,
-                        next_attempt_at: parse_time(&row.get::<_, String>(3)?),
-                        enqueued_at: parse_time(&row.get::<_, String>(4)?),
-                        delivered_at: row.get::<_, Option<String>>(5)?.as_deref().map(parse_time),
-                    })
-                },
-            )
-            .optional()?)
     }
 }
