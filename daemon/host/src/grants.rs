@@ -10,7 +10,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::bindings::types::{Capability, Verb};
-use crate::host::shown;
+use crate::text::shown;
 
 /// The namespace pattern that matches cluster-scoped objects.
 pub const CLUSTER_SCOPE: &str = ":cluster";

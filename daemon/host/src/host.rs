@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
 
 use crate::bindings::types::{Action, Description, Error as WitError, Phase, Verdict};
@@ -16,8 +16,10 @@ use crate::cache::{ComponentCache, LoadReport};
 use crate::capabilities::Backends;
 use crate::error::PluginError;
 use crate::grants::{Granter, Grants};
+use crate::guard::Violation;
 use crate::limits::Limits;
-use crate::store::{HostState, Violation};
+use crate::store::HostState;
+use crate::text::quoted;
 
 /// How often the epoch advances. Each tick lets a running plugin yield to the async
 /// executor, which is what lets the wall-clock deadline interrupt a busy loop.
@@ -99,11 +101,10 @@ impl WasmtimeHost {
                 source: Some(source.into()),
             }
         })?;
-        Scenario::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
-            .map_err(|source| PluginError::Setup {
-                message: "cannot link the scenario capabilities".into(),
-                source: Some(source.into()),
-            })?;
+        crate::linking::link_capabilities(&mut linker).map_err(|source| PluginError::Setup {
+            message: "cannot link the scenario capabilities".into(),
+            source: Some(source.into()),
+        })?;
         let ticker = EpochTicker::start(&engine)?;
         Ok(Self {
             engine,
@@ -390,7 +391,7 @@ impl Plugin {
     ) -> PluginError {
         let scenario = self.name().to_owned();
         // A rule the plugin broke explains the error, whatever trap followed it.
-        match &state.violation {
+        match &state.guard.violation {
             Some(Violation::Denied(denied)) => {
                 return PluginError::Denied {
                     denied: denied.clone(),
@@ -505,31 +506,6 @@ pub fn check_actions(actions: &[Action]) -> Result<(), String> {
     }
 }
 
-/// Longest part of a guest's string a message quotes.
-const QUOTED_CHARS: usize = 64;
-
-/// A guest's string as a message quotes it: escaped (`{:?}`), and cut after
-/// [`QUOTED_CHARS`] characters with its full size, so a huge answer does not flood the
-/// log or the report.
-pub(crate) fn quoted(text: &str) -> String {
-    let count = text.chars().count();
-    if count <= QUOTED_CHARS {
-        return format!("{text:?}");
-    }
-    let head: String = text.chars().take(QUOTED_CHARS).collect();
-    format!("{head:?}... ({} bytes)", text.len())
-}
-
-/// A guest's name as a sentence shows it: as is when it is short and printable (the usual
-/// case: `redis connection sessions`), otherwise [`quoted`].
-pub(crate) fn shown(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.chars().count() <= QUOTED_CHARS && !text.chars().any(char::is_control) {
-        std::borrow::Cow::Borrowed(text)
-    } else {
-        std::borrow::Cow::Owned(quoted(text))
-    }
-}
-
 /// `MAJOR.MINOR.PATCH` with an optional `-pre` / `+build` suffix.
 fn is_semver(version: &str) -> bool {
     let core = version.split(['-', '+']).next().unwrap_or("");
@@ -542,21 +518,7 @@ fn is_semver(version: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_semver, quoted, shown};
-
-    #[test]
-    fn huge_guest_strings_are_quoted_short() {
-        assert_eq!(quoted("web\n"), "\"web\\n\"");
-        let shown = quoted(&"a".repeat(100_000));
-        assert!(shown.len() < 100, "{shown}");
-        assert!(shown.ends_with("... (100000 bytes)"), "{shown}");
-    }
-
-    #[test]
-    fn printable_names_are_shown_as_they_are() {
-        assert_eq!(shown("sessions"), "sessions");
-        assert_eq!(shown("bad\u{7f}"), "\"bad\\u{7f}\"");
-    }
+    use super::is_semver;
 
     #[test]
     fn semantic_versions_are_recognised() {

@@ -17,11 +17,16 @@
 //!   each capability request.
 //! - [`limits`]: [`Limits`] per call (fuel, memory, deadline, log budget) and the memory
 //!   limiter that records exhaustion.
-//! - [`store`]: [`HostState`], the data of one `Store`: WASI context, granter, backends,
-//!   budgets and the first violation seen.
+//! - [`store`]: [`HostState`], the data of one `Store`: WASI context, memory limiter,
+//!   stderr, the guard, the backends and each capability's own data.
+//! - `guard`: `Guard`, what every capability shares in a call: whose call it is, the grant
+//!   check, the limits and the first violation seen.
 //! - [`capabilities`]: one module per WIT import (`cluster`, `http`, `postgres`, `redis`,
-//!   `clock`, `log`, `state`, `evidence`), each with its backend trait (port) and the
-//!   bindings implementation that checks the grant before calling it.
+//!   `clock`, `log`, `state`, `evidence`), each with its backend trait (port), its data and
+//!   the bindings implemented on its own view of the call (guard + backend), which checks
+//!   the grant before calling the backend.
+//! - `linking`: the one place each capability is linked to its view (one line each).
+//! - `text`: guest strings as messages show them (escaped, cut short).
 //! - [`error`]: [`PluginError`], what a failed call reports.
 //! - [`inspect`]: `firedrill plugin inspect FILE.wasm`.
 //! - [`scaffold`]: `firedrill plugin new NAME --lang rust`.
@@ -34,14 +39,17 @@ pub mod cache;
 pub mod capabilities;
 pub mod error;
 pub mod grants;
+mod guard;
 pub mod host;
 pub mod inspect;
 pub mod limits;
+mod linking;
 pub mod paths;
 pub mod scaffold;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod text;
 
 pub use bindings::WIT_VERSION;
 pub use bindings::types::{

@@ -1,4 +1,5 @@
-//! `HostState`: the data of one `Store`, i.e. of one plugin call.
+//! `HostState`: the data of one `Store`, i.e. of one plugin call: WASI, the memory limiter,
+//! the captured stderr, the shared [`Guard`], and each capability's own data.
 
 use std::sync::Arc;
 
@@ -6,27 +7,13 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::capabilities::Backends;
-use crate::grants::{Denied, Granter, Request};
+use crate::capabilities::{Backends, log};
+use crate::grants::Granter;
+use crate::guard::Guard;
 use crate::limits::{Limits, MemoryLimiter};
 
 /// How much of the plugin's stderr is kept (to quote a panic message in errors).
 const STDERR_CAPTURE_BYTES: usize = 64 * 1024;
-
-/// A rule the plugin broke during a call. The first one wins: it is what the call
-/// reports, whatever the plugin did afterwards.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Violation {
-    /// A capability that is not granted.
-    Denied(Denied),
-    /// More log lines or bytes than the budget.
-    LogFlood(String),
-}
-
-/// A violation as a wasmtime error: returned from an import, it ends the call.
-#[derive(Debug, thiserror::Error)]
-#[error("{0:?}")]
-pub(crate) struct ViolationTrap(pub Violation);
 
 /// The data of one `Store`.
 pub struct HostState {
@@ -34,15 +21,11 @@ pub struct HostState {
     table: ResourceTable,
     pub(crate) stderr: MemoryOutputPipe,
     pub(crate) memory: MemoryLimiter,
-    pub(crate) granter: Arc<Granter>,
+    pub(crate) guard: Guard,
+    /// The capabilities' backends (the ports the daemon wires).
     pub(crate) backends: Backends,
-    pub(crate) limits: Limits,
-    pub(crate) run_id: String,
-    /// The phase of the call (`None` for `describe`): state and evidence belong to it.
-    pub(crate) phase: Option<String>,
-    pub(crate) log_lines: u32,
-    pub(crate) log_bytes: usize,
-    pub(crate) violation: Option<Violation>,
+    /// The `log` capability's budget spent so far.
+    pub(crate) log: log::Budget,
 }
 
 impl HostState {
@@ -67,44 +50,15 @@ impl HostState {
             table: ResourceTable::new(),
             stderr,
             memory: MemoryLimiter::new(limits.memory_bytes),
-            granter,
+            guard: Guard::new(granter, limits, run_id, phase),
             backends,
-            limits,
-            run_id,
-            phase,
-            log_lines: 0,
-            log_bytes: 0,
-            violation: None,
-        }
-    }
-
-    /// Whose state this call reads and writes: its run and phase.
-    pub(crate) fn state_scope(&self) -> crate::capabilities::state::Scope<'_> {
-        crate::capabilities::state::Scope {
-            run_id: &self.run_id,
-            phase: self.phase.as_deref().unwrap_or_else(|| self.scenario()),
-            scenario: self.scenario(),
+            log: log::Budget::default(),
         }
     }
 
     /// The scenario name used in messages.
     pub fn scenario(&self) -> &str {
-        self.granter.scenario()
-    }
-
-    /// Checks a request against the grants; a denial is recorded and ends the call.
-    pub(crate) fn check(&mut self, request: &Request<'_>) -> wasmtime::Result<()> {
-        match self.granter.check(request) {
-            Ok(()) => Ok(()),
-            Err(denied) => Err(self.violate(Violation::Denied(denied))),
-        }
-    }
-
-    /// Records a violation (the first one wins) and returns the error that ends the call.
-    pub(crate) fn violate(&mut self, violation: Violation) -> wasmtime::Error {
-        tracing::warn!(scenario = %self.scenario(), ?violation, "Plugin broke a host rule");
-        let first = self.violation.get_or_insert(violation).clone();
-        wasmtime::Error::new(ViolationTrap(first))
+        self.guard.scenario()
     }
 
     /// The end of what the plugin wrote to stderr, e.g. a Rust panic message.

@@ -1,4 +1,5 @@
-//! Names that look like the real controllers' ones: pod-template hashes and random suffixes.
+//! Object names: what the API server accepts (DNS subdomain), and generated ones that look
+//! like the real controllers' (pod-template hashes, random suffixes).
 
 use rand::Rng;
 
@@ -25,6 +26,17 @@ pub fn template_hash(template: &serde_json::Value) -> String {
         .bytes()
         .map(|digit| char::from(ALPHABET[usize::from(digit) % ALPHABET.len()]))
         .collect()
+}
+
+/// Whether a name is a lowercase RFC 1123 subdomain, as Kubernetes requires for most kinds.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
 }
 
 #[cfg(test)]

@@ -371,7 +371,7 @@ fn resolve(raw: RawPlatform, origin: &Path) -> Result<Platform, SandboxError> {
             WorkloadKind::StatefulSet => "statefulsets",
         };
         let name = raw_workload.name;
-        if !crate::store::valid_name(&name) || name.contains('.') {
+        if !crate::names::valid_name(&name) || name.contains('.') {
             return Err(invalid(format!(
                 "{section}.{name}: name must be a lowercase DNS label"
             )));

@@ -416,7 +416,7 @@ pub fn name_is_valid(resource: &ResourceDef, name: &str) -> bool {
     if resource.group == RBAC_GROUP {
         !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '%'])
     } else {
-        crate::store::valid_name(name)
+        crate::names::valid_name(name)
     }
 }
 

@@ -408,17 +408,6 @@ impl State {
     }
 }
 
-/// Whether a name is a lowercase RFC 1123 subdomain, as Kubernetes requires for most kinds.
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
-}
-
 /// An empty JSON map, for building objects.
 pub fn empty_map() -> Value {
     Value::Object(Map::new())

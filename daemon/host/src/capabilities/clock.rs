@@ -4,7 +4,6 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::bindings::clock::Host;
-use crate::store::HostState;
 
 /// Origin of `monotonic-ms`, shared by all calls so durations span calls.
 fn origin() -> Instant {
@@ -12,7 +11,14 @@ fn origin() -> Instant {
     *ORIGIN.get_or_init(Instant::now)
 }
 
-impl Host for HostState {
+/// The clock's data: none, it only reads the time.
+pub struct Clock;
+
+impl wasmtime::component::HasData for Clock {
+    type Data<'a> = Clock;
+}
+
+impl Host for Clock {
     async fn now_ms(&mut self) -> wasmtime::Result<u64> {
         let since_epoch = SystemTime::now()
             .duration_since(UNIX_EPOCH)

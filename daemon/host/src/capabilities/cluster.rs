@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::BackendError;
+use super::View;
 use crate::bindings::cluster::Host;
 use crate::bindings::types::{Error as WitError, Verb};
 use crate::grants::{Request, Scope};
-use crate::store::HostState;
 
 /// Evictions a drain keeps in flight at once.
 const DRAIN_CONCURRENCY: usize = 16;
@@ -177,12 +177,12 @@ pub fn selector_matches(selector: &str, labels: &[(String, String)]) -> bool {
 }
 
 fn check(
-    state: &mut HostState,
+    state: &mut View<'_, dyn Cluster>,
     operation: &'static str,
     verb: Verb,
     scope: Scope<'_>,
 ) -> wasmtime::Result<()> {
-    state.check(&Request::Cluster {
+    state.guard.check(&Request::Cluster {
         operation,
         verb,
         scope,
@@ -191,10 +191,10 @@ fn check(
 
 type WitResult<T> = wasmtime::Result<Result<T, WitError>>;
 
-impl Host for HostState {
+impl Host for View<'_, dyn Cluster> {
     async fn list_pods(&mut self, namespace: String, selector: String) -> WitResult<Vec<Pod>> {
         check(self, "list-pods", Verb::List, Scope::Namespace(&namespace))?;
-        let cluster = self.backends.cluster.clone();
+        let cluster = self.backend.clone();
         Ok(cluster
             .list_pods(&namespace, &selector, None)
             .await
@@ -203,7 +203,7 @@ impl Host for HostState {
 
     async fn list_nodes(&mut self, selector: String) -> WitResult<Vec<Node>> {
         check(self, "list-nodes", Verb::List, Scope::Cluster)?;
-        let cluster = self.backends.cluster.clone();
+        let cluster = self.backend.clone();
         Ok(cluster.list_nodes(&selector).await.map_err(WitError::from))
     }
 
@@ -219,7 +219,7 @@ impl Host for HostState {
             Verb::Delete,
             Scope::Namespace(&namespace),
         )?;
-        let cluster = self.backends.cluster.clone();
+        let cluster = self.backend.clone();
         Ok(cluster
             .delete_pod(&namespace, &name, grace_period_seconds)
             .await
@@ -228,7 +228,7 @@ impl Host for HostState {
 
     async fn evict_pod(&mut self, namespace: String, name: String) -> WitResult<()> {
         check(self, "evict-pod", Verb::Evict, Scope::Namespace(&namespace))?;
-        let cluster = self.backends.cluster.clone();
+        let cluster = self.backend.clone();
         Ok(cluster
             .evict_pod(&namespace, &name)
             .await
@@ -237,7 +237,7 @@ impl Host for HostState {
 
     async fn cordon(&mut self, node: String) -> WitResult<()> {
         check(self, "cordon", Verb::Patch, Scope::Cluster)?;
-        let cluster = self.backends.cluster.clone();
+        let cluster = self.backend.clone();
         Ok(cluster
             .set_unschedulable(&node, true)
             .await
@@ -246,7 +246,7 @@ impl Host for HostState {
 
     async fn uncordon(&mut self, node: String) -> WitResult<()> {
         check(self, "uncordon", Verb::Patch, Scope::Cluster)?;
-        let cluster = self.backends.cluster.clone();
+        let cluster = self.backend.clone();
         Ok(cluster
             .set_unschedulable(&node, false)
             .await
@@ -256,7 +256,7 @@ impl Host for HostState {
     async fn drain(&mut self, node: String, options: DrainOptions) -> WitResult<DrainReport> {
         use futures::StreamExt;
         check(self, "drain", Verb::Patch, Scope::Cluster)?;
-        let cluster = self.backends.cluster.clone();
+        let cluster = self.backend.clone();
         let pods = match cluster.list_pods("", "", Some(&node)).await {
             Ok(pods) => pods,
             Err(error) => return Ok(Err(error.into())),
@@ -353,7 +353,7 @@ impl Host for HostState {
             Verb::Patch,
             Scope::Namespace(&namespace),
         )?;
-        let cluster = self.backends.cluster.clone();
+        let cluster = self.backend.clone();
         Ok(cluster
             .rollout_restart(&namespace, kind, &name)
             .await
@@ -371,7 +371,7 @@ impl Host for HostState {
             .as_deref()
             .map_or(Scope::Cluster, Scope::Namespace);
         check(self, "get-object", Verb::Get, scope)?;
-        let cluster = self.backends.cluster.clone();
+        let cluster = self.backend.clone();
         Ok(cluster
             .get_object(&api_version, &kind, namespace.as_deref(), &name)
             .await
@@ -390,7 +390,7 @@ impl Host for HostState {
             .as_deref()
             .map_or(Scope::Cluster, Scope::Namespace);
         check(self, "patch-object", Verb::Patch, scope)?;
-        let cluster = self.backends.cluster.clone();
+        let cluster = self.backend.clone();
         Ok(cluster
             .patch_object(
                 &api_version,
@@ -411,10 +411,10 @@ impl Host for HostState {
         command: Vec<String>,
         timeout_ms: u32,
     ) -> WitResult<ExecOutput> {
-        self.check(&Request::Exec {
+        self.guard.check(&Request::Exec {
             namespace: &namespace,
         })?;
-        let cluster = self.backends.cluster.clone();
+        let cluster = self.backend.clone();
         let timeout = Duration::from_millis(u64::from(timeout_ms));
         Ok(cluster
             .exec(&namespace, &pod, container.as_deref(), &command, timeout)
@@ -435,7 +435,7 @@ impl Host for HostState {
             Verb::Watch,
             Scope::Namespace(&namespace),
         )?;
-        let cluster = self.backends.cluster.clone();
+        let cluster = self.backend.clone();
         let timeout = Duration::from_millis(u64::from(timeout_ms));
         Ok(cluster
             .wait_pods_ready(&namespace, &selector, count, timeout)

@@ -6,9 +6,9 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::BackendError;
+use super::View;
 use crate::bindings::evidence::Host;
 use crate::bindings::types::Error as WitError;
-use crate::store::HostState;
 
 /// Largest artefact a plugin may attach.
 pub const MAX_ARTEFACT_BYTES: usize = 1024 * 1024;
@@ -78,7 +78,7 @@ pub fn check_artefact(name: &str, content_bytes: usize) -> Result<(), String> {
     if !valid_name(name) {
         return Err(format!(
             "evidence name {} must be 1-128 characters of letters, digits, '.', '-', '_'",
-            crate::host::quoted(name)
+            crate::text::quoted(name)
         ));
     }
     if content_bytes > MAX_ARTEFACT_BYTES {
@@ -89,7 +89,7 @@ pub fn check_artefact(name: &str, content_bytes: usize) -> Result<(), String> {
     Ok(())
 }
 
-impl Host for HostState {
+impl Host for View<'_, dyn EvidenceSink> {
     async fn attach(
         &mut self,
         name: String,
@@ -99,11 +99,11 @@ impl Host for HostState {
         if let Err(reason) = check_artefact(&name, content.len()) {
             return Ok(Err(WitError::Refused(reason)));
         }
-        let sink = self.backends.evidence.clone();
+        let sink = self.backend.clone();
         let artefact = Artefact {
-            run_id: self.run_id.clone(),
-            scenario: self.scenario().to_owned(),
-            phase: self.phase.clone(),
+            run_id: self.guard.run_id.clone(),
+            scenario: self.guard.scenario().to_owned(),
+            phase: self.guard.phase.clone(),
             captured_at: std::time::SystemTime::now(),
             name,
             media_type,

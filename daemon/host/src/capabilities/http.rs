@@ -6,11 +6,11 @@ use async_trait::async_trait;
 use http_body_util::{BodyExt, Full, Limited};
 
 use super::BackendError;
+use super::View;
 use crate::bindings::http::Host;
 pub use crate::bindings::http::{Request as HttpRequest, Response as HttpResponse};
 use crate::bindings::types::Error as WitError;
 use crate::grants::Request;
-use crate::store::HostState;
 
 /// Largest response body handed to a plugin.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -137,7 +137,7 @@ pub fn host_and_port(url: &str) -> Result<(String, u16), String> {
     ))
 }
 
-impl Host for HostState {
+impl Host for View<'_, dyn Http> {
     async fn send(
         &mut self,
         request: HttpRequest,
@@ -146,8 +146,8 @@ impl Host for HostState {
             Ok(target) => target,
             Err(reason) => return Ok(Err(WitError::Refused(reason))),
         };
-        self.check(&Request::Http { host: &host, port })?;
-        let client = self.backends.http.clone();
+        self.guard.check(&Request::Http { host: &host, port })?;
+        let client = self.backend.clone();
         Ok(client.send(request).await.map_err(WitError::from))
     }
 }

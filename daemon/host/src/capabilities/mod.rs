@@ -1,13 +1,19 @@
-//! One module per WIT import: each owns its backend trait (port), its bindings and its
-//! permission check.
+//! One module per WIT import: each owns its backend trait (port), its data and its
+//! bindings, implemented on its own [`View`] of a call (the shared guard and its backend),
+//! never on the whole call state (Spin's factors are the model). `linking.rs` registers
+//! each with one line.
 //!
 //! Backends report failures as [`BackendError`]; the bindings hand those to the plugin
 //! as the WIT `error` type, because a failing cluster or database is something a
 //! scenario may handle. A capability that is not granted is different: it ends the call.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
+use wasmtime::component::HasData;
+
 use crate::bindings::types::Error as WitError;
+use crate::guard::Guard;
 
 pub mod clock;
 pub mod cluster;
@@ -73,5 +79,34 @@ impl Default for Backends {
     }
 }
 
-/// Lets the generated `types` interface (types only, no functions) link.
-impl crate::bindings::types::Host for crate::store::HostState {}
+/// A capability's view of one call: the shared guard (grants, limits, violations, whose
+/// call it is) and the capability's backend.
+pub struct View<'a, B: ?Sized> {
+    pub(crate) guard: &'a mut Guard,
+    pub(crate) backend: Arc<B>,
+}
+
+impl<'a, B: ?Sized> View<'a, B> {
+    pub(crate) fn of(guard: &'a mut Guard, backend: &Arc<B>) -> Self {
+        Self {
+            guard,
+            backend: backend.clone(),
+        }
+    }
+}
+
+/// Marks `View<'_, B>` as the data a capability's bindings see.
+pub struct Cap<B: ?Sized>(PhantomData<B>);
+
+impl<B: ?Sized + 'static> HasData for Cap<B> {
+    type Data<'a> = View<'a, B>;
+}
+
+/// The data of the `types` interface: it has types only, no functions.
+pub struct TypesOnly;
+
+impl HasData for TypesOnly {
+    type Data<'a> = TypesOnly;
+}
+
+impl crate::bindings::types::Host for TypesOnly {}

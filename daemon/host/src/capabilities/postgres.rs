@@ -4,11 +4,11 @@
 use async_trait::async_trait;
 
 use super::BackendError;
+use super::View;
 use crate::bindings::postgres::Host;
 pub use crate::bindings::postgres::{RowSet, Value};
 use crate::bindings::types::Error as WitError;
 use crate::grants::Request;
-use crate::store::HostState;
 
 /// PostgreSQL connections named in the configuration (the port).
 #[async_trait]
@@ -45,18 +45,18 @@ impl Postgres for NoPostgres {
     }
 }
 
-impl Host for HostState {
+impl Host for View<'_, dyn Postgres> {
     async fn query(
         &mut self,
         connection: String,
         statement: String,
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<RowSet, WitError>> {
-        self.check(&Request::Postgres {
+        self.guard.check(&Request::Postgres {
             operation: "query",
             connection: &connection,
         })?;
-        let backend = self.backends.postgres.clone();
+        let backend = self.backend.clone();
         Ok(backend
             .query(&connection, &statement, &params)
             .await
@@ -69,11 +69,11 @@ impl Host for HostState {
         statement: String,
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<u64, WitError>> {
-        self.check(&Request::Postgres {
+        self.guard.check(&Request::Postgres {
             operation: "execute",
             connection: &connection,
         })?;
-        let backend = self.backends.postgres.clone();
+        let backend = self.backend.clone();
         Ok(backend
             .execute(&connection, &statement, &params)
             .await

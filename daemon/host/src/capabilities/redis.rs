@@ -4,11 +4,11 @@
 use async_trait::async_trait;
 
 use super::BackendError;
+use super::View;
 use crate::bindings::redis::Host;
 pub use crate::bindings::redis::{Reply, ReplyItem};
 use crate::bindings::types::Error as WitError;
 use crate::grants::Request;
-use crate::store::HostState;
 
 /// Redis connections named in the configuration (the port).
 #[async_trait]
@@ -29,16 +29,16 @@ impl Redis for NoRedis {
     }
 }
 
-impl Host for HostState {
+impl Host for View<'_, dyn Redis> {
     async fn command(
         &mut self,
         connection: String,
         args: Vec<String>,
     ) -> wasmtime::Result<Result<Reply, WitError>> {
-        self.check(&Request::Redis {
+        self.guard.check(&Request::Redis {
             connection: &connection,
         })?;
-        let backend = self.backends.redis.clone();
+        let backend = self.backend.clone();
         Ok(backend
             .command(&connection, &args)
             .await

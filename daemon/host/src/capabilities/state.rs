@@ -7,9 +7,10 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::BackendError;
+use super::View;
 use crate::bindings::state::Host;
 use crate::bindings::types::Error as WitError;
-use crate::store::HostState;
+use crate::guard::Guard;
 
 /// Largest value a plugin may store.
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
@@ -83,12 +84,21 @@ impl StateStore for InMemoryState {
     }
 }
 
-impl Host for HostState {
+/// Whose state a call reads and writes: its run and phase.
+fn scope_of(guard: &Guard) -> Scope<'_> {
+    Scope {
+        run_id: &guard.run_id,
+        phase: guard.phase(),
+        scenario: guard.scenario(),
+    }
+}
+
+impl Host for View<'_, dyn StateStore> {
     async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        let store = self.backends.state.clone();
+        let store = self.backend.clone();
         // A failing store reads as an absent key: `get` has no error case, and a
         // rollback that finds nothing to undo says so in its own result.
-        Ok(store.get(self.state_scope(), &key).await.unwrap_or(None))
+        Ok(store.get(scope_of(self.guard), &key).await.unwrap_or(None))
     }
 
     async fn set(&mut self, key: String, value: String) -> wasmtime::Result<Result<(), WitError>> {
@@ -98,8 +108,8 @@ impl Host for HostState {
                 value.len()
             ))));
         }
-        let store = self.backends.state.clone();
-        let scope = self.state_scope();
+        let store = self.backend.clone();
+        let scope = scope_of(self.guard);
         let existing = store.get(scope, &key).await;
         if matches!(existing, Ok(None)) {
             match store.len(scope).await {
@@ -116,9 +126,9 @@ impl Host for HostState {
     }
 
     async fn remove(&mut self, key: String) -> wasmtime::Result<()> {
-        let store = self.backends.state.clone();
-        if let Err(error) = store.remove(self.state_scope(), &key).await {
-            tracing::warn!(scenario = %self.scenario(), %error, "Could not remove plugin state");
+        let store = self.backend.clone();
+        if let Err(error) = store.remove(scope_of(self.guard), &key).await {
+            tracing::warn!(scenario = %self.guard.scenario(), %error, "Could not remove plugin state");
         }
         Ok(())
     }
