@@ -42,3 +42,19 @@ pub enum CommandError {
         reason: &'static str,
     },
 }
+
+/// An error and its causes, `: `-separated (a cause already named by the text above it is
+/// not repeated), for messages people read.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

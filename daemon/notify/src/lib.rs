@@ -29,7 +29,7 @@ pub use mailer::{
 };
 pub use message::{Attachment, OutgoingEmail};
 pub use outbox::{Backoff, DeliveryPass, deliver_due, enqueue, run_outbox};
-pub use publish::{PublishError, Published, publish_run};
+pub use publish::{PublishError, Published, publish_run, render_run};
 
 /// Why a message could not be composed, queued or sent.
 #[derive(Debug, thiserror::Error)]

@@ -48,6 +48,21 @@ pub struct Published {
 /// to the chain, and queues one email when the configuration has an email section. The
 /// run is recorded before anything is queued: evidence first, then notification.
 /// Delivery is the outbox's job ([`crate::deliver_due`]).
+/// The report files of `run`, from its record (see [`Report::from_run`]).
+pub fn render_run(
+    renderer: &Renderer,
+    config: &Config,
+    run: &RunRecord,
+) -> Result<Rendered, PublishError> {
+    let report = Report::from_run(run, config.drill(&run.drill), &config.report.participants);
+    renderer
+        .render_all(&report)
+        .map_err(|source| PublishError::Render {
+            run_id: run.id.clone(),
+            source: Box::new(source),
+        })
+}
+
 pub fn publish_run<S: RunStore + MailQueue>(
     store: &mut S,
     renderer: &Renderer,
@@ -56,13 +71,7 @@ pub fn publish_run<S: RunStore + MailQueue>(
     now: DateTime<Utc>,
 ) -> Result<Published, PublishError> {
     let drill = config.drill(&run.drill);
-    let report = Report::from_run(run, drill, &config.report.participants);
-    let rendered = renderer
-        .render_all(&report)
-        .map_err(|source| PublishError::Render {
-            run_id: run.id.clone(),
-            source: Box::new(source),
-        })?;
+    let rendered = render_run(renderer, config, run)?;
     let stored = store
         .append(run, report_hashes(rendered.files()), now)
         .map_err(|source| PublishError::Store {

@@ -58,6 +58,8 @@ use firedrill_host::capabilities::redis::{Redis, Reply, ReplyItem};
 use tokio::sync::Mutex;
 use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
 
+use crate::exit::error_chain;
+
 /// Why the configured connections cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum DatabaseError {
@@ -424,20 +426,6 @@ fn tls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect, String> {
     .with_root_certificates(roots)
     .with_no_client_auth();
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
-}
-
-/// An error and its causes, `: `-separated.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            let _ = write!(text, ": {cause_text}");
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// `statement` prepared with the declared types of `params`.

@@ -36,13 +36,7 @@ fn failed(path: &Path, err: impl std::fmt::Display) -> ScenarioError {
 
 /// A store error with its causes, for the journal's string errors.
 fn store_failed(path: &Path, err: &StoreError) -> ScenarioError {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    failed(path, text)
+    failed(path, crate::exit::error_chain(err))
 }
 
 impl Inner {

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
 use firedrill_core::config::Config;
-use firedrill_core::report::{Renderer, Report};
+use firedrill_core::report::Renderer;
 use firedrill_core::run::Trigger;
 use firedrill_store::{RunStore, SqliteStore};
 use serde_json::json;
@@ -320,8 +320,7 @@ async fn report(
     };
     let run = &stored.entry.run;
     let config = state.config();
-    let report = Report::from_run(run, config.drill(&run.drill), &config.report.participants);
-    let rendered = match state.renderer.render_all(&report) {
+    let rendered = match firedrill_notify::render_run(&state.renderer, &config, run) {
         Ok(rendered) => rendered,
         Err(err) => {
             return error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()).into_response();

@@ -58,19 +58,12 @@ fn record_run(config: &Config, record: &RunRecord) -> Result<(SqliteStore, PathB
     // that it had: the chain keeps one record per run, the files are written again.
     let already = store.run(&record.id).map_err(store_error)?.is_some();
     let rendered = if already {
-        let report = firedrill_core::report::Report::from_run(
-            record,
-            config.drill(&record.drill),
-            &config.report.participants,
-        );
-        renderer
-            .render_all(&report)
-            .map_err(|err| usage(format!("cannot render the report of {}: {err}", record.id)))?
+        firedrill_notify::render_run(&renderer, config, record)
     } else {
         firedrill_notify::publish_run(&mut store, &renderer, config, record, Utc::now())
-            .map_err(|err| usage(format!("cannot record run {}: {err}", record.id)))?
-            .rendered
-    };
+            .map(|published| published.rendered)
+    }
+    .map_err(|err| usage(format!("cannot record run {}: {err}", record.id)))?;
     let dir = config.storage_path.join("reports").join(&record.id);
     std::fs::create_dir_all(&dir).map_err(|source| CommandError::Io {
         path: dir.display().to_string(),

@@ -29,12 +29,5 @@ pub fn renderer(config: &Config) -> Result<Renderer, CommandError> {
 
 /// A report error as a command error, causes included.
 pub fn report_error(err: firedrill_core::report::ReportError) -> CommandError {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(&err);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    CommandError::Usage(text)
+    CommandError::Usage(crate::exit::error_chain(&err))
 }

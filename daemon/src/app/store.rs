@@ -1,7 +1,5 @@
 //! The evidence store as commands and the API open it, and its errors as command errors.
 
-use std::fmt::Write as _;
-
 use firedrill_core::config::Config;
 use firedrill_store::{DATABASE_FILE, SqliteStore, StoreError};
 
@@ -10,13 +8,7 @@ use crate::exit::CommandError;
 /// A store error as a command error, causes included (the shared `CommandError` has no
 /// store variant yet).
 pub fn store_error(err: StoreError) -> CommandError {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(&err);
-    while let Some(cause) = source {
-        let _ = write!(text, ": {cause}");
-        source = cause.source();
-    }
-    CommandError::Usage(text)
+    CommandError::Usage(crate::exit::error_chain(&err))
 }
 
 /// The run store under the configuration's storage path, or `None` when no run was ever

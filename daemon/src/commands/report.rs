@@ -2,10 +2,9 @@
 
 use std::path::Path;
 
-use firedrill_core::report::Report;
 use firedrill_store::RunStore;
 
-use crate::app::render::{renderer, report_error};
+use crate::app::render::renderer;
 use crate::app::store::{open_store, store_error};
 use crate::cli::{ReportArgs, ReportFormat};
 use crate::exit::{CommandError, Exit};
@@ -23,9 +22,9 @@ pub fn run(path: &Path, args: &ReportArgs) -> Result<Exit, CommandError> {
         )));
     };
     let run = &stored.entry.run;
-    let report = Report::from_run(run, config.drill(&run.drill), &config.report.participants);
     let renderer = renderer(&config)?;
-    let rendered = renderer.render_all(&report).map_err(report_error)?;
+    let rendered = firedrill_notify::render_run(&renderer, &config, run)
+        .map_err(|err| CommandError::Usage(crate::exit::error_chain(&err)))?;
     let text = match args.format {
         ReportFormat::Md => rendered.report_markdown,
         ReportFormat::Html => rendered.report_html,
