@@ -502,26 +502,132 @@ mod tests {
     }
 }
 
+/// What a planned action does, read from its kind: the kinds firedrill's scenarios and
+/// SDK use, and anything else a plugin names (`Other`, counted as no disruption).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionKind {
+    DeletePod,
+    EvictPod,
+    Cordon,
+    Uncordon,
+    Drain,
+    RolloutRestart,
+    Exec,
+    Stop,
+    Promote,
+    Sql,
+    Redis,
+    Silence,
+    Snapshot,
+    HealthCheck,
+    Other(String),
+}
+
+/// What one action takes away, for the blast radius.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disruption {
+    /// One pod goes (deleted or evicted).
+    Pod,
+    /// One node stops taking pods (cordon, drain).
+    Node,
+    /// Every pod of one workload is replaced (rollout restart).
+    Workload,
+    /// A command runs inside a pod or a server changes role (exec, stop, promote).
+    Process,
+    /// Reads, writes of firedrill's own data, silences, restorations.
+    None,
+}
+
+impl ActionKind {
+    const KNOWN: [(&'static str, ActionKind); 14] = [
+        ("delete-pod", ActionKind::DeletePod),
+        ("evict-pod", ActionKind::EvictPod),
+        ("cordon", ActionKind::Cordon),
+        ("uncordon", ActionKind::Uncordon),
+        ("drain", ActionKind::Drain),
+        ("rollout-restart", ActionKind::RolloutRestart),
+        ("exec", ActionKind::Exec),
+        ("stop", ActionKind::Stop),
+        ("promote", ActionKind::Promote),
+        ("sql", ActionKind::Sql),
+        ("redis", ActionKind::Redis),
+        ("silence", ActionKind::Silence),
+        ("snapshot", ActionKind::Snapshot),
+        ("health-check", ActionKind::HealthCheck),
+    ];
+
+    /// The kind a plugin wrote (`delete-pod`, ...); unknown ones are kept as `Other`.
+    pub fn parse(kind: &str) -> Self {
+        Self::KNOWN
+            .iter()
+            .find(|(name, _)| *name == kind)
+            .map_or_else(|| ActionKind::Other(kind.to_string()), |(_, k)| k.clone())
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            ActionKind::Other(kind) => kind,
+            known => Self::KNOWN
+                .iter()
+                .find(|(_, k)| k == known)
+                .map_or("other", |(name, _)| name),
+        }
+    }
+
+    pub fn disruption(&self) -> Disruption {
+        match self {
+            ActionKind::DeletePod | ActionKind::EvictPod => Disruption::Pod,
+            ActionKind::Cordon | ActionKind::Drain => Disruption::Node,
+            ActionKind::RolloutRestart => Disruption::Workload,
+            ActionKind::Exec | ActionKind::Stop | ActionKind::Promote => Disruption::Process,
+            ActionKind::Uncordon
+            | ActionKind::Sql
+            | ActionKind::Redis
+            | ActionKind::Silence
+            | ActionKind::Snapshot
+            | ActionKind::HealthCheck
+            | ActionKind::Other(_) => Disruption::None,
+        }
+    }
+}
+
 /// What one phase would disrupt, counted from its planned actions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BlastCount {
     pub pods: u32,
     pub nodes: u32,
+    /// Workloads whose every pod is replaced (`rollout-restart`).
+    pub workloads: u32,
+    /// Commands in pods and role changes of servers (`exec`, `stop`, `promote`).
+    pub processes: u32,
 }
 
 impl BlastCount {
-    /// Counts planned actions by kind: `delete-pod` and `evict-pod` disrupt a pod,
-    /// `cordon` and `drain` take a node (a drain's evictions are listed as `evict-pod`).
+    /// Counts planned actions by [`ActionKind::disruption`]: `delete-pod` and `evict-pod`
+    /// disrupt a pod, `cordon` and `drain` take a node (a drain's evictions are listed as
+    /// `evict-pod`), `rollout-restart` a workload, `exec`/`stop`/`promote` a process.
     pub fn of<'a>(kinds: impl IntoIterator<Item = &'a str>) -> Self {
         let mut count = Self::default();
         for kind in kinds {
-            match kind {
-                "delete-pod" | "evict-pod" => count.pods += 1,
-                "cordon" | "drain" => count.nodes += 1,
-                _ => {}
+            match ActionKind::parse(kind).disruption() {
+                Disruption::Pod => count.pods += 1,
+                Disruption::Node => count.nodes += 1,
+                Disruption::Workload => count.workloads += 1,
+                Disruption::Process => count.processes += 1,
+                Disruption::None => {}
             }
         }
         count
+    }
+
+    /// The larger of each figure (limits apply per phase: the plan reports the largest).
+    pub fn max(self, other: BlastCount) -> BlastCount {
+        BlastCount {
+            pods: self.pods.max(other.pods),
+            nodes: self.nodes.max(other.nodes),
+            workloads: self.workloads.max(other.workloads),
+            processes: self.processes.max(other.processes),
+        }
     }
 
     /// The limits this count exceeds, as sentences; empty when within them.
@@ -564,7 +670,14 @@ mod blast_tests {
     #[test]
     fn blast_radius_counts_pods_and_nodes_and_names_each_limit_exceeded() {
         let count = BlastCount::of(["cordon", "evict-pod", "evict-pod", "snapshot", "delete-pod"]);
-        assert_eq!(count, BlastCount { pods: 3, nodes: 1 });
+        assert_eq!(
+            count,
+            BlastCount {
+                pods: 3,
+                nodes: 1,
+                ..BlastCount::default()
+            }
+        );
         let limits = BlastRadius {
             max_pods: Some(2),
             max_nodes: Some(1),
@@ -572,5 +685,33 @@ mod blast_tests {
         };
         assert_eq!(count.exceeds(&limits), ["3 pods are over the limit of 2"]);
         assert!(count.exceeds(&BlastRadius::default()).is_empty());
+    }
+
+    /// `rollout-restart` (full-recovery) counted nothing before the kinds were a known set.
+    #[test]
+    fn every_disruptive_kind_the_scenarios_plan_is_counted() {
+        let count = BlastCount::of([
+            "rollout-restart",
+            "exec",
+            "stop",
+            "uncordon",
+            "sql",
+            "my-own-kind",
+        ]);
+        assert_eq!(
+            count,
+            BlastCount {
+                workloads: 1,
+                processes: 2,
+                ..BlastCount::default()
+            }
+        );
+        for (name, _) in ActionKind::KNOWN {
+            assert_eq!(ActionKind::parse(name).as_str(), name);
+        }
+        assert_eq!(
+            ActionKind::parse("my-own-kind"),
+            ActionKind::Other("my-own-kind".into())
+        );
     }
 }

@@ -41,8 +41,7 @@ pub async fn plan(config_path: &Path, args: &DrillArgs) -> Result<Exit, CommandE
             Ok(actions) if actions.is_empty() => crate::sayln!("  (no actions)"),
             Ok(actions) => {
                 let count = BlastCount::of(actions.iter().map(|a| a.kind.as_str()));
-                worst.pods = worst.pods.max(count.pods);
-                worst.nodes = worst.nodes.max(count.nodes);
+                worst = worst.max(count);
                 for action in actions {
                     crate::sayln!(
                         "  {:<16} {}  ({})",
@@ -67,8 +66,21 @@ pub async fn plan(config_path: &Path, args: &DrillArgs) -> Result<Exit, CommandE
         crate::sayln!();
     }
     let plural = |n: u32, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut also = String::new();
+    if worst.workloads > 0 {
+        also.push_str(&format!(
+            ", {} restarted",
+            plural(worst.workloads, "workload", "workloads")
+        ));
+    }
+    if worst.processes > 0 {
+        also.push_str(&format!(
+            ", {} in pods or servers",
+            plural(worst.processes, "command", "commands")
+        ));
+    }
     crate::sayln!(
-        "Blast radius: {} disrupted, {} cordoned (largest phase)",
+        "Blast radius: {} disrupted, {} cordoned{also} (largest phase)",
         plural(worst.pods, "pod", "pods"),
         plural(worst.nodes, "node", "nodes")
     );
