@@ -24,21 +24,26 @@ struct RawRecord {
     signature: Option<String>,
 }
 
+impl RawRecord {
+    /// A row of `SELECT seq, run_id, entry, field_sha256, sha256, signature`.
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRecord> {
+        Ok(RawRecord {
+            seq: row.get::<_, i64>(0)? as u64,
+            run_id: row.get(1)?,
+            entry: row.get(2)?,
+            field_sha256: row.get(3)?,
+            sha256: row.get(4)?,
+            signature: row.get(5)?,
+        })
+    }
+}
+
 impl SqliteStore {
     fn raw_records(&self) -> Result<Vec<RawRecord>, StoreError> {
         let mut statement = self.conn.prepare(
             "SELECT seq, run_id, entry, field_sha256, sha256, signature FROM records ORDER BY seq",
         )?;
-        let rows = statement.query_map([], |row| {
-            Ok(RawRecord {
-                seq: row.get::<_, i64>(0)? as u64,
-                run_id: row.get(1)?,
-                entry: row.get(2)?,
-                field_sha256: row.get(3)?,
-                sha256: row.get(4)?,
-                signature: row.get(5)?,
-            })
-        })?;
+        let rows = statement.query_map([], RawRecord::from_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
@@ -256,16 +261,7 @@ impl RunStore for SqliteStore {
             .query_row(
                 "SELECT seq, run_id, entry, field_sha256, sha256, signature FROM records WHERE run_id = ?1",
                 [run_id],
-                |row| {
-                    Ok(RawRecord {
-                        seq: row.get::<_, i64>(0)? as u64,
-                        run_id: row.get(1)?,
-                        entry: row.get(2)?,
-                        field_sha256: row.get(3)?,
-                        sha256: row.get(4)?,
-                        signature: row.get(5)?,
-                    })
-                },
+                RawRecord::from_row,
             )
             .optional()?;
         raw.map(Self::stored).transpose()
