@@ -819,3 +819,25 @@ async fn a_rollout_restart_never_drops_below_the_available_minimum() -> Result<(
     assert!(most_pods <= 4, "surged to {most_pods} pods");
     sandbox.stop().await
 }
+
+/// The Python `kubernetes` client asks `?watch=True` (the API server reads booleans with
+/// Go's ParseBool): the answer is a stream of watch events, not a list.
+#[tokio::test]
+async fn a_watch_asked_for_with_watch_capital_true_streams_events() -> Result<()> {
+    use futures::AsyncBufReadExt;
+    let sandbox = TestSandbox::start().await?;
+    let client = sandbox.client()?;
+    let request = http::Request::get(format!(
+        "/api/v1/namespaces/{NS}/pods?watch=True&timeoutSeconds=2&labelSelector=app%3Dredis"
+    ))
+    .body(Vec::new())?;
+    let stream = client.request_stream(request).await?;
+    let mut lines = stream.lines();
+    let first = tokio::time::timeout(Duration::from_secs(10), lines.next())
+        .await?
+        .context("the watch ended without an event")??;
+    let event: serde_json::Value = serde_json::from_str(&first)?;
+    assert_eq!(event["type"], "ADDED", "{first}");
+    assert_eq!(event["object"]["kind"], "Pod", "{first}");
+    sandbox.stop().await
+}

@@ -184,6 +184,12 @@ pub(super) fn url_decode_pairs(query: &str) -> HashMap<String, String> {
 
 /// Decodes `a=b&c=d` with `%xx` and `+` escapes into pairs, in order, repeated keys kept
 /// (exec's `command=` repeats).
+/// A boolean query parameter as the API server reads it (Go's `strconv.ParseBool`): `1`,
+/// `t`, `T`, `TRUE`, `true`, `True` are true; anything else is not.
+pub(crate) fn query_bool(value: Option<&str>) -> bool {
+    matches!(value, Some("1" | "t" | "T" | "TRUE" | "true" | "True"))
+}
+
 pub(crate) fn decode_query_pairs(query: &str) -> Vec<(String, String)> {
     fn decode(text: &str) -> String {
         let bytes = text.as_bytes();
@@ -248,4 +254,21 @@ pub(super) fn selectors(
     let fields = FieldSelector::parse(query.get("fieldSelector").map(String::as_str).unwrap_or(""))
         .map_err(|e| ApiError::bad_request(format!("unable to parse field selector: {e}")))?;
     Ok((labels, fields))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query_bool;
+
+    /// The Python `kubernetes` client sends `watch=True`; Go's ParseBool forms all count.
+    #[test]
+    fn boolean_query_parameters_are_read_as_go_parses_them() {
+        for yes in ["1", "t", "T", "TRUE", "true", "True"] {
+            assert!(query_bool(Some(yes)), "{yes}");
+        }
+        for no in ["0", "f", "false", "False", "yes", ""] {
+            assert!(!query_bool(Some(no)), "{no}");
+        }
+        assert!(!query_bool(None));
+    }
 }

@@ -56,7 +56,7 @@ struct ExecRequest {
 
 fn parse_query(raw: &str) -> ExecRequest {
     let mut request = ExecRequest::default();
-    let truthy = |value: &str| matches!(value, "true" | "1" | "True" | "TRUE");
+    let truthy = |value: &str| super::common::query_bool(Some(value));
     for (key, value) in decode_query_pairs(raw) {
         match key.as_str() {
             "command" => request.command.push(value),

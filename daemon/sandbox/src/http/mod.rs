@@ -215,8 +215,8 @@ async fn resource_request(
     let resource = target.resource;
     let namespace = target.namespace.clone();
     let Some(name) = target.name.clone() else {
-        let watching = target.watch_path
-            || matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
+        let watching =
+            target.watch_path || common::query_bool(query.get("watch").map(String::as_str));
         return match *method {
             Method::GET if watching => watch(app, resource, namespace, query, accept),
             Method::GET => list(app, resource, namespace.as_deref(), query, accept),

@@ -11,7 +11,9 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::common::{ApiError, ApiResult, AppState, dry_run, json_response, parse_body, selectors};
+use super::common::{
+    ApiError, ApiResult, AppState, dry_run, json_response, parse_body, query_bool, selectors,
+};
 use super::watch as watches;
 use crate::controllers;
 use crate::object::{self, int_at, str_at};
@@ -142,11 +144,9 @@ pub(super) fn watch(
         fields,
         resource_version,
         timeout,
-        bookmarks: query
-            .get("allowWatchBookmarks")
-            .is_some_and(|v| v == "true"),
+        bookmarks: query_bool(query.get("allowWatchBookmarks").map(String::as_str)),
         as_table: table::wanted(accept),
-        send_initial_events: query.get("sendInitialEvents").is_some_and(|v| v == "true"),
+        send_initial_events: query_bool(query.get("sendInitialEvents").map(String::as_str)),
     };
     Ok(watches::respond(&app.store, request, app.shutdown.clone()))
 }
