@@ -841,3 +841,40 @@ async fn a_watch_asked_for_with_watch_capital_true_streams_events() -> Result<()
     assert_eq!(event["object"]["kind"], "Pod", "{first}");
     sandbox.stop().await
 }
+
+/// `limit` cuts a list and `continue` resumes it; the last page has no token.
+#[tokio::test]
+async fn a_list_with_a_limit_comes_in_pages_that_add_up_to_the_whole() -> Result<()> {
+    let sandbox = TestSandbox::start().await?;
+    let pods: Api<Pod> = Api::all(sandbox.client()?);
+    let whole = pods.list(&ListParams::default()).await?;
+    assert!(whole.metadata.continue_.is_none());
+    let mut names = Vec::new();
+    let mut params = ListParams::default().limit(5);
+    for _ in 0..100 {
+        let page = pods.list(&params).await?;
+        assert!(page.items.len() <= 5);
+        names.extend(page.items.into_iter().filter_map(|p| p.metadata.name));
+        match page.metadata.continue_.filter(|token| !token.is_empty()) {
+            Some(token) => {
+                assert!(page.metadata.remaining_item_count.unwrap_or(0) > 0);
+                params = params.continue_token(&token);
+            }
+            None => break,
+        }
+    }
+    let mut expected: Vec<String> = whole
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    expected.sort();
+    names.sort();
+    assert_eq!(names, expected);
+    let bad = pods
+        .list(&ListParams::default().limit(5).continue_token("garbage"))
+        .await
+        .expect_err("a made-up token is refused");
+    assert_eq!(api_error(bad)?.code, 400);
+    sandbox.stop().await
+}

@@ -82,6 +82,7 @@ pub(super) fn list(
     accept: &str,
 ) -> ApiResult {
     let (labels, fields) = selectors(query)?;
+    let page = Page::from_query(query)?;
     let (items, version) = {
         let state = app.store.lock();
         (
@@ -89,19 +90,28 @@ pub(super) fn list(
             state.resource_version(),
         )
     };
+    let (items, more) = page.cut(items, version);
     if table::wanted(accept) {
         let include = query.get("includeObject").map(String::as_str).unwrap_or("");
-        return Ok(json_response(
-            StatusCode::OK,
-            &table::table(resource, items.iter().map(|o| &**o), version, include),
-        ));
+        let mut body = table::table(resource, items.iter().map(|o| &**o), version, include);
+        if let (Some(more), Some(metadata)) = (&more, body["metadata"].as_object_mut()) {
+            metadata.insert("continue".into(), json!(more.token));
+            metadata.insert("remainingItemCount".into(), json!(more.remaining));
+        }
+        return Ok(json_response(StatusCode::OK, &body));
     }
     // Serialised by hand so thousands of pods are written once, not cloned into a Value.
     let mut text = String::with_capacity(items.len() * 2048 + 128);
     text.push_str(&format!(
-        "{{\"kind\":\"{}List\",\"apiVersion\":\"{}\",\"metadata\":{{\"resourceVersion\":\"{version}\"}},\"items\":[",
+        "{{\"kind\":\"{}List\",\"apiVersion\":\"{}\",\"metadata\":{{\"resourceVersion\":\"{version}\"{}}},\"items\":[",
         resource.kind,
-        resource.api_version()
+        resource.api_version(),
+        more.map(|more| format!(
+            ",\"continue\":{},\"remainingItemCount\":{}",
+            json!(more.token),
+            more.remaining
+        ))
+        .unwrap_or_default()
     ));
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
@@ -116,6 +126,80 @@ pub(super) fn list(
         text,
     )
         .into_response())
+}
+
+/// `limit` and `continue` of a list (kubectl sends `limit=500`, the Python client whatever
+/// its caller asks). The token names where the next page starts; unlike the API server,
+/// which serves every page from the first page's snapshot, the sandbox serves later pages
+/// from the objects as they are then (objects created meanwhile before the cut are missed,
+/// as they would be by the next list anyway).
+struct Page {
+    limit: Option<usize>,
+    after: Option<String>,
+}
+
+/// What a cut list leaves for the next page.
+struct More {
+    token: String,
+    remaining: usize,
+}
+
+impl Page {
+    fn from_query(query: &HashMap<String, String>) -> Result<Page, ApiError> {
+        let limit = match query.get("limit").map(String::as_str) {
+            None | Some("" | "0") => None,
+            Some(text) => Some(text.parse::<usize>().map_err(|_| {
+                ApiError::bad_request(format!("invalid limit {text:?}: a positive integer"))
+            })?),
+        };
+        let after = match query.get("continue").map(String::as_str) {
+            None | Some("") => None,
+            Some(token) => Some(decode_continue(token).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "continue key is not valid: {token:?} (use the token of the previous page)"
+                ))
+            })?),
+        };
+        Ok(Page { limit, after })
+    }
+
+    /// The page of `items` (sorted by namespace and name) and, when more follow, the token.
+    fn cut(&self, items: Vec<Object>, version: u64) -> (Vec<Object>, Option<More>) {
+        let key = |o: &Object| format!("{}/{}", object::namespace(o), object::name(o));
+        let mut items: Vec<Object> = match &self.after {
+            Some(after) => items.into_iter().filter(|o| key(o) > *after).collect(),
+            None => items,
+        };
+        items.sort_by_cached_key(key);
+        match self.limit {
+            Some(limit) if items.len() > limit => {
+                let remaining = items.len() - limit;
+                items.truncate(limit);
+                let last = items.last().map(key).unwrap_or_default();
+                let token = encode_continue(version, &last);
+                (items, Some(More { token, remaining }))
+            }
+            _ => (items, None),
+        }
+    }
+}
+
+/// `{version}:{hex of the last key}`: opaque to clients, as the API server's is.
+fn encode_continue(version: u64, last: &str) -> String {
+    let hex: String = last.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("{version}:{hex}")
+}
+
+fn decode_continue(token: &str) -> Option<String> {
+    let (_, hex) = token.split_once(':')?;
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
 }
 
 pub(super) fn watch(
