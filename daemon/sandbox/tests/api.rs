@@ -878,3 +878,22 @@ async fn a_list_with_a_limit_comes_in_pages_that_add_up_to_the_whole() -> Result
     assert_eq!(api_error(bad)?.code, 400);
     sandbox.stop().await
 }
+
+/// Clients that percent-encode the `service:port` segment (the Python client sends
+/// `odyssey%3A8080`; kubectl sends `odyssey:8080`) reach the same service: the API server
+/// decodes path segments.
+#[tokio::test]
+async fn the_service_proxy_decodes_a_percent_encoded_service_and_port() -> Result<()> {
+    let sandbox = TestSandbox::start().await?;
+    let client = sandbox.client()?;
+    for path in [
+        "/api/v1/namespaces/butterfly/services/odyssey:8080/proxy/healthz",
+        "/api/v1/namespaces/butterfly/services/odyssey%3A8080/proxy/healthz",
+    ] {
+        let body = client
+            .request_text(http::Request::get(path).body(Vec::new())?)
+            .await?;
+        assert!(body.contains("odyssey"), "{path}: {body}");
+    }
+    sandbox.stop().await
+}

@@ -356,7 +356,16 @@ async fn kubectl_lists_in_pages_and_sees_every_pod_once() -> Result<()> {
     let paged = names("5")?;
     // kubectl says which requests it sent at -v=6: later pages carry the token.
     let logged = tokio::task::block_in_place(|| {
-        sandbox.kubectl(&["get", "pods", "-A", "-o", "name", "--chunk-size", "5", "-v=6"])
+        sandbox.kubectl(&[
+            "get",
+            "pods",
+            "-A",
+            "-o",
+            "name",
+            "--chunk-size",
+            "5",
+            "-v=6",
+        ])
     })?;
     assert!(
         logged.stderr.matches("continue=").count() >= 2,

@@ -190,30 +190,39 @@ pub(crate) fn query_bool(value: Option<&str>) -> bool {
     matches!(value, Some("1" | "t" | "T" | "TRUE" | "true" | "True"))
 }
 
-pub(crate) fn decode_query_pairs(query: &str) -> Vec<(String, String)> {
-    fn decode(text: &str) -> String {
-        let bytes = text.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'+' => out.push(b' '),
-                b'%' if i + 2 < bytes.len() => {
-                    let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-                    match u8::from_str_radix(hex, 16) {
-                        Ok(b) => {
-                            out.push(b);
-                            i += 2;
-                        }
-                        Err(_) => out.push(b'%'),
+/// Percent-decodes `text` (`+` as a space only in queries).
+fn percent_decode(text: &str, plus_is_space: bool) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' if plus_is_space => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
                     }
+                    Err(_) => out.push(b'%'),
                 }
-                b => out.push(b),
             }
-            i += 1;
+            b => out.push(b),
         }
-        String::from_utf8_lossy(&out).into_owned()
+        i += 1;
     }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A path segment as the API server reads it: percent-decoded (`capsule%3Ahttp` is
+/// `capsule:http`), after the path was split at `/`.
+pub(crate) fn decode_path_segment(segment: &str) -> String {
+    percent_decode(segment, false)
+}
+
+pub(crate) fn decode_query_pairs(query: &str) -> Vec<(String, String)> {
+    let decode = |text: &str| percent_decode(text, true);
     query
         .split('&')
         .filter(|p| !p.is_empty())

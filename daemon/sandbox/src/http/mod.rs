@@ -116,7 +116,12 @@ async fn dispatch(
         .map(url_decode_pairs)
         .unwrap_or_default();
     let path = uri.path().to_owned();
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let decoded: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(common::decode_path_segment)
+        .collect();
+    let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
     let result = route(&app, &method, &segments, &headers, &query, body).await;
     result.unwrap_or_else(IntoResponse::into_response)
 }
