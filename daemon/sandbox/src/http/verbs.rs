@@ -135,7 +135,8 @@ pub(super) fn list(
 /// as they would be by the next list anyway).
 struct Page {
     limit: Option<usize>,
-    after: Option<String>,
+    /// The (namespace, name) of the previous page's last object.
+    after: Option<(String, String)>,
 }
 
 /// What a cut list leaves for the next page.
@@ -154,7 +155,10 @@ impl Page {
         };
         let after = match query.get("continue").map(String::as_str) {
             None | Some("") => None,
-            Some(token) => Some(decode_continue(token).ok_or_else(|| {
+            Some(token) => Some(decode_continue(token).and_then(|key| {
+                key.split_once('/')
+                    .map(|(namespace, name)| (namespace.to_owned(), name.to_owned()))
+            }).ok_or_else(|| {
                 ApiError::bad_request(format!(
                     "continue key is not valid: {token:?} (use the token of the previous page)"
                 ))
@@ -163,19 +167,24 @@ impl Page {
         Ok(Page { limit, after })
     }
 
-    /// The page of `items` (sorted by namespace and name) and, when more follow, the token.
+    /// The page of `items` (in the store's order: by namespace, then name) and, when more
+    /// follow, the token.
     fn cut(&self, items: Vec<Object>, version: u64) -> (Vec<Object>, Option<More>) {
-        let key = |o: &Object| format!("{}/{}", object::namespace(o), object::name(o));
         let mut items: Vec<Object> = match &self.after {
-            Some(after) => items.into_iter().filter(|o| key(o) > *after).collect(),
+            Some((namespace, name)) => items
+                .into_iter()
+                .filter(|o| (object::namespace(o), object::name(o)) > (namespace, name))
+                .collect(),
             None => items,
         };
-        items.sort_by_cached_key(key);
         match self.limit {
             Some(limit) if items.len() > limit => {
                 let remaining = items.len() - limit;
                 items.truncate(limit);
-                let last = items.last().map(key).unwrap_or_default();
+                let last = items
+                    .last()
+                    .map(|o| format!("{}/{}", object::namespace(o), object::name(o)))
+                    .unwrap_or_default();
                 let token = encode_continue(version, &last);
                 (items, Some(More { token, remaining }))
             }
