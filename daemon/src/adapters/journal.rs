@@ -93,12 +93,6 @@ impl SqliteJournal {
             .map_err(|err| failed(&self.inner.path, format!("journal task failed: {err}")))?
     }
 
-    /// `append` for callers already off the async workers (the blocking pool).
-    pub fn append_blocking(&self, run_id: &str, entry: &JournalEntry) -> Result<(), ScenarioError> {
-        let (kind, text) = encode(entry)?;
-        self.inner.insert(run_id, kind, &text)
-    }
-
     async fn entries_of(&self, run_id: &str) -> Result<Vec<JournalEntry>, ScenarioError> {
         let run_id = run_id.to_string();
         self.blocking(move |inner| inner.entries_of(&run_id)).await
@@ -144,6 +138,19 @@ impl Journal for SqliteJournal {
         })
         .await
     }
+}
+
+/// Appends `entry` through a store the caller already holds open (blocking: off the
+/// async workers), so recording a run and journaling it share one connection.
+pub fn append_to(
+    store: &SqliteStore,
+    run_id: &str,
+    entry: &JournalEntry,
+) -> Result<(), ScenarioError> {
+    let (kind, text) = encode(entry)?;
+    store
+        .journal_append(run_id, kind, &text)
+        .map_err(|err| store_failed(store.path(), &err))
 }
 
 const RUN_FINISHED: &str = "run-finished";
@@ -388,7 +395,8 @@ mod tests {
             journal.append(run, &finished).await.unwrap();
             if recorded {
                 journal
-                    .append_blocking(run, &JournalEntry::Recorded { at })
+                    .append(run, &JournalEntry::Recorded { at })
+                    .await
                     .unwrap();
             }
         }

@@ -7,7 +7,7 @@ use firedrill_core::config::Config;
 use firedrill_core::run::RunRecord;
 use firedrill_store::{RunStore, SqliteStore};
 
-use crate::adapters::journal::SqliteJournal;
+use crate::adapters::journal;
 use crate::app::render::renderer;
 use crate::app::store::store_error;
 use crate::engine::ports::JournalEntry;
@@ -77,10 +77,11 @@ fn record_run(config: &Config, record: &RunRecord) -> Result<(SqliteStore, PathB
         })?;
     }
     // The journal may now forget the record it kept for this moment.
-    let journal = SqliteJournal::new(&config.storage_path.join(firedrill_store::DATABASE_FILE));
-    if let Err(err) =
-        journal.append_blocking(&record.id, &JournalEntry::Recorded { at: Utc::now() })
-    {
+    if let Err(err) = journal::append_to(
+        &store,
+        &record.id,
+        &JournalEntry::Recorded { at: Utc::now() },
+    ) {
         tracing::warn!(run = %record.id, error = %err, "Could not journal that the run is stored; it is checked again at the next start");
     }
     Ok((store, dir))
