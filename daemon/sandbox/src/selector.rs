@@ -193,6 +193,14 @@ impl FieldSelector {
             .map(|(_, _, v)| v.as_str())
     }
 
+    /// The value a `field=value` term asks for (`spec.nodeName`, to read the node index).
+    pub fn equals(&self, field: &str) -> Option<&str> {
+        self.terms
+            .iter()
+            .find(|(f, eq, _)| *eq && f == field)
+            .map(|(_, _, v)| v.as_str())
+    }
+
     /// Whether an object matches; a missing field reads as the empty string, so
     /// `spec.nodeName=` selects unscheduled pods.
     pub fn matches(&self, object: &Value) -> bool {

@@ -1,7 +1,9 @@
 //! The object store: every object as JSON, one global resourceVersion, a bounded change
-//! history for watch resumption and a broadcast of changes to live watches.
+//! history for watch resumption, a broadcast of changes to live watches, and indexes kept
+//! with every write (objects by label `key=value`, by controller uid, pods by node) so
+//! that selector lists, controllers and evictions touch only the objects they concern.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -11,7 +13,8 @@ use serde_json::{Map, Value};
 use tokio::sync::broadcast;
 
 use crate::object;
-use crate::resources::{RESOURCES, ResourceDef};
+use crate::resources::{PODS, RESOURCES, ResourceDef};
+use crate::selector::LabelSelector;
 
 /// A stored object; shared so lists, watches and history do not copy it.
 pub type Object = Arc<Value>;
@@ -102,6 +105,130 @@ pub struct State {
     compacted: u64,
     sender: broadcast::Sender<Arc<Change>>,
     uid_counter: u64,
+    indexes: Indexes,
+}
+
+/// The keys `(namespace, name)` of the objects an index entry names, in list order.
+type Keys = BTreeSet<(String, String)>;
+
+/// Secondary indexes over the tables, updated by every create, replace and remove.
+#[derive(Debug, Default)]
+struct Indexes {
+    /// Objects by `(kind plural, label key, label value)`.
+    labels: HashMap<(&'static str, String, String), Keys>,
+    /// Objects by `(kind plural, uid of their controller)`.
+    owners: HashMap<(&'static str, String), Keys>,
+    /// Pods by `spec.nodeName`; unscheduled pods under `""`.
+    nodes: HashMap<String, Keys>,
+}
+
+/// The index entries one object belongs to.
+struct Entries<'a> {
+    labels: Vec<(&'a str, &'a str)>,
+    owner: Option<&'a str>,
+    node: Option<&'a str>,
+}
+
+impl<'a> Entries<'a> {
+    fn of(resource: &ResourceDef, object: &'a Value) -> Self {
+        let labels = object::labels(object)
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str(), v.as_str().unwrap_or_default()))
+            .collect();
+        let node =
+            (resource.plural == PODS.plural).then(|| object::str_at(object, "/spec/nodeName"));
+        Self {
+            labels,
+            owner: object::controller_uid(object),
+            node,
+        }
+    }
+
+    fn same(&self, other: &Self) -> bool {
+        self.labels == other.labels && self.owner == other.owner && self.node == other.node
+    }
+}
+
+fn unlink<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Keys>, entry: K, key: &(String, String)) {
+    if let Some(keys) = map.get_mut(&entry) {
+        keys.remove(key);
+        if keys.is_empty() {
+            map.remove(&entry);
+        }
+    }
+}
+
+impl Indexes {
+    /// Moves one object's entries from what `old` carried to what `new` carries.
+    fn update(
+        &mut self,
+        resource: &'static ResourceDef,
+        key: &(String, String),
+        old: Option<&Value>,
+        new: Option<&Value>,
+    ) {
+        let old = old.map(|o| Entries::of(resource, o));
+        let new = new.map(|o| Entries::of(resource, o));
+        if let (Some(old), Some(new)) = (&old, &new)
+            && old.same(new)
+        {
+            return;
+        }
+        let plural = resource.plural;
+        if let Some(old) = old {
+            for (k, v) in old.labels {
+                unlink(&mut self.labels, (plural, k.to_owned(), v.to_owned()), key);
+            }
+            if let Some(uid) = old.owner {
+                unlink(&mut self.owners, (plural, uid.to_owned()), key);
+            }
+            if let Some(node) = old.node {
+                unlink(&mut self.nodes, node.to_owned(), key);
+            }
+        }
+        if let Some(new) = new {
+            for (k, v) in new.labels {
+                self.labels
+                    .entry((plural, k.to_owned(), v.to_owned()))
+                    .or_default()
+                    .insert(key.clone());
+            }
+            if let Some(uid) = new.owner {
+                self.owners
+                    .entry((plural, uid.to_owned()))
+                    .or_default()
+                    .insert(key.clone());
+            }
+            if let Some(node) = new.node {
+                self.nodes
+                    .entry(node.to_owned())
+                    .or_default()
+                    .insert(key.clone());
+            }
+        }
+    }
+}
+
+/// The keys of one namespace (or all, with `None`) in an index entry, in order.
+fn in_namespace<'a>(
+    keys: Option<&'a Keys>,
+    namespace: Option<&str>,
+) -> Box<dyn Iterator<Item = &'a (String, String)> + 'a> {
+    let Some(keys) = keys else {
+        return Box::new(std::iter::empty());
+    };
+    match namespace {
+        None => Box::new(keys.iter()),
+        Some(namespace) => {
+            let namespace = namespace.to_owned();
+            let start = (namespace.clone(), String::new());
+            Box::new(
+                keys.range(start..)
+                    .take_while(move |(ns, _)| *ns == namespace),
+            )
+        }
+    }
 }
 
 impl Store {
@@ -121,6 +248,7 @@ impl Store {
                 compacted: 0,
                 sender,
                 uid_counter: 0,
+                indexes: Indexes::default(),
             }),
             waiting: AtomicUsize::new(0),
         }
@@ -190,6 +318,58 @@ impl State {
                 )
             }
         }
+    }
+
+    /// The objects of a kind matching a label selector, in list order. With an equality
+    /// term (`app=web`) only the objects carrying the rarest such label are read.
+    pub fn select<'a>(
+        &'a self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        selector: &'a LabelSelector,
+    ) -> Box<dyn Iterator<Item = &'a Object> + 'a> {
+        let narrowest = selector
+            .equality_terms()
+            .map(|(k, v)| {
+                self.indexes
+                    .labels
+                    .get(&(resource.plural, k.to_owned(), v.to_owned()))
+            })
+            .min_by_key(|keys| keys.map_or(0, BTreeSet::len));
+        match narrowest {
+            Some(keys) => Box::new(
+                self.by_keys(resource, in_namespace(keys, namespace))
+                    .filter(move |o| selector.matches_object(o)),
+            ),
+            None => Box::new(
+                self.list(resource, namespace)
+                    .filter(move |o| selector.matches_object(o)),
+            ),
+        }
+    }
+
+    /// The objects of a kind whose controller has this uid, in list order.
+    pub fn owned_by<'a>(
+        &'a self,
+        resource: &ResourceDef,
+        uid: &str,
+    ) -> impl Iterator<Item = &'a Object> + 'a {
+        let keys = self.indexes.owners.get(&(resource.plural, uid.to_owned()));
+        self.by_keys(resource, in_namespace(keys, None))
+    }
+
+    /// The pods bound to a node (with `""`, the unscheduled ones), in list order.
+    pub fn pods_on_node<'a>(&'a self, node: &str) -> impl Iterator<Item = &'a Object> + 'a {
+        self.by_keys(&PODS, in_namespace(self.indexes.nodes.get(node), None))
+    }
+
+    fn by_keys<'a>(
+        &'a self,
+        resource: &ResourceDef,
+        keys: impl Iterator<Item = &'a (String, String)> + 'a,
+    ) -> impl Iterator<Item = &'a Object> + 'a {
+        let table = self.tables.get(resource.plural);
+        keys.filter_map(move |key| table?.get(key))
     }
 
     /// How many objects of a kind are stored.
@@ -314,8 +494,10 @@ impl State {
             metadata.insert("generation".to_owned(), Value::from(1));
         }
         let stored = Arc::new(object);
+        let key = key(&namespace, &name);
+        self.indexes.update(resource, &key, None, Some(&stored));
         if let Some(table) = self.tables.get_mut(resource.plural) {
-            table.insert(key(&namespace, &name), Arc::clone(&stored));
+            table.insert(key, Arc::clone(&stored));
         }
         self.record(resource, ChangeKind::Added, Arc::clone(&stored));
         Ok(stored)
@@ -353,8 +535,11 @@ impl State {
             Value::String(self.resource_version.to_string()),
         );
         let stored = Arc::new(object);
+        let key = key(&namespace, &name);
+        self.indexes
+            .update(resource, &key, Some(&existing), Some(&stored));
         if let Some(table) = self.tables.get_mut(resource.plural) {
-            table.insert(key(&namespace, &name), Arc::clone(&stored));
+            table.insert(key, Arc::clone(&stored));
         }
         self.record(resource, ChangeKind::Modified, Arc::clone(&stored));
         Ok(stored)
@@ -367,10 +552,9 @@ impl State {
         namespace: &str,
         name: &str,
     ) -> Option<Object> {
-        let removed = self
-            .tables
-            .get_mut(resource.plural)?
-            .remove(&key(namespace, name))?;
+        let key = key(namespace, name);
+        let removed = self.tables.get_mut(resource.plural)?.remove(&key)?;
+        self.indexes.update(resource, &key, Some(&removed), None);
         self.resource_version += 1;
         let mut last = (*removed).clone();
         object::metadata_mut(&mut last).insert(
@@ -510,6 +694,69 @@ mod tests {
             .watch_from(current - 1)
             .map_err(|e| format!("{e:?}"))?;
         assert_eq!(backlog.len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn indexes_follow_labels_owners_and_nodes_through_every_write() -> Result<(), String> {
+        let store = Store::new(100);
+        let mut state = store.lock();
+        let (namespaces, pods) = (resource("namespaces")?, resource("pods")?);
+        for ns in ["a", "b"] {
+            state
+                .create(namespaces, json!({"metadata": {"name": ns}}))
+                .map_err(|e| format!("{e:?}"))?;
+        }
+        let pod = |ns: &str, name: &str, app: &str, node: &str| {
+            json!({
+                "metadata": {"name": name, "namespace": ns, "labels": {"app": app},
+                    "ownerReferences": [{"uid": format!("rs-{app}"), "controller": true}]},
+                "spec": {"nodeName": node},
+            })
+        };
+        for (ns, name, app, node) in [
+            ("a", "web-1", "web", "n1"),
+            ("a", "web-2", "web", ""),
+            ("b", "web-3", "web", "n1"),
+            ("a", "db-1", "db", "n2"),
+        ] {
+            state
+                .create(pods, pod(ns, name, app, node))
+                .map_err(|e| format!("{e:?}"))?;
+        }
+        let names = |it: Box<dyn Iterator<Item = &Object> + '_>| -> Vec<String> {
+            it.map(|o| object::name(o).to_owned()).collect()
+        };
+        let web = LabelSelector::parse("app=web,tier!=x")?;
+        assert_eq!(
+            names(state.select(pods, Some("a"), &web)),
+            ["web-1", "web-2"]
+        );
+        assert_eq!(
+            names(state.select(pods, None, &web)),
+            ["web-1", "web-2", "web-3"]
+        );
+        assert_eq!(names(Box::new(state.owned_by(pods, "rs-db"))), ["db-1"]);
+        assert_eq!(names(Box::new(state.pods_on_node(""))), ["web-2"]);
+
+        // Scheduling and relabelling move the pod between entries.
+        state
+            .replace(pods, pod("a", "web-2", "db", "n2"))
+            .map_err(|e| format!("{e:?}"))?;
+        assert_eq!(names(state.select(pods, Some("a"), &web)), ["web-1"]);
+        assert_eq!(
+            names(Box::new(state.owned_by(pods, "rs-db"))),
+            ["db-1", "web-2"]
+        );
+        assert_eq!(names(Box::new(state.pods_on_node("n2"))), ["db-1", "web-2"]);
+        assert!(state.pods_on_node("").next().is_none());
+
+        state.remove(pods, "a", "db-1");
+        assert_eq!(names(Box::new(state.pods_on_node("n2"))), ["web-2"]);
+        let db = LabelSelector::parse("app=db")?;
+        assert_eq!(names(state.select(pods, None, &db)), ["web-2"]);
+        let none = LabelSelector::parse("app=nothing")?;
+        assert!(state.select(pods, None, &none).next().is_none());
         Ok(())
     }
 }

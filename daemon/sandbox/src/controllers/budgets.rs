@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::{Controllers, PodIndex, int_or_percent, write_if_changed};
+use super::{Controllers, int_or_percent, write_if_changed};
 use crate::object::{self, int_at, str_at};
 use crate::resources::{DEPLOYMENTS, PODDISRUPTIONBUDGETS, PODS, REPLICASETS, STATEFULSETS};
 use crate::selector::LabelSelector;
@@ -30,19 +30,13 @@ impl Disruption {
     }
 }
 /// Computes a disruption budget's figures from the live pods and their controllers.
+/// The pods come from the store's label index, so an eviction reads only the budget's pods.
 pub fn disruption(state: &State, pdb: &Value) -> Disruption {
-    disruption_among(state, pdb, state.list(&PODS, Some(object::namespace(pdb))))
-}
-
-fn disruption_among<'a>(
-    state: &State,
-    pdb: &Value,
-    candidates: impl Iterator<Item = &'a Object>,
-) -> Disruption {
     let namespace = object::namespace(pdb);
     let selector = LabelSelector::from_json(object::at(pdb, "/spec/selector"));
-    let pods: Vec<&Object> = candidates
-        .filter(|p| object::pod_is_active(p) && selector.matches_object(p))
+    let pods: Vec<&Object> = state
+        .select(&PODS, Some(namespace), &selector)
+        .filter(|p| object::pod_is_active(p))
         .collect();
     let healthy = pods.iter().filter(|p| object::pod_is_ready(p)).count() as i64;
     // Expected pods come from the controllers' scale, so a lost pod still counts.
@@ -99,15 +93,10 @@ fn disruption_among<'a>(
 }
 
 impl Controllers {
-    pub(super) fn disruption_budgets(&mut self, state: &mut State, index: &PodIndex) {
+    pub(super) fn disruption_budgets(&mut self, state: &mut State) {
         let budgets: Vec<Object> = state.list(&PODDISRUPTIONBUDGETS, None).cloned().collect();
         for pdb in budgets {
-            let selector = LabelSelector::from_json(object::at(&pdb, "/spec/selector"));
-            let figures = disruption_among(
-                state,
-                &pdb,
-                index.candidates(object::namespace(&pdb), &selector).iter(),
-            );
+            let figures = disruption(state, &pdb);
             let allowed = figures.allowed();
             let reason = if allowed > 0 {
                 "SufficientPods"

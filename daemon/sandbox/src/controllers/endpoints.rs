@@ -5,14 +5,14 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::{Controllers, PodIndex, is_ready, write_if_changed};
+use super::{Controllers, is_ready, write_if_changed};
 use crate::object::{self, int_at, str_at};
-use crate::resources::{ENDPOINTS, SERVICES};
+use crate::resources::{ENDPOINTS, PODS, SERVICES};
 use crate::selector::LabelSelector;
 use crate::store::{Object, State};
 
 impl Controllers {
-    pub(super) fn endpoints(&mut self, state: &mut State, index: &PodIndex) {
+    pub(super) fn endpoints(&mut self, state: &mut State) {
         let services: Vec<Object> = state.list(&SERVICES, None).cloned().collect();
         for service in services {
             let selector = LabelSelector::from_map(
@@ -25,8 +25,12 @@ impl Controllers {
             let mut ready = Vec::new();
             let mut not_ready = Vec::new();
             let mut first_pod: Option<Object> = None;
-            for pod in index.candidates(namespace, &selector) {
-                if !selector.matches_object(pod) || str_at(pod, "/status/podIP").is_empty() {
+            let selected: Vec<Object> = state
+                .select(&PODS, Some(namespace), &selector)
+                .cloned()
+                .collect();
+            for pod in &selected {
+                if str_at(pod, "/status/podIP").is_empty() {
                     continue;
                 }
                 let address = json!({

@@ -1,5 +1,5 @@
 //! The simulated controllers, reconciled together on a tick: the [`Controllers`] loop and
-//! the helpers they share (pods by owner, the pod index, graceful pod deletion, events,
+//! the helpers they share (pods by owner, graceful pod deletion, events,
 //! pods stamped from templates). One file per controller: [`gc`] (garbage collection),
 //! [`deployments`], [`replicasets`], [`statefulsets`], [`scheduler`], [`kubelet`],
 //! [`endpoints`] and [`budgets`] (disruption budget status and figures).
@@ -23,8 +23,7 @@ use tokio::time::Instant;
 use crate::config::Timing;
 use crate::ground_truth::{PodLost, Recorder};
 use crate::object::{self, int_at, str_at};
-use crate::resources::{EVENTS, PODS, ResourceDef};
-use crate::selector::LabelSelector;
+use crate::resources::{EVENTS, PODS, REPLICASETS, ResourceDef, STATEFULSETS};
 use crate::store::{Object, State, Store};
 
 pub use budgets::{Disruption, disruption};
@@ -73,66 +72,21 @@ pub fn int_or_percent(value: Option<&Value>, total: i64, round_up: bool, default
     }
 }
 
-/// Pods by the uid of their controller, built once per pass for the workload controllers.
+/// Pods by the uid of their controller (a replicaset or statefulset), read once per pass
+/// from the store's owner index for the workload controllers.
 fn pods_by_owner(state: &State) -> HashMap<String, Vec<Object>> {
     let mut owned: HashMap<String, Vec<Object>> = HashMap::new();
-    for pod in state.list(&PODS, None) {
-        if let Some(uid) = object::controller_uid(pod) {
-            owned
-                .entry(uid.to_owned())
-                .or_default()
-                .push(Arc::clone(pod));
+    for owner in state
+        .list(&REPLICASETS, None)
+        .chain(state.list(&STATEFULSETS, None))
+    {
+        let uid = object::uid(owner);
+        let pods: Vec<Object> = state.owned_by(&PODS, uid).cloned().collect();
+        if !pods.is_empty() {
+            owned.insert(uid.to_owned(), pods);
         }
     }
     owned
-}
-
-/// Pods of one reconcile pass indexed by namespace and label, so that the controllers
-/// matching selectors (endpoints, disruption budgets) do not scan every pod per object.
-struct PodIndex {
-    by_label: HashMap<(String, String, String), Vec<Object>>,
-    by_namespace: HashMap<String, Vec<Object>>,
-}
-
-impl PodIndex {
-    fn build(state: &State) -> Self {
-        let mut by_label: HashMap<(String, String, String), Vec<Object>> = HashMap::new();
-        let mut by_namespace: HashMap<String, Vec<Object>> = HashMap::new();
-        for pod in state.list(&PODS, None) {
-            let namespace = object::namespace(pod);
-            by_namespace
-                .entry(namespace.to_owned())
-                .or_default()
-                .push(Arc::clone(pod));
-            for (key, value) in object::labels(pod).into_iter().flatten() {
-                by_label
-                    .entry((
-                        namespace.to_owned(),
-                        key.clone(),
-                        value.as_str().unwrap_or_default().to_owned(),
-                    ))
-                    .or_default()
-                    .push(Arc::clone(pod));
-            }
-        }
-        Self {
-            by_label,
-            by_namespace,
-        }
-    }
-
-    /// The pods that may match: those carrying the selector's first `key=value`, or
-    /// every pod of the namespace when the selector has no equality term.
-    fn candidates(&self, namespace: &str, selector: &LabelSelector) -> &[Object] {
-        let found = match selector.equality_terms().next() {
-            Some((key, value)) => {
-                self.by_label
-                    .get(&(namespace.to_owned(), key.to_owned(), value.to_owned()))
-            }
-            None => self.by_namespace.get(namespace),
-        };
-        found.map_or(&[], Vec::as_slice)
-    }
 }
 
 /// Starts a pod's graceful deletion: sets `deletionTimestamp` and takes it out of
@@ -389,9 +343,8 @@ impl Controllers {
         let mut state = store.relock(state);
         self.kubelet(&mut state, now);
         let mut state = store.relock(state);
-        let index = PodIndex::build(&state);
-        self.endpoints(&mut state, &index);
-        self.disruption_budgets(&mut state, &index);
+        self.endpoints(&mut state);
+        self.disruption_budgets(&mut state);
         self.last_seen_version = start_version;
     }
 }

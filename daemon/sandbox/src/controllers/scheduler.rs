@@ -1,7 +1,7 @@
 //! The scheduler: binds pending pods to schedulable nodes, spreading each owner's pods
 //! over zones and nodes; a pod that fits nowhere gets `PodScheduled=False`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 use serde_json::{Map, Value};
@@ -14,8 +14,8 @@ use crate::store::{Object, State};
 impl Controllers {
     pub(super) fn schedule(&mut self, state: &mut State) {
         let pending: Vec<Object> = state
-            .list(&PODS, None)
-            .filter(|p| str_at(p, "/spec/nodeName").is_empty() && !object::is_terminating(p))
+            .pods_on_node("")
+            .filter(|p| !object::is_terminating(p))
             .cloned()
             .collect();
         if pending.is_empty() {
@@ -54,12 +54,26 @@ impl Controllers {
             .iter()
             .map(|n| (n.name.as_str(), n.zone.as_str()))
             .collect();
-        for pod in state.list(&PODS, None) {
+        for node in &nodes {
+            let active = state
+                .pods_on_node(&node.name)
+                .filter(|p| object::pod_is_active(p))
+                .count();
+            per_node.insert(node.name.clone(), active as i64);
+        }
+        // Spreading counts only for the owners of pending pods, from the owner index.
+        let owners: HashSet<&str> = pending
+            .iter()
+            .filter_map(|p| object::controller_uid(p))
+            .collect();
+        for pod in owners
+            .into_iter()
+            .flat_map(|uid| state.owned_by(&PODS, uid))
+        {
             let node = str_at(pod, "/spec/nodeName");
             if node.is_empty() || !object::pod_is_active(pod) {
                 continue;
             }
-            *per_node.entry(node.to_owned()).or_default() += 1;
             let owner = object::controller_uid(pod).unwrap_or_default();
             let zone = zone_of.get(node).copied().unwrap_or_default();
             *per_owner_zone

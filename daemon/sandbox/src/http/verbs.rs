@@ -18,7 +18,7 @@ use super::watch as watches;
 use crate::controllers;
 use crate::object::{self, int_at, str_at};
 use crate::patch::{self, PatchKind};
-use crate::resources::ResourceDef;
+use crate::resources::{PODS, ResourceDef};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{Object, State, StoreError};
 use crate::table;
@@ -67,9 +67,19 @@ fn matching(
         .filter(|o| labels.matches_object(o) && fields.matches(o))
         .collect();
     }
+    if resource.plural == PODS.plural
+        && let Some(node) = fields.equals("spec.nodeName")
+    {
+        return state
+            .pods_on_node(node)
+            .filter(|o| namespace.is_none_or(|ns| object::namespace(o) == ns))
+            .filter(|o| labels.matches_object(o) && fields.matches(o))
+            .cloned()
+            .collect();
+    }
     state
-        .list(resource, namespace)
-        .filter(|o| labels.matches_object(o) && fields.matches(o))
+        .select(resource, namespace, labels)
+        .filter(|o| fields.matches(o))
         .cloned()
         .collect()
 }
