@@ -10,7 +10,9 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use crate::config::PhaseObjectives;
-use crate::run::{DataLoss, Outcome, PhaseRecord, PhaseVerdict, ServiceAvailability};
+use crate::run::{
+    Check, ChecklistRow, DataLoss, Outcome, PhaseRecord, PhaseVerdict, ServiceAvailability,
+};
 
 /// Probe latencies in microseconds, up to an hour, three significant digits: a p95 read
 /// back is within 0.1% of the true value.
@@ -197,6 +199,97 @@ impl AbortWindow {
     }
 }
 
+/// One service's readiness over a phase as its watch saw it: the checklist's input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness<'a> {
+    pub service: &'a str,
+    /// The service's configured `min_ready`.
+    pub min_ready: u32,
+    /// Ready pods when the phase's watch synced, before the fault.
+    pub ready_at_start: u32,
+    /// The fewest Ready pods at any moment of the phase.
+    pub fewest_ready: u32,
+    /// The budget covering the service's pods: its name and how many pods it lets be
+    /// unavailable at once.
+    pub budget: Option<(&'a str, u32)>,
+}
+
+/// The runbook's validation checklist for one phase (seed 000): per service the fewest
+/// Ready pods against `min_ready`, the most unavailable at once against the disruption
+/// budget, and the failed probes. Rows the objectives name fail the phase (see
+/// [`judge_phase`]); the others are shown only.
+pub fn checklist(
+    objectives: &PhaseObjectives,
+    readiness: &[Readiness<'_>],
+    availability: &[ServiceAvailability],
+) -> Vec<ChecklistRow> {
+    let mut rows = Vec::new();
+    for seen in readiness {
+        rows.push(ChecklistRow {
+            check: Check::MinReady,
+            service: seen.service.to_string(),
+            observed: u64::from(seen.fewest_ready),
+            limit: u64::from(seen.min_ready),
+            passed: seen.fewest_ready >= seen.min_ready,
+            objective: objectives.min_ready,
+            source: None,
+        });
+        if let Some((budget, allowed)) = seen.budget {
+            let unavailable = seen.ready_at_start.saturating_sub(seen.fewest_ready);
+            rows.push(ChecklistRow {
+                check: Check::PdbRespected,
+                service: seen.service.to_string(),
+                observed: u64::from(unavailable),
+                limit: u64::from(allowed),
+                passed: unavailable <= allowed,
+                objective: objectives.pdb_respected,
+                source: Some(budget.to_string()),
+            });
+        }
+    }
+    let allowed = objectives.max_failed_probes.unwrap_or(0);
+    for service in availability.iter().filter(|s| s.probes > 0) {
+        let failed = service.probes - service.successes;
+        rows.push(ChecklistRow {
+            check: Check::FailedProbes,
+            service: service.service.clone(),
+            observed: failed,
+            limit: allowed,
+            passed: failed <= allowed,
+            objective: objectives.max_failed_probes.is_some(),
+            source: service.last_failure.clone(),
+        });
+    }
+    rows
+}
+
+/// A failed checklist row as a verdict's reason.
+pub fn checklist_miss(row: &ChecklistRow) -> String {
+    match row.check {
+        Check::MinReady => format!(
+            "{} fell to {} Ready pods, below its min_ready of {}",
+            row.service, row.observed, row.limit
+        ),
+        Check::PdbRespected => format!(
+            "{} had {} pods unavailable at once; its disruption budget {} allows {}",
+            row.service,
+            row.observed,
+            row.source.as_deref().unwrap_or("(unnamed)"),
+            row.limit
+        ),
+        Check::FailedProbes => format!(
+            "{} had {} failed probes, more than the {} allowed{}",
+            row.service,
+            row.observed,
+            row.limit,
+            row.source
+                .as_deref()
+                .map(|why| format!(" (the last: {why})"))
+                .unwrap_or_default()
+        ),
+    }
+}
+
 /// Judges a phase that recovered (or not) against its objectives, naming each missed one
 /// with its figures.
 pub fn judge_phase(
@@ -204,11 +297,16 @@ pub fn judge_phase(
     recovery: Option<Duration>,
     availability: &[ServiceAvailability],
     data_loss: Option<&DataLoss>,
+    checklist: &[ChecklistRow],
 ) -> PhaseVerdict {
     let Some(recovery) = recovery else {
         return PhaseVerdict::TimedOut;
     };
-    let mut reasons = Vec::new();
+    let mut reasons: Vec<String> = checklist
+        .iter()
+        .filter(|row| row.objective && !row.passed)
+        .map(checklist_miss)
+        .collect();
     if let Some(rto) = objectives.rto
         && recovery > rto
     {
@@ -389,12 +487,14 @@ mod tests {
             rto: Some(Duration::from_secs(120)),
             rpo: None,
             availability_floor: Some(0.99),
+            ..PhaseObjectives::default()
         };
         let verdict = judge_phase(
             &objectives,
             Some(Duration::from_secs(42)),
             &[availability("capsule", 100, 100)],
             None,
+            &[],
         );
         assert_eq!(verdict, PhaseVerdict::Passed);
     }
@@ -405,6 +505,7 @@ mod tests {
             rto: Some(Duration::from_secs(120)),
             rpo: None,
             availability_floor: Some(0.99),
+            ..PhaseObjectives::default()
         };
         let verdict = judge_phase(
             &objectives,
@@ -414,6 +515,7 @@ mod tests {
                 availability("plato", 200, 200),
             ],
             None,
+            &[],
         );
         let PhaseVerdict::Failed { reasons } = verdict else {
             panic!("expected a failure, got {verdict:?}");
@@ -433,6 +535,7 @@ mod tests {
             rto: None,
             rpo: Some(Duration::from_secs(1)),
             availability_floor: None,
+            ..PhaseObjectives::default()
         };
         let loss = DataLoss {
             canaries_written: 100,
@@ -442,13 +545,13 @@ mod tests {
             backup_age_seconds: None,
             method: "canary rows".into(),
         };
-        let verdict = judge_phase(&objectives, Some(ms(900)), &[], Some(&loss));
+        let verdict = judge_phase(&objectives, Some(ms(900)), &[], Some(&loss), &[]);
         assert!(
             matches!(verdict, PhaseVerdict::Failed { .. }),
             "{verdict:?}"
         );
         assert_eq!(
-            judge_phase(&objectives, None, &[], None),
+            judge_phase(&objectives, None, &[], None, &[]),
             PhaseVerdict::TimedOut
         );
     }
@@ -459,6 +562,7 @@ mod tests {
             rto: None,
             rpo: Some(Duration::ZERO),
             availability_floor: None,
+            ..PhaseObjectives::default()
         };
         let loss = DataLoss {
             canaries_written: 20,
@@ -469,7 +573,7 @@ mod tests {
             method: "one batch".into(),
         };
         assert!(matches!(
-            judge_phase(&objectives, Some(ms(900)), &[], Some(&loss)),
+            judge_phase(&objectives, Some(ms(900)), &[], Some(&loss), &[]),
             PhaseVerdict::Failed { .. }
         ));
     }
@@ -480,6 +584,7 @@ mod tests {
             rto: None,
             rpo: Some(Duration::from_secs(3600)),
             availability_floor: None,
+            ..PhaseObjectives::default()
         };
         let restore = |age: f64| DataLoss {
             canaries_written: 0,
@@ -490,11 +595,11 @@ mod tests {
             method: "age of the newest backup".into(),
         };
         assert_eq!(
-            judge_phase(&objectives, Some(ms(900)), &[], Some(&restore(1800.0))),
+            judge_phase(&objectives, Some(ms(900)), &[], Some(&restore(1800.0)), &[]),
             PhaseVerdict::Passed
         );
         assert_eq!(
-            judge_phase(&objectives, Some(ms(900)), &[], Some(&restore(7200.0))),
+            judge_phase(&objectives, Some(ms(900)), &[], Some(&restore(7200.0)), &[]),
             PhaseVerdict::Failed {
                 reasons: vec!["the newest backup was 7200 s old, beyond the 3600 s RPO".into()]
             }

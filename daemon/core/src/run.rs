@@ -188,6 +188,126 @@ pub struct PhaseRecord {
     pub data_loss: Option<DataLoss>,
     /// The actions the scenario planned (from `plan`).
     pub actions: Vec<String>,
+    /// Where the recovery clock started and what stopped it (absent in records written
+    /// before the clock started at the fault's first effect).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<RecoveryClock>,
+    /// Each pod lost and its replacement's steps, as the phase's watch saw them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pods: Vec<PodRecovery>,
+    /// The runbook's validation checklist, per service.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checklist: Vec<ChecklistRow>,
+    /// Work the scenario found for the review meeting.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub follow_ups: Vec<String>,
+}
+
+/// What started a phase's recovery clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClockStart {
+    /// The first disruptive call of `inject` (a delete, cordon, eviction, stop).
+    FirstAction,
+    /// `inject` returning: the host saw no disruptive call.
+    InjectReturned,
+}
+
+/// What dated a phase's recovery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClockStop {
+    /// The watch event after which `verify` first answered `recovered`.
+    WatchEvent,
+    /// The end of the `verify` call that first answered `recovered` (it read something no
+    /// watch covers, or the phase had no watch).
+    VerifyCall,
+}
+
+/// Where a phase's recovery clock started and stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecoveryClock {
+    pub started_by: ClockStart,
+    pub started_at: DateTime<Utc>,
+    /// The action that started it, e.g. `cordon node zone-a-1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_action: Option<String>,
+    /// `inject`'s last disruptive call, e.g. the last eviction accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_action: Option<String>,
+    /// How long the fault took to put in place: first to last disruptive call (for a zone:
+    /// cordon to the last eviction accepted), or the `inject` call when it made none.
+    pub inject_seconds: f64,
+    /// How long evictions waited on disruption budgets that refused them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub held_back_seconds: f64,
+    pub stopped_by: ClockStop,
+    /// The watch event that dated recovery, e.g. `Pod shop/web-7c9f became Ready`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// `verify` calls made while waiting.
+    pub verify_calls: u64,
+}
+
+fn is_zero(value: &f64) -> bool {
+    *value == 0.0
+}
+
+/// One pod the phase lost and its replacement, as the phase's watch saw them (times are
+/// when the watch events arrived).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodRecovery {
+    /// `namespace/name` of the pod lost.
+    pub pod: String,
+    /// When it began terminating or was deleted.
+    pub lost_at: DateTime<Utc>,
+    /// `namespace/name` of its replacement (same owner, created after the loss).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// When its containers were seen running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_at: Option<DateTime<Utc>>,
+}
+
+/// A row of the runbook's validation checklist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Check {
+    /// "All services maintained minimum replicas": the fewest Ready pods seen against
+    /// the service's `min_ready`.
+    MinReady,
+    /// "PDB respected": the most pods unavailable at once against the budget's allowance.
+    PdbRespected,
+    /// "No 5xx errors during failover": failed probes against the allowed count.
+    FailedProbes,
+}
+
+/// One service's figure for one check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChecklistRow {
+    pub check: Check,
+    pub service: String,
+    /// The figure measured: fewest Ready pods, most unavailable at once, failed probes.
+    pub observed: u64,
+    /// The bound it is held to: `min_ready` (a floor), the budget's allowance or the
+    /// allowed failures (ceilings).
+    pub limit: u64,
+    pub passed: bool,
+    /// The phase's objectives include this check: a failed row fails the phase.
+    pub objective: bool,
+    /// Where the bound comes from, e.g. the budget's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// A run of a drill, start to finish.
@@ -240,6 +360,10 @@ impl PhaseRecord {
             availability: Vec::new(),
             data_loss: None,
             actions: Vec::new(),
+            clock: None,
+            pods: Vec::new(),
+            checklist: Vec::new(),
+            follow_ups: Vec::new(),
         }
     }
 }

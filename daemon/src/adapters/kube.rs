@@ -4,12 +4,16 @@
 //! and to the sandbox, which serves the same HTTP API. Waits are watch-driven. kube's
 //! built-in retry of 429 responses is turned off: a 429 from the Eviction API is a
 //! disruption budget speaking, which the drain must see, count and retry on its deadline.
+//! While a phase runs, reads of pods and nodes are answered from its watch cache
+//! (`watch.rs`); writes and exec always go to the API.
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use firedrill_core::selector::LabelSelector;
 use firedrill_host::capabilities::BackendError;
 use firedrill_host::capabilities::cluster::{Cluster, ExecOutput, Node, Pod, WorkloadKind};
 use futures::{StreamExt, TryStreamExt};
@@ -21,6 +25,7 @@ use kube::runtime::watcher;
 use kube::{Client, Config};
 use tokio::io::AsyncReadExt;
 
+use super::watch::{Cache, KubeWatches, WatchSlot};
 use crate::engine::ports::{Baseline, ScenarioError};
 
 /// Why a cluster connection could not be made.
@@ -107,6 +112,8 @@ pub fn connect_url(url: &str) -> Result<Connected, ClusterError> {
 #[derive(Clone)]
 pub struct KubeCluster {
     client: Client,
+    /// The running phase's watch cache, which reads are answered from while it is synced.
+    watch: Arc<WatchSlot>,
 }
 
 impl std::fmt::Debug for KubeCluster {
@@ -115,7 +122,7 @@ impl std::fmt::Debug for KubeCluster {
     }
 }
 
-const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
+pub(super) const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 
 fn backend(err: kube::Error) -> BackendError {
     match err {
@@ -134,7 +141,7 @@ fn labels(map: Option<&BTreeMap<String, String>>) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-fn pod_ready(pod: &KubePod) -> bool {
+pub(super) fn pod_ready(pod: &KubePod) -> bool {
     pod.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
@@ -200,7 +207,21 @@ fn to_node(node: &KubeNode) -> Node {
 
 impl KubeCluster {
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            watch: Arc::default(),
+        }
+    }
+
+    /// Phase watches that fill the cache this cluster's reads are answered from.
+    pub fn watches(&self) -> KubeWatches {
+        KubeWatches::new(self.client.clone(), self.watch.clone())
+    }
+
+    /// The phase's cache, when a read may be answered from it (`namespace` watched), else
+    /// `None` with the direct read counted.
+    fn cached(&self) -> Option<Arc<Cache>> {
+        self.watch.get()
     }
 
     pub fn client(&self) -> &Client {
@@ -256,6 +277,22 @@ impl Cluster for KubeCluster {
         selector: &str,
         node: Option<&str>,
     ) -> Result<Vec<Pod>, BackendError> {
+        let cache = self.cached();
+        if let Some(cache) = &cache
+            && let Ok(parsed) = LabelSelector::parse(selector)
+            && let Some(pods) = cache.pods(namespace, &parsed)
+        {
+            return Ok(pods
+                .iter()
+                .filter(|p| {
+                    node.is_none() || p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == node
+                })
+                .map(|p| to_pod(p))
+                .collect());
+        }
+        if let Some(cache) = &cache {
+            cache.count_direct_read();
+        }
         let mut params = ListParams::default().labels(selector);
         let field;
         if let Some(node) = node {
@@ -267,6 +304,16 @@ impl Cluster for KubeCluster {
     }
 
     async fn list_nodes(&self, selector: &str) -> Result<Vec<Node>, BackendError> {
+        let cache = self.cached();
+        if let Some(cache) = &cache
+            && let Ok(parsed) = LabelSelector::parse(selector)
+            && let Some(nodes) = cache.nodes(&parsed)
+        {
+            return Ok(nodes.iter().map(|n| to_node(n)).collect());
+        }
+        if let Some(cache) = &cache {
+            cache.count_direct_read();
+        }
         let nodes: Api<KubeNode> = Api::all(self.client.clone());
         let list = nodes
             .list(&ListParams::default().labels(selector))
@@ -341,6 +388,25 @@ impl Cluster for KubeCluster {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<String, BackendError> {
+        let cache = self.cached();
+        if let Some(cache) = &cache {
+            let cached = match (api_version, kind, namespace) {
+                ("v1", "Pod", Some(namespace)) => cache
+                    .pod(namespace, name)
+                    .flatten()
+                    .map(|p| serde_json::to_string(&*p)),
+                ("v1", "Node", None) => cache
+                    .node(name)
+                    .flatten()
+                    .map(|n| serde_json::to_string(&*n)),
+                _ => None,
+            };
+            // An object not in the cache is read from the API: it may be newer than the watch.
+            if let Some(Ok(json)) = cached {
+                return Ok(json);
+            }
+            cache.count_direct_read();
+        }
         let url = object_url(api_version, kind, namespace, name)?;
         let request = http::Request::get(url)
             .body(Vec::new())
@@ -432,6 +498,34 @@ impl Cluster for KubeCluster {
         count_wanted: u32,
         timeout: Duration,
     ) -> Result<u32, BackendError> {
+        // The phase's cache, when it covers the namespace: re-counted on every change.
+        if let Some(cache) = self.cached()
+            && let Ok(parsed) = LabelSelector::parse(selector)
+            && cache.pods(namespace, &parsed).is_some()
+        {
+            let mut changes = cache.changes();
+            let deadline = tokio::time::Instant::now() + timeout;
+            loop {
+                let ready = count(
+                    cache
+                        .pods(namespace, &parsed)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|p| &**p),
+                );
+                if ready >= count_wanted {
+                    return Ok(ready);
+                }
+                tokio::select! {
+                    changed = changes.changed() => if changed.is_err() { break },
+                    () = tokio::time::sleep_until(deadline) => {
+                        return Err(BackendError::Timeout(format!(
+                            "{ready} of {count_wanted} pods matching {selector} Ready after {timeout:?}"
+                        )));
+                    }
+                }
+            }
+        }
         // A watch keeps a local view of the matching pods and re-counts on every change:
         // API requests are proportional to changes, not to the time waited.
         let api = self.pods(namespace);

@@ -7,3 +7,4 @@ pub mod journal;
 pub mod kube;
 pub mod outbox;
 pub mod prober;
+pub mod watch;

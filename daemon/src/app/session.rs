@@ -146,7 +146,9 @@ pub async fn open(config: &Config, target_name: &str) -> Result<Session, Command
         journal,
         alerts,
         canaries,
+        watches: Some(Arc::new(cluster.watches())),
         verify_interval: Duration::from_millis(100),
+        verify_fallback: Duration::from_secs(2),
         binding,
     };
     Ok(Session {

@@ -33,7 +33,7 @@ pub use self::phase::DATA_LOSS_ARTEFACT;
 use self::phase::{Owed, PhaseRun, RunContext};
 use self::ports::{
     AlertSource, Baseline, CanaryStore, ClusterBinding, Journal, JournalEntry, PhaseContext,
-    Prober, ScenarioHost, ServiceRef,
+    Prober, ScenarioHost, ServiceRef, Watches,
 };
 use self::probes::Watchers;
 pub use self::probes::probe_targets;
@@ -49,8 +49,12 @@ pub struct Engine {
     pub alerts: Option<Arc<dyn AlertSource>>,
     /// Where phases with canaries write them.
     pub canaries: Arc<dyn CanaryStore>,
-    /// How often `verify` is called while a phase recovers.
+    /// Starts each phase's cluster watch (`None`: no cluster to watch, verify on the grid).
+    pub watches: Option<Arc<dyn Watches>>,
+    /// How often `verify` is called while a phase without a watch recovers.
     pub verify_interval: Duration,
+    /// With a watch, how long `verify` waits for a change before it is called anyway.
+    pub verify_fallback: Duration,
     /// The target and cluster this engine's adapters talk to: recorded with every run.
     pub binding: ClusterBinding,
 }
@@ -356,6 +360,7 @@ impl Engine {
                 namespace: service.namespace.clone(),
                 selector,
                 replicas,
+                min_ready: service.min_ready,
             });
         }
         Ok(refs)

@@ -1,16 +1,24 @@
-//! One phase of a run (`PhaseRun`): plan within the blast radius, canaries, journal, inject, verify on a fixed grid until recovery or the deadline, data loss, verdict.
+//! One phase of a run (`PhaseRun`): plan within the blast radius, the phase's cluster watch, canaries, journal, inject (the clock from its first effect), verify on watched changes (or a fixed grid) until recovery or the deadline, data loss, checklist, verdict.
 
 use std::sync::Arc;
 
 use firedrill_core::config::{BlastRadius, Canary, Phase};
-use firedrill_core::measure::{BlastCount, judge_phase};
-use firedrill_core::run::{DataLoss, PhaseRecord, PhaseVerdict, TimelineEvent};
+use firedrill_core::measure::{
+    ActionKind, BlastCount, Disruption, Readiness, checklist, judge_phase,
+};
+use firedrill_core::run::{
+    ClockStart, ClockStop, DataLoss, PhaseRecord, PhaseVerdict, PodRecovery, RecoveryClock,
+    TimelineEvent,
+};
 use parking_lot::Mutex;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::canary::CanaryRun;
-use super::ports::{JournalEntry, PhaseContext, Recovery, Scenario};
+use super::ports::{
+    Change, Findings, Injected, JournalEntry, PhaseContext, PhaseWatch, Recovery, Scenario,
+    Verified, WatchScope, WatchSeen,
+};
 use super::{Clock, Engine, Progress, ProgressSender, Shared, send};
 
 /// What every phase of one run shares.
@@ -37,8 +45,25 @@ pub(super) struct PhaseRun<'a> {
 /// How the wait for recovery ended.
 struct Waited {
     recovered: Option<Instant>,
+    /// The watched change that dated the recovery (`None`: the verify call's end did).
+    event: Option<String>,
     failure: Option<PhaseVerdict>,
     polls: u64,
+    /// Verify ran on the fixed grid: no watch, or it reads what the watch cannot see.
+    grid: bool,
+    /// The phase had a cluster watch.
+    watched: bool,
+}
+
+/// When the fault was in place: the clock's start and what inject did.
+struct Fault {
+    /// The recovery clock's start: the first disruptive call, else inject's return.
+    since: Instant,
+    /// When inject returned.
+    injected: Instant,
+    /// When inject was called.
+    called: Instant,
+    report: Injected,
 }
 
 impl<'a> PhaseRun<'a> {
@@ -59,9 +84,11 @@ impl<'a> PhaseRun<'a> {
         owed: &mut Owed,
         timeline: &mut Vec<TimelineEvent>,
     ) -> PhaseRecord {
-        let Some(scenario) = self.load_and_plan().await else {
+        let Some((scenario, nodes)) = self.load_and_plan().await else {
             return self.out;
         };
+        // The watch syncs before the fault, so every change it causes is seen.
+        let watch = self.start_watch(nodes).await;
         // Canaries start before the fault; a phase whose canaries are not acknowledged
         // before it would measure nothing, so it injects nothing.
         let canaries = match &self.phase.canary {
@@ -82,37 +109,108 @@ impl<'a> PhaseRun<'a> {
         // From here a rollback is owed, even if inject fails half-way.
         owed.push((self.ctx.clone(), scenario.clone()));
         let fault_at = Instant::now();
-        if let Err(err) = scenario.inject(self.ctx).await {
-            // A fault may have half-happened: what the canaries saw still counts.
-            if let Some(run) = canaries {
-                match run.finish(fault_at, false).await {
-                    Ok(loss) => self.out.data_loss = Some(loss),
-                    Err(message) => self.warn(&message),
+        let report = match scenario.inject(self.ctx).await {
+            Ok(report) => report,
+            Err(err) => {
+                // A fault may have half-happened: what the canaries saw still counts.
+                if let Some(run) = canaries {
+                    match run.finish(fault_at, false).await {
+                        Ok(loss) => self.out.data_loss = Some(loss),
+                        Err(message) => self.warn(&message),
+                    }
                 }
+                if let Some(watch) = &watch {
+                    watch.finish().await;
+                }
+                self.out.rollback = Some(engine.rollback_owed(owed, &self.ctx.run_id).await);
+                return self.ended(PhaseVerdict::Error {
+                    message: format!("inject failed: {err}"),
+                });
             }
-            self.out.rollback = Some(engine.rollback_owed(owed, &self.ctx.run_id).await);
-            return self.ended(PhaseVerdict::Error {
-                message: format!("inject failed: {err}"),
-            });
-        }
+        };
         let injected = Instant::now();
+        let fault = Fault {
+            // Never before the call that made it (a host's clock could disagree).
+            since: report
+                .first_effect
+                .as_ref()
+                .map_or(injected, |e| e.at.clamp(fault_at, injected)),
+            injected,
+            called: fault_at,
+            report,
+        };
         self.out.injected_at = Some(self.run.clock.wall_at(injected));
+        if let Some(first) = &fault.report.first_effect {
+            timeline.push(self.event(
+                fault.since,
+                format!("Fault's first effect: {}", first.action),
+            ));
+        }
         timeline.push(self.event(
             injected,
             format!("Fault injected by {}", self.phase.scenario),
         ));
-        let mut waited = self.await_recovery(scenario.as_ref(), injected).await;
+        let mut waited = self
+            .await_recovery(scenario.as_ref(), &fault, watch.as_deref())
+            .await;
+        let seen = match &watch {
+            Some(watch) => Some(watch.finish().await),
+            None => None,
+        };
         if let Some(run) = canaries {
             self.read_canaries(run, fault_at, &mut waited, timeline)
                 .await;
         }
         self.merge_reported_loss(evidence_before).await;
-        self.judge(waited, injected, owed).await
+        self.merge_findings(scenario.as_ref()).await;
+        self.judge(waited, &fault, seen, owed).await
+    }
+
+    /// Starts the phase's cluster watch (its services' pods; nodes when the plan cordons
+    /// or drains). Without one (no cluster, or it cannot be watched) verify runs on the
+    /// fixed grid.
+    async fn start_watch(&self, nodes: bool) -> Option<Arc<dyn PhaseWatch>> {
+        let watches = self.run.engine.watches.as_ref()?;
+        if self.ctx.services.is_empty() && !nodes {
+            return None;
+        }
+        let scope = WatchScope {
+            services: self.ctx.services.clone(),
+            nodes,
+        };
+        match watches.watch(&scope).await {
+            Ok(watch) => Some(watch),
+            Err(err) => {
+                self.warn(&format!(
+                    "no cluster watch for this phase, verify runs every {} ms: {err}",
+                    self.run.engine.verify_interval.as_millis()
+                ));
+                None
+            }
+        }
+    }
+
+    /// Adds what the scenario reported in `findings` (WIT 0.2) to the record.
+    async fn merge_findings(&mut self, scenario: &dyn Scenario) {
+        match scenario.findings(self.ctx).await {
+            Ok(Some(Findings {
+                data_loss,
+                follow_ups,
+            })) => {
+                if let Some(reported) = data_loss {
+                    self.merge_loss(reported);
+                }
+                self.out.follow_ups = follow_ups;
+            }
+            Ok(None) => {}
+            Err(err) => self.warn(&format!("findings failed: {err}")),
+        }
     }
 
     /// Loads the scenario and checks its plan against the blast radius: `None` (the
     /// phase's verdict set) when it cannot run.
-    async fn load_and_plan(&mut self) -> Option<Arc<dyn Scenario>> {
+    /// Also says whether the plan touches nodes (then the phase's watch covers them).
+    async fn load_and_plan(&mut self) -> Option<(Arc<dyn Scenario>, bool)> {
         let scenario = match self.run.engine.host.load(&self.phase.scenario).await {
             Ok(scenario) => scenario,
             Err(err) => {
@@ -145,7 +243,10 @@ impl<'a> PhaseRun<'a> {
             });
             return None;
         }
-        Some(scenario)
+        let nodes = actions
+            .iter()
+            .any(|a| ActionKind::parse(&a.kind).disruption() == Disruption::Node);
+        Some((scenario, nodes))
     }
 
     /// Journals that the fault is about to be injected (before it is).
@@ -163,27 +264,46 @@ impl<'a> PhaseRun<'a> {
             .map_err(|err| format!("cannot write the run journal, so no fault was injected: {err}"))
     }
 
-    /// Calls `verify` on a fixed grid from the end of inject until it reports recovery
-    /// or failure, the deadline passes, or the run is cancelled.
-    async fn await_recovery(&self, scenario: &dyn Scenario, injected: Instant) -> Waited {
+    /// Calls `verify` until it reports recovery or failure, the deadline passes, or the
+    /// run is cancelled: with a watch, whenever a watched object changes (a burst during
+    /// a call makes one more call) and on a slow fallback timer; without one, on a fixed
+    /// grid from the end of inject.
+    async fn await_recovery(
+        &self,
+        scenario: &dyn Scenario,
+        fault: &Fault,
+        watch: Option<&dyn PhaseWatch>,
+    ) -> Waited {
         let engine = self.run.engine;
         let cancel = self.run.cancel;
-        let deadline = injected + self.phase.deadline;
+        let deadline = fault.injected + self.phase.deadline;
         let mut waited = Waited {
             recovered: None,
+            event: None,
             failure: None,
             polls: 0,
+            grid: watch.is_none(),
+            watched: watch.is_some(),
         };
-        // Calls start on a fixed grid from the end of inject, whatever a call costs: the
-        // delay between recovery and the call that sees it stays under one interval (a
-        // call that overruns its slot is followed at once by the next one).
-        let mut ticks = tokio::time::interval_at(injected, engine.verify_interval);
+        let mut changes = watch.map(|w| w.changes());
+        let period = match watch {
+            Some(_) => engine.verify_fallback,
+            None => engine.verify_interval,
+        };
+        // Without a watch, calls start on a fixed grid from the end of inject, whatever a
+        // call costs: the delay between recovery and the call that sees it stays under one
+        // interval. With one, the timer is only the fallback.
+        let mut ticks = tokio::time::interval_at(fault.injected, period);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        // The system was not recovered at this instant: the fault's start, then the start
+        // of each call that answered `recovering`.
+        let mut not_yet = fault.since;
         loop {
-            tokio::select! {
-                _ = ticks.tick() => {}
-                () = cancel.cancelled() => {}
-            }
+            let changed = tokio::select! {
+                _ = ticks.tick() => false,
+                changed = next_change(&mut changes) => changed,
+                () = cancel.cancelled() => false,
+            };
             if cancel.is_cancelled() {
                 let reason = self.run.shared.lock().abort_reason.clone();
                 let reason = reason.unwrap_or_else(|| "stopped by an operator".into());
@@ -194,19 +314,61 @@ impl<'a> PhaseRun<'a> {
             if asked >= deadline {
                 return waited;
             }
+            let trigger = match changes.as_mut() {
+                Some(rx) => rx.borrow_and_update().clone().filter(|_| changed),
+                None => None,
+            };
+            let direct_before = watch.map(|w| w.direct_reads());
             waited.polls += 1;
             let verdict = tokio::select! {
-                verdict = scenario.verify(self.ctx) => verdict,
+                verdict = scenario.verify(self.ctx, trigger.as_ref()) => verdict,
                 () = tokio::time::sleep_until(deadline) => return waited,
                 () = cancel.cancelled() => continue,
             };
+            if let Ok(verified) = &verdict
+                && watch.is_some()
+            {
+                // A scenario that reads outside the watch (a database, HTTP) keeps the
+                // fixed cadence, as without a watch; one that reads only the cluster
+                // waits for the next change, or the fallback.
+                waited.grid |= verified.outside_cluster;
+                let period = if waited.grid {
+                    engine.verify_interval
+                } else {
+                    engine.verify_fallback
+                };
+                ticks = tokio::time::interval_at(asked + period, period);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            }
             match verdict {
-                // Dated when the verdict is known: a call that reads many services may
-                // see the last of them recover near its end, so its start could come
-                // before the recovery it reports.
-                Ok(Recovery::Recovered) => waited.recovered = Some(Instant::now()),
-                Ok(Recovery::Recovering(reason)) => {
-                    let elapsed = asked.duration_since(injected);
+                Ok(Verified {
+                    recovery: Recovery::Recovered,
+                    outside_cluster,
+                }) => {
+                    let answered = Instant::now();
+                    let from_cache =
+                        !outside_cluster && watch.map(|w| w.direct_reads()) == direct_before;
+                    let latest = changes.as_ref().and_then(|rx| rx.borrow().clone());
+                    match latest {
+                        // Read from the cache, the call saw the state after the latest
+                        // change it could have seen; the previous call did not see the
+                        // system recovered, so that change (or an earlier one after it)
+                        // made the condition true: dated by its event, never before it.
+                        Some(change) if from_cache && change.at > not_yet => {
+                            waited.recovered = Some(change.at.min(answered));
+                            waited.event = Some(change.describe());
+                        }
+                        // Dated when the verdict is known: a call that reads many services
+                        // may see the last of them recover near its end.
+                        _ => waited.recovered = Some(answered),
+                    }
+                }
+                Ok(Verified {
+                    recovery: Recovery::Recovering(reason),
+                    ..
+                }) => {
+                    not_yet = asked;
+                    let elapsed = asked.duration_since(fault.since);
                     let phase = self.phase.name.clone();
                     let event = Progress::Recovering {
                         phase,
@@ -216,7 +378,10 @@ impl<'a> PhaseRun<'a> {
                     send(self.run.progress, event);
                     continue;
                 }
-                Ok(Recovery::Failed(reason)) => {
+                Ok(Verified {
+                    recovery: Recovery::Failed(reason),
+                    ..
+                }) => {
                     waited.failure = Some(PhaseVerdict::Failed {
                         reasons: vec![format!("the scenario reports recovery failed: {reason}")],
                     });
@@ -262,9 +427,13 @@ impl<'a> PhaseRun<'a> {
 
     /// Adds what the scenario reported itself (`data-loss.json`) to what was measured.
     async fn merge_reported_loss(&mut self, evidence_before: usize) {
-        let Some(reported) = self.reported_data_loss(evidence_before).await else {
-            return;
-        };
+        if let Some(reported) = self.reported_data_loss(evidence_before).await {
+            self.merge_loss(reported);
+        }
+    }
+
+    /// Adds data loss a scenario measured itself to what the canaries measured.
+    fn merge_loss(&mut self, reported: DataLoss) {
         self.out.data_loss = Some(match self.out.data_loss.take() {
             // The host's canaries and the scenario's own writes both count.
             Some(mut measured) => {
@@ -285,7 +454,13 @@ impl<'a> PhaseRun<'a> {
     }
 
     /// The verdict from what was measured; a phase that did not pass is rolled back now.
-    async fn judge(mut self, waited: Waited, injected: Instant, owed: &mut Owed) -> PhaseRecord {
+    async fn judge(
+        mut self,
+        waited: Waited,
+        fault: &Fault,
+        seen: Option<WatchSeen>,
+        owed: &mut Owed,
+    ) -> PhaseRecord {
         let finished = Instant::now();
         let engine = self.run.engine;
         self.out.availability = self
@@ -294,21 +469,61 @@ impl<'a> PhaseRun<'a> {
             .lock()
             .tracker
             .phase_summary(&self.phase.name);
+        self.out.clock = Some(self.clock(&waited, fault));
         if let Some(at) = waited.recovered {
             self.out.recovered_at = Some(self.run.clock.wall_at(at));
-            self.out.recovery_seconds = Some(at.duration_since(injected).as_secs_f64());
-            self.out.detection = Some(format!(
-                "verify reported recovery (polled every {} ms, {} calls)",
-                engine.verify_interval.as_millis(),
-                waited.polls
-            ));
+            self.out.recovery_seconds = Some(at.duration_since(fault.since).as_secs_f64());
+            self.out.detection = Some(match &waited.event {
+                Some(event) => format!(
+                    "watch event: {event} (verify called {} times: on watched changes, and every {} s without one)",
+                    waited.polls,
+                    engine.verify_fallback.as_secs_f64()
+                ),
+                None if waited.grid && waited.watched => format!(
+                    "verify reported recovery (it reads outside the cluster watch, so it was called every {} ms as well as on watched changes; {} calls)",
+                    engine.verify_interval.as_millis(),
+                    waited.polls
+                ),
+                None if waited.grid => format!(
+                    "verify reported recovery (polled every {} ms, {} calls)",
+                    engine.verify_interval.as_millis(),
+                    waited.polls
+                ),
+                None => format!(
+                    "verify reported recovery with no watched change before it (called on watched changes and every {} s, {} calls)",
+                    engine.verify_fallback.as_secs_f64(),
+                    waited.polls
+                ),
+            });
+        }
+        if let Some(seen) = &seen {
+            self.out.pods = seen.pods.iter().map(|p| self.pod_record(p)).collect();
+            let readiness: Vec<Readiness<'_>> = seen
+                .services
+                .iter()
+                .filter_map(|s| {
+                    let service = self.ctx.services.iter().find(|r| r.name == s.service)?;
+                    Some(Readiness {
+                        service: &s.service,
+                        min_ready: service.min_ready,
+                        ready_at_start: s.ready_at_start,
+                        fewest_ready: s.min_ready,
+                        budget: s.budget.as_ref().map(|(name, n)| (name.as_str(), *n)),
+                    })
+                })
+                .collect();
+            self.out.checklist =
+                checklist(&self.phase.objectives, &readiness, &self.out.availability);
+        } else {
+            self.out.checklist = checklist(&self.phase.objectives, &[], &self.out.availability);
         }
         self.out.verdict = waited.failure.unwrap_or_else(|| {
             judge_phase(
                 &self.phase.objectives,
-                waited.recovered.map(|at| at.duration_since(injected)),
+                waited.recovered.map(|at| at.duration_since(fault.since)),
                 &self.out.availability,
                 self.out.data_loss.as_ref(),
+                &self.out.checklist,
             )
         });
         if !self.out.verdict.passed() {
@@ -316,6 +531,55 @@ impl<'a> PhaseRun<'a> {
         }
         self.out.finished_at = Some(self.run.clock.wall_at(finished));
         self.out
+    }
+
+    /// Where the phase's clock started and what stopped it.
+    fn clock(&self, waited: &Waited, fault: &Fault) -> RecoveryClock {
+        let report = &fault.report;
+        let (started_by, inject) = match (&report.first_effect, &report.last_effect) {
+            (Some(first), Some(last)) => (
+                ClockStart::FirstAction,
+                last.at.saturating_duration_since(first.at),
+            ),
+            (Some(first), None) => (
+                ClockStart::FirstAction,
+                fault.injected.saturating_duration_since(first.at),
+            ),
+            _ => (
+                ClockStart::InjectReturned,
+                fault.injected.saturating_duration_since(fault.called),
+            ),
+        };
+        RecoveryClock {
+            started_by,
+            started_at: self.run.clock.wall_at(fault.since),
+            first_action: report.first_effect.as_ref().map(|e| e.action.clone()),
+            last_action: report.last_effect.as_ref().map(|e| e.action.clone()),
+            inject_seconds: inject.as_secs_f64(),
+            held_back_seconds: report.held_back.as_secs_f64(),
+            stopped_by: match waited.event {
+                Some(_) => ClockStop::WatchEvent,
+                None => ClockStop::VerifyCall,
+            },
+            event: waited.event.clone(),
+            verify_calls: waited.polls,
+        }
+    }
+
+    /// One pod's replacement as the record keeps it (wall-clock times).
+    fn pod_record(&self, seen: &super::ports::PodSeen) -> PodRecovery {
+        let wall = |at: Option<Instant>| at.map(|at| self.run.clock.wall_at(at));
+        PodRecovery {
+            pod: seen.lost.clone(),
+            lost_at: self.run.clock.wall_at(seen.lost_at),
+            replacement: seen.replacement.clone(),
+            created_at: wall(seen.created),
+            scheduled_at: wall(seen.scheduled),
+            node: seen.node.clone(),
+            zone: seen.zone.clone(),
+            started_at: wall(seen.started),
+            ready_at: wall(seen.ready),
+        }
     }
 
     /// Starts the phase's canaries and waits their lead time. On failure the phase is
@@ -438,5 +702,17 @@ impl From<ReportedLoss> for DataLoss {
             backup_age_seconds: r.backup_age_seconds,
             method: r.method,
         }
+    }
+}
+
+/// Waits for the next watched change: `true` when one came; never resolves without a
+/// watch (or once the watch has stopped), leaving the timer to wake the loop.
+async fn next_change(changes: &mut Option<tokio::sync::watch::Receiver<Option<Change>>>) -> bool {
+    match changes {
+        Some(rx) => match rx.changed().await {
+            Ok(()) => true,
+            Err(_) => std::future::pending().await,
+        },
+        None => std::future::pending().await,
     }
 }

@@ -10,7 +10,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use firedrill_core::config::Canary;
+use firedrill_core::run::DataLoss;
 use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 
 /// A service as a phase sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +22,9 @@ pub struct ServiceRef {
     pub selector: String,
     /// Replicas the service runs with when healthy (its Ready pods before the drill).
     pub replicas: u32,
+    /// The fewest Ready pods the service may have (the configuration's `min_ready`).
+    #[serde(default)]
+    pub min_ready: u32,
 }
 
 /// What every scenario call receives.
@@ -62,13 +67,154 @@ pub enum Recovery {
 #[error("{0}")]
 pub struct ScenarioError(pub String);
 
+/// One disruptive capability call of `inject` (a delete, cordon, eviction, stop), dated
+/// when the host received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effect {
+    pub at: Instant,
+    /// What it did, e.g. `cordon node zone-a-1`.
+    pub action: String,
+}
+
+/// What the host saw `inject` do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Injected {
+    /// The fault's first effect: the phase's recovery clock starts here. `None` when the
+    /// host saw no disruptive call (the clock then starts when `inject` returned).
+    pub first_effect: Option<Effect>,
+    /// Its last disruptive call (for a zone: the last eviction accepted).
+    pub last_effect: Option<Effect>,
+    /// How long evictions waited on disruption budgets that refused them.
+    pub held_back: Duration,
+}
+
+/// What one `verify` call answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub recovery: Recovery,
+    /// The call read something the phase's cluster watch does not see (HTTP, a database,
+    /// `exec`): its answer is dated by the call's end, not by a watched change.
+    pub outside_cluster: bool,
+}
+
+/// What a scenario reports after the wait for recovery (WIT 0.2 `findings`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Findings {
+    pub data_loss: Option<DataLoss>,
+    /// Work the scenario found for the review meeting.
+    pub follow_ups: Vec<String>,
+}
+
 /// A loaded scenario plugin.
 #[async_trait]
 pub trait Scenario: Send + Sync {
     async fn plan(&self, ctx: &PhaseContext) -> Result<Vec<PlannedAction>, ScenarioError>;
-    async fn inject(&self, ctx: &PhaseContext) -> Result<(), ScenarioError>;
-    async fn verify(&self, ctx: &PhaseContext) -> Result<Recovery, ScenarioError>;
+    /// Causes the fault, and says when its first and last effects were.
+    async fn inject(&self, ctx: &PhaseContext) -> Result<Injected, ScenarioError>;
+    /// Is the system recovered? `trigger` is the watched change that prompted the call
+    /// (`None` for a call on the fallback timer or without a watch).
+    async fn verify(
+        &self,
+        ctx: &PhaseContext,
+        trigger: Option<&Change>,
+    ) -> Result<Verified, ScenarioError>;
+    /// What the scenario measured itself, after the wait (none by default).
+    async fn findings(&self, _ctx: &PhaseContext) -> Result<Option<Findings>, ScenarioError> {
+        Ok(None)
+    }
     async fn rollback(&self, ctx: &PhaseContext) -> Result<(), ScenarioError>;
+}
+
+/// One change a phase's cluster watch saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Counts the phase's changes from 1.
+    pub seq: u64,
+    /// When the watch event arrived.
+    pub at: Instant,
+    /// `Pod` or `Node`.
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    /// What changed, e.g. `became Ready`, `deleted`, `cordoned`.
+    pub summary: String,
+}
+
+impl Change {
+    /// `Pod shop/web-7c9f became Ready`.
+    pub fn describe(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{} {ns}/{} {}", self.kind, self.name, self.summary),
+            None => format!("{} {} {}", self.kind, self.name, self.summary),
+        }
+    }
+}
+
+/// What a phase's watch covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchScope {
+    /// The services' pods (every pod of their namespaces is watched).
+    pub services: Vec<ServiceRef>,
+    /// Nodes too (phases whose plan cordons or drains).
+    pub nodes: bool,
+}
+
+/// When one pod's replacement reached each step, as the watch saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodSeen {
+    /// `namespace/name` of the pod lost.
+    pub lost: String,
+    pub lost_at: Instant,
+    /// `namespace/name` of its replacement, if one appeared.
+    pub replacement: Option<String>,
+    pub created: Option<Instant>,
+    pub scheduled: Option<Instant>,
+    pub node: Option<String>,
+    pub zone: Option<String>,
+    pub started: Option<Instant>,
+    pub ready: Option<Instant>,
+}
+
+/// One service's readiness over the phase, as the watch saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadinessSeen {
+    pub service: String,
+    /// Ready (and not terminating) pods when the watch synced.
+    pub ready_at_start: u32,
+    /// The fewest Ready pods at any moment of the phase.
+    pub min_ready: u32,
+    /// The pod disruption budget covering the service's pods, if any: its name and how
+    /// many of the service's pods it allows to be unavailable at once.
+    pub budget: Option<(String, u32)>,
+}
+
+/// What a phase's watch saw, when it stops.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WatchSeen {
+    pub pods: Vec<PodSeen>,
+    pub services: Vec<ReadinessSeen>,
+    /// Watch events received (after the initial lists).
+    pub events: u64,
+}
+
+/// A phase's cluster watch: a cache the scenario's reads are answered from while it runs,
+/// and the changes that drive `verify`.
+#[async_trait]
+pub trait PhaseWatch: Send + Sync {
+    /// The latest change (`None` before the first); a receiver wakes on every change.
+    fn changes(&self) -> tokio::sync::watch::Receiver<Option<Change>>;
+    /// Reads of the scenario answered by the API rather than this cache so far: a verify
+    /// call that made one is dated by its end.
+    fn direct_reads(&self) -> u64;
+    /// Stops the watch (reads go to the API again) and says what it saw.
+    async fn finish(&self) -> WatchSeen;
+}
+
+/// Starts phase watches (`KubeWatches` over kube-runtime's reflector in production).
+#[async_trait]
+pub trait Watches: Send + Sync {
+    /// Lists and watches `scope`, returning once the cache is synced.
+    async fn watch(&self, scope: &WatchScope) -> Result<Arc<dyn PhaseWatch>, ScenarioError>;
 }
 
 /// Finds scenarios by name: `ScenarioHost` / `WasmtimeHost` in production.

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
 use firedrill_core::config::Canary;
+use firedrill_core::run::{ClockStart, ClockStop};
 
 use super::ports::*;
 use super::*;
@@ -17,6 +18,9 @@ struct FakeScenario {
     verify_cost: Duration,
     injected_at: Mutex<Option<Instant>>,
     rollbacks: AtomicU32,
+    verify_calls: AtomicU32,
+    /// How long `inject` takes from its first effect to its return.
+    inject_takes: Duration,
 }
 
 impl FakeScenario {
@@ -30,6 +34,8 @@ impl FakeScenario {
             verify_cost,
             injected_at: Mutex::new(None),
             rollbacks: AtomicU32::new(0),
+            verify_calls: AtomicU32::new(0),
+            inject_takes: Duration::ZERO,
         })
     }
 }
@@ -47,20 +53,47 @@ impl Scenario for FakeScenario {
             })
             .collect())
     }
-    async fn inject(&self, _: &PhaseContext) -> Result<(), ScenarioError> {
-        *self.injected_at.lock() = Some(Instant::now());
-        Ok(())
+    async fn inject(&self, _: &PhaseContext) -> Result<Injected, ScenarioError> {
+        let first = Instant::now();
+        *self.injected_at.lock() = Some(first);
+        // A drain held back by budgets: the fault's first effect comes long before inject
+        // returns.
+        if !self.inject_takes.is_zero() {
+            tokio::time::sleep(self.inject_takes).await;
+            let last = Instant::now();
+            return Ok(Injected {
+                first_effect: Some(Effect {
+                    at: first,
+                    action: "cordon node zone-a-1".into(),
+                }),
+                last_effect: Some(Effect {
+                    at: last,
+                    action: "evict pod shop/web-3".into(),
+                }),
+                held_back: self.inject_takes / 2,
+            });
+        }
+        Ok(Injected::default())
     }
-    async fn verify(&self, _: &PhaseContext) -> Result<Recovery, ScenarioError> {
+    async fn verify(
+        &self,
+        _: &PhaseContext,
+        _: Option<&Change>,
+    ) -> Result<Verified, ScenarioError> {
         let injected = self.injected_at.lock().expect("inject ran");
+        self.verify_calls.fetch_add(1, Ordering::SeqCst);
         // The call takes its time, then looks: the worst case for the measurement, as a
         // plugin that checks many services reads the last of them near the call's end.
         tokio::time::sleep(self.verify_cost).await;
         let elapsed = injected.elapsed();
-        match self.recover_after {
-            Some(after) if elapsed >= after => Ok(Recovery::Recovered),
-            _ => Ok(Recovery::Recovering("replacement not Ready".into())),
-        }
+        let recovery = match self.recover_after {
+            Some(after) if elapsed >= after => Recovery::Recovered,
+            _ => Recovery::Recovering("replacement not Ready".into()),
+        };
+        Ok(Verified {
+            recovery,
+            outside_cluster: false,
+        })
     }
     async fn rollback(&self, _: &PhaseContext) -> Result<(), ScenarioError> {
         self.rollbacks.fetch_add(1, Ordering::SeqCst);
@@ -386,7 +419,9 @@ fn rig(first: Option<Duration>, second: Option<Duration>) -> Rig {
             journal: journal.clone(),
             alerts: None,
             canaries: Arc::new(FakeCanaries::default()),
+            watches: None,
             verify_interval: Duration::from_millis(100),
+            verify_fallback: Duration::from_secs(2),
             binding: binding("https://a.example:6443", "uid-a"),
         },
         first,
@@ -716,4 +751,245 @@ async fn a_configured_alert_firing_aborts_the_drill_and_rolls_back() {
     );
     assert_eq!(rig.first.rollbacks.load(Ordering::SeqCst), 1);
     // Watchdog fires all the time but is not an abort alert.
+}
+
+/// A phase watch that reports scripted changes, each some time after the watch starts.
+struct FakeWatches {
+    script: Vec<(Duration, &'static str)>,
+    seen: WatchSeen,
+}
+
+struct FakeWatch {
+    changes: tokio::sync::watch::Receiver<Option<Change>>,
+    seen: WatchSeen,
+}
+
+#[async_trait]
+impl Watches for FakeWatches {
+    async fn watch(&self, _: &WatchScope) -> Result<Arc<dyn PhaseWatch>, ScenarioError> {
+        let (sender, changes) = tokio::sync::watch::channel(None);
+        let start = Instant::now();
+        let script = self.script.clone();
+        tokio::spawn(async move {
+            for (seq, (after, summary)) in script.into_iter().enumerate() {
+                tokio::time::sleep_until(start + after).await;
+                sender.send_replace(Some(Change {
+                    seq: seq as u64 + 1,
+                    at: Instant::now(),
+                    kind: "Pod".into(),
+                    namespace: Some("butterfly".into()),
+                    name: "capsule-new".into(),
+                    summary: summary.into(),
+                }));
+            }
+            // Keep the channel open for the rest of the phase.
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        });
+        Ok(Arc::new(FakeWatch {
+            changes,
+            seen: self.seen.clone(),
+        }))
+    }
+}
+
+#[async_trait]
+impl PhaseWatch for FakeWatch {
+    fn changes(&self) -> tokio::sync::watch::Receiver<Option<Change>> {
+        self.changes.clone()
+    }
+    fn direct_reads(&self) -> u64 {
+        0
+    }
+    async fn finish(&self) -> WatchSeen {
+        self.seen.clone()
+    }
+}
+
+const WATCH_CONFIG: &str = r#"
+version: 1
+services:
+  capsule:
+    namespace: butterfly
+    selector: app=capsule
+    min_ready: 2
+drills:
+  drill:
+    phases:
+      - { name: first, scenario: pod-failure, objectives: { rto: 10s, min_ready: true, pdb_respected: true }, deadline: 20s }
+"#;
+
+fn watch_rig(
+    recover_after: Duration,
+    inject_takes: Duration,
+    watches: FakeWatches,
+) -> (Engine, Arc<FakeScenario>, Config) {
+    let scenario = Arc::new(FakeScenario {
+        inject_takes,
+        ..Arc::into_inner(FakeScenario::new(Some(recover_after))).expect("one owner")
+    });
+    let mut rig = rig(None, None);
+    rig.engine.host = Arc::new(FakeHost(BTreeMap::from([(
+        "pod-failure".to_string(),
+        scenario.clone(),
+    )])));
+    rig.engine.watches = Some(Arc::new(watches));
+    let config = firedrill_core::config::load_str(
+        "t.yaml",
+        WATCH_CONFIG,
+        Path::new("."),
+        &crate::resolve_context(),
+    )
+    .unwrap();
+    (rig.engine, scenario, config)
+}
+
+fn healthy_seen() -> WatchSeen {
+    WatchSeen {
+        services: vec![ReadinessSeen {
+            service: "capsule".into(),
+            ready_at_start: 3,
+            min_ready: 2,
+            budget: Some(("capsule-pdb".into(), 1)),
+        }],
+        ..WatchSeen::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn recovery_is_dated_at_the_watch_event_that_made_verify_true() {
+    let watches = FakeWatches {
+        script: vec![
+            (Duration::from_millis(300), "created"),
+            (Duration::from_millis(700), "scheduled on node-b"),
+            (Duration::from_millis(1_453), "became Ready"),
+        ],
+        seen: healthy_seen(),
+    };
+    let (engine, scenario, config) =
+        watch_rig(Duration::from_millis(1_453), Duration::ZERO, watches);
+    let record = engine
+        .run(&config, request(), CancellationToken::new(), None)
+        .await;
+    let phase = &record.phases[0];
+    assert_eq!(phase.verdict, PhaseVerdict::Passed, "{phase:#?}");
+    // The Ready event's own instant: not the end of a poll 100 ms later, not before it.
+    let recovery = phase.recovery_seconds.expect("recovered");
+    assert!((recovery - 1.453).abs() < 1e-6, "{recovery}");
+    let clock = phase.clock.as_ref().expect("clock recorded");
+    assert_eq!(clock.stopped_by, ClockStop::WatchEvent);
+    assert_eq!(
+        clock.event.as_deref(),
+        Some("Pod butterfly/capsule-new became Ready")
+    );
+    assert_eq!(clock.started_by, ClockStart::InjectReturned);
+    // Once after inject and once per change: not every 100 ms (15 calls).
+    let calls = scenario.verify_calls.load(Ordering::SeqCst);
+    assert_eq!(calls, 4, "{clock:?}");
+    assert_eq!(clock.verify_calls, 4);
+    assert!(
+        phase
+            .detection
+            .as_deref()
+            .unwrap_or_default()
+            .contains("watch event"),
+        "{:?}",
+        phase.detection
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_recovery_no_watched_change_explains_is_dated_by_the_call_never_before() {
+    // The last change comes at 1.2 s, but the scenario's condition becomes true at 1.5 s
+    // (something the watch does not see): the fallback call at 3.2 s dates it.
+    let watches = FakeWatches {
+        script: vec![(Duration::from_millis(1_200), "became Ready")],
+        seen: healthy_seen(),
+    };
+    let (engine, _, config) = watch_rig(Duration::from_millis(1_500), Duration::ZERO, watches);
+    let record = engine
+        .run(&config, request(), CancellationToken::new(), None)
+        .await;
+    let phase = &record.phases[0];
+    let recovery = phase.recovery_seconds.expect("recovered");
+    assert!(recovery >= 1.5, "dated before the recovery: {recovery}");
+    assert!((recovery - 3.2).abs() < 1e-6, "{recovery}");
+    let clock = phase.clock.as_ref().expect("clock recorded");
+    assert_eq!(clock.stopped_by, ClockStop::VerifyCall);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_clock_starts_at_the_faults_first_effect_not_when_inject_returns() {
+    // A drain held back by budgets: cordon at 0, the last eviction accepted at 3 s;
+    // the services are back 3.5 s after the cordon.
+    let watches = FakeWatches {
+        script: vec![(Duration::from_millis(3_500), "became Ready")],
+        seen: healthy_seen(),
+    };
+    let (engine, _, config) = watch_rig(
+        Duration::from_millis(3_500),
+        Duration::from_secs(3),
+        watches,
+    );
+    let record = engine
+        .run(&config, request(), CancellationToken::new(), None)
+        .await;
+    let phase = &record.phases[0];
+    let recovery = phase.recovery_seconds.expect("recovered");
+    assert!(
+        (recovery - 3.5).abs() < 1e-6,
+        "the drain counts: {recovery}"
+    );
+    let clock = phase.clock.as_ref().expect("clock recorded");
+    assert_eq!(clock.started_by, ClockStart::FirstAction);
+    assert_eq!(clock.first_action.as_deref(), Some("cordon node zone-a-1"));
+    assert!((clock.inject_seconds - 3.0).abs() < 1e-6, "{clock:?}");
+    assert!((clock.held_back_seconds - 1.5).abs() < 1e-6, "{clock:?}");
+    assert_eq!(clock.started_at, phase.started_at);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_checklist_fails_a_phase_below_min_ready_or_over_its_budget() {
+    let watches = FakeWatches {
+        script: vec![(Duration::from_millis(500), "became Ready")],
+        seen: WatchSeen {
+            services: vec![ReadinessSeen {
+                service: "capsule".into(),
+                ready_at_start: 3,
+                min_ready: 1,
+                budget: Some(("capsule-pdb".into(), 1)),
+            }],
+            ..WatchSeen::default()
+        },
+    };
+    let (engine, _, config) = watch_rig(Duration::from_millis(500), Duration::ZERO, watches);
+    let record = engine
+        .run(&config, request(), CancellationToken::new(), None)
+        .await;
+    let phase = &record.phases[0];
+    let PhaseVerdict::Failed { reasons } = &phase.verdict else {
+        panic!("{:?}", phase.verdict);
+    };
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r == "capsule fell to 1 Ready pods, below its min_ready of 2"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r
+            == "capsule had 2 pods unavailable at once; its disruption budget capsule-pdb allows 1"),
+        "{reasons:?}"
+    );
+    let rows: Vec<_> = phase
+        .checklist
+        .iter()
+        .map(|r| (r.check, r.passed))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (firedrill_core::run::Check::MinReady, false),
+            (firedrill_core::run::Check::PdbRespected, false)
+        ]
+    );
 }

@@ -410,6 +410,16 @@ pub struct RawPhaseObjectives {
     pub rpo: Option<HumanDuration>,
     /// Lowest acceptable availability (0..1) of every probed service during the phase.
     pub availability_floor: Option<f64>,
+    /// `true`: the phase fails when a service's Ready pods drop below its `min_ready` at
+    /// any moment (the runbook's "all services maintained minimum replicas"). Measured
+    /// from the phase's watch and shown in the report either way.
+    pub min_ready: Option<bool>,
+    /// `true`: the phase fails when more of a service's pods are unavailable at once than
+    /// its pod disruption budget allows ("PDB respected").
+    pub pdb_respected: Option<bool>,
+    /// The most failed probes (5xx, timeouts, refused) a service may have during the
+    /// phase; `0` is the runbook's "no 5xx errors during failover".
+    pub max_failed_probes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]

@@ -246,6 +246,12 @@ pub struct PhaseObjectives {
     pub rto: Option<Duration>,
     pub rpo: Option<Duration>,
     pub availability_floor: Option<f64>,
+    /// Fail when a service drops below its `min_ready`.
+    pub min_ready: bool,
+    /// Fail when a service has more pods unavailable at once than its budget allows.
+    pub pdb_respected: bool,
+    /// Fail when a service has more failed probes than this.
+    pub max_failed_probes: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -958,6 +964,9 @@ fn resolve_drill(
             rto: phase.objectives.rto.map(|d| d.0),
             rpo: phase.objectives.rpo.map(|d| d.0),
             availability_floor: phase.objectives.availability_floor,
+            min_ready: phase.objectives.min_ready.unwrap_or(false),
+            pdb_respected: phase.objectives.pdb_respected.unwrap_or(false),
+            max_failed_probes: phase.objectives.max_failed_probes,
         };
         if objectives.rto.is_some_and(|rto| rto.is_zero()) {
             reporter.error(

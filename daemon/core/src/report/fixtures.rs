@@ -73,6 +73,10 @@ fn phase(
         availability: SERVICES.iter().map(|s| healthy(s, 120, 0.08)).collect(),
         data_loss: None,
         actions: vec![format!("{scenario}: inject the fault")],
+        clock: None,
+        pods: Vec::new(),
+        checklist: Vec::new(),
+        follow_ups: Vec::new(),
     }
 }
 

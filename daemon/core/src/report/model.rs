@@ -5,7 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use super::format::{format_latency, format_percent, format_seconds};
 use crate::config::Drill;
-use crate::run::{Outcome, PhaseRecord, PhaseVerdict, RunRecord, ServiceAvailability, Trigger};
+use crate::run::{
+    Check, ChecklistRow, ClockStart, ClockStop, Outcome, PhaseRecord, PhaseVerdict, RunRecord,
+    ServiceAvailability, Trigger,
+};
 
 /// Shown under "Lessons Learned" until people write theirs.
 const LESSONS_PLACEHOLDER: &str =
@@ -41,6 +44,39 @@ pub struct RecoveryRow {
     pub passed: bool,
     /// How recovery was detected (measured, not assumed).
     pub detection: Option<String>,
+    /// Where the clock started and stopped, in a sentence.
+    pub clock: Option<String>,
+}
+
+/// One row of "Validation Checklist": a service's figure for one of the runbook's checks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChecklistReportRow {
+    pub phase: String,
+    /// The runbook's wording, e.g. `Minimum replicas maintained`.
+    pub check: String,
+    pub service: String,
+    /// `2 Ready at the lowest`, `1 unavailable at once`, `0 failed probes`.
+    pub observed: String,
+    /// `at least 2 (min_ready)`, `at most 1 (PDB web-pdb)`, `at most 0`.
+    pub expected: String,
+    /// `Pass` / `Fail`, with `(objective)` when it decides the phase.
+    pub status: String,
+    pub passed: bool,
+}
+
+/// One row of "Pod Recovery": a pod lost and its replacement's steps, as offsets from
+/// the loss.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PodRow {
+    pub phase: String,
+    pub pod: String,
+    pub replacement: String,
+    /// `node-b (zone-b)`.
+    pub placed: String,
+    pub created: String,
+    pub scheduled: String,
+    pub started: String,
+    pub ready: String,
 }
 
 /// Data-loss figures of a phase that ran canaries.
@@ -107,6 +143,8 @@ pub struct Report {
     pub availability: Vec<AvailabilityRow>,
     pub recovery_times: Vec<RecoveryRow>,
     pub data_loss: Vec<DataLossRow>,
+    pub checklist: Vec<ChecklistReportRow>,
+    pub pods: Vec<PodRow>,
     pub issues: Vec<Issue>,
     pub action_items: Vec<ActionItem>,
     pub lessons_learned: String,
@@ -158,6 +196,12 @@ impl Report {
             availability,
             recovery_times,
             data_loss,
+            checklist: run
+                .phases
+                .iter()
+                .flat_map(|p| p.checklist.iter().map(|row| checklist_row(&p.name, row)))
+                .collect(),
+            pods: run.phases.iter().flat_map(pod_rows).collect(),
             issues,
             action_items,
             lessons_learned: LESSONS_PLACEHOLDER.to_string(),
@@ -326,7 +370,105 @@ fn recovery_row(phase: &PhaseRecord) -> RecoveryRow {
         status: status_text(&phase.verdict).to_string(),
         passed: phase.verdict.passed(),
         detection: phase.detection.clone(),
+        clock: phase.clock.as_ref().map(|clock| {
+            let start = match (clock.started_by, &clock.first_action) {
+                (ClockStart::FirstAction, Some(action)) => {
+                    format!("from the fault's first effect ({action})")
+                }
+                _ => "from the end of inject".to_string(),
+            };
+            let inject = match (&clock.last_action, clock.held_back_seconds > 0.0) {
+                (Some(last), true) => format!(
+                    "; putting the fault in place took {} up to {last}, {} of it evictions held back by disruption budgets",
+                    format_seconds(clock.inject_seconds),
+                    format_seconds(clock.held_back_seconds)
+                ),
+                (Some(last), false) if clock.inject_seconds > 0.0 => format!(
+                    "; putting the fault in place took {} up to {last}",
+                    format_seconds(clock.inject_seconds)
+                ),
+                _ => String::new(),
+            };
+            let stop = match (clock.stopped_by, &clock.event) {
+                (ClockStop::WatchEvent, Some(event)) => {
+                    format!("to the watch event after which verify first reported recovery ({event})")
+                }
+                _ => "to the end of the verify call that first reported recovery".to_string(),
+            };
+            format!("{start} {stop}{inject}")
+        }),
     }
+}
+
+fn checklist_row(phase: &str, row: &ChecklistRow) -> ChecklistReportRow {
+    let (check, observed, expected) = match row.check {
+        Check::MinReady => (
+            "Minimum replicas maintained",
+            format!("{} Ready at the lowest", row.observed),
+            format!("at least {} (min_ready)", row.limit),
+        ),
+        Check::PdbRespected => (
+            "PDB respected",
+            format!("{} unavailable at once", row.observed),
+            format!(
+                "at most {} (PDB {})",
+                row.limit,
+                row.source.as_deref().unwrap_or("?")
+            ),
+        ),
+        Check::FailedProbes => (
+            "No 5xx errors or failed probes",
+            format!("{} failed probes", row.observed),
+            format!("at most {}", row.limit),
+        ),
+    };
+    let status = if row.passed { "Pass" } else { "Fail" };
+    ChecklistReportRow {
+        phase: phase.to_string(),
+        check: check.to_string(),
+        service: row.service.clone(),
+        observed,
+        expected,
+        status: if row.objective {
+            format!("{status} (objective)")
+        } else {
+            status.to_string()
+        },
+        passed: row.passed,
+    }
+}
+
+fn pod_rows(phase: &PhaseRecord) -> Vec<PodRow> {
+    phase
+        .pods
+        .iter()
+        .map(|pod| {
+            let after = |at: Option<DateTime<Utc>>| match at {
+                Some(at) => {
+                    let ms = (at - pod.lost_at).num_milliseconds() as f64;
+                    format!("+{}", format_seconds(ms / 1000.0))
+                }
+                None => "-".to_string(),
+            };
+            PodRow {
+                phase: phase.name.clone(),
+                pod: pod.pod.clone(),
+                replacement: pod
+                    .replacement
+                    .clone()
+                    .unwrap_or_else(|| "(none seen)".into()),
+                placed: match (&pod.node, &pod.zone) {
+                    (Some(node), Some(zone)) => format!("{node} ({zone})"),
+                    (Some(node), None) => node.clone(),
+                    _ => "-".to_string(),
+                },
+                created: after(pod.created_at),
+                scheduled: after(pod.scheduled_at),
+                started: after(pod.started_at),
+                ready: after(pod.ready_at),
+            }
+        })
+        .collect()
 }
 
 fn data_loss_row(phase: &PhaseRecord) -> Option<DataLossRow> {
@@ -494,6 +636,36 @@ fn issues_and_actions(run: &RunRecord) -> (Vec<Issue>, Vec<ActionItem>) {
                     ),
                 );
             }
+        }
+        for row in phase
+            .checklist
+            .iter()
+            .filter(|r| !r.passed && r.check != Check::FailedProbes)
+        {
+            found.push(
+                Some(name),
+                format!(
+                    "Checklist in phase `{name}`: {}.",
+                    crate::measure::checklist_miss(row)
+                ),
+                match row.check {
+                    Check::MinReady => format!(
+                        "Raise `{}`'s replicas or its disruption budget so that a `{name}` keeps {} Ready.",
+                        row.service, row.limit
+                    ),
+                    _ => format!(
+                        "Find how `{name}` took more of `{}`'s pods at once than its budget allows.",
+                        row.service
+                    ),
+                },
+            );
+        }
+        for step in &phase.follow_ups {
+            found.push(
+                Some(name),
+                format!("Manual follow-up left by phase `{name}`: {step}"),
+                step.clone(),
+            );
         }
         // The engine's reasons repeat what the figures above already say (RTO, loss,
         // dips); they are listed only for a failed phase that no figure explains.
