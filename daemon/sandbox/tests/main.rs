@@ -5,4 +5,6 @@ mod common;
 mod api;
 mod exec;
 mod kubectl;
+mod python;
 mod rbac;
+mod watch;

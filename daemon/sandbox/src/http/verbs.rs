@@ -236,6 +236,53 @@ pub(super) fn watch(
                 .map_err(|_| ApiError::bad_request(format!("invalid resource version {text:?}")))?,
         ),
     };
+    // The API server's watch-options validation (ValidateListOptions): a streaming list
+    // needs `resourceVersionMatch=NotOlderThan` and bookmarks, and `resourceVersionMatch`
+    // means nothing on a watch without `sendInitialEvents`.
+    let send_initial_events = query
+        .get("sendInitialEvents")
+        .map(|v| query_bool(Some(v.as_str())));
+    let bookmarks = query_bool(query.get("allowWatchBookmarks").map(String::as_str));
+    let version_match = query
+        .get("resourceVersionMatch")
+        .map(String::as_str)
+        .unwrap_or("");
+    let mut forbidden = Vec::new();
+    if send_initial_events.is_some() {
+        if version_match != "NotOlderThan" {
+            forbidden.push(
+                "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+            );
+        }
+        if !bookmarks {
+            forbidden.push(
+                "allowWatchBookmarks: Forbidden: sendInitialEvents requires setting allowWatchBookmarks to true",
+            );
+        }
+    } else if !version_match.is_empty() {
+        forbidden.push(
+            "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+        );
+    }
+    if !forbidden.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
+            match forbidden.as_slice() {
+                [one] => format!("ListOptions.meta.k8s.io \"\" is invalid: {one}"),
+                many => format!(
+                    "ListOptions.meta.k8s.io \"\" is invalid: [{}]",
+                    many.join(", ")
+                ),
+            },
+        ));
+    }
+    // `sendInitialEvents=false` without a resourceVersion starts at the newest version,
+    // with no synthetic ADDED events.
+    let resource_version = match (send_initial_events, resource_version) {
+        (Some(false), None) => Some(app.store.lock().resource_version()),
+        (_, version) => version,
+    };
     let timeout = query
         .get("timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
@@ -247,9 +294,9 @@ pub(super) fn watch(
         fields,
         resource_version,
         timeout,
-        bookmarks: query_bool(query.get("allowWatchBookmarks").map(String::as_str)),
+        bookmarks,
         as_table: table::wanted(accept),
-        send_initial_events: query_bool(query.get("sendInitialEvents").map(String::as_str)),
+        send_initial_events: send_initial_events == Some(true),
     };
     Ok(watches::respond(&app.store, request, app.shutdown.clone()))
 }
