@@ -24,6 +24,10 @@ pub struct Metrics {
     phase_recovery_histogram: HistogramVec,
     phase_rto_target: GaugeVec,
     phase_passed: GaugeVec,
+    phase_inject: GaugeVec,
+    phase_clock: GaugeVec,
+    phase_fewest_ready: GaugeVec,
+    phase_check: GaugeVec,
     rpo: GaugeVec,
     acknowledged_lost: GaugeVec,
     canary_writes: GaugeVec,
@@ -51,6 +55,14 @@ impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Metrics").finish_non_exhaustive()
     }
+}
+
+/// A unit enum's kebab-case name as serde writes it, for a label.
+fn label(value: &impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 fn gauge(
@@ -109,7 +121,7 @@ impl Metrics {
             phase_recovery: gauge(
                 &registry,
                 "firedrill_phase_recovery_seconds",
-                "Last measured recovery time of a phase: from the end of fault injection to the first verify that saw recovery.",
+                "Last measured recovery time of a phase: from the fault's first effect (the first delete, cordon, eviction or stop; else the end of inject) to recovery (the watch event after which verify first reported it, else the end of that verify call). firedrill_phase_recovery_clock says which.",
                 &["drill", "phase"],
             )?,
             phase_recovery_histogram,
@@ -118,6 +130,30 @@ impl Metrics {
                 "firedrill_phase_rto_target_seconds",
                 "Recovery time objective of a phase, from the configuration.",
                 &["drill", "phase"],
+            )?,
+            phase_inject: gauge(
+                &registry,
+                "firedrill_phase_inject_seconds",
+                "How long the last run of a phase took to put its fault in place: from its first to its last disruptive action (for a zone, cordon to the last eviction accepted).",
+                &["drill", "phase"],
+            )?,
+            phase_clock: gauge(
+                &registry,
+                "firedrill_phase_recovery_clock",
+                "1 for the instants the last recovery time of a phase ran between: start `first-action` or `inject-returned`, stop `watch-event` or `verify-call`.",
+                &["drill", "phase", "start", "stop"],
+            )?,
+            phase_fewest_ready: gauge(
+                &registry,
+                "firedrill_phase_fewest_ready_pods",
+                "The fewest Ready pods a service had during the last run of a phase, as the phase's watch saw them.",
+                &["drill", "phase", "service"],
+            )?,
+            phase_check: gauge(
+                &registry,
+                "firedrill_phase_check_passed",
+                "1 when a service passed a check of the runbook's validation checklist (`min-ready`, `pdb-respected`, `failed-probes`) in the last run of a phase, 0 when it did not.",
+                &["drill", "phase", "service", "check"],
             )?,
             phase_passed: gauge(
                 &registry,
@@ -253,6 +289,35 @@ impl Metrics {
                     .with_label_values(&labels)
                     .observe(seconds);
             }
+            if let Some(clock) = &phase.clock {
+                self.phase_inject
+                    .with_label_values(&labels)
+                    .set(clock.inject_seconds);
+                let start = label(&clock.started_by);
+                let stop = label(&clock.stopped_by);
+                for s in ["first-action", "inject-returned"] {
+                    for t in ["watch-event", "verify-call"] {
+                        let _ = self
+                            .phase_clock
+                            .remove_label_values(&[drill, &phase.name, s, t]);
+                    }
+                }
+                self.phase_clock
+                    .with_label_values(&[drill, &phase.name, &start, &stop])
+                    .set(1.0);
+            }
+            for row in &phase.checklist {
+                let check = label(&row.check);
+                let service = row.service.as_str();
+                self.phase_check
+                    .with_label_values(&[drill, &phase.name, service, &check])
+                    .set(if row.passed { 1.0 } else { 0.0 });
+                if row.check == firedrill_core::run::Check::MinReady {
+                    self.phase_fewest_ready
+                        .with_label_values(&[drill, &phase.name, service])
+                        .set(row.observed as f64);
+                }
+            }
             if let Some(target) = phase.rto_target_seconds {
                 self.phase_rto_target.with_label_values(&labels).set(target);
             }
@@ -375,6 +440,33 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains(&run.id), "no run id in any label");
+    }
+
+    #[test]
+    fn a_watched_phase_exports_its_clock_inject_time_and_checklist_per_service() {
+        let metrics = Metrics::new().unwrap();
+        metrics.observe_run(&fixtures::watched_run());
+        let text = metrics.render();
+        for line in [
+            "firedrill_phase_inject_seconds{drill=\"full-dr\",phase=\"zone-failure\"} 23.6",
+            "firedrill_phase_recovery_clock{drill=\"full-dr\",phase=\"zone-failure\",start=\"first-action\",stop=\"watch-event\"} 1",
+            "firedrill_phase_fewest_ready_pods{drill=\"full-dr\",phase=\"zone-failure\",service=\"capsule\"} 1",
+            "firedrill_phase_check_passed{check=\"pdb-respected\",drill=\"full-dr\",phase=\"zone-failure\",service=\"capsule\"} 0",
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
+        // A later run dated another way replaces the series, not adds one.
+        let mut run = fixtures::watched_run();
+        if let Some(clock) = run.phases[1].clock.as_mut() {
+            clock.stopped_by = firedrill_core::run::ClockStop::VerifyCall;
+        }
+        metrics.observe_run(&run);
+        let text = metrics.render();
+        assert_eq!(
+            text.matches("firedrill_phase_recovery_clock{").count(),
+            1,
+            "{text}"
+        );
     }
 
     #[test]

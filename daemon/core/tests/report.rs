@@ -356,3 +356,71 @@ fn follow_up_steps_a_scenario_left_become_action_items() {
         report.issues
     );
 }
+
+#[test]
+fn a_watched_phase_reports_its_clock_pod_steps_and_checklist() {
+    let run = firedrill_core::report::fixtures::watched_run();
+    let report = Report::from_run(&run, None, &[]);
+    let zone = &report.recovery_times[1];
+    let clock = zone.clock.as_deref().expect("clock sentence");
+    assert!(
+        clock.starts_with("from the fault's first effect (cordon node zone-a-1) to the watch event after which verify first reported recovery (Pod butterfly/capsule-9 became Ready)"),
+        "{clock}"
+    );
+    assert!(
+        clock.ends_with("; putting the fault in place took 24s up to evict pod butterfly/capsule-2, 20s of it evictions held back by disruption budgets"),
+        "{clock}"
+    );
+    let pod = &report.pods[0];
+    assert_eq!(
+        (
+            pod.placed.as_str(),
+            pod.scheduled.as_str(),
+            pod.ready.as_str()
+        ),
+        ("zone-b-1 (zone-b)", "+0.2s", "+32s"),
+        "{pod:?}"
+    );
+    let rows: Vec<(&str, &str, &str)> = report
+        .checklist
+        .iter()
+        .map(|r| (r.check.as_str(), r.observed.as_str(), r.status.as_str()))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (
+                "Minimum replicas maintained",
+                "1 Ready at the lowest",
+                "Fail (objective)"
+            ),
+            ("PDB respected", "2 unavailable at once", "Fail (objective)"),
+            (
+                "No 5xx errors or failed probes",
+                "9 failed probes",
+                "Fail (objective)"
+            ),
+        ]
+    );
+    let issues: Vec<&str> = report.issues.iter().map(|i| i.text.as_str()).collect();
+    assert!(
+        issues.contains(&"Checklist in phase `zone-failure`: capsule fell to 1 Ready pods, below its min_ready of 2."),
+        "{issues:#?}"
+    );
+    let rendered = Renderer::new().unwrap().render_all(&report).unwrap();
+    let markdown = rendered.report_markdown;
+    for expected in [
+        "### Validation Checklist",
+        "| zone-failure | PDB respected | capsule | 2 unavailable at once | at most 1 (PDB capsule-pdb) | Fail (objective) |",
+        "### Pod Recovery",
+        "| zone-failure | butterfly/capsule-2 | butterfly/capsule-9 | zone-b-1 (zone-b) | +0.1s | +0.2s | +1.2s | +32s |",
+        "- Recovery of `zone-failure`: timed from the fault's first effect (cordon node zone-a-1)",
+    ] {
+        assert!(markdown.contains(expected), "{expected}\n{markdown}");
+    }
+    let html = rendered.report_html;
+    assert!(
+        html.contains("<h3 style=\"font-size: 16px; margin: 12px 0 8px 0;\">Pod Recovery</h3>"),
+        "{html}"
+    );
+}

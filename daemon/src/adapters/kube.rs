@@ -25,7 +25,7 @@ use kube::runtime::watcher;
 use kube::{Client, Config};
 use tokio::io::AsyncReadExt;
 
-use super::watch::{Cache, KubeWatches, WatchSlot};
+use super::watch::{Cache, Expect, KubeWatches, WatchSlot};
 use crate::engine::ports::{Baseline, ScenarioError};
 
 /// Why a cluster connection could not be made.
@@ -218,10 +218,23 @@ impl KubeCluster {
         KubeWatches::new(self.client.clone(), self.watch.clone())
     }
 
-    /// The phase's cache, when a read may be answered from it (`namespace` watched), else
-    /// `None` with the direct read counted.
-    fn cached(&self) -> Option<Arc<Cache>> {
-        self.watch.get()
+    /// The phase's cache, once it shows the scenario's own writes (`None`: no phase
+    /// watch, or it has not caught up; the read then goes to the API, counted).
+    async fn cached(&self) -> Option<Arc<Cache>> {
+        let cache = self.watch.get()?;
+        if cache.caught_up().await {
+            Some(cache)
+        } else {
+            cache.count_direct_read();
+            None
+        }
+    }
+
+    /// Tells the phase's cache (if any) to show a write before it answers again.
+    fn expect(&self, expect: Expect) {
+        if let Some(cache) = self.watch.get() {
+            cache.expect(expect);
+        }
     }
 
     pub fn client(&self) -> &Client {
@@ -277,7 +290,7 @@ impl Cluster for KubeCluster {
         selector: &str,
         node: Option<&str>,
     ) -> Result<Vec<Pod>, BackendError> {
-        let cache = self.cached();
+        let cache = self.cached().await;
         if let Some(cache) = &cache
             && let Ok(parsed) = LabelSelector::parse(selector)
             && let Some(pods) = cache.pods(namespace, &parsed)
@@ -304,7 +317,7 @@ impl Cluster for KubeCluster {
     }
 
     async fn list_nodes(&self, selector: &str) -> Result<Vec<Node>, BackendError> {
-        let cache = self.cached();
+        let cache = self.cached().await;
         if let Some(cache) = &cache
             && let Ok(parsed) = LabelSelector::parse(selector)
             && let Some(nodes) = cache.nodes(&parsed)
@@ -332,19 +345,31 @@ impl Cluster for KubeCluster {
             grace_period_seconds,
             ..DeleteParams::default()
         };
+        let uid = self.watch.get().and_then(|c| c.pod_uid(namespace, name));
         self.pods(namespace)
             .delete(name, &params)
             .await
-            .map(|_| ())
-            .map_err(backend)
+            .map_err(backend)?;
+        self.expect(Expect::PodGone {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            uid,
+        });
+        Ok(())
     }
 
     async fn evict_pod(&self, namespace: &str, name: &str) -> Result<(), BackendError> {
+        let uid = self.watch.get().and_then(|c| c.pod_uid(namespace, name));
         self.pods(namespace)
             .evict(name, &EvictParams::default())
             .await
-            .map(|_| ())
-            .map_err(backend)
+            .map_err(backend)?;
+        self.expect(Expect::PodGone {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            uid,
+        });
+        Ok(())
     }
 
     async fn set_unschedulable(&self, node: &str, unschedulable: bool) -> Result<(), BackendError> {
@@ -353,8 +378,12 @@ impl Cluster for KubeCluster {
         nodes
             .patch(node, &PatchParams::default(), &Patch::Merge(&patch))
             .await
-            .map(|_| ())
-            .map_err(backend)
+            .map_err(backend)?;
+        self.expect(Expect::Cordoned {
+            node: node.to_string(),
+            unschedulable,
+        });
+        Ok(())
     }
 
     async fn rollout_restart(
@@ -388,7 +417,7 @@ impl Cluster for KubeCluster {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<String, BackendError> {
-        let cache = self.cached();
+        let cache = self.cached().await;
         if let Some(cache) = &cache {
             let cached = match (api_version, kind, namespace) {
                 ("v1", "Pod", Some(namespace)) => cache
@@ -499,7 +528,7 @@ impl Cluster for KubeCluster {
         timeout: Duration,
     ) -> Result<u32, BackendError> {
         // The phase's cache, when it covers the namespace: re-counted on every change.
-        if let Some(cache) = self.cached()
+        if let Some(cache) = self.cached().await
             && let Ok(parsed) = LabelSelector::parse(selector)
             && cache.pods(namespace, &parsed).is_some()
         {

@@ -57,15 +57,114 @@ impl std::fmt::Debug for WatchSlot {
     }
 }
 
+/// How long a read waits for the cache to show the scenario's own writes before it goes
+/// to the API instead.
+const CATCH_UP: Duration = Duration::from_secs(2);
+
+/// A write the cache must show before it answers reads: a scenario that deleted a pod
+/// must not read it back Ready from a watch that has not seen the delete yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    /// The pod (this uid, or any pod of this name when the uid was not known) is
+    /// terminating or gone.
+    PodGone {
+        namespace: String,
+        name: String,
+        uid: Option<String>,
+    },
+    /// The node's `spec.unschedulable` is this.
+    Cordoned { node: String, unschedulable: bool },
+}
+
 /// A synced phase watch's stores: pods per namespace, nodes when watched.
 pub struct Cache {
     pods: BTreeMap<String, Store<KubePod>>,
     nodes: Option<Store<KubeNode>>,
     direct_reads: AtomicU64,
     changes: watch::Receiver<Option<Change>>,
+    expected: Mutex<Vec<Expect>>,
 }
 
 impl Cache {
+    /// Notes a write the cache must show before its next answer.
+    pub fn expect(&self, expect: Expect) {
+        let watched = match &expect {
+            Expect::PodGone { namespace, .. } => self.pods.contains_key(namespace),
+            Expect::Cordoned { .. } => self.nodes.is_some(),
+        };
+        if watched {
+            self.expected.lock().push(expect);
+        }
+    }
+
+    /// The uid of a cached pod, for [`Expect::PodGone`].
+    pub fn pod_uid(&self, namespace: &str, name: &str) -> Option<String> {
+        self.pod_now(namespace, name)
+            .flatten()
+            .and_then(|p| p.uid())
+    }
+
+    /// Waits (at most [`CATCH_UP`]) until the cache shows every write expected of it:
+    /// `false` when it does not, and the read should go to the API.
+    pub async fn caught_up(&self) -> bool {
+        let mut changes = self.changes.clone();
+        let deadline = Instant::now() + CATCH_UP;
+        loop {
+            if self.settle() {
+                return true;
+            }
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() { return false },
+                () = tokio::time::sleep_until(deadline) => return self.settle(),
+            }
+        }
+    }
+
+    /// Drops the expectations the stores now meet; `true` when none is left.
+    fn settle(&self) -> bool {
+        let mut expected = self.expected.lock();
+        expected.retain(|expect| !self.shows(expect));
+        expected.is_empty()
+    }
+
+    fn shows(&self, expect: &Expect) -> bool {
+        match expect {
+            Expect::PodGone {
+                namespace,
+                name,
+                uid,
+            } => match self.pod_now(namespace, name).flatten() {
+                None => true,
+                Some(pod) => {
+                    pod.metadata.deletion_timestamp.is_some()
+                        || uid
+                            .as_ref()
+                            .is_some_and(|uid| pod.uid().as_ref() != Some(uid))
+                }
+            },
+            Expect::Cordoned {
+                node,
+                unschedulable,
+            } => self.node_now(node).flatten().is_some_and(|n| {
+                n.spec
+                    .as_ref()
+                    .and_then(|s| s.unschedulable)
+                    .unwrap_or(false)
+                    == *unschedulable
+            }),
+        }
+    }
+
+    fn pod_now(&self, namespace: &str, name: &str) -> Option<Option<Arc<KubePod>>> {
+        let store = self.pods.get(namespace)?;
+        Some(store.find(|pod| pod.name_any() == name))
+    }
+
+    fn node_now(&self, name: &str) -> Option<Option<Arc<KubeNode>>> {
+        let store = self.nodes.as_ref()?;
+        Some(store.find(|node| node.name_any() == name))
+    }
+
     /// The pods of `namespace` matching `selector`, if the namespace is watched.
     pub fn pods(&self, namespace: &str, selector: &LabelSelector) -> Option<Vec<Arc<KubePod>>> {
         let store = self.pods.get(namespace)?;
@@ -74,8 +173,7 @@ impl Cache {
 
     /// One pod of a watched namespace (`Some(None)`: watched, and not there).
     pub fn pod(&self, namespace: &str, name: &str) -> Option<Option<Arc<KubePod>>> {
-        let store = self.pods.get(namespace)?;
-        Some(store.find(|pod| pod.name_any() == name))
+        self.pod_now(namespace, name)
     }
 
     /// The nodes matching `selector`, if nodes are watched.
@@ -86,8 +184,7 @@ impl Cache {
 
     /// One node, if nodes are watched.
     pub fn node(&self, name: &str) -> Option<Option<Arc<KubeNode>>> {
-        let store = self.nodes.as_ref()?;
-        Some(store.find(|node| node.name_any() == name))
+        self.node_now(name)
     }
 
     /// Counts a read the cache could not answer.
@@ -200,6 +297,7 @@ impl Watches for KubeWatches {
             nodes,
             direct_reads: AtomicU64::new(0),
             changes: receiver,
+            expected: Mutex::new(Vec::new()),
         });
         *self.slot.0.write() = Some(cache.clone());
         Ok(Arc::new(KubePhaseWatch {

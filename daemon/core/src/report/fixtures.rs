@@ -204,6 +204,54 @@ pub fn failing_run_at(start: DateTime<Utc>) -> RunRecord {
     run
 }
 
+/// [`failing_run`] whose zone phase was watched: its clock started at the cordon, budgets
+/// held the drain back, one pod's replacement is broken down, and `capsule` fell below
+/// its `min_ready` and its budget.
+pub fn watched_run() -> RunRecord {
+    use crate::run::{Check, ChecklistRow, ClockStart, ClockStop, PodRecovery, RecoveryClock};
+    let mut run = failing_run();
+    let zone = &mut run.phases[1];
+    let injected = zone.injected_at.unwrap_or(zone.started_at);
+    let lost = injected - Duration::seconds(20);
+    zone.clock = Some(RecoveryClock {
+        started_by: ClockStart::FirstAction,
+        started_at: lost,
+        first_action: Some("cordon node zone-a-1".into()),
+        last_action: Some("evict pod butterfly/capsule-2".into()),
+        inject_seconds: 23.6,
+        held_back_seconds: 20.1,
+        stopped_by: ClockStop::WatchEvent,
+        event: Some("Pod butterfly/capsule-9 became Ready".into()),
+        verify_calls: 12,
+    });
+    zone.pods = vec![PodRecovery {
+        pod: "butterfly/capsule-2".into(),
+        lost_at: lost,
+        replacement: Some("butterfly/capsule-9".into()),
+        created_at: Some(lost + Duration::milliseconds(120)),
+        scheduled_at: Some(lost + Duration::milliseconds(250)),
+        node: Some("zone-b-1".into()),
+        zone: Some("zone-b".into()),
+        started_at: Some(lost + Duration::milliseconds(1_250)),
+        ready_at: Some(lost + Duration::milliseconds(31_500)),
+    }];
+    let row = |check, observed, limit, passed, source: Option<&str>| ChecklistRow {
+        check,
+        service: "capsule".into(),
+        observed,
+        limit,
+        passed,
+        objective: true,
+        source: source.map(str::to_string),
+    };
+    zone.checklist = vec![
+        row(Check::MinReady, 1, 2, false, None),
+        row(Check::PdbRespected, 2, 1, false, Some("capsule-pdb")),
+        row(Check::FailedProbes, 9, 0, false, None),
+    ];
+    run
+}
+
 /// Aborted during the zone phase by the availability floor; later phases skipped.
 pub fn aborted_run() -> RunRecord {
     let start = slot();
