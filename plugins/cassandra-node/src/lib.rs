@@ -117,12 +117,12 @@ impl Scenario for CassandraNode {
         let pod = victim(phase)?;
         Ok(vec![
             Action::new(
-                "exec",
+                ActionKind::Exec,
                 format!("a Ready pod of {}", service.name),
                 "nodetool status (before and after)",
             ),
             Action::new(
-                "delete-pod",
+                ActionKind::DeletePod,
                 format!("pod/{pod} in namespace {}", service.namespace),
                 format!(
                     "delete with grace period {} s",

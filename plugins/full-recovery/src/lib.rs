@@ -129,7 +129,7 @@ impl Scenario for FullRecovery {
             .into_iter()
             .map(|node| {
                 Action::new(
-                    "uncordon",
+                    ActionKind::Uncordon,
                     format!("node/{node}"),
                     "make it schedulable again",
                 )
@@ -138,7 +138,7 @@ impl Scenario for FullRecovery {
         if !phase.params.no_restart {
             for w in workloads(phase)? {
                 actions.push(Action::new(
-                    "rollout-restart",
+                    ActionKind::RolloutRestart,
                     format!(
                         "{}/{} in namespace {}",
                         w.kind.to_lowercase(),

@@ -503,7 +503,7 @@ fn check_canary(phase: &Phase<Params>, pod: &str) -> Result<Option<String>, Erro
         (Some(first), Some(last)) => Some(last.saturating_sub(*first) as f64 / 1000.0),
         _ => None,
     };
-    evidence::data_loss(&evidence::DataLoss {
+    evidence::keep_data_loss(&evidence::DataLoss {
         writes: canary.writes(),
         acknowledged: canary.acknowledged(),
         acknowledged_lost: lost,
@@ -565,7 +565,7 @@ impl Scenario for KafkaBroker {
         let p = &phase.params;
         let mut actions = vec![
             Action::new(
-                "exec",
+                ActionKind::Exec,
                 format!("a Ready broker of {}", service.name),
                 format!(
                     "{} --describe (before and after)",
@@ -573,7 +573,7 @@ impl Scenario for KafkaBroker {
                 ),
             ),
             Action::new(
-                "delete-pod",
+                ActionKind::DeletePod,
                 format!("pod/{pod} in namespace {}", service.namespace),
                 format!(
                     "delete with grace period {} s",
@@ -585,7 +585,7 @@ impl Scenario for KafkaBroker {
             actions.insert(
                 1,
                 Action::new(
-                    "exec",
+                    ActionKind::Exec,
                     format!("a Ready broker of {}", service.name),
                     format!(
                         "{} --acks -1: {} messages to {} before the fault, {} a second while recovering; {} --from-beginning after",
@@ -689,6 +689,11 @@ impl Scenario for KafkaBroker {
         }
         evidence::text("topics-after.txt", &after)?;
         Ok(Verdict::Recovered)
+    }
+
+    fn findings(_phase: &Phase<Params>) -> Result<Findings, Error> {
+        // Measured during the phase and kept in state: this call is a fresh instance.
+        Ok(evidence::kept_findings())
     }
 
     fn rollback(_phase: &Phase<Params>) -> Result<(), Error> {

@@ -52,7 +52,7 @@ impl Scenario for PodFailure {
                 .take(phase.params.pods_per_service)
             {
                 actions.push(Action::new(
-                    "delete-pod",
+                    ActionKind::DeletePod,
                     format!("pod/{} in namespace {}", pod.name, pod.namespace),
                     format!(
                         "delete with grace period {} s ({})",

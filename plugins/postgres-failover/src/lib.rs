@@ -141,12 +141,12 @@ impl Scenario for PostgresFailover {
         let (namespace, pod) = primary_pod(phase)?;
         Ok(vec![
             Action::new(
-                "exec",
+                ActionKind::Exec,
                 format!("pod/{pod} in namespace {namespace}"),
                 format!("stop the primary: {}", phase.params.stop_command.join(" ")),
             ),
             Action::new(
-                "sql",
+                ActionKind::Sql,
                 format!("connection {}", phase.params.replica),
                 "SELECT pg_promote(wait => false)",
             ),

@@ -197,12 +197,12 @@ impl Scenario for PostgresRestore {
         let database = scratch_name(phase);
         Ok(vec![
             Action::new(
-                "sql",
+                ActionKind::Sql,
                 format!("connection {}", p.connection),
                 format!("CREATE DATABASE {database} (scratch, dropped afterwards)"),
             ),
             Action::new(
-                "exec",
+                ActionKind::Exec,
                 format!("pod/{pod} in namespace {namespace}"),
                 format!(
                     "restore the newest {}/{} into {database}, then check {} table(s)",
@@ -272,7 +272,7 @@ impl Scenario for PostgresRestore {
                 "backup: {backup}\nsize: {size} bytes\nsha256: {sha256}\nmodified: {modified} (unix)\nage at restore: {age} s\n"
             ),
         )?;
-        evidence::data_loss(&evidence::DataLoss {
+        evidence::keep_data_loss(&evidence::DataLoss {
             backup_age_seconds: Some(age as f64),
             method: format!(
                 "age of the newest backup ({backup}) when the restore started: what a restore from it loses at most"
@@ -396,6 +396,11 @@ impl Scenario for PostgresRestore {
         } else {
             Ok(Verdict::Failed(problems.join("; ")))
         }
+    }
+
+    fn findings(_phase: &Phase<Params>) -> Result<Findings, Error> {
+        // Measured during the phase and kept in state: this call is a fresh instance.
+        Ok(evidence::kept_findings())
     }
 
     fn rollback(phase: &Phase<Params>) -> Result<(), Error> {

@@ -98,19 +98,19 @@ impl Scenario for PreDrill {
     fn plan(phase: &Phase<Params>) -> Result<Vec<Action>, Error> {
         let mut actions = vec![
             Action::new(
-                "snapshot",
+                ActionKind::Snapshot,
                 "pods and nodes",
                 "record the baseline as evidence",
             ),
             Action::new(
-                "health-check",
+                ActionKind::HealthCheck,
                 format!("{} services", phase.services.len()),
                 "every service has its replicas Ready",
             ),
         ];
         if let Some(url) = &phase.params.alertmanager {
             actions.push(Action::new(
-                "silence",
+                ActionKind::Silence,
                 url.clone(),
                 format!(
                     "silence alerts matching {:?} for {} minutes",

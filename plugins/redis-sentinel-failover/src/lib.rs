@@ -113,12 +113,12 @@ impl Scenario for RedisSentinelFailover {
         let p = &phase.params;
         Ok(vec![match p.method {
             Method::Failover => Action::new(
-                "redis",
+                ActionKind::Redis,
                 format!("connection {}", p.sentinel),
                 format!("SENTINEL FAILOVER {}", p.master),
             ),
             Method::Shutdown => Action::new(
-                "redis",
+                ActionKind::Redis,
                 format!("connection {} (the master of {})", p.connection, p.master),
                 "SHUTDOWN NOSAVE",
             ),

@@ -68,7 +68,7 @@ impl Scenario for ZoneFailure {
         }
         for node in zone_nodes(&phase.params.zone)? {
             actions.push(Action::new(
-                "cordon",
+                ActionKind::Cordon,
                 format!("node/{}", node.name),
                 format!("zone {}", phase.params.zone),
             ));
@@ -83,7 +83,7 @@ impl Scenario for ZoneFailure {
                     continue;
                 }
                 actions.push(Action::new(
-                    "evict-pod",
+                    ActionKind::EvictPod,
                     format!("pod/{} in namespace {}", pod.name, pod.namespace),
                     format!("drain node {} (disruption budgets respected)", node.name),
                 ));

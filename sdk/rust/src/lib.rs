@@ -17,6 +17,7 @@
 //!     fn plan(phase: &Phase<Params>) -> Result<Vec<Action>, Error> { Ok(vec![]) }
 //!     fn inject(phase: &Phase<Params>) -> Result<(), Error> { Ok(()) }
 //!     fn verify(phase: &Phase<Params>) -> Result<Verdict, Error> { Ok(Verdict::Recovered) }
+//!     // Optional: `findings` (data loss measured, follow-ups), none by default.
 //!     fn rollback(phase: &Phase<Params>) -> Result<(), Error> { Ok(()) }
 //! }
 //!
@@ -25,7 +26,8 @@
 //!
 //! # Layout
 //!
-//! - [`bindings`]: the code `wit-bindgen` generates from `sdk/wit/since_v0.1.0`.
+//! - [`bindings`]: the code `wit-bindgen` generates from `sdk/wit/since_v0.2.0` (whose
+//!   capability interfaces are 0.1.0's, imported unchanged).
 //! - [`Scenario`], [`Phase`]: the trait a plugin implements and its typed input.
 //! - [`cluster`], [`http`], [`postgres`], [`redis`], [`clock`], [`log`], [`state`],
 //!   [`evidence`]: the host capabilities, with small helpers over the raw imports.
@@ -33,12 +35,12 @@
 
 use serde::de::DeserializeOwned;
 
-/// Bindings generated from the WIT package `firedrill:scenario@0.1.0`.
+/// Bindings generated from the WIT package `firedrill:scenario@0.2.0`.
 #[allow(clippy::too_many_arguments)] // generated: the WIT functions' own arity
 pub mod bindings {
     wit_bindgen::generate!({
         world: "scenario",
-        path: "../wit/since_v0.1.0",
+        path: "../wit/since_v0.2.0",
         pub_export_macro: true,
         export_macro_name: "__export_scenario_world",
         default_bindings_module: "firedrill_sdk::bindings",
@@ -46,19 +48,22 @@ pub mod bindings {
     });
 }
 
-pub use bindings::firedrill::scenario::types::{
-    Action, Capability, ClusterAccess, Description, Error, Phase as RawPhase, Service, Verb,
-    Verdict,
+pub use bindings::firedrill::scenario0_1_0::types::{
+    Capability, ClusterAccess, Description, Error, Phase as RawPhase, Service, Verb, Verdict,
+};
+pub use bindings::firedrill::scenario0_2_0::types::{
+    Action, ActionKind, Change, DataLoss, Findings,
 };
 
 /// The version of the WIT package this SDK targets.
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.2.0";
 
 /// Everything a plugin usually needs.
 pub mod prelude {
     pub use crate::{
-        Action, Capability, Description, Error, Phase, Scenario, Service, Verb, Verdict, clock,
-        cluster, evidence, export_scenario, http, log, postgres, redis, state,
+        Action, ActionKind, Capability, Change, DataLoss, Description, Error, Findings, Phase,
+        Scenario, Service, Verb, Verdict, clock, cluster, evidence, export_scenario, http, log,
+        postgres, redis, state,
     };
 }
 
@@ -73,6 +78,9 @@ pub struct Phase<P> {
     pub params: P,
     /// The services the phase acts on.
     pub services: Vec<Service>,
+    /// In `verify`: the cluster change that prompted the call (the latest the host saw);
+    /// none for a call on the host's fallback timer, and in every other export.
+    pub trigger: Option<Change>,
 }
 
 impl<P> Phase<P> {
@@ -98,8 +106,15 @@ pub trait Scenario {
     fn plan(phase: &Phase<Self::Params>) -> Result<Vec<Action>, Error>;
     /// Causes the fault.
     fn inject(phase: &Phase<Self::Params>) -> Result<(), Error>;
-    /// Is the system recovered yet?
+    /// Is the system recovered yet? Called when a watched object changes
+    /// (`phase.trigger`) and on a slow fallback timer.
     fn verify(phase: &Phase<Self::Params>) -> Result<Verdict, Error>;
+    /// What the scenario found out (data loss it measured, follow-ups), called once after
+    /// the wait for recovery ends. None by default.
+    fn findings(phase: &Phase<Self::Params>) -> Result<Findings, Error> {
+        let _ = phase;
+        Ok(Findings::none())
+    }
     /// Undoes the fault; must be safe to call more than once.
     fn rollback(phase: &Phase<Self::Params>) -> Result<(), Error>;
 }
@@ -140,13 +155,71 @@ impl Capability {
 }
 
 impl Action {
-    /// An action for `plan`.
-    pub fn new(kind: &str, target: impl Into<String>, detail: impl Into<String>) -> Self {
+    /// An action for `plan`: `kind` is an [`ActionKind`] or its kebab-case name
+    /// (`"delete-pod"`; a name the daemon does not know becomes [`ActionKind::Other`]).
+    pub fn new(
+        kind: impl Into<ActionKind>,
+        target: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
-            kind: kind.to_owned(),
+            kind: kind.into(),
             target: target.into(),
             detail: detail.into(),
         }
+    }
+}
+
+impl ActionKind {
+    const KNOWN: [(&'static str, ActionKind); 14] = [
+        ("delete-pod", ActionKind::DeletePod),
+        ("evict-pod", ActionKind::EvictPod),
+        ("cordon", ActionKind::Cordon),
+        ("uncordon", ActionKind::Uncordon),
+        ("drain", ActionKind::Drain),
+        ("rollout-restart", ActionKind::RolloutRestart),
+        ("exec", ActionKind::Exec),
+        ("stop", ActionKind::Stop),
+        ("promote", ActionKind::Promote),
+        ("sql", ActionKind::Sql),
+        ("redis", ActionKind::Redis),
+        ("silence", ActionKind::Silence),
+        ("snapshot", ActionKind::Snapshot),
+        ("health-check", ActionKind::HealthCheck),
+    ];
+}
+
+impl From<&str> for ActionKind {
+    fn from(name: &str) -> Self {
+        Self::KNOWN
+            .iter()
+            .find(|(known, _)| *known == name)
+            .map_or_else(
+                || ActionKind::Other(name.to_owned()),
+                |(_, kind)| kind.clone(),
+            )
+    }
+}
+
+impl Findings {
+    /// Nothing found: no data loss measured, no follow-ups.
+    pub fn none() -> Self {
+        Self {
+            data_loss: None,
+            follow_ups: Vec::new(),
+        }
+    }
+
+    /// Adds the data loss the scenario measured.
+    pub fn with_data_loss(mut self, loss: impl Into<DataLoss>) -> Self {
+        self.data_loss = Some(loss.into());
+        self
+    }
+
+    /// Adds a manual step for the report's action items.
+    pub fn follow_up(mut self, step: impl Into<String>) -> Self {
+        self.follow_ups.push(step.into());
+        self
     }
 }
 
@@ -159,7 +232,7 @@ impl Error {
 
 /// Kubernetes: pods, nodes, evictions, drains, rollouts, exec, readiness waits.
 pub mod cluster {
-    pub use crate::bindings::firedrill::scenario::cluster::*;
+    pub use crate::bindings::firedrill::scenario0_1_0::cluster::*;
 
     impl Pod {
         /// The value of a label, if set.
@@ -185,7 +258,7 @@ pub mod cluster {
 
 /// Outbound HTTP to granted hosts.
 pub mod http {
-    pub use crate::bindings::firedrill::scenario::http::*;
+    pub use crate::bindings::firedrill::scenario0_1_0::http::*;
 
     /// A GET with a timeout.
     pub fn get(url: &str, timeout_ms: u32) -> Result<Response, crate::Error> {
@@ -201,12 +274,12 @@ pub mod http {
 
 /// PostgreSQL statements on named connections.
 pub mod postgres {
-    pub use crate::bindings::firedrill::scenario::postgres::*;
+    pub use crate::bindings::firedrill::scenario0_1_0::postgres::*;
 }
 
 /// Redis commands on named connections.
 pub mod redis {
-    pub use crate::bindings::firedrill::scenario::redis::*;
+    pub use crate::bindings::firedrill::scenario0_1_0::redis::*;
 
     /// Runs a command given as string slices.
     pub fn run(connection: &str, args: &[&str]) -> Result<Reply, crate::Error> {
@@ -217,7 +290,7 @@ pub mod redis {
 
 /// Time.
 pub mod clock {
-    pub use crate::bindings::firedrill::scenario::clock::*;
+    pub use crate::bindings::firedrill::scenario0_1_0::clock::*;
 
     /// Sleeps without blocking the host.
     pub fn sleep(duration: core::time::Duration) {
@@ -227,7 +300,7 @@ pub mod clock {
 
 /// The daemon's log.
 pub mod log {
-    pub use crate::bindings::firedrill::scenario::log::*;
+    pub use crate::bindings::firedrill::scenario0_1_0::log::*;
 
     pub fn debug(message: &str) {
         write(Level::Debug, message);
@@ -245,7 +318,7 @@ pub mod log {
 
 /// Key/value state kept in the run journal, for `rollback` after a crash.
 pub mod state {
-    pub use crate::bindings::firedrill::scenario::state::*;
+    pub use crate::bindings::firedrill::scenario0_1_0::state::*;
 
     /// Stores a value as JSON.
     pub fn set_json<T: serde::Serialize>(key: &str, value: &T) -> Result<(), crate::Error> {
@@ -261,7 +334,7 @@ pub mod state {
 
 /// Evidence artefacts attached to the run.
 pub mod evidence {
-    pub use crate::bindings::firedrill::scenario::evidence::*;
+    pub use crate::bindings::firedrill::scenario0_1_0::evidence::*;
 
     /// Attaches plain text.
     pub fn text(name: &str, content: &str) -> Result<(), crate::Error> {
@@ -271,7 +344,7 @@ pub mod evidence {
     /// Data loss the scenario measured itself, for the phase record (the host's canaries
     /// cover writes; this is for what only the scenario can see, such as the age of the
     /// backup a restore used). Attached as `data-loss.json`; the last one of a phase counts.
-    #[derive(Debug, Clone, Default, serde::Serialize)]
+    #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
     pub struct DataLoss {
         /// Writes the scenario made.
         pub writes: u64,
@@ -287,7 +360,40 @@ pub mod evidence {
         pub method: String,
     }
 
-    /// Reports [`DataLoss`] for this phase.
+    /// The same measurement as 0.2.0's `findings` carry it (milliseconds).
+    impl From<DataLoss> for crate::DataLoss {
+        fn from(loss: DataLoss) -> Self {
+            let millis = |seconds: f64| (seconds.max(0.0) * 1000.0).round() as u64;
+            Self {
+                writes: loss.writes,
+                acknowledged: loss.acknowledged,
+                acknowledged_lost: loss.acknowledged_lost,
+                loss_window_ms: loss.loss_window_seconds.map(millis),
+                backup_age_ms: loss.backup_age_seconds.map(millis),
+                method: loss.method,
+            }
+        }
+    }
+
+    /// State key under which [`keep_data_loss`] keeps a measurement for `findings`.
+    pub const DATA_LOSS_KEY: &str = "firedrill.data-loss";
+
+    /// Keeps a measurement made in `inject` or `verify` for this phase's `findings`
+    /// (which runs in a fresh instance): the last one kept counts.
+    pub fn keep_data_loss(loss: &DataLoss) -> Result<(), crate::Error> {
+        crate::state::set_json(DATA_LOSS_KEY, loss)
+    }
+
+    /// Findings carrying the measurement [`keep_data_loss`] kept, if any.
+    pub fn kept_findings() -> crate::Findings {
+        match crate::state::get_json::<DataLoss>(DATA_LOSS_KEY) {
+            Some(loss) => crate::Findings::none().with_data_loss(loss),
+            None => crate::Findings::none(),
+        }
+    }
+
+    /// Reports [`DataLoss`] for this phase as a `data-loss.json` artefact, as 0.1.0-era
+    /// scenarios do; new scenarios return it from `findings` instead.
     pub fn data_loss(loss: &DataLoss) -> Result<(), crate::Error> {
         let json = serde_json::to_string(loss)
             .map_err(|e| crate::Error::Failed(format!("data-loss.json: {e}")))?;
@@ -300,7 +406,10 @@ pub mod evidence {
 pub mod __private {
     use super::*;
 
-    pub fn decode<S: Scenario>(raw: RawPhase) -> Result<Phase<S::Params>, Error> {
+    pub fn decode<S: Scenario>(
+        raw: RawPhase,
+        trigger: Option<Change>,
+    ) -> Result<Phase<S::Params>, Error> {
         let text = if raw.params.trim().is_empty() {
             "{}"
         } else {
@@ -313,12 +422,13 @@ pub mod __private {
             name: raw.name,
             params,
             services: raw.services,
+            trigger,
         })
     }
 }
 
 /// Exports a [`Scenario`] implementation as the component's `describe`, `plan`,
-/// `inject`, `verify` and `rollback`.
+/// `inject`, `verify`, `findings` and `rollback`.
 #[macro_export]
 macro_rules! export_scenario {
     ($scenario:ty) => {
@@ -330,19 +440,26 @@ macro_rules! export_scenario {
                 <$scenario as $crate::Scenario>::describe()
             }
             fn plan(phase: $crate::RawPhase) -> Result<Vec<$crate::Action>, $crate::Error> {
-                let phase = $crate::__private::decode::<$scenario>(phase)?;
+                let phase = $crate::__private::decode::<$scenario>(phase, None)?;
                 <$scenario as $crate::Scenario>::plan(&phase)
             }
             fn inject(phase: $crate::RawPhase) -> Result<(), $crate::Error> {
-                let phase = $crate::__private::decode::<$scenario>(phase)?;
+                let phase = $crate::__private::decode::<$scenario>(phase, None)?;
                 <$scenario as $crate::Scenario>::inject(&phase)
             }
-            fn verify(phase: $crate::RawPhase) -> Result<$crate::Verdict, $crate::Error> {
-                let phase = $crate::__private::decode::<$scenario>(phase)?;
+            fn verify(
+                phase: $crate::RawPhase,
+                trigger: Option<$crate::Change>,
+            ) -> Result<$crate::Verdict, $crate::Error> {
+                let phase = $crate::__private::decode::<$scenario>(phase, trigger)?;
                 <$scenario as $crate::Scenario>::verify(&phase)
             }
+            fn findings(phase: $crate::RawPhase) -> Result<$crate::Findings, $crate::Error> {
+                let phase = $crate::__private::decode::<$scenario>(phase, None)?;
+                <$scenario as $crate::Scenario>::findings(&phase)
+            }
             fn rollback(phase: $crate::RawPhase) -> Result<(), $crate::Error> {
-                let phase = $crate::__private::decode::<$scenario>(phase)?;
+                let phase = $crate::__private::decode::<$scenario>(phase, None)?;
                 <$scenario as $crate::Scenario>::rollback(&phase)
             }
         }

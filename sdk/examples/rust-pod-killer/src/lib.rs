@@ -53,7 +53,7 @@ impl Scenario for PodKiller {
         for service in &phase.services {
             for pod in victims(service, phase.params.pods_per_service)? {
                 actions.push(Action::new(
-                    "delete-pod",
+                    ActionKind::DeletePod,
                     format!("pod/{} in namespace {}", pod.name, pod.namespace),
                     "force-delete (grace period 0)",
                 ));
