@@ -79,11 +79,11 @@ async fn main() {
         // Per call: a fresh Store and instance from the InstancePre, then `verify`
         // (no services, so the plugin does no capability calls).
         for _ in 0..5 {
-            plugin.verify(&phase).await.expect("warm-up call");
+            plugin.verify(&phase, None).await.expect("warm-up call");
         }
         let started = Instant::now();
         for _ in 0..CALLS {
-            plugin.verify(&phase).await.expect("call");
+            plugin.verify(&phase, None).await.expect("call");
         }
         let per_call = started.elapsed() / CALLS;
         println!(

@@ -110,7 +110,7 @@ impl ComponentCache {
                 .precompile_component(bytes)
                 .map_err(|source| PluginError::InvalidComponent {
                     path: label.to_owned(),
-                    wit_version: crate::WIT_VERSION,
+                    wit_version: crate::bindings::ACCEPTED_VERSIONS,
                     source: source.into(),
                 })?;
         let component = deserialize(engine, &precompiled).map_err(|source| PluginError::Setup {
@@ -134,7 +134,7 @@ impl ComponentCache {
 fn compile(engine: &Engine, label: &str, bytes: &[u8]) -> Result<Component, PluginError> {
     Component::new(engine, bytes).map_err(|source| PluginError::InvalidComponent {
         path: label.to_owned(),
-        wit_version: crate::WIT_VERSION,
+        wit_version: crate::bindings::ACCEPTED_VERSIONS,
         source: source.into(),
     })
 }

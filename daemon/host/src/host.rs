@@ -1,4 +1,5 @@
-//! `WasmtimeHost` (engine, linker, cache, epoch ticker) and `Plugin` (one loaded scenario).
+//! `WasmtimeHost` (engine, linker, cache, epoch ticker) and `Plugin` (one loaded scenario,
+//! of either WIT version: the version is found at load and every call adapts to it).
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -11,12 +12,13 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
 
 use crate::bindings::types::{Action, Description, Error as WitError, Phase, Verdict};
-use crate::bindings::{Scenario, ScenarioPre};
+use crate::bindings::v0_2::types::{Action as ActionV2, ActionKind, Change, Findings};
+use crate::bindings::{v0_1, v0_2};
 use crate::cache::{ComponentCache, LoadReport};
 use crate::capabilities::Backends;
 use crate::error::PluginError;
 use crate::grants::{Granter, Grants};
-use crate::guard::Violation;
+use crate::guard::{Effect, Trace, Violation};
 use crate::limits::Limits;
 use crate::store::HostState;
 use crate::text::quoted;
@@ -58,6 +60,94 @@ impl Drop for EpochTicker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
+}
+
+/// A version of the WIT package `firedrill:scenario` the host accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WitVersion {
+    /// `0.1.0`: `verify` without a trigger, no `findings`.
+    V0_1,
+    /// `0.2.0`: typed action kinds, `verify` with its trigger, `findings`.
+    V0_2,
+}
+
+impl WitVersion {
+    /// The version as the WIT package spells it, e.g. `0.2.0`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WitVersion::V0_1 => "0.1.0",
+            WitVersion::V0_2 => "0.2.0",
+        }
+    }
+
+    /// The version a component targets, from its exports: `findings` is new in 0.2.0
+    /// (its imports do not tell: 0.2.0 imports the 0.1.0 capability interfaces).
+    pub fn of(engine: &Engine, component: &wasmtime::component::Component) -> Self {
+        let exports_findings = component
+            .component_type()
+            .exports(engine)
+            .any(|(name, _)| name == "findings");
+        if exports_findings {
+            WitVersion::V0_2
+        } else {
+            WitVersion::V0_1
+        }
+    }
+}
+
+impl std::fmt::Display for WitVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What `inject` did, as the capabilities saw it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Injected {
+    /// The first successful disruptive capability call: where the recovery clock starts.
+    pub first_effect: Option<Effect>,
+    /// The last successful disruptive capability call.
+    pub last_effect: Option<Effect>,
+    /// Time `drain` spent waiting to retry evictions a disruption budget refused.
+    pub held_back: Duration,
+}
+
+/// What `verify` answered, and how it found out.
+#[derive(Clone, Debug)]
+pub struct Verified {
+    pub verdict: Verdict,
+    /// The call used `http`, `postgres`, `redis` or `exec`: a read the host's cluster
+    /// watch cannot cover, so a change of the cluster alone need not change the answer.
+    pub outside_cluster: bool,
+}
+
+/// A component's pre-instantiated bindings, by WIT version.
+#[derive(Clone)]
+enum Pre {
+    V0_1(v0_1::ScenarioPre<HostState>),
+    V0_2(v0_2::ScenarioPre<HostState>),
+}
+
+impl Pre {
+    fn component(&self) -> &wasmtime::component::Component {
+        match self {
+            Pre::V0_1(pre) => pre.instance_pre().component(),
+            Pre::V0_2(pre) => pre.instance_pre().component(),
+        }
+    }
+
+    async fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<Bindings> {
+        Ok(match self {
+            Pre::V0_1(pre) => Bindings::V0_1(pre.instantiate_async(store).await?),
+            Pre::V0_2(pre) => Bindings::V0_2(pre.instantiate_async(store).await?),
+        })
+    }
+}
+
+/// One instance's exports, by WIT version.
+enum Bindings {
+    V0_1(v0_1::Scenario),
+    V0_2(v0_2::Scenario),
 }
 
 /// The plugin host: one per daemon. Cheap to share behind an `Arc`.
@@ -145,13 +235,17 @@ impl WasmtimeHost {
         limits: Limits,
     ) -> Result<Plugin, PluginError> {
         let (component, load) = self.cache.load(&self.engine, label, bytes)?;
+        let version = WitVersion::of(&self.engine, &component);
         let invalid = |source: wasmtime::Error| PluginError::InvalidComponent {
             path: label.to_owned(),
-            wit_version: crate::WIT_VERSION,
+            wit_version: version.as_str(),
             source: source.into(),
         };
         let instance_pre = self.linker.instantiate_pre(&component).map_err(invalid)?;
-        let pre = ScenarioPre::new(instance_pre).map_err(invalid)?;
+        let pre = match version {
+            WitVersion::V0_1 => Pre::V0_1(v0_1::ScenarioPre::new(instance_pre).map_err(invalid)?),
+            WitVersion::V0_2 => Pre::V0_2(v0_2::ScenarioPre::new(instance_pre).map_err(invalid)?),
+        };
         // `describe` runs with no grants under the name of the file: it must not call
         // capabilities, and the plugin's own name is not known before it answers.
         let provisional = Path::new(label).file_stem().map_or_else(
@@ -161,6 +255,7 @@ impl WasmtimeHost {
         let mut plugin = Plugin {
             engine: self.engine.clone(),
             pre,
+            version,
             granter: Arc::new(Granter::new(provisional, Grants::default())),
             backends: self.backends.clone(),
             limits,
@@ -179,7 +274,8 @@ impl WasmtimeHost {
 #[derive(Clone)]
 pub struct Plugin {
     engine: Engine,
-    pre: ScenarioPre<HostState>,
+    pre: Pre,
+    version: WitVersion,
     granter: Arc<Granter>,
     backends: Backends,
     limits: Limits,
@@ -191,6 +287,7 @@ impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Plugin")
             .field("scenario", &self.granter.scenario())
+            .field("wit_version", &self.version)
             .field("limits", &self.limits)
             .field("load", &self.load)
             .finish_non_exhaustive()
@@ -212,6 +309,11 @@ impl Plugin {
         self.granter.scenario()
     }
 
+    /// The WIT version the component targets (found from its exports at load).
+    pub fn wit_version(&self) -> WitVersion {
+        self.version
+    }
+
     /// What `describe` answered when the plugin was loaded.
     pub fn description(&self) -> Option<&Description> {
         self.description.as_ref()
@@ -224,7 +326,7 @@ impl Plugin {
 
     /// The compiled component (from the cache or compiled at load).
     pub fn component(&self) -> &wasmtime::component::Component {
-        self.pre.instance_pre().component()
+        self.pre.component()
     }
 
     /// The limits of each call.
@@ -240,48 +342,116 @@ impl Plugin {
 
     /// Calls `describe` and validates its answer.
     pub async fn describe(&self) -> Result<Description, PluginError> {
-        let description = self
+        let (description, _) = self
             .call("describe", "describe", None, |bindings, store| {
-                Box::pin(bindings.call_describe(store))
+                Box::pin(async move {
+                    match bindings {
+                        Bindings::V0_1(b) => b.call_describe(store).await,
+                        Bindings::V0_2(b) => b.call_describe(store).await,
+                    }
+                })
             })
             .await?;
         self.validate_description(&description)?;
         Ok(description)
     }
 
-    /// Calls `plan`: the actions `inject` would take.
+    /// Calls `plan`: the actions `inject` would take. A 0.2.0 plugin's typed kinds are
+    /// given as the kebab-case names 0.1.0 plugins write (`delete-pod`, `cordon`...).
     pub async fn plan(&self, phase: &Phase) -> Result<Vec<Action>, PluginError> {
-        let actions = self
+        let (actions, _) = self
             .call_phase("plan", phase, |b, s, p| {
-                Box::pin(async move { b.call_plan(s, &p).await })
+                Box::pin(async move {
+                    match b {
+                        Bindings::V0_1(b) => b.call_plan(s, &p).await,
+                        Bindings::V0_2(b) => Ok(b
+                            .call_plan(s, &p)
+                            .await?
+                            .map(|actions| actions.into_iter().map(action_of).collect())),
+                    }
+                })
             })
             .await?;
         check_actions(&actions).map_err(|reason| self.malformed("plan", reason))?;
         Ok(actions)
     }
 
-    /// Calls `inject`: causes the fault.
-    pub async fn inject(&self, phase: &Phase) -> Result<(), PluginError> {
-        self.call_phase("inject", phase, |b, s, p| {
-            Box::pin(async move { b.call_inject(s, &p).await })
+    /// Calls `inject`: causes the fault, and reports the disruptive capability calls it
+    /// made (the recovery clock starts at the first).
+    pub async fn inject(&self, phase: &Phase) -> Result<Injected, PluginError> {
+        let ((), trace) = self
+            .call_phase("inject", phase, |b, s, p| {
+                Box::pin(async move {
+                    match b {
+                        Bindings::V0_1(b) => b.call_inject(s, &p).await,
+                        Bindings::V0_2(b) => b.call_inject(s, &p).await,
+                    }
+                })
+            })
+            .await?;
+        Ok(Injected {
+            first_effect: trace.first_effect,
+            last_effect: trace.last_effect,
+            held_back: trace.held_back,
         })
-        .await
     }
 
-    /// Calls `verify`: is the system recovered yet?
-    pub async fn verify(&self, phase: &Phase) -> Result<Verdict, PluginError> {
-        self.call_phase("verify", phase, |b, s, p| {
-            Box::pin(async move { b.call_verify(s, &p).await })
+    /// Calls `verify`: is the system recovered yet? `trigger` is the cluster change that
+    /// prompted the call (none for a timer call); a 0.1.0 plugin is not told.
+    pub async fn verify(
+        &self,
+        phase: &Phase,
+        trigger: Option<Change>,
+    ) -> Result<Verified, PluginError> {
+        let (verdict, trace) = self
+            .call_phase("verify", phase, move |b, s, p| {
+                Box::pin(async move {
+                    match b {
+                        Bindings::V0_1(b) => b.call_verify(s, &p).await,
+                        Bindings::V0_2(b) => b.call_verify(s, &p, trigger.as_ref()).await,
+                    }
+                })
+            })
+            .await?;
+        Ok(Verified {
+            verdict,
+            outside_cluster: trace.outside_cluster,
         })
-        .await
+    }
+
+    /// Calls `findings` once the phase's wait for recovery ended: the data loss the
+    /// scenario measured and its follow-ups. None for a 0.1.0 plugin, which has no such
+    /// export.
+    pub async fn findings(&self, phase: &Phase) -> Result<Option<Findings>, PluginError> {
+        if self.version == WitVersion::V0_1 {
+            return Ok(None);
+        }
+        let (findings, _) = self
+            .call_phase("findings", phase, |b, s, p| {
+                Box::pin(async move {
+                    match b {
+                        Bindings::V0_1(_) => Ok(Ok(None)),
+                        Bindings::V0_2(b) => Ok(b.call_findings(s, &p).await?.map(Some)),
+                    }
+                })
+            })
+            .await?;
+        Ok(findings)
     }
 
     /// Calls `rollback`: undoes the fault.
     pub async fn rollback(&self, phase: &Phase) -> Result<(), PluginError> {
-        self.call_phase("rollback", phase, |b, s, p| {
-            Box::pin(async move { b.call_rollback(s, &p).await })
-        })
-        .await
+        let ((), _) = self
+            .call_phase("rollback", phase, |b, s, p| {
+                Box::pin(async move {
+                    match b {
+                        Bindings::V0_1(b) => b.call_rollback(s, &p).await,
+                        Bindings::V0_2(b) => b.call_rollback(s, &p).await,
+                    }
+                })
+            })
+            .await?;
+        Ok(())
     }
 
     /// A phase call: runs it, then turns the scenario's own `error` into a `PluginError`.
@@ -290,23 +460,23 @@ impl Plugin {
         function: &'static str,
         phase: &Phase,
         f: F,
-    ) -> Result<R, PluginError>
+    ) -> Result<(R, Trace), PluginError>
     where
         R: Send + 'static,
         F: for<'a> FnOnce(
-                &'a Scenario,
+                &'a Bindings,
                 &'a mut Store<HostState>,
                 Phase,
             ) -> CallFuture<'a, Result<R, WitError>>
             + Send,
     {
         let owned = phase.clone();
-        let result = self
+        let (result, trace) = self
             .call(function, &phase.run_id, Some(&phase.name), move |b, s| {
                 f(b, s, owned)
             })
             .await?;
-        result.map_err(|error| {
+        let value = result.map_err(|error| {
             let (kind, message) = match error {
                 WitError::InvalidParams(m) => ("invalid-params", m),
                 WitError::NotFound(m) => ("not-found", m),
@@ -321,20 +491,22 @@ impl Plugin {
                 kind,
                 message,
             }
-        })
+        })?;
+        Ok((value, trace))
     }
 
-    /// Runs one export in a fresh store under the limits and classifies any failure.
+    /// Runs one export in a fresh store under the limits and classifies any failure;
+    /// with the value comes what the capabilities traced during the call.
     async fn call<R, F>(
         &self,
         function: &'static str,
         run_id: &str,
         phase: Option<&str>,
         f: F,
-    ) -> Result<R, PluginError>
+    ) -> Result<(R, Trace), PluginError>
     where
         R: Send + 'static,
-        F: for<'a> FnOnce(&'a Scenario, &'a mut Store<HostState>) -> CallFuture<'a, R> + Send,
+        F: for<'a> FnOnce(&'a Bindings, &'a mut Store<HostState>) -> CallFuture<'a, R> + Send,
     {
         // `plan` is a dry run: whatever the grants, it may only read.
         let granter = if function == "plan" {
@@ -363,7 +535,7 @@ impl Plugin {
         let pre = self.pre.clone();
         let outcome = tokio::time::timeout(self.limits.deadline, async {
             let bindings = pre
-                .instantiate_async(&mut store)
+                .instantiate(&mut store)
                 .await
                 .map_err(|e| (Stage::Instantiate, e))?;
             f(&bindings, &mut store).await.map_err(|e| (Stage::Call, e))
@@ -376,7 +548,7 @@ impl Plugin {
                 function,
                 deadline_ms: self.limits.deadline.as_millis(),
             }),
-            Ok(Ok(value)) => Ok(value),
+            Ok(Ok(value)) => Ok((value, std::mem::take(&mut store.data_mut().guard.trace))),
             Ok(Err((stage, error))) => Err(self.classify(function, store.data(), stage, error)),
         }
     }
@@ -438,7 +610,7 @@ impl Plugin {
             }
             (None, Stage::Instantiate) => PluginError::InvalidComponent {
                 path: scenario,
-                wit_version: crate::WIT_VERSION,
+                wit_version: self.version.as_str(),
                 source: error.into(),
             },
             // Not a trap during a call: wasmtime could not lift what the plugin
@@ -504,6 +676,37 @@ pub fn check_actions(actions: &[Action]) -> Result<(), String> {
         )),
         None => Ok(()),
     }
+}
+
+/// A 0.2.0 action as the engine reads it: its kind by the kebab-case name.
+fn action_of(action: ActionV2) -> Action {
+    Action {
+        kind: action_kind_name(action.kind),
+        target: action.target,
+        detail: action.detail,
+    }
+}
+
+/// The kebab-case name of a typed action kind, as 0.1.0 plugins spell it.
+pub fn action_kind_name(kind: ActionKind) -> String {
+    let known = match kind {
+        ActionKind::DeletePod => "delete-pod",
+        ActionKind::EvictPod => "evict-pod",
+        ActionKind::Cordon => "cordon",
+        ActionKind::Uncordon => "uncordon",
+        ActionKind::Drain => "drain",
+        ActionKind::RolloutRestart => "rollout-restart",
+        ActionKind::Exec => "exec",
+        ActionKind::Stop => "stop",
+        ActionKind::Promote => "promote",
+        ActionKind::Sql => "sql",
+        ActionKind::Redis => "redis",
+        ActionKind::Silence => "silence",
+        ActionKind::Snapshot => "snapshot",
+        ActionKind::HealthCheck => "health-check",
+        ActionKind::Other(name) => return name,
+    };
+    known.to_owned()
 }
 
 /// `MAJOR.MINOR.PATCH` with an optional `-pre` / `+build` suffix.

@@ -1,5 +1,5 @@
 //! `firedrill plugin inspect FILE.wasm`: load a plugin, call `describe`, report the WIT
-//! version it targets.
+//! version it targets (0.1.0 or 0.2.0, as the host detected it at load).
 
 use std::fmt;
 use std::path::Path;
@@ -11,7 +11,7 @@ use crate::bindings::types::{Capability, Description};
 use crate::cache::LoadReport;
 use crate::error::PluginError;
 use crate::grants::{Grants, verb_name};
-use crate::host::WasmtimeHost;
+use crate::host::{WasmtimeHost, WitVersion};
 use crate::limits::Limits;
 
 /// What `plugin inspect` prints.
@@ -23,7 +23,8 @@ pub struct Inspection {
     pub size_bytes: usize,
     /// SHA-256 of the component, hex.
     pub sha256: String,
-    /// The `firedrill:scenario` version the component imports (e.g. `0.1.0`), if any import names it.
+    /// The `firedrill:scenario` version the component targets (`0.1.0`, `0.2.0`). Always
+    /// set for a component the host loaded; an option for the printers' sake.
     pub wit_version: Option<String>,
     /// What `describe` answered.
     pub description: Description,
@@ -31,8 +32,8 @@ pub struct Inspection {
     pub load: LoadReport,
 }
 
-/// Loads `path` with no grants and default limits, calls `describe`, and reads the WIT
-/// version from the component's imports (`firedrill:scenario/...@X.Y.Z`).
+/// Loads `path` with no grants and default limits, calls `describe`, and reports the WIT
+/// version the host found at load.
 pub async fn inspect(host: &WasmtimeHost, path: &Path) -> Result<Inspection, PluginError> {
     let label = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| PluginError::Io {
@@ -43,7 +44,7 @@ pub async fn inspect(host: &WasmtimeHost, path: &Path) -> Result<Inspection, Plu
         .load_bytes(&label, &bytes, Grants::default(), Limits::default())
         .await?;
     let description = plugin.describe().await?;
-    let wit_version = wit_version_of(host, plugin.component());
+    let wit_version = Some(plugin.wit_version().as_str().to_owned());
     Ok(Inspection {
         path: label,
         size_bytes: bytes.len(),
@@ -54,8 +55,13 @@ pub async fn inspect(host: &WasmtimeHost, path: &Path) -> Result<Inspection, Plu
     })
 }
 
-/// The version of the first `firedrill:scenario/...@version` import.
+/// The `firedrill:scenario` version a component targets: 0.2.0 when it exports 0.2.0's
+/// `findings`, else the version of its first `firedrill:scenario/...@version` import
+/// (none: no firedrill import, not a scenario).
 pub fn wit_version_of(host: &WasmtimeHost, component: &Component) -> Option<String> {
+    if WitVersion::of(host.engine(), component) == WitVersion::V0_2 {
+        return Some(WitVersion::V0_2.as_str().to_owned());
+    }
     component
         .component_type()
         .imports(host.engine())

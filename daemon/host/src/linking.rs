@@ -1,5 +1,6 @@
 //! The one place capabilities are registered: each WIT import linked to its view of the
-//! call state, one line per capability.
+//! call state, one line per capability. One linker serves both WIT versions: 0.2.0
+//! imports the 0.1.0 capability interfaces by their 0.1.0 names.
 
 use wasmtime::component::Linker;
 
@@ -14,7 +15,9 @@ use crate::store::HostState;
 
 /// Links every capability import of the scenario world.
 pub(crate) fn link_capabilities(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    // 0.2.0 adds a types-only interface; every capability is 0.1.0's, shared by both.
     bindings::types::add_to_linker::<_, TypesOnly>(linker, |_| TypesOnly)?;
+    bindings::v0_2::types::add_to_linker::<_, TypesOnly>(linker, |_| TypesOnly)?;
     bindings::clock::add_to_linker::<_, Clock>(linker, |_| Clock)?;
     bindings::log::add_to_linker::<_, Log>(linker, |s| LogView {
         guard: &mut s.guard,

@@ -17,18 +17,19 @@ async fn inspect_reports_describe_and_the_wit_version_of_every_built_plugin() {
         Backends::default(),
     )
     .expect("host");
-    for name in [
-        "rust-pod-killer",
-        "c-pod-counter",
-        "python-pod-counter",
-        "js-pod-counter",
+    // The Rust SDK targets 0.2.0; the C, Python and JavaScript examples are still 0.1.0.
+    for (name, version) in [
+        ("rust-pod-killer", "0.2.0"),
+        ("c-pod-counter", "0.1.0"),
+        ("python-pod-counter", "0.1.0"),
+        ("js-pod-counter", "0.1.0"),
     ] {
         let inspection = inspect(&host, &plugin(name)).await.expect("inspect");
         assert_eq!(inspection.description.name, name);
-        assert_eq!(inspection.wit_version.as_deref(), Some("0.1.0"), "{name}");
+        assert_eq!(inspection.wit_version.as_deref(), Some(version), "{name}");
         let printed = inspection.to_string();
         assert!(
-            printed.contains("targets:      firedrill:scenario@0.1.0"),
+            printed.contains(&format!("targets:      firedrill:scenario@{version}")),
             "{printed}"
         );
         assert!(

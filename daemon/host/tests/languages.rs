@@ -77,11 +77,15 @@ async fn pod_counter_answers_every_export(name: &str) {
         .expect("state");
     assert!(stored.is_some(), "inject stores its counts as state");
 
-    let verdict = counter.verify(&phase("{}")).await.expect("verify");
+    let verdict = counter
+        .verify(&phase("{}"), None)
+        .await
+        .expect("verify")
+        .verdict;
     assert!(matches!(verdict, Verdict::Recovered), "{verdict:?}");
     let mut short = phase("{}");
     short.services[0].replicas = 5;
-    let verdict = counter.verify(&short).await.expect("verify");
+    let verdict = counter.verify(&short, None).await.expect("verify").verdict;
     assert!(
         matches!(&verdict, Verdict::Recovering(reason) if reason == "web: 3/5 ready"),
         "{verdict:?}"

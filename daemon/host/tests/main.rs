@@ -8,4 +8,5 @@ mod inspect;
 mod languages;
 mod rust_plugin;
 mod scaffold;
+mod versions;
 mod zoo;

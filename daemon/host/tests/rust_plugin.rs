@@ -52,7 +52,11 @@ async fn the_rust_example_answers_every_export() {
     assert_eq!(artefacts[0].name, "deleted-pods.txt");
     assert_eq!(artefacts[0].content, "web/web-1\nweb/web-2");
 
-    let verdict = killer.verify(&phase("{}")).await.expect("verify");
+    let verdict = killer
+        .verify(&phase("{}"), None)
+        .await
+        .expect("verify")
+        .verdict;
     assert!(
         matches!(&verdict, Verdict::Recovering(reason) if reason == "web: 1/3 pods ready"),
         "{verdict:?}"

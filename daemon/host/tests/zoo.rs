@@ -18,9 +18,10 @@ async fn host_still_serves(host: &WasmtimeHost) {
         .await
         .expect("a healthy plugin still loads");
     let verdict = healthy
-        .verify(&phase("{}"))
+        .verify(&phase("{}"), None)
         .await
-        .expect("a healthy plugin still answers");
+        .expect("a healthy plugin still answers")
+        .verdict;
     assert!(matches!(
         verdict,
         Verdict::Recovered | Verdict::Recovering(_)
@@ -92,7 +93,10 @@ async fn a_sleep_past_the_deadline_times_out() {
         .load_file(&fixture("zoo-spin"), Grants::default(), limits)
         .await
         .expect("load");
-    let error = spin.verify(&phase("{}")).await.expect_err("must time out");
+    let error = spin
+        .verify(&phase("{}"), None)
+        .await
+        .expect_err("must time out");
     assert!(
         matches!(
             error,
@@ -179,7 +183,7 @@ async fn a_panic_is_a_trap_quoting_the_panic_message() {
         "{error}"
     );
     let error = panicky
-        .verify(&phase("{}"))
+        .verify(&phase("{}"), None)
         .await
         .expect_err("division by zero must trap");
     assert!(
@@ -331,7 +335,7 @@ async fn a_busy_loop_does_not_starve_other_calls_on_the_same_runtime() {
         .expect("load");
     let input = phase("{}");
     let spinning = spin.inject(&input);
-    let answering = healthy.verify(&input);
+    let answering = healthy.verify(&input, None);
     tokio::pin!(spinning, answering);
     tokio::select! {
         biased;

@@ -3,17 +3,20 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use firedrill_core::config::ConnectionKind;
 use firedrill_core::config::{Config, Grant, PluginLimits};
+use firedrill_core::run::DataLoss;
 use firedrill_host::capabilities::evidence::InMemoryEvidence;
 use firedrill_host::{Backends, ClusterGrant, Grants, Limits, Plugin, WasmtimeHost};
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 
 use crate::engine::ports::{
-    Attached, PhaseContext, PlannedAction, Recovery, Scenario, ScenarioError, ScenarioHost,
+    Attached, Change, Effect, Findings, Injected, PhaseContext, PlannedAction, Recovery, Scenario,
+    ScenarioError, ScenarioHost, Verified,
 };
 
 /// The directory plugins are read from when the configuration names none:
@@ -224,18 +227,68 @@ impl Scenario for WasmScenario {
             .collect())
     }
 
-    async fn inject(&self, ctx: &PhaseContext) -> Result<(), ScenarioError> {
-        self.plugin.inject(&phase(ctx)).await.map_err(failed)
+    async fn inject(&self, ctx: &PhaseContext) -> Result<Injected, ScenarioError> {
+        let injected = self.plugin.inject(&phase(ctx)).await.map_err(failed)?;
+        let effect = |effect: firedrill_host::Effect| Effect {
+            at: tokio::time::Instant::from_std(effect.at),
+            action: effect.action,
+        };
+        Ok(Injected {
+            first_effect: injected.first_effect.map(effect),
+            last_effect: injected.last_effect.map(effect),
+            held_back: injected.held_back,
+        })
     }
 
-    async fn verify(&self, ctx: &PhaseContext) -> Result<Recovery, ScenarioError> {
-        Ok(
-            match self.plugin.verify(&phase(ctx)).await.map_err(failed)? {
-                firedrill_host::Verdict::Recovered => Recovery::Recovered,
-                firedrill_host::Verdict::Recovering(reason) => Recovery::Recovering(reason),
-                firedrill_host::Verdict::Failed(reason) => Recovery::Failed(reason),
-            },
-        )
+    async fn verify(
+        &self,
+        ctx: &PhaseContext,
+        trigger: Option<&Change>,
+    ) -> Result<Verified, ScenarioError> {
+        let trigger = trigger.map(|change| firedrill_host::Change {
+            kind: change.kind.clone(),
+            namespace: change.namespace.clone(),
+            name: change.name.clone(),
+            summary: change.summary.clone(),
+            age_ms: u32::try_from(change.at.elapsed().as_millis()).unwrap_or(u32::MAX),
+        });
+        let verified = self
+            .plugin
+            .verify(&phase(ctx), trigger)
+            .await
+            .map_err(failed)?;
+        let recovery = match verified.verdict {
+            firedrill_host::Verdict::Recovered => Recovery::Recovered,
+            firedrill_host::Verdict::Recovering(reason) => Recovery::Recovering(reason),
+            firedrill_host::Verdict::Failed(reason) => Recovery::Failed(reason),
+        };
+        Ok(Verified {
+            recovery,
+            outside_cluster: verified.outside_cluster,
+        })
+    }
+
+    async fn findings(&self, ctx: &PhaseContext) -> Result<Option<Findings>, ScenarioError> {
+        let Some(findings) = self.plugin.findings(&phase(ctx)).await.map_err(failed)? else {
+            return Ok(None);
+        };
+        let seconds = |ms: u64| Duration::from_millis(ms).as_secs_f64();
+        let data_loss = findings.data_loss.map(|loss| DataLoss {
+            canaries_written: loss.writes,
+            canaries_acknowledged: loss.acknowledged,
+            acknowledged_lost: loss.acknowledged_lost,
+            // A backup's age is the window a restore from it loses (as `data-loss.json`).
+            loss_window_seconds: loss
+                .loss_window_ms
+                .or(loss.backup_age_ms)
+                .map_or(0.0, seconds),
+            backup_age_seconds: loss.backup_age_ms.map(seconds),
+            method: loss.method,
+        });
+        Ok(Some(Findings {
+            data_loss,
+            follow_ups: findings.follow_ups,
+        }))
     }
 
     async fn rollback(&self, ctx: &PhaseContext) -> Result<(), ScenarioError> {

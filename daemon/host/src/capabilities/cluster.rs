@@ -14,6 +14,7 @@ use super::View;
 use crate::bindings::cluster::Host;
 use crate::bindings::types::{Error as WitError, Verb};
 use crate::grants::{Request, Scope};
+use crate::text::shown;
 
 /// Evictions a drain keeps in flight at once.
 const DRAIN_CONCURRENCY: usize = 16;
@@ -191,6 +192,31 @@ fn check(
 
 type WitResult<T> = wasmtime::Result<Result<T, WitError>>;
 
+impl View<'_, dyn Cluster> {
+    /// A disruptive call's result for the plugin; a success is recorded as an effect
+    /// dated `at`, when the call started.
+    fn marked<T>(
+        &mut self,
+        at: Instant,
+        result: Result<T, BackendError>,
+        action: impl FnOnce() -> String,
+    ) -> Result<T, WitError> {
+        if result.is_ok() {
+            self.guard.disrupted(at, action());
+        }
+        result.map_err(WitError::from)
+    }
+}
+
+/// A workload kind as `kubectl` names it.
+fn workload_name(kind: WorkloadKind) -> &'static str {
+    match kind {
+        WorkloadKind::Deployment => "deployment",
+        WorkloadKind::StatefulSet => "statefulset",
+        WorkloadKind::DaemonSet => "daemonset",
+    }
+}
+
 impl Host for View<'_, dyn Cluster> {
     async fn list_pods(&mut self, namespace: String, selector: String) -> WitResult<Vec<Pod>> {
         check(self, "list-pods", Verb::List, Scope::Namespace(&namespace))?;
@@ -220,28 +246,27 @@ impl Host for View<'_, dyn Cluster> {
             Scope::Namespace(&namespace),
         )?;
         let cluster = self.backend.clone();
-        Ok(cluster
+        let at = Instant::now();
+        let result = cluster
             .delete_pod(&namespace, &name, grace_period_seconds)
-            .await
-            .map_err(WitError::from))
+            .await;
+        Ok(self.marked(at, result, || format!("delete pod {namespace}/{name}")))
     }
 
     async fn evict_pod(&mut self, namespace: String, name: String) -> WitResult<()> {
         check(self, "evict-pod", Verb::Evict, Scope::Namespace(&namespace))?;
         let cluster = self.backend.clone();
-        Ok(cluster
-            .evict_pod(&namespace, &name)
-            .await
-            .map_err(WitError::from))
+        let at = Instant::now();
+        let result = cluster.evict_pod(&namespace, &name).await;
+        Ok(self.marked(at, result, || format!("evict pod {namespace}/{name}")))
     }
 
     async fn cordon(&mut self, node: String) -> WitResult<()> {
         check(self, "cordon", Verb::Patch, Scope::Cluster)?;
         let cluster = self.backend.clone();
-        Ok(cluster
-            .set_unschedulable(&node, true)
-            .await
-            .map_err(WitError::from))
+        let at = Instant::now();
+        let result = cluster.set_unschedulable(&node, true).await;
+        Ok(self.marked(at, result, || format!("cordon node {node}")))
     }
 
     async fn uncordon(&mut self, node: String) -> WitResult<()> {
@@ -275,9 +300,12 @@ impl Host for View<'_, dyn Cluster> {
         for pod in &pending {
             check(self, "drain", Verb::Evict, Scope::Namespace(&pod.namespace))?;
         }
+        let cordoned_at = Instant::now();
         if let Err(error) = cluster.set_unschedulable(&node, true).await {
             return Ok(Err(error.into()));
         }
+        self.guard
+            .disrupted(cordoned_at, format!("cordon node {node}"));
         let deadline = Instant::now() + Duration::from_millis(u64::from(options.timeout_ms));
         let retry_interval = Duration::from_millis(u64::from(options.retry_interval_ms.max(10)));
         let mut report = DrainReport {
@@ -287,12 +315,13 @@ impl Host for View<'_, dyn Cluster> {
         loop {
             // Several evictions in flight, as `kubectl drain` does: the API server checks
             // each against its disruption budget, so concurrency cannot overrun one.
-            let results: Vec<(Pod, Result<(), BackendError>)> =
+            let results: Vec<(Pod, Instant, Result<(), BackendError>)> =
                 futures::stream::iter(pending.into_iter().map(|pod| {
                     let cluster = cluster.clone();
                     async move {
+                        let at = Instant::now();
                         let result = cluster.evict_pod(&pod.namespace, &pod.name).await;
-                        (pod, result)
+                        (pod, at, result)
                     }
                 }))
                 .buffered(DRAIN_CONCURRENCY)
@@ -300,9 +329,15 @@ impl Host for View<'_, dyn Cluster> {
                 .await;
             let mut blocked = Vec::new();
             let mut failure = None;
-            for (pod, result) in results {
+            for (pod, at, result) in results {
                 match result {
-                    Ok(()) | Err(BackendError::NotFound(_)) => {
+                    Ok(()) => {
+                        let evicted = format!("{}/{}", pod.namespace, pod.name);
+                        self.guard.disrupted(at, format!("evict pod {evicted}"));
+                        report.evicted.push(evicted);
+                    }
+                    // Gone already: nothing to evict, and nothing this drain disrupted.
+                    Err(BackendError::NotFound(_)) => {
                         report
                             .evicted
                             .push(format!("{}/{}", pod.namespace, pod.name));
@@ -336,7 +371,9 @@ impl Host for View<'_, dyn Cluster> {
             report.retries = report
                 .retries
                 .saturating_add(u32::try_from(blocked.len()).unwrap_or(u32::MAX));
+            let waiting = Instant::now();
             tokio::time::sleep(retry_interval).await;
+            self.guard.held_back(waiting.elapsed());
             pending = blocked;
         }
     }
@@ -354,10 +391,11 @@ impl Host for View<'_, dyn Cluster> {
             Scope::Namespace(&namespace),
         )?;
         let cluster = self.backend.clone();
-        Ok(cluster
-            .rollout_restart(&namespace, kind, &name)
-            .await
-            .map_err(WitError::from))
+        let at = Instant::now();
+        let result = cluster.rollout_restart(&namespace, kind, &name).await;
+        Ok(self.marked(at, result, || {
+            format!("rollout-restart {} {namespace}/{name}", workload_name(kind))
+        }))
     }
 
     async fn get_object(
@@ -391,7 +429,8 @@ impl Host for View<'_, dyn Cluster> {
             .map_or(Scope::Cluster, Scope::Namespace);
         check(self, "patch-object", Verb::Patch, scope)?;
         let cluster = self.backend.clone();
-        Ok(cluster
+        let at = Instant::now();
+        let result = cluster
             .patch_object(
                 &api_version,
                 &kind,
@@ -399,8 +438,11 @@ impl Host for View<'_, dyn Cluster> {
                 &name,
                 &merge_patch,
             )
-            .await
-            .map_err(WitError::from))
+            .await;
+        Ok(self.marked(at, result, || match &namespace {
+            Some(namespace) => format!("patch {kind} {namespace}/{name}"),
+            None => format!("patch {kind} {name}"),
+        }))
     }
 
     async fn exec(
@@ -414,12 +456,20 @@ impl Host for View<'_, dyn Cluster> {
         self.guard.check(&Request::Exec {
             namespace: &namespace,
         })?;
+        // What a command reads or does in a container, the cluster watch cannot see.
+        self.guard.outside_cluster();
         let cluster = self.backend.clone();
         let timeout = Duration::from_millis(u64::from(timeout_ms));
-        Ok(cluster
+        let at = Instant::now();
+        let result = cluster
             .exec(&namespace, &pod, container.as_deref(), &command, timeout)
-            .await
-            .map_err(WitError::from))
+            .await;
+        Ok(self.marked(at, result, || {
+            format!(
+                "exec in pod {namespace}/{pod}: {}",
+                shown(&command.join(" "))
+            )
+        }))
     }
 
     async fn wait_pods_ready(

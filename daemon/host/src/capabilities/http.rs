@@ -147,6 +147,7 @@ impl Host for View<'_, dyn Http> {
             Err(reason) => return Ok(Err(WitError::Refused(reason))),
         };
         self.guard.check(&Request::Http { host: &host, port })?;
+        self.guard.outside_cluster();
         let client = self.backend.clone();
         Ok(client.send(request).await.map_err(WitError::from))
     }

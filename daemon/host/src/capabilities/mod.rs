@@ -110,3 +110,5 @@ impl HasData for TypesOnly {
 }
 
 impl crate::bindings::types::Host for TypesOnly {}
+
+impl crate::bindings::v0_2::types::Host for TypesOnly {}
