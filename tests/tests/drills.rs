@@ -110,8 +110,17 @@ fn assert_close_to_truth(sandbox: &SandboxProcess, record: &Value, index: usize)
         "phase {}: measured recovery at {recovered}, ground truth {truth}: off by {error} ms",
         phase["name"]
     );
+    // Never before the platform recovered (the ground truth has whole milliseconds).
+    assert!(
+        recovered >= truth - chrono::Duration::milliseconds(1),
+        "phase {}: recovery dated {recovered}, before the ground truth {truth}",
+        phase["name"]
+    );
+    // The recovery time runs from where the record says the clock started.
+    let started = at(&phase["clock"]["started_at"]);
+    assert!(started <= injected, "{phase:#}");
     let seconds = phase["recovery_seconds"].as_f64().unwrap();
-    let expected = (recovered - injected).num_milliseconds() as f64 / 1000.0;
+    let expected = (recovered - started).num_milliseconds() as f64 / 1000.0;
     assert!(
         (seconds - expected).abs() < 0.002,
         "{seconds} vs {expected}"
@@ -148,6 +157,33 @@ fn single_pod_drill_measures_recovery_within_half_a_second_of_ground_truth() {
         assert!(service["probes"].as_u64().unwrap() > 0, "{service}");
         assert!(service["latency_p95_seconds"].as_f64().unwrap() > 0.0);
     }
+    // Dated at the watch event in which the replacement became Ready, after a handful of
+    // verify calls (on changes), not one every 100 ms.
+    let phase = &record["phases"][0];
+    let clock = &phase["clock"];
+    // One pod per service was killed: the last replacement Ready ends the recovery.
+    let pod = phase["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|p| at(&p["ready_at"]))
+        .expect("pods lost");
+    let replacement = pod["replacement"].as_str().expect("replacement seen");
+    assert_eq!(clock["stopped_by"], "watch-event", "{phase:#}");
+    assert_eq!(
+        clock["event"].as_str().unwrap(),
+        format!("Pod {replacement} became Ready"),
+        "{phase:#}"
+    );
+    assert!(clock["verify_calls"].as_u64().unwrap() <= 10, "{clock:#}");
+    assert_eq!(at(&pod["ready_at"]), at(&phase["recovered_at"]), "{pod:#}");
+    for step in ["created_at", "scheduled_at", "started_at"] {
+        assert!(at(&pod[step]) <= at(&pod["ready_at"]), "{step}: {pod:#}");
+    }
+    assert!(
+        pod["zone"].as_str().unwrap().starts_with("zone-"),
+        "{pod:#}"
+    );
     // The deleted pods are evidence; the plugin's hash is recorded.
     let evidence = record["evidence"].as_array().unwrap();
     assert!(evidence.iter().any(|e| e["name"] == "deleted-pods.txt"));
@@ -190,6 +226,31 @@ fn zone_drill_drains_through_a_blocking_disruption_budget_and_measures_recovery(
         .map(|r| r.parse::<u32>().unwrap())
         .sum();
     assert!(retries > 0, "no eviction was retried: {drained}");
+    // The clock started at the cordon, not when the drain held back by the budget ended:
+    // the recovery time includes the drain.
+    let phase = &record["phases"][0];
+    let clock = &phase["clock"];
+    assert_eq!(clock["started_by"], "first-action", "{phase:#}");
+    assert!(
+        clock["first_action"]
+            .as_str()
+            .unwrap()
+            .starts_with("cordon node zone-a"),
+        "{clock:#}"
+    );
+    assert!(
+        clock["held_back_seconds"].as_f64().unwrap() > 0.0,
+        "{clock:#}"
+    );
+    let inject = clock["inject_seconds"].as_f64().unwrap();
+    assert!(
+        inject >= 1.0,
+        "the budget held the drain for a replacement's start: {clock:#}"
+    );
+    assert!(
+        phase["recovery_seconds"].as_f64().unwrap() >= inject,
+        "{phase:#}"
+    );
     // Every service runs its replicas outside zone-a, and the drill's final rollback
     // uncordoned the zone.
     let nodes = sandbox.get_json("/api/v1/nodes");
@@ -201,6 +262,69 @@ fn zone_drill_drains_through_a_blocking_disruption_budget_and_measures_recovery(
             node["metadata"]["name"]
         );
     }
+}
+
+#[test]
+fn the_checklist_fails_a_phase_that_takes_a_service_below_min_ready_and_over_its_budget() {
+    require_plugins(&["pod-failure"]);
+    let dir = TempDir::new().unwrap();
+    let sandbox = SandboxProcess::start(dir.path(), Some(PLATFORM));
+    // Both web pods at once: web (min_ready 1, budget maxUnavailable 1) has none Ready
+    // for a while. No abort: the phase runs to its checklist.
+    let config = config(
+        dir.path(),
+        &sandbox,
+        r#"abort: { availability_window: 1000, availability_floor: 0.01 }
+drills:
+  both-web:
+    phases:
+      - name: kill-both
+        scenario: pod-failure
+        services: [web]
+        params: { pods_per_service: 2 }
+        objectives: { rto: 2m, min_ready: true, pdb_respected: true }
+"#,
+    );
+    let (code, record) = run_json(&config, "both-web");
+    assert_eq!(code, 1, "{record:#}");
+    let phase = &record["phases"][0];
+    assert_eq!(phase["verdict"]["kind"], "failed", "{phase:#}");
+    let reasons: Vec<&str> = phase["verdict"]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(
+        reasons.contains(&"web fell to 0 Ready pods, below its min_ready of 1"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&"web had 2 pods unavailable at once; its disruption budget web allows 1"),
+        "{reasons:?}"
+    );
+    let rows: Vec<(&str, u64, bool)> = phase["checklist"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["service"] == "web")
+        .map(|r| {
+            (
+                r["check"].as_str().unwrap(),
+                r["observed"].as_u64().unwrap(),
+                r["passed"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        &rows[..2],
+        &[("min-ready", 0, false), ("pdb-respected", 2, false)],
+        "{rows:?}"
+    );
+    // Both pods lost, each with its replacement's steps.
+    let pods = phase["pods"].as_array().unwrap();
+    assert_eq!(pods.len(), 2, "{pods:#?}");
+    assert!(pods.iter().all(|p| p["ready_at"].is_string()), "{pods:#?}");
 }
 
 #[test]
