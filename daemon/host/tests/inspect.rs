@@ -17,12 +17,13 @@ async fn inspect_reports_describe_and_the_wit_version_of_every_built_plugin() {
         Backends::default(),
     )
     .expect("host");
-    // The Rust SDK targets 0.2.0; the C, Python and JavaScript examples are still 0.1.0.
+    // Every SDK example targets WIT 0.2.0 (the 0.1.0 one is the fixture legacy-pod-killer,
+    // in versions.rs); each scenario's own version is 0.1.0.
     for (name, version) in [
         ("rust-pod-killer", "0.2.0"),
-        ("c-pod-counter", "0.1.0"),
-        ("python-pod-counter", "0.1.0"),
-        ("js-pod-counter", "0.1.0"),
+        ("c-pod-counter", "0.2.0"),
+        ("python-pod-counter", "0.2.0"),
+        ("js-pod-counter", "0.2.0"),
     ] {
         let inspection = inspect(&host, &plugin(name)).await.expect("inspect");
         assert_eq!(inspection.description.name, name);

@@ -1,5 +1,7 @@
-//! The C, Python and JavaScript examples, called through every export. They share one
-//! behaviour (count Ready pods per service), so one check covers all three.
+//! The C, Python and JavaScript examples, called through every export of WIT 0.2.0. They
+//! share one behaviour (count Ready pods per service; name the trigger in `verify`; a
+//! follow-up per service still short of replicas in `findings`), so one check covers all
+//! three.
 
 // Tests may panic on setup failures; that is how a test fails.
 #![allow(clippy::expect_used)]
@@ -11,7 +13,9 @@ use std::sync::Arc;
 use common::{cluster, phase, plugin, root, web_grants};
 use firedrill_host::capabilities::evidence::InMemoryEvidence;
 use firedrill_host::capabilities::state::{InMemoryState, Scope, StateStore};
-use firedrill_host::{Backends, Capability, Limits, PluginError, Verdict, WasmtimeHost};
+use firedrill_host::{
+    Backends, Capability, Change, Limits, PluginError, Verdict, WasmtimeHost, WitVersion,
+};
 
 async fn pod_counter_answers_every_export(name: &str) {
     let cluster = cluster();
@@ -30,6 +34,8 @@ async fn pod_counter_answers_every_export(name: &str) {
         .load_file(&plugin(name), web_grants(), Limits::default())
         .await
         .expect("load");
+    // Found from the exports: a component built against 0.1.0 has no `findings`.
+    assert_eq!(counter.wit_version(), WitVersion::V0_2, "{name}");
 
     let description = counter.describe().await.expect("describe");
     assert_eq!(description.name, name);
@@ -51,6 +57,7 @@ async fn pod_counter_answers_every_export(name: &str) {
         .await
         .expect("plan");
     assert_eq!(actions.len(), 1);
+    // `other("count-pods")`, given to the engine by its name.
     assert_eq!(actions[0].kind, "count-pods");
     assert_eq!(actions[0].target, "web/app=web");
 
@@ -85,10 +92,66 @@ async fn pod_counter_answers_every_export(name: &str) {
     assert!(matches!(verdict, Verdict::Recovered), "{verdict:?}");
     let mut short = phase("{}");
     short.services[0].replicas = 5;
+    // A timer call has no trigger; a watched change is named in the reason.
     let verdict = counter.verify(&short, None).await.expect("verify").verdict;
     assert!(
         matches!(&verdict, Verdict::Recovering(reason) if reason == "web: 3/5 ready"),
         "{verdict:?}"
+    );
+    let pod_ready = Change {
+        kind: "Pod".into(),
+        namespace: Some("web".into()),
+        name: "web-4".into(),
+        summary: "became Ready".into(),
+        age_ms: 120,
+    };
+    let verdict = counter
+        .verify(&short, Some(pod_ready))
+        .await
+        .expect("verify")
+        .verdict;
+    assert!(
+        matches!(&verdict, Verdict::Recovering(reason) if reason == "web: 3/5 ready after Pod web/web-4 became Ready"),
+        "{verdict:?}"
+    );
+    let node_cordoned = Change {
+        kind: "Node".into(),
+        namespace: None,
+        name: "node-a".into(),
+        summary: "cordoned".into(),
+        age_ms: 0,
+    };
+    let verdict = counter
+        .verify(&short, Some(node_cordoned))
+        .await
+        .expect("verify")
+        .verdict;
+    assert!(
+        matches!(&verdict, Verdict::Recovering(reason) if reason == "web: 3/5 ready after Node node-a cordoned"),
+        "{verdict:?}"
+    );
+
+    // No data loss measured; a follow-up only for a service still short of replicas.
+    let recovered = counter
+        .findings(&phase("{}"))
+        .await
+        .expect("findings")
+        .expect("a 0.2.0 plugin has findings");
+    assert!(recovered.data_loss.is_none());
+    assert!(
+        recovered.follow_ups.is_empty(),
+        "{:?}",
+        recovered.follow_ups
+    );
+    let still_short = counter
+        .findings(&short)
+        .await
+        .expect("findings")
+        .expect("a 0.2.0 plugin has findings");
+    assert!(still_short.data_loss.is_none());
+    assert_eq!(
+        still_short.follow_ups,
+        ["web: 3/5 pods Ready after the phase; find out why the rest did not come back"]
     );
 
     counter.rollback(&phase("{}")).await.expect("rollback");

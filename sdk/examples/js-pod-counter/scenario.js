@@ -1,8 +1,11 @@
 // Example firedrill scenario in JavaScript: counts Ready pods of each service.
 //
 // `inject` records the count as state and evidence (it breaks nothing, so it is safe to
-// try anywhere); `verify` reports recovered once every service has its replicas Ready.
-// Built by plugins/build with `jco componentize` against sdk/wit/since_v0.1.0.
+// try anywhere); `verify` reports recovered once every service has its replicas Ready,
+// naming the cluster change that prompted the call; `findings` asks for a follow-up for
+// each service still short of its replicas when the phase's wait ends.
+// Built by plugins/build with componentize-js against sdk/wit/since_v0.2.0
+// (firedrill:scenario@0.2.0, whose capability interfaces are 0.1.0's).
 // Imports that return `result` throw their error; throwing from an export returns
 // the thrown value as the WIT `error` (e.g. `{ tag: 'failed', val: 'why' }`).
 
@@ -28,6 +31,12 @@ function paramsOf(phase) {
   return params;
 }
 
+// `Pod web/web-4 became Ready`, or `Node node-a cordoned` for a cluster-scoped object.
+function describeChange(change) {
+  const object = change.namespace === undefined ? change.name : `${change.namespace}/${change.name}`;
+  return `${change.kind} ${object} ${change.summary}`;
+}
+
 export function describe() {
   return {
     name: 'js-pod-counter',
@@ -40,8 +49,9 @@ export function describe() {
 
 export function plan(phase) {
   paramsOf(phase);
+  // Counting pods is no kind the daemon knows: `other`, by a lowercase-dashed name.
   return phase.services.map((s) => ({
-    kind: 'count-pods',
+    kind: { tag: 'other', val: 'count-pods' },
     target: `${s.namespace}/${s.selector}`,
     detail: 'list pods, count Ready ones',
   }));
@@ -56,14 +66,31 @@ export function inject(phase) {
   attach('ready-pods.json', 'application/json', JSON.stringify(counts));
 }
 
-export function verify(phase) {
+// `trigger` is the latest cluster change the host saw, or undefined for a timer call.
+export function verify(phase, trigger) {
+  const after = trigger === undefined ? '' : ` after ${describeChange(trigger)}`;
+  if (trigger !== undefined) write('debug', `verify${after} (${trigger.ageMs} ms ago)`);
   for (const service of phase.services) {
     const ready = readyPods(service);
     if (ready < service.replicas) {
-      return { tag: 'recovering', val: `${service.name}: ${ready}/${service.replicas} ready` };
+      return { tag: 'recovering', val: `${service.name}: ${ready}/${service.replicas} ready${after}` };
     }
   }
   return { tag: 'recovered' };
+}
+
+// Called once the wait for recovery ended. A pod counter measures no data loss; a
+// service still short of replicas is a follow-up for the operator.
+export function findings(phase) {
+  paramsOf(phase);
+  const followUps = [];
+  for (const service of phase.services) {
+    const ready = readyPods(service);
+    if (ready < service.replicas) {
+      followUps.push(`${service.name}: ${ready}/${service.replicas} pods Ready after the phase; find out why the rest did not come back`);
+    }
+  }
+  return { dataLoss: undefined, followUps };
 }
 
 export function rollback(_phase) {
