@@ -315,9 +315,13 @@ pub struct PluginArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
+    /// List the scenarios this configuration can run and where each component comes
+    /// from: plugins.custom, a file in the plugin directory (overrides a built-in of
+    /// that name), or built into this binary.
+    List,
     /// Load a plugin and print what it describes: name, version, parameters, capabilities.
     Inspect {
-        /// The component file.
+        /// The component file, or the name of a built-in scenario (e.g. zone-failure).
         file: PathBuf,
     },
     /// Scaffold a new scenario plugin that builds.

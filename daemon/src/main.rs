@@ -52,6 +52,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => commands::verify::run(&cli.config, args),
         Command::Audit(args) => commands::audit::run(&cli.config, args, now),
         Command::Plugin(args) => match &args.command {
+            PluginCommand::List => commands::plugin::list(&cli.config),
             PluginCommand::Inspect { file } => {
                 runtime().and_then(|rt| rt.block_on(commands::plugin::inspect(file)))
             }

@@ -338,3 +338,90 @@ fn every_subcommand_explains_itself_in_help() {
         .success()
         .stdout(predicate::str::contains("Exit codes"));
 }
+
+#[test]
+fn plugin_list_says_where_each_scenario_comes_from() {
+    let dir = TempDir::new().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    // Without a configuration: the built-ins, from the binary, none on disk.
+    let text = String::from_utf8(
+        firedrill()
+            .current_dir(dir.path())
+            .env("FIREDRILL_PLUGIN_DIR", &plugins)
+            .args(["-c", "absent.yaml", "plugin", "list"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone(),
+    )
+    .unwrap();
+    for name in [
+        "pre-drill",
+        "pod-failure",
+        "zone-failure",
+        "full-recovery",
+        "kafka-broker",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(name) && l.ends_with(&format!("built-in:{name}"))),
+            "{name}: {text}"
+        );
+    }
+    // A file in the plugin directory overrides the built-in; plugins.custom adds one.
+    std::fs::write(plugins.join("pod-failure.wasm"), b"not the built-in").unwrap();
+    std::fs::write(dir.path().join("mine.wasm"), b"mine").unwrap();
+    let config = dir.path().join("f.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 1\nplugins:\n  dir: {}\n  custom:\n    mine: {{ path: mine.wasm }}\n",
+            plugins.display()
+        ),
+    )
+    .unwrap();
+    let text = String::from_utf8(
+        firedrill()
+            .arg("-c")
+            .arg(&config)
+            .args(["plugin", "list"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone(),
+    )
+    .unwrap();
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} not listed: {text}"))
+            .to_string()
+    };
+    assert!(
+        line("pod-failure").ends_with("pod-failure.wasm  (overrides the built-in)"),
+        "{text}"
+    );
+    assert!(
+        line("zone-failure").ends_with("built-in:zone-failure"),
+        "{text}"
+    );
+    assert!(line("mine").contains("mine.wasm"), "{text}");
+}
+
+#[test]
+fn plugin_inspect_takes_a_built_in_scenarios_name() {
+    let dir = TempDir::new().unwrap();
+    firedrill()
+        .current_dir(dir.path())
+        .env("XDG_CACHE_HOME", dir.path())
+        .args(["plugin", "inspect", "zone-failure"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "file:         built-in:zone-failure",
+        ))
+        .stdout(predicate::str::contains("firedrill:scenario@0.2.0"));
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use firedrill_tests::{
-    SandboxProcess, firedrill, require_plugins, run_json, spawn_quiet, wait_for,
+    SandboxProcess, firedrill, firedrill_bin, require_plugins, run_json, spawn_quiet, wait_for,
 };
 use serde_json::Value;
 use tempfile::TempDir;
@@ -510,14 +510,23 @@ fn plan_lists_the_zone_nodes_and_pods_and_changes_nothing() {
 }
 
 #[test]
-fn demo_runs_a_drill_on_the_embedded_sandbox_and_delivers_its_report() {
-    require_plugins(&["pre-drill", "zone-failure", "full-recovery"]);
+fn a_binary_copied_alone_into_an_empty_directory_runs_the_demo_to_a_passed_report() {
+    // Only the binary: no plugins directory beside it, none configured, no checkout.
     let dir = TempDir::new().unwrap();
-    let output = firedrill()
-        .current_dir(dir.path())
+    let bin = dir.path().join("bin").join("firedrill");
+    std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    std::fs::copy(firedrill_bin(), &bin).unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let output = std::process::Command::new(&bin)
+        .current_dir(&work)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", &work)
         .arg("demo")
         .output()
         .unwrap();
+    assert!(!dir.path().join("plugins").exists());
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -528,16 +537,14 @@ fn demo_runs_a_drill_on_the_embedded_sandbox_and_delivers_its_report() {
         .lines()
         .find(|l| l.trim_start().starts_with("report (Markdown):"))
         .expect("the demo says where the report is");
-    let report_path = dir
-        .path()
-        .join(report_line.split_whitespace().last().unwrap());
+    let report_path = work.join(report_line.split_whitespace().last().unwrap());
     let report = std::fs::read_to_string(&report_path).unwrap();
     assert!(
         report.starts_with("# DR Drill Report: zone-failure-"),
         "{report}"
     );
     assert!(report.contains("| zone-failure | 5m |"), "{report}");
-    let mailbox = dir.path().join("firedrill-demo/firedrill-data/mailbox/new");
+    let mailbox = work.join("firedrill-demo/firedrill-data/mailbox/new");
     let messages: Vec<_> = std::fs::read_dir(&mailbox).unwrap().collect();
     assert_eq!(
         messages.len(),

@@ -40,15 +40,25 @@ pub async fn inspect(host: &WasmtimeHost, path: &Path) -> Result<Inspection, Plu
         path: label.clone(),
         source,
     })?;
+    inspect_bytes(host, &label, &bytes).await
+}
+
+/// [`inspect`] for a component already in memory (a built-in scenario), named `label`.
+pub async fn inspect_bytes(
+    host: &WasmtimeHost,
+    label: &str,
+    bytes: &[u8],
+) -> Result<Inspection, PluginError> {
+    let label = label.to_string();
     let plugin = host
-        .load_bytes(&label, &bytes, Grants::default(), Limits::default())
+        .load_bytes(&label, bytes, Grants::default(), Limits::default())
         .await?;
     let description = plugin.describe().await?;
     let wit_version = Some(plugin.wit_version().as_str().to_owned());
     Ok(Inspection {
         path: label,
         size_bytes: bytes.len(),
-        sha256: hex::encode(Sha256::digest(&bytes)),
+        sha256: hex::encode(Sha256::digest(bytes)),
         wit_version,
         description,
         load: plugin.load_report(),

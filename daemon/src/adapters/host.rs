@@ -21,7 +21,8 @@ use crate::engine::ports::{
 
 /// The directory plugins are read from when the configuration names none:
 /// `$FIREDRILL_PLUGIN_DIR`, else `plugins` beside the executable's directory (where
-/// `plugins/build` puts them: `target/debug/firedrill` -> `target/plugins`).
+/// `plugins/build` puts them: `target/debug/firedrill` -> `target/plugins`). A scenario
+/// found there overrides the built-in one of that name; none is needed for built-ins.
 pub fn default_plugin_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("FIREDRILL_PLUGIN_DIR") {
         return PathBuf::from(dir);
@@ -69,8 +70,7 @@ fn host_limits(limits: &PluginLimits) -> Limits {
 /// each with its grants; one per scenario name for the host's lifetime.
 pub struct WasmtimeScenarios {
     host: WasmtimeHost,
-    plugin_dir: PathBuf,
-    custom: BTreeMap<String, PathBuf>,
+    locator: PluginLocator,
     grants: BTreeMap<String, Grants>,
     limits: Limits,
     evidence: Arc<InMemoryEvidence>,
@@ -81,7 +81,7 @@ pub struct WasmtimeScenarios {
 impl std::fmt::Debug for WasmtimeScenarios {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WasmtimeScenarios")
-            .field("plugin_dir", &self.plugin_dir)
+            .field("locator", &self.locator)
             .finish_non_exhaustive()
     }
 }
@@ -103,12 +103,7 @@ impl WasmtimeScenarios {
             .collect();
         Ok(Self {
             host,
-            plugin_dir: config
-                .plugins
-                .dir
-                .clone()
-                .unwrap_or_else(default_plugin_dir),
-            custom: config.plugins.custom.clone(),
+            locator: PluginLocator::new(config),
             grants,
             limits: host_limits(&config.plugins.limits),
             evidence,
@@ -117,12 +112,89 @@ impl WasmtimeScenarios {
         })
     }
 
-    /// The file a scenario name resolves to.
-    pub fn plugin_path(&self, scenario: &str) -> PathBuf {
-        self.custom
-            .get(scenario)
-            .cloned()
-            .unwrap_or_else(|| self.plugin_dir.join(format!("{scenario}.wasm")))
+    /// Where `scenario`'s component comes from.
+    pub fn source(&self, scenario: &str) -> Result<PluginSource, ScenarioError> {
+        self.locator.source(scenario)
+    }
+}
+
+/// Finds a scenario's component: `plugins.custom`, else `NAME.wasm` in the plugin
+/// directory, else the scenario built into this binary.
+#[derive(Clone, Debug)]
+pub struct PluginLocator {
+    plugin_dir: PathBuf,
+    custom: BTreeMap<String, PathBuf>,
+}
+
+impl PluginLocator {
+    /// The locator of `config` (`plugins.dir`, else [`default_plugin_dir`]; `plugins.custom`).
+    pub fn new(config: &Config) -> Self {
+        Self {
+            plugin_dir: config
+                .plugins
+                .dir
+                .clone()
+                .unwrap_or_else(default_plugin_dir),
+            custom: config.plugins.custom.clone(),
+        }
+    }
+
+    /// The locator with no configuration: the default directory and the built-ins.
+    pub fn unconfigured() -> Self {
+        Self {
+            plugin_dir: default_plugin_dir(),
+            custom: BTreeMap::new(),
+        }
+    }
+
+    /// Where a scenario's component comes from: `plugins.custom`, else a file in the
+    /// plugin directory, else the one built into this binary.
+    pub fn source(&self, scenario: &str) -> Result<PluginSource, ScenarioError> {
+        if let Some(path) = self.custom.get(scenario) {
+            return Ok(PluginSource::File(path.clone()));
+        }
+        let path = self.plugin_dir.join(format!("{scenario}.wasm"));
+        if path.is_file() {
+            return Ok(PluginSource::File(path));
+        }
+        if let Some(bytes) = super::builtin::get(scenario) {
+            return Ok(PluginSource::BuiltIn(scenario.to_string(), bytes));
+        }
+        Err(ScenarioError(format!(
+            "no plugin for scenario `{scenario}`: it is not built in ({}), not in {} and not under plugins.custom",
+            super::builtin::names().collect::<Vec<_>>().join(", "),
+            self.plugin_dir.display()
+        )))
+    }
+}
+
+/// Where a scenario's component is read from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PluginSource {
+    /// A file: `plugins.custom`, or `NAME.wasm` in the plugin directory.
+    File(PathBuf),
+    /// The built-in scenario of that name, compiled into the binary.
+    BuiltIn(String, &'static [u8]),
+}
+
+impl PluginSource {
+    /// The component's bytes.
+    pub fn read(&self) -> Result<std::borrow::Cow<'static, [u8]>, ScenarioError> {
+        match self {
+            Self::BuiltIn(_, bytes) => Ok(std::borrow::Cow::Borrowed(bytes)),
+            Self::File(path) => std::fs::read(path).map(Into::into).map_err(|err| {
+                ScenarioError(format!("cannot read plugin {}: {err}", path.display()))
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for PluginSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(path) => write!(f, "{}", path.display()),
+            Self::BuiltIn(name, _) => write!(f, "built-in:{name}"),
+        }
     }
 }
 
@@ -133,28 +205,17 @@ impl ScenarioHost for WasmtimeScenarios {
         if let Some(plugin) = loaded.get(scenario) {
             return Ok(plugin.clone());
         }
-        let path = self.plugin_path(scenario);
-        let bytes = std::fs::read(&path).map_err(|err| {
-            ScenarioError(format!(
-                "cannot read plugin {} for scenario {scenario}: {err} (build the built-in plugins with `plugins/build`, or set plugins.dir)",
-                path.display()
-            ))
-        })?;
+        let source = self.source(scenario)?;
+        let bytes = source.read()?;
         let grants = self.grants.get(scenario).cloned().unwrap_or_default();
         let plugin = self
             .host
-            .load_bytes(
-                &path.display().to_string(),
-                &bytes,
-                grants,
-                self.limits.clone(),
-            )
+            .load_bytes(&source.to_string(), &bytes, grants, self.limits.clone())
             .await
             .map_err(|err| ScenarioError(err.to_string()))?;
         if plugin.name() != scenario {
             return Err(ScenarioError(format!(
-                "plugin {} describes itself as `{}`, not `{scenario}`",
-                path.display(),
+                "plugin {source} describes itself as `{}`, not `{scenario}`",
                 plugin.name()
             )));
         }
@@ -293,5 +354,69 @@ impl Scenario for WasmScenario {
 
     async fn rollback(&self, ctx: &PhaseContext) -> Result<(), ScenarioError> {
         self.plugin.rollback(&phase(ctx)).await.map_err(failed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn locator(dir: &std::path::Path, custom: &[(&str, PathBuf)]) -> PluginLocator {
+        PluginLocator {
+            plugin_dir: dir.to_path_buf(),
+            custom: custom
+                .iter()
+                .map(|(name, path)| (name.to_string(), path.clone()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_scenario_comes_from_custom_then_the_plugin_dir_then_the_binary() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let empty = locator(dir.path(), &[]);
+        // Nothing on disk: the built-in one, byte for byte.
+        let source = empty.source("pod-failure").expect("built in");
+        assert_eq!(
+            source,
+            PluginSource::BuiltIn(
+                "pod-failure".into(),
+                super::super::builtin::get("pod-failure").expect("embedded")
+            )
+        );
+        assert_eq!(source.to_string(), "built-in:pod-failure");
+        // A file of that name in the plugin directory overrides it.
+        let file = dir.path().join("pod-failure.wasm");
+        std::fs::write(&file, b"override").expect("write");
+        let source = empty.source("pod-failure").expect("file");
+        assert_eq!(source, PluginSource::File(file.clone()));
+        assert_eq!(source.read().expect("read").as_ref(), b"override");
+        // plugins.custom wins over both, and adds names nothing else has.
+        let custom = dir.path().join("elsewhere.wasm");
+        let with_custom = locator(
+            dir.path(),
+            &[("pod-failure", custom.clone()), ("mine", custom.clone())],
+        );
+        assert_eq!(
+            with_custom.source("pod-failure").expect("custom"),
+            PluginSource::File(custom.clone())
+        );
+        assert_eq!(
+            with_custom.source("mine").expect("custom"),
+            PluginSource::File(custom)
+        );
+        // A name found nowhere says where it looked.
+        let err = empty.source("nope").expect_err("missing");
+        assert!(err.0.contains("no plugin for scenario `nope`"), "{}", err.0);
+        assert!(
+            err.0.contains("zone-failure"),
+            "lists the built-ins: {}",
+            err.0
+        );
+        assert!(
+            err.0.contains(&dir.path().display().to_string()),
+            "{}",
+            err.0
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! Adapters at the edge: the real implementations of the engine's and the plugin host's ports.
 
+pub mod builtin;
 pub mod canaries;
 pub mod databases;
 pub mod host;
