@@ -1,5 +1,6 @@
 //! firedrill's one store: the run journal, run records in an append-only hash chain, the
-//! mail outbox and the scheduler state, behind traits, on one embedded SQLite file.
+//! mail outbox and the scheduler state, behind traits, on one embedded SQLite file or in one
+//! PostgreSQL database that several daemon replicas share.
 //!
 //! Every finished, aborted or interrupted run is appended as a [`ChainEntry`]: the
 //! [`RunRecord`], the hashes of its rendered report files, the previous entry's hash and its
@@ -14,19 +15,26 @@
 //! The engine's journal ([`RunJournal`]) is written ahead of every step a drill takes, so
 //! a killed process leaves what to undo; the scheduler state ([`ScheduleState`]) says up to
 //! when each drill's slots were handled. [`Store`] is all four: what the daemon opens, and
-//! what a server-backed implementation (PostgreSQL, for replicas that share no volume)
-//! implements.
+//! what each backend implements ([`SqliteStore`], [`PostgresStore`]).
 //!
 //! # Layout
 //! - [`canonical`]: canonical JSON, per-field digests and record hashes; locating a field
 //!   in JSON that no longer parses.
+//! - `chain`: the chain's rules shared by the backends: sealing the next record (hash,
+//!   signature) and walking stored rows to the first broken link.
 //! - [`sqlite`]: [`SqliteStore`], every trait on one SQLite file, and the migration of the
 //!   older two-file layout.
+//! - [`postgres`](mod@postgres): [`PostgresStore`], every trait in one PostgreSQL database,
+//!   its versioned schema migrations, safe for several writers at once.
 //! - [`signing`]: loading ed25519 keys from files.
+//! - `times`: instants in text columns.
 
 pub mod canonical;
+mod chain;
+pub mod postgres;
 pub mod signing;
 pub mod sqlite;
+mod times;
 
 use std::collections::BTreeMap;
 
@@ -34,6 +42,7 @@ use chrono::{DateTime, Utc};
 use firedrill_core::run::RunRecord;
 use serde::{Deserialize, Serialize};
 
+pub use self::postgres::PostgresStore;
 pub use sqlite::{LEGACY_JOURNAL_FILE, LEGACY_SCHEDULE_FILE, SqliteStore};
 
 /// The `prev_sha256` of the first record.
@@ -73,6 +82,36 @@ pub enum StoreError {
     },
     #[error("signing key {path} is not 32 bytes (raw, or 64 hex digits)")]
     BadKey { path: String },
+    /// The causes say what is wrong; they never quote the URL's password.
+    #[error("the PostgreSQL store URL is not valid")]
+    PostgresUrl {
+        #[source]
+        source: ::postgres::Error,
+    },
+    /// `server` is `host:port/database`, as every PostgreSQL error names it.
+    #[error("cannot connect to the PostgreSQL store at {server}")]
+    PostgresConnect {
+        server: String,
+        #[source]
+        source: ::postgres::Error,
+    },
+    #[error("cannot set up TLS to the PostgreSQL store at {server}: {problem}")]
+    PostgresTls { server: String, problem: String },
+    #[error("query on the PostgreSQL store at {server} failed")]
+    Postgres {
+        server: String,
+        #[source]
+        source: ::postgres::Error,
+    },
+    #[error(
+        "the PostgreSQL store at {server} has schema version {found}, and this firedrill \
+         knows versions up to {known}: upgrade firedrill"
+    )]
+    SchemaTooNew {
+        server: String,
+        found: i32,
+        known: i32,
+    },
 }
 
 /// One link of the chain, exactly as hashed.
@@ -168,6 +207,12 @@ pub struct QueuedMail {
     pub payload: String,
     pub attempts: u32,
 }
+
+/// How long a claimed message may stay `sending` before another pass may take it: far
+/// longer than an SMTP exchange (30 s timeout), so only a sender that died mid-send loses
+/// its claim. Its message is then sent again (at least once, never lost), with the same
+/// Message-ID so mail systems can drop the duplicate.
+pub(crate) const CLAIM_LEASE: chrono::Duration = chrono::Duration::minutes(10);
 
 /// The persistent outbox: one message per run, retried until delivered.
 pub trait MailQueue {

@@ -23,11 +23,11 @@ mod schedule;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use rusqlite::Connection;
 
 use crate::StoreError;
+use crate::chain::Keys;
 
 pub use migrate::{LEGACY_JOURNAL_FILE, LEGACY_SCHEDULE_FILE};
 
@@ -88,8 +88,7 @@ CREATE TABLE IF NOT EXISTS meta (
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
-    signing_key: Option<SigningKey>,
-    verifying_key: Option<VerifyingKey>,
+    keys: Keys,
 }
 
 impl SqliteStore {
@@ -116,8 +115,7 @@ impl SqliteStore {
         let mut store = SqliteStore {
             conn,
             path: path.to_path_buf(),
-            signing_key: None,
-            verifying_key: None,
+            keys: Keys::default(),
         };
         store.migrate_legacy_files()?;
         Ok(store)
@@ -130,25 +128,13 @@ impl SqliteStore {
 
     /// Signs every appended record's hash; verification then also checks signatures.
     pub fn with_signing_key(mut self, key: SigningKey) -> SqliteStore {
-        self.verifying_key = Some(key.verifying_key());
-        self.signing_key = Some(key);
+        self.keys.sign_with(key);
         self
     }
 
     /// Checks signatures with this public key (e.g. an auditor without the secret key).
     pub fn with_verifying_key(mut self, key: VerifyingKey) -> SqliteStore {
-        self.verifying_key = Some(key);
+        self.keys.verify_with(key);
         self
     }
-}
-
-fn time_text(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-fn parse_time(text: &str) -> DateTime<Utc> {
-    // Only this module writes these columns, always with `time_text`.
-    DateTime::parse_from_rfc3339(text)
-        .map(|at| at.with_timezone(&Utc))
-        .unwrap_or(DateTime::UNIX_EPOCH)
 }

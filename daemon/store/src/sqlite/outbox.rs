@@ -3,17 +3,12 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
-use super::{SqliteStore, parse_time, time_text};
-use crate::{Delivery, MailQueue, QueuedMail, StoreError};
-
-/// How long a claimed message may stay `sending` before another pass may take it: far
-/// longer than an SMTP exchange (30 s timeout), so only a sender that died mid-send loses
-/// its claim. Its message is then sent again (at least once, never lost), with the same
-/// Message-ID so mail systems can drop the duplicate.
-const CLAIM_LEASE: chrono::Duration = chrono::Duration::minutes(10);
+use super::SqliteStore;
+use crate::times;
+use crate::{CLAIM_LEASE, Delivery, MailQueue, QueuedMail, StoreError};
 
 fn lease_expired(now: DateTime<Utc>) -> String {
-    time_text(now - CLAIM_LEASE)
+    times::millis_text(now - CLAIM_LEASE)
 }
 
 impl MailQueue for SqliteStore {
@@ -26,7 +21,7 @@ impl MailQueue for SqliteStore {
         let inserted = self.conn.execute(
             "INSERT OR IGNORE INTO outbox (run_id, payload, status, enqueued_at, next_attempt_at)
              VALUES (?1, ?2, 'pending', ?3, ?3)",
-            params![run_id, payload, time_text(now)],
+            params![run_id, payload, times::millis_text(now)],
         )?;
         Ok(inserted == 1)
     }
@@ -38,14 +33,17 @@ impl MailQueue for SqliteStore {
                 OR (status = 'sending' AND claimed_at <= ?2)
              ORDER BY id",
         )?;
-        let rows = statement.query_map(params![time_text(now), lease_expired(now)], |row| {
-            Ok(QueuedMail {
-                id: row.get(0)?,
-                run_id: row.get(1)?,
-                payload: row.get(2)?,
-                attempts: row.get::<_, i64>(3)? as u32,
-            })
-        })?;
+        let rows = statement.query_map(
+            params![times::millis_text(now), lease_expired(now)],
+            |row| {
+                Ok(QueuedMail {
+                    id: row.get(0)?,
+                    run_id: row.get(1)?,
+                    payload: row.get(2)?,
+                    attempts: row.get::<_, i64>(3)? as u32,
+                })
+            },
+        )?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
@@ -54,7 +52,7 @@ impl MailQueue for SqliteStore {
             "UPDATE outbox SET status = 'sending', attempts = attempts + 1, claimed_at = ?2
              WHERE id = ?1
                AND (status = 'pending' OR (status = 'sending' AND claimed_at <= ?3))",
-            params![id, time_text(now), lease_expired(now)],
+            params![id, times::millis_text(now), lease_expired(now)],
         )?;
         Ok(claimed == 1)
     }
@@ -63,7 +61,7 @@ impl MailQueue for SqliteStore {
         self.conn.execute(
             "UPDATE outbox SET status = 'delivered', delivered_at = ?2, last_error = NULL
              WHERE id = ?1",
-            params![id, time_text(at)],
+            params![id, times::millis_text(at)],
         )?;
         Ok(())
     }
@@ -77,7 +75,7 @@ impl MailQueue for SqliteStore {
         self.conn.execute(
             "UPDATE outbox SET status = 'pending', last_error = ?2, next_attempt_at = ?3
              WHERE id = ?1",
-            params![id, error, time_text(next_attempt_at)],
+            params![id, error, times::millis_text(next_attempt_at)],
         )?;
         Ok(())
     }
@@ -94,9 +92,12 @@ impl MailQueue for SqliteStore {
                         status: row.get(0)?,
                         attempts: row.get::<_, i64>(1)? as u32,
                         last_error: row.get(2)?,
-                        next_attempt_at: parse_time(&row.get::<_, String>(3)?),
-                        enqueued_at: parse_time(&row.get::<_, String>(4)?),
-                        delivered_at: row.get::<_, Option<String>>(5)?.as_deref().map(parse_time),
+                        next_attempt_at: times::parse(&row.get::<_, String>(3)?),
+                        enqueued_at: times::parse(&row.get::<_, String>(4)?),
+                        delivered_at: row
+                            .get::<_, Option<String>>(5)?
+                            .as_deref()
+                            .map(times::parse),
                     })
                 },
             )

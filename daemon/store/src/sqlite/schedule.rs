@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
-use super::{SqliteStore, parse_time};
+use super::SqliteStore;
+use crate::times;
 use crate::{ScheduleState, StoreError};
 
 impl ScheduleState for SqliteStore {
@@ -18,7 +19,7 @@ impl ScheduleState for SqliteStore {
         })?;
         rows.map(|row| {
             let (drill, at) = row?;
-            Ok((drill, parse_time(&at)))
+            Ok((drill, times::parse(&at)))
         })
         .collect()
     }
@@ -44,9 +45,7 @@ pub(super) fn save(
          ON CONFLICT (drill) DO UPDATE SET handled_until = excluded.handled_until",
     )?;
     for (drill, at) in handled {
-        // Full precision: the instant is compared with slot times, and 0.1 kept nanoseconds.
-        let at = at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
-        statement.execute(params![drill, at])?;
+        statement.execute(params![drill, times::exact_text(*at)])?;
     }
     Ok(())
 }
