@@ -1,27 +1,33 @@
-//! The evidence chain on a real SQLite file: append, reopen, verify, and tampering caught field by field.
-
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The evidence chain on each backend: append, reopen, verify, and tampering caught field by field.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use chrono::{Duration, Utc};
 use ed25519_dalek::SigningKey;
 use firedrill_core::report::fixtures::{aborted_run, failing_run_at, passing_run_at, slot};
 use firedrill_store::canonical::leaves;
-use firedrill_store::{DATABASE_FILE, MailQueue, RunStore, SqliteStore, StoreError, report_hashes};
-use rusqlite::Connection;
+use firedrill_store::{Store, StoreError, report_hashes};
 use serde_json::Value;
 
-fn key() -> SigningKey {
+use crate::backends::{Backend, Keys, on_both_backends};
+
+on_both_backends!(
+    appended_runs_form_an_intact_signed_chain_that_survives_reopening,
+    a_run_is_recorded_once,
+    the_records_table_refuses_updates_and_deletes,
+    verify_names_the_record_and_field_of_a_single_changed_byte_anywhere_in_a_record,
+    a_renumbered_or_deleted_record_breaks_the_chain,
+    records_signed_by_another_key_are_caught,
+    an_interrupted_run_without_an_end_is_stored_and_read_back_unchanged,
+);
+
+pub fn key() -> SigningKey {
     SigningKey::from_bytes(&[7u8; 32])
 }
 
-/// A store with three signed runs: passing, failing, aborted.
-fn store_with_three_runs(dir: &Path) -> SqliteStore {
-    let mut store = SqliteStore::open(&dir.join(DATABASE_FILE))
-        .unwrap()
-        .with_signing_key(key());
+/// The store of `backend` with three signed runs: passing, failing, aborted.
+pub fn store_with_three_runs(backend: &dyn Backend) -> Box<dyn Store> {
+    let mut store = backend.open(Keys::Signing(key()));
     let week = Duration::days(7);
     let mut aborted = aborted_run();
     aborted.id = "full-dr-aborted".to_string();
@@ -41,20 +47,16 @@ fn store_with_three_runs(dir: &Path) -> SqliteStore {
     store
 }
 
-#[test]
-fn appended_runs_form_an_intact_signed_chain_that_survives_reopening() {
-    let dir = tempfile::tempdir().unwrap();
+fn appended_runs_form_an_intact_signed_chain_that_survives_reopening(backend: &dyn Backend) {
     let head = {
-        let store = store_with_three_runs(dir.path());
+        let store = store_with_three_runs(backend);
         let verification = store.verify().unwrap();
         assert!(verification.intact(), "{verification:?}");
         assert_eq!(verification.records, 3);
         assert_eq!(verification.signed_records, 3);
         verification.head_sha256.unwrap()
     };
-    let reopened = SqliteStore::open(&dir.path().join(DATABASE_FILE))
-        .unwrap()
-        .with_verifying_key(key().verifying_key());
+    let reopened = backend.open(Keys::Verifying(key().verifying_key()));
     let verification = reopened.verify().unwrap();
     assert!(verification.intact());
     assert_eq!(verification.head_sha256.as_deref(), Some(head.as_str()));
@@ -73,23 +75,19 @@ fn appended_runs_form_an_intact_signed_chain_that_survives_reopening() {
     assert!(reopened.run("nope").unwrap().is_none());
 }
 
-#[test]
-fn a_run_is_recorded_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = store_with_three_runs(dir.path());
+fn a_run_is_recorded_once(backend: &dyn Backend) {
+    let mut store = store_with_three_runs(backend);
     let again = store.append(&passing_run_at(slot()), BTreeMap::new(), Utc::now());
     assert!(matches!(again, Err(StoreError::Duplicate(_))), "{again:?}");
 }
 
-#[test]
-fn the_records_table_refuses_updates_and_deletes() {
-    let dir = tempfile::tempdir().unwrap();
-    drop(store_with_three_runs(dir.path()));
-    let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
-    let update = conn.execute("UPDATE records SET run_id = 'x' WHERE seq = 1", []);
-    assert!(update.unwrap_err().to_string().contains("append-only"));
-    let delete = conn.execute("DELETE FROM records WHERE seq = 1", []);
-    assert!(delete.unwrap_err().to_string().contains("append-only"));
+fn the_records_table_refuses_updates_and_deletes(backend: &dyn Backend) {
+    drop(store_with_three_runs(backend));
+    let mut raw = backend.raw();
+    let update = raw.execute("UPDATE records SET run_id = 'x' WHERE seq = 1");
+    assert!(update.unwrap_err().contains("append-only"));
+    let delete = raw.execute("DELETE FROM records WHERE seq = 1");
+    assert!(delete.unwrap_err().contains("append-only"));
 }
 
 /// Changes one byte of `text` at `offset` to another byte (keeping it ASCII).
@@ -142,34 +140,16 @@ fn to_pointer(path: &str) -> String {
     pointer
 }
 
-fn column(conn: &Connection, name: &str, seq: i64) -> String {
-    conn.query_row(
-        &format!("SELECT {name} FROM records WHERE seq = ?1"),
-        [seq],
-        |row| row.get(0),
-    )
-    .unwrap()
-}
-
-fn set_column(conn: &Connection, name: &str, seq: i64, value: &str) {
-    conn.execute(
-        &format!("UPDATE records SET {name} = ?1 WHERE seq = ?2"),
-        rusqlite::params![value, seq],
-    )
-    .unwrap();
-}
-
-#[test]
-fn verify_names_the_record_and_field_of_a_single_changed_byte_anywhere_in_a_record() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store_with_three_runs(dir.path());
-    let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
-    // The attacker holds the file: the append-only triggers are no obstacle.
-    conn.execute_batch("DROP TRIGGER records_no_update; DROP TRIGGER records_no_delete;")
-        .unwrap();
+fn verify_names_the_record_and_field_of_a_single_changed_byte_anywhere_in_a_record(
+    backend: &dyn Backend,
+) {
+    let store = store_with_three_runs(backend);
+    let mut raw = backend.raw();
+    // The attacker holds the database: the append-only triggers are no obstacle.
+    raw.drop_append_only_triggers();
     let seq = 2;
-    let run_id = column(&conn, "run_id", seq);
-    let entry_text = column(&conn, "entry", seq);
+    let run_id = raw.column("run_id", seq);
+    let entry_text = raw.column("entry", seq);
     let entry: Value = serde_json::from_str(&entry_text).unwrap();
     let paths: Vec<String> = leaves(&entry).into_iter().map(|(path, _)| path).collect();
     assert!(paths.len() > 100, "the fixture should exercise many fields");
@@ -194,32 +174,32 @@ fn verify_names_the_record_and_field_of_a_single_changed_byte_anywhere_in_a_reco
         let inside_string = entry_text.as_bytes()[start] == b'"'
             && entry_text.as_bytes().get(start + 1) != Some(&b'"');
         let offset = if inside_string { start + 1 } else { start };
-        set_column(&conn, "entry", seq, &flip(&entry_text, offset));
+        raw.set_column("entry", seq, &flip(&entry_text, offset));
         expect_broken(path, &format!("entry field {path}"));
-        set_column(&conn, "entry", seq, &entry_text);
+        raw.set_column("entry", seq, &entry_text);
         checked += 1;
     }
 
     // Every field digest.
-    let digests_text = column(&conn, "field_sha256", seq);
+    let digests_text = raw.column("field_sha256", seq);
     for path in &paths {
         let key = serde_json::to_string(path).unwrap();
         let offset = digests_text.find(&format!("{key}:\"")).unwrap() + key.len() + 2;
-        set_column(&conn, "field_sha256", seq, &flip(&digests_text, offset));
+        raw.set_column("field_sha256", seq, &flip(&digests_text, offset));
         expect_broken(
             &format!("field_sha256[{key}]"),
             &format!("digest of {path}"),
         );
-        set_column(&conn, "field_sha256", seq, &digests_text);
+        raw.set_column("field_sha256", seq, &digests_text);
         checked += 1;
     }
 
     // The row's own columns.
     for name in ["run_id", "sha256", "signature"] {
-        let original = column(&conn, name, seq);
-        set_column(&conn, name, seq, &flip(&original, 3));
+        let original = raw.column(name, seq);
+        raw.set_column(name, seq, &flip(&original, 3));
         expect_broken(name, name);
-        set_column(&conn, name, seq, &original);
+        raw.set_column(name, seq, &original);
         checked += 1;
     }
     assert!(
@@ -229,110 +209,31 @@ fn verify_names_the_record_and_field_of_a_single_changed_byte_anywhere_in_a_reco
     assert_eq!(checked, paths.len() * 2 + 3);
 }
 
-#[test]
-fn a_renumbered_or_deleted_record_breaks_the_chain() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store_with_three_runs(dir.path());
-    let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
-    conn.execute_batch("DROP TRIGGER records_no_update; DROP TRIGGER records_no_delete;")
-        .unwrap();
-    conn.execute("UPDATE records SET seq = 4 WHERE seq = 3", [])
+fn a_renumbered_or_deleted_record_breaks_the_chain(backend: &dyn Backend) {
+    let store = store_with_three_runs(backend);
+    let mut raw = backend.raw();
+    raw.drop_append_only_triggers();
+    raw.execute("UPDATE records SET seq = 4 WHERE seq = 3")
         .unwrap();
     let broken = store.verify().unwrap().broken.unwrap();
     assert_eq!((broken.seq, broken.field.as_str()), (4, "seq"), "{broken}");
-    conn.execute("UPDATE records SET seq = 3 WHERE seq = 4", [])
+    raw.execute("UPDATE records SET seq = 3 WHERE seq = 4")
         .unwrap();
-    conn.execute("DELETE FROM records WHERE seq = 2", [])
-        .unwrap();
+    raw.execute("DELETE FROM records WHERE seq = 2").unwrap();
     let broken = store.verify().unwrap().broken.unwrap();
     assert_eq!((broken.seq, broken.field.as_str()), (3, "seq"), "{broken}");
 }
 
-#[test]
-fn records_signed_by_another_key_are_caught() {
-    let dir = tempfile::tempdir().unwrap();
-    drop(store_with_three_runs(dir.path()));
+fn records_signed_by_another_key_are_caught(backend: &dyn Backend) {
+    drop(store_with_three_runs(backend));
     let other = SigningKey::from_bytes(&[9u8; 32]);
-    let store = SqliteStore::open(&dir.path().join(DATABASE_FILE))
-        .unwrap()
-        .with_verifying_key(other.verifying_key());
+    let store = backend.open(Keys::Verifying(other.verifying_key()));
     let broken = store.verify().unwrap().broken.unwrap();
     assert_eq!((broken.seq, broken.field.as_str()), (1, "signature"));
 }
 
-#[test]
-fn the_outbox_keeps_one_message_per_run_and_its_delivery_status() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store_with_three_runs(dir.path());
-    let now = slot();
-    assert!(store.enqueue_mail("run-a", "{}", now).unwrap());
-    assert!(
-        !store.enqueue_mail("run-a", "{}", now).unwrap(),
-        "second enqueue is a no-op"
-    );
-    let due = store.due_mail(now).unwrap();
-    assert_eq!(due.len(), 1);
-    assert!(store.claim_mail(due[0].id, now).unwrap());
-    assert!(!store.claim_mail(due[0].id, now).unwrap(), "claimed once");
-    store
-        .mail_failed(due[0].id, "connection refused", now + Duration::seconds(30))
-        .unwrap();
-    assert!(
-        store.due_mail(now).unwrap().is_empty(),
-        "not due before its backoff"
-    );
-    let delivery = store.delivery("run-a").unwrap().unwrap();
-    assert_eq!(
-        (delivery.status.as_str(), delivery.attempts),
-        ("pending", 1)
-    );
-    assert_eq!(delivery.last_error.as_deref(), Some("connection refused"));
-    let due = store.due_mail(now + Duration::seconds(30)).unwrap();
-    assert!(
-        store
-            .claim_mail(due[0].id, now + Duration::seconds(30))
-            .unwrap()
-    );
-    store
-        .mail_delivered(due[0].id, now + Duration::seconds(31))
-        .unwrap();
-    let delivery = store.delivery("run-a").unwrap().unwrap();
-    assert_eq!(
-        (delivery.status.as_str(), delivery.attempts),
-        ("delivered", 2)
-    );
-    assert!(store.due_mail(now + Duration::days(1)).unwrap().is_empty());
-    // The chain is untouched by delivery bookkeeping.
-    assert!(store.verify().unwrap().intact());
-}
-
-#[test]
-fn a_message_left_sending_by_a_dead_sender_is_retried_once_its_claim_expires() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(DATABASE_FILE);
-    let now = slot();
-    {
-        let store = SqliteStore::open(&path).unwrap();
-        store.enqueue_mail("run-a", "{}", now).unwrap();
-        let due = store.due_mail(now).unwrap();
-        assert!(store.claim_mail(due[0].id, now).unwrap());
-    } // the sender dies mid-send
-    // Another process opening the store (e.g. `firedrill runs`) must not steal a live claim.
-    let store = SqliteStore::open(&path).unwrap();
-    let soon = now + Duration::minutes(1);
-    assert!(store.due_mail(soon).unwrap().is_empty());
-    assert_eq!(store.delivery("run-a").unwrap().unwrap().status, "sending");
-    let later = now + Duration::minutes(11);
-    let due = store.due_mail(later).unwrap();
-    assert_eq!(due.len(), 1);
-    assert!(store.claim_mail(due[0].id, later).unwrap());
-    assert_eq!(store.delivery("run-a").unwrap().unwrap().attempts, 2);
-}
-
-#[test]
-fn an_interrupted_run_without_an_end_is_stored_and_read_back_unchanged() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = store_with_three_runs(dir.path());
+fn an_interrupted_run_without_an_end_is_stored_and_read_back_unchanged(backend: &dyn Backend) {
+    let mut store = store_with_three_runs(backend);
     let mut interrupted = firedrill_core::report::fixtures::interrupted_run();
     interrupted.id = "full-dr-interrupted".to_string();
     assert!(interrupted.finished_at.is_none());

@@ -1,4 +1,4 @@
-//! Measured floats survive the store: whatever finite `f64` a run holds, its record verifies intact after a reopen.
+//! Measured floats survive each backend: whatever finite `f64` a run holds, its record verifies intact after a reopen.
 //!
 //! A field's digest is taken from the canonical text of the in-memory value at append,
 //! and `verify` recomputes it from the stored text. That only agrees if parsing the text
@@ -6,16 +6,22 @@
 //! workspace): its default fast parser can be one ulp off, and `verify` then reported an
 //! untouched record as broken.
 
-use std::path::Path;
-
 use chrono::Duration;
 use firedrill_core::report::fixtures::{passing_run, slot};
 use firedrill_core::run::{RunRecord, ServiceAvailability};
 use firedrill_store::canonical::{canonical_json, field_digests};
-use firedrill_store::{DATABASE_FILE, RunStore, SqliteStore, report_hashes};
+use firedrill_store::report_hashes;
 use proptest::prelude::*;
-use rusqlite::Connection;
+use proptest::test_runner::TestRunner;
 use serde_json::Value;
+
+use crate::backends::{Backend, Keys, on_both_backends};
+
+on_both_backends!(
+    a_recovery_time_the_default_float_parser_reads_back_one_ulp_off_verifies_intact,
+    stored_floats_are_their_shortest_text_as_before_so_existing_stores_verify,
+    a_run_holding_any_finite_float_verifies_intact_after_reopening,
+);
 
 /// The value from the issue: a recovery time the default parser reads back one ulp off.
 const REPORTED: f64 = 3.6047462770000003;
@@ -42,10 +48,13 @@ fn run_with(value: f64) -> RunRecord {
     run
 }
 
-/// Appends `runs` to a new store in `dir`, then reopens it and verifies.
-fn append_reopen_verify(dir: &Path, runs: &[RunRecord]) -> firedrill_store::Verification {
+/// Appends `runs` to the (new) store of `backend`, then reopens it and verifies.
+fn append_reopen_verify(
+    backend: &dyn Backend,
+    runs: &[RunRecord],
+) -> firedrill_store::Verification {
     {
-        let mut store = SqliteStore::open(&dir.join(DATABASE_FILE)).unwrap();
+        let mut store = backend.open(Keys::None);
         for (i, run) in runs.iter().enumerate() {
             let mut run = run.clone();
             run.id = format!("{}-{i}", run.id);
@@ -58,36 +67,28 @@ fn append_reopen_verify(dir: &Path, runs: &[RunRecord]) -> firedrill_store::Veri
                 .unwrap();
         }
     }
-    SqliteStore::open(&dir.join(DATABASE_FILE))
-        .unwrap()
-        .verify()
-        .unwrap()
+    backend.open(Keys::None).verify().unwrap()
 }
 
-#[test]
-fn a_recovery_time_the_default_float_parser_reads_back_one_ulp_off_verifies_intact() {
+fn a_recovery_time_the_default_float_parser_reads_back_one_ulp_off_verifies_intact(
+    backend: &dyn Backend,
+) {
     // Before exact parsing: "field run.phases[0].recovery_seconds: does not match its
     // recorded digest" on a store nobody touched.
     let mut run = passing_run();
     run.phases[0].recovery_seconds = Some(REPORTED);
-    let dir = tempfile::tempdir().unwrap();
-    let verification = append_reopen_verify(dir.path(), &[run]);
+    let verification = append_reopen_verify(backend, &[run]);
     assert!(verification.intact(), "{:?}", verification.broken);
 }
 
-#[test]
-fn stored_floats_are_their_shortest_text_as_before_so_existing_stores_verify() {
+fn stored_floats_are_their_shortest_text_as_before_so_existing_stores_verify(
+    backend: &dyn Backend,
+) {
     // The writing side did not change: the entry holds the shortest text that reads back
     // as the float (what stores written before exact parsing hold too), and exact parsing
     // reads that text back to the float its digest was taken from.
-    let dir = tempfile::tempdir().unwrap();
-    assert!(append_reopen_verify(dir.path(), &[run_with(REPORTED)]).intact());
-    let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
-    let entry: String = conn
-        .query_row("SELECT entry FROM records WHERE seq = 1", [], |row| {
-            row.get(0)
-        })
-        .unwrap();
+    assert!(append_reopen_verify(backend, &[run_with(REPORTED)]).intact());
+    let entry = backend.raw().column("entry", 1);
     assert!(entry.contains(r#""recovery_seconds":3.6047462770000003,"#));
     let parsed: Value = serde_json::from_str("3.6047462770000003").unwrap();
     assert_eq!(parsed.as_f64().map(f64::to_bits), Some(REPORTED.to_bits()));
@@ -109,19 +110,24 @@ fn finite_f64() -> impl Strategy<Value = f64> {
     ]
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
-
-    #[test]
-    fn a_run_holding_any_finite_float_verifies_intact_after_reopening(
-        values in proptest::collection::vec(finite_f64(), 1..4)
-    ) {
-        let dir = tempfile::tempdir().unwrap();
-        let runs: Vec<RunRecord> = values.iter().copied().map(run_with).collect();
-        let verification = append_reopen_verify(dir.path(), &runs);
-        prop_assert!(verification.intact(), "{:?} for {values:?}", verification.broken);
-        prop_assert_eq!(verification.records, runs.len() as u64);
-    }
+/// Each case in a store of its own (`Backend::fresh`), which proptest's macro cannot hand
+/// its cases.
+fn a_run_holding_any_finite_float_verifies_intact_after_reopening(backend: &dyn Backend) {
+    let mut runner = TestRunner::new(ProptestConfig::with_cases(64));
+    let values = proptest::collection::vec(finite_f64(), 1..4);
+    runner
+        .run(&values, |values| {
+            let runs: Vec<RunRecord> = values.iter().copied().map(run_with).collect();
+            let verification = append_reopen_verify(&*backend.fresh(), &runs);
+            prop_assert!(
+                verification.intact(),
+                "{:?} for {values:?}",
+                verification.broken
+            );
+            prop_assert_eq!(verification.records, runs.len() as u64);
+            Ok(())
+        })
+        .unwrap();
 }
 
 proptest! {
