@@ -300,3 +300,17 @@ fn a_store_is_opened_and_used_from_tokio_blocking_pool_and_block_in_place() {
         drop(store);
     });
 }
+
+/// `sslmode=require` goes through TLS (the test server offers none), and the refusal
+/// names the server.
+#[test]
+fn sslmode_require_refuses_a_server_without_tls_naming_it() {
+    let database = Postgres::new();
+    let url = database.url().replace("sslmode=disable", "sslmode=require");
+    let err = PostgresStore::open(&url, None).unwrap_err();
+    assert!(matches!(err, StoreError::PostgresConnect { .. }), "{err:?}");
+    let text = chain_of(&err);
+    let port = PostgresServer::shared().port;
+    assert!(text.contains(&format!("127.0.0.1:{port}/")), "{text}");
+    assert!(text.contains("TLS"), "{text}");
+}
