@@ -355,3 +355,37 @@ fn control_characters_in_echoed_names_are_escaped() {
         "{text:?}"
     );
 }
+
+#[test]
+fn a_postgres_store_is_configured_without_its_password_in_the_file() {
+    let config = load(
+        "version: 1\nstorage:\n  postgres:\n    url: postgres://firedrill@db:5432/firedrill\n    password: { env: FIREDRILL_STORE_PASSWORD }\n",
+    )
+    .unwrap();
+    let pg = config.postgres_storage.unwrap();
+    assert_eq!(pg.url, "postgres://firedrill@db:5432/firedrill");
+    assert_eq!(
+        pg.password,
+        Some(config::Secret::Env("FIREDRILL_STORE_PASSWORD".into()))
+    );
+    assert!(load("version: 1\n").unwrap().postgres_storage.is_none());
+
+    let text = diagnostics(
+        "version: 1\nstorage:\n  postgres:\n    url: postgres://firedrill:hunter2@db/firedrill\n",
+    );
+    assert!(
+        text.contains("firedrill.yaml:4:10: storage.postgres.url: the URL holds a password"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("hunter2"),
+        "the password is not echoed: {text}"
+    );
+    let text = diagnostics("version: 1\nstorage:\n  postgres: { url: mysql://db/x }\n");
+    assert!(
+        text.contains("storage.postgres.url: `mysql://db/x` is not a postgres:// URL"),
+        "{text}"
+    );
+    let text = diagnostics("version: 1\nstorage:\n  postgres: { url: postgres:///x }\n");
+    assert!(text.contains("names no host"), "{text}");
+}

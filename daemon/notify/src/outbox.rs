@@ -47,7 +47,7 @@ pub struct DeliveryPass {
 }
 
 /// Queues `email`; false when its run already has a message (queued or delivered).
-pub fn enqueue<Q: MailQueue>(
+pub fn enqueue<Q: MailQueue + ?Sized>(
     queue: &Q,
     email: &OutgoingEmail,
     now: DateTime<Utc>,
@@ -69,7 +69,7 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 
 /// Sends every message due at `now`. A failure is recorded on the message with the time of
 /// its next attempt; only storage errors end the pass early.
-pub async fn deliver_due<Q: MailQueue, M: Mailer>(
+pub async fn deliver_due<Q: MailQueue + ?Sized, M: Mailer>(
     queue: &Q,
     mailer: &M,
     backoff: &Backoff,

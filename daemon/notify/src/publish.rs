@@ -63,7 +63,7 @@ pub fn render_run(
         })
 }
 
-pub fn publish_run<S: RunStore + MailQueue>(
+pub fn publish_run<S: RunStore + MailQueue + ?Sized>(
     store: &mut S,
     renderer: &Renderer,
     config: &Config,

@@ -1,4 +1,4 @@
-//! The engine's write-ahead run journal (`SqliteJournal`) on the one store file, and
+//! The engine's write-ahead run journal (`StoreJournal`) on the one store file, and
 //! `JournalState`, the plugins' `state` capability kept in that journal.
 //!
 //! Every entry is committed (SQLite in WAL mode with `synchronous = FULL`, see
@@ -7,36 +7,45 @@
 //! run on tokio's blocking pool, never on a worker thread that drives probes and plugin calls.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use firedrill_host::capabilities::BackendError;
 use firedrill_host::capabilities::state::{Scope, StateStore};
-use firedrill_store::{RunJournal, SqliteStore, StoreError};
+use firedrill_store::{Store, StoreError};
+
+use crate::adapters::store::StoreAt;
 use parking_lot::Mutex;
 
 use crate::engine::ports::{Journal, JournalEntry, ScenarioError};
 
 /// The run journal: one row per entry, in order, in the store's `journal` table.
 #[derive(Debug, Clone)]
-pub struct SqliteJournal {
+pub struct StoreJournal {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
-    path: PathBuf,
-    store: Mutex<Option<SqliteStore>>,
+    at: StoreAt,
+    store: Mutex<Option<Box<dyn Store>>>,
 }
 
-fn failed(path: &Path, err: impl std::fmt::Display) -> ScenarioError {
-    ScenarioError(format!("run journal {}: {err}", path.display()))
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("at", &self.at)
+            .finish_non_exhaustive()
+    }
+}
+
+fn failed(at: &str, err: impl std::fmt::Display) -> ScenarioError {
+    ScenarioError(format!("run journal {at}: {err}"))
 }
 
 /// A store error with its causes, for the journal's string errors.
-fn store_failed(path: &Path, err: &StoreError) -> ScenarioError {
-    failed(path, crate::exit::error_chain(err))
+fn store_failed(at: &str, err: &(dyn std::error::Error + 'static)) -> ScenarioError {
+    failed(at, crate::exit::error_chain(err))
 }
 
 impl Inner {
@@ -44,16 +53,17 @@ impl Inner {
     /// blocking pool.
     fn with<T>(
         &self,
-        f: impl FnOnce(&SqliteStore) -> Result<T, StoreError>,
+        f: impl FnOnce(&dyn Store) -> Result<T, StoreError>,
     ) -> Result<T, ScenarioError> {
         let mut guard = self.store.lock();
+        let described = || self.at.describe();
         if guard.is_none() {
-            let store = SqliteStore::open(&self.path).map_err(|e| store_failed(&self.path, &e))?;
+            let store = self.at.open().map_err(|e| store_failed(&described(), &e))?;
             *guard = Some(store);
         }
-        match guard.as_ref() {
-            Some(store) => f(store).map_err(|e| store_failed(&self.path, &e)),
-            None => Err(failed(&self.path, "not open")),
+        match guard.as_deref() {
+            Some(store) => f(store).map_err(|e| store_failed(&described(), &e)),
+            None => Err(failed(&described(), "not open")),
         }
     }
 
@@ -71,18 +81,23 @@ impl Inner {
     }
 }
 
-impl SqliteJournal {
-    /// The journal in the store at `path` (`storage/firedrill.db`), opened on first use.
+impl StoreJournal {
+    /// The journal in the SQLite store at `path` (`storage/firedrill.db`), opened on first use.
     pub fn new(path: &Path) -> Self {
+        Self::at(StoreAt::Sqlite(path.to_path_buf()))
+    }
+
+    /// The journal in the store `at`, opened on first use.
+    pub fn at(at: StoreAt) -> Self {
         Self {
             inner: Arc::new(Inner {
-                path: path.to_path_buf(),
+                at,
                 store: Mutex::new(None),
             }),
         }
     }
 
-    /// Runs blocking SQLite work on tokio's blocking pool.
+    /// Runs blocking store work on tokio's blocking pool.
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Inner) -> Result<T, ScenarioError> + Send + 'static,
@@ -90,7 +105,12 @@ impl SqliteJournal {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || f(&inner))
             .await
-            .map_err(|err| failed(&self.inner.path, format!("journal task failed: {err}")))?
+            .map_err(|err| {
+                failed(
+                    &self.inner.at.describe(),
+                    format!("journal task failed: {err}"),
+                )
+            })?
     }
 
     async fn entries_of(&self, run_id: &str) -> Result<Vec<JournalEntry>, ScenarioError> {
@@ -100,7 +120,7 @@ impl SqliteJournal {
 }
 
 #[async_trait]
-impl Journal for SqliteJournal {
+impl Journal for StoreJournal {
     async fn append(&self, run_id: &str, entry: &JournalEntry) -> Result<(), ScenarioError> {
         let (kind, text) = encode(entry)?;
         let run_id = run_id.to_string();
@@ -143,14 +163,14 @@ impl Journal for SqliteJournal {
 /// Appends `entry` through a store the caller already holds open (blocking: off the
 /// async workers), so recording a run and journaling it share one connection.
 pub fn append_to(
-    store: &SqliteStore,
+    store: &dyn Store,
     run_id: &str,
     entry: &JournalEntry,
 ) -> Result<(), ScenarioError> {
     let (kind, text) = encode(entry)?;
     store
         .journal_append(run_id, kind, &text)
-        .map_err(|err| store_failed(store.path(), &err))
+        .map_err(|err| store_failed("(the store)", &err))
 }
 
 const RUN_FINISHED: &str = "run-finished";
@@ -187,7 +207,7 @@ struct Cache {
 /// `inject` saved.
 #[derive(Debug)]
 pub struct JournalState {
-    journal: SqliteJournal,
+    journal: StoreJournal,
     cache: Mutex<Cache>,
 }
 
@@ -200,7 +220,7 @@ fn legacy_key_of(scope: Scope<'_>, key: &str) -> StateKey {
 }
 
 impl JournalState {
-    pub fn new(journal: Arc<SqliteJournal>) -> Self {
+    pub fn new(journal: Arc<StoreJournal>) -> Self {
         Self {
             journal: (*journal).clone(),
             cache: Mutex::new(Cache::default()),
@@ -313,7 +333,7 @@ mod tests {
     async fn unfinished_runs_survive_reopening_the_journal() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(firedrill_store::DATABASE_FILE);
-        let journal = SqliteJournal::new(&path);
+        let journal = StoreJournal::new(&path);
         let at = chrono::Utc::now();
         journal
             .append(
@@ -354,7 +374,7 @@ mod tests {
             .await
             .unwrap();
         drop(journal);
-        let reopened = SqliteJournal::new(&path);
+        let reopened = StoreJournal::new(&path);
         let unfinished = reopened.unfinished().await.unwrap();
         assert_eq!(unfinished.len(), 1);
         assert_eq!(unfinished[0].0, "a");
@@ -371,7 +391,7 @@ mod tests {
     async fn a_finished_run_keeps_its_record_in_the_journal_until_it_is_recorded() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(firedrill_store::DATABASE_FILE);
-        let journal = SqliteJournal::new(&path);
+        let journal = StoreJournal::new(&path);
         let at = chrono::Utc::now();
         let record = firedrill_core::report::fixtures::passing_run_at(at);
         for (run, recorded) in [("old", false), ("a", false), ("b", true)] {
@@ -400,7 +420,7 @@ mod tests {
                     .unwrap();
             }
         }
-        let reopened = SqliteJournal::new(&path);
+        let reopened = StoreJournal::new(&path);
         assert!(reopened.unfinished().await.unwrap().is_empty());
         let unrecorded = reopened.unrecorded().await.unwrap();
         assert_eq!(unrecorded.len(), 1, "{unrecorded:?}");
@@ -428,7 +448,7 @@ mod tests {
     async fn phase_state_survives_a_new_process_reading_the_same_journal() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(firedrill_store::DATABASE_FILE);
-        let state = JournalState::new(Arc::new(SqliteJournal::new(&path)));
+        let state = JournalState::new(Arc::new(StoreJournal::new(&path)));
         state
             .set(scope("run-1", "zone-a"), "cordoned", "[\"a1\"]")
             .await
@@ -448,7 +468,7 @@ mod tests {
             .unwrap();
 
         // A new process: nothing in memory, only the journal on disk.
-        let fresh = JournalState::new(Arc::new(SqliteJournal::new(&path)));
+        let fresh = JournalState::new(Arc::new(StoreJournal::new(&path)));
         let get = |run, phase, key| {
             let fresh = &fresh;
             async move { fresh.get(scope(run, phase), key).await.unwrap() }
@@ -473,13 +493,13 @@ mod tests {
     async fn state_journaled_per_scenario_by_older_versions_is_still_read() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(firedrill_store::DATABASE_FILE);
-        let journal = SqliteJournal::new(&path);
+        let journal = StoreJournal::new(&path);
         let old =
             r#"{"kind":"state","scenario":"zone-failure","key":"cordoned","value":"[\"n1\"]"}"#;
         let entry: JournalEntry = serde_json::from_str(old).expect("an older entry parses");
         journal.append("run-1", &entry).await.unwrap();
 
-        let state = JournalState::new(Arc::new(SqliteJournal::new(&path)));
+        let state = JournalState::new(Arc::new(StoreJournal::new(&path)));
         assert_eq!(
             state
                 .get(scope("run-1", "zone-a"), "cordoned")

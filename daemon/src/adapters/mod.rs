@@ -8,4 +8,5 @@ pub mod journal;
 pub mod kube;
 pub mod outbox;
 pub mod prober;
+pub mod store;
 pub mod watch;

@@ -1,30 +1,35 @@
 //! `LockedStore`: the run store's mail queue behind a mutex, so delivery can run on any thread.
 //!
-//! A SQLite connection may move between threads but not be shared; the outbox's delivery
+//! A store's connection may move between threads but not be shared; the outbox's delivery
 //! is async and holds the queue across sends, so it gets the store behind a mutex, locked
 //! only for each short queue operation (never across a send).
 
 use parking_lot::Mutex;
 
 use chrono::{DateTime, Utc};
-use firedrill_store::{Delivery, MailQueue, QueuedMail, SqliteStore, StoreError};
+use firedrill_store::{Delivery, MailQueue, QueuedMail, Store, StoreError};
 
-#[derive(Debug)]
-pub struct LockedStore(Mutex<SqliteStore>);
+pub struct LockedStore(Mutex<Box<dyn Store>>);
+
+impl std::fmt::Debug for LockedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LockedStore").finish_non_exhaustive()
+    }
+}
 
 impl LockedStore {
-    pub fn new(store: SqliteStore) -> Self {
+    pub fn new(store: Box<dyn Store>) -> Self {
         Self(Mutex::new(store))
     }
 
     fn with<T>(
         &self,
-        f: impl FnOnce(&SqliteStore) -> Result<T, StoreError>,
+        f: impl FnOnce(&dyn Store) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         // The queue is a sync trait called from async delivery: on a multi-threaded
         // runtime, tell tokio this worker blocks (its other tasks move to another
-        // thread) for the SQLite write and fsync.
-        let run = || f(&self.0.lock());
+        // thread) for the write and its fsync or commit.
+        let run = || f(&**self.0.lock());
         match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
             Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
             _ => run(),

@@ -4,7 +4,6 @@
 //! the run store is, and two channels to the runner (a queue of runs to start, and the
 //! handle of the run in progress for aborts).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -18,7 +17,7 @@ use chrono::Utc;
 use firedrill_core::config::Config;
 use firedrill_core::report::Renderer;
 use firedrill_core::run::Trigger;
-use firedrill_store::{RunStore, SqliteStore};
+use firedrill_store::Store;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -45,7 +44,7 @@ pub struct AppState {
     /// The configuration in force (replaced when the daemon reloads it).
     pub config: tokio::sync::watch::Receiver<crate::app::live::LiveConfig>,
     pub metrics: Metrics,
-    pub store_path: PathBuf,
+    pub store: crate::app::store::StoreAt,
     pub renderer: Arc<Renderer>,
     /// The bearer token triggers need; `None`: triggering over HTTP is disabled.
     pub token: Option<String>,
@@ -239,15 +238,19 @@ async fn abort(
 /// SQLite read never stalls the workers that serve other requests and drive the drill.
 async fn with_store<T: Send + 'static>(
     state: &AppState,
-    f: impl FnOnce(Option<SqliteStore>) -> Result<T, ApiError> + Send + 'static,
+    f: impl FnOnce(Option<Box<dyn Store>>) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let path = state.store_path.clone();
+    let at = state.store.clone();
     tokio::task::spawn_blocking(move || {
-        if !path.exists() {
+        if !at.may_hold_runs() {
             return f(None);
         }
-        let store = SqliteStore::open(&path)
-            .map_err(|err| error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
+        let store = at.open().map_err(|err| {
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                crate::exit::error_chain(&err),
+            )
+        })?;
         f(Some(store))
     })
     .await

@@ -9,6 +9,7 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 use super::*;
+use firedrill_store::RunStore;
 
 struct Rig {
     _dir: tempfile::TempDir,
@@ -28,7 +29,7 @@ fn rig() -> Rig {
     .unwrap();
     let store_path = dir.path().join("firedrill.db");
     let run = firedrill_core::report::fixtures::passing_run();
-    let mut store = SqliteStore::open(&store_path).unwrap();
+    let mut store = firedrill_store::SqliteStore::open(&store_path).unwrap();
     store.append(&run, BTreeMap::new(), Utc::now()).unwrap();
     let (jobs_tx, jobs) = tokio::sync::mpsc::unbounded_channel();
     let state = AppState {
@@ -38,7 +39,7 @@ fn rig() -> Rig {
         })
         .1,
         metrics: Metrics::new().unwrap(),
-        store_path,
+        store: crate::app::store::StoreAt::Sqlite(store_path),
         renderer: Arc::new(Renderer::with_overrides(&[]).unwrap()),
         token: Some("s3cret".into()),
         jobs: jobs_tx,

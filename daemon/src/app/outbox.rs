@@ -3,9 +3,10 @@
 use chrono::Utc;
 use firedrill_core::config::Config;
 use firedrill_notify::Backoff;
-use firedrill_store::{DATABASE_FILE, MailQueue, SqliteStore};
+use firedrill_store::MailQueue;
 
 use crate::adapters::outbox::LockedStore;
+use crate::app::store::StoreAt;
 
 /// What one pass did.
 #[derive(Debug, Default)]
@@ -23,13 +24,16 @@ pub async fn deliver(config: &Config) -> Result<Option<OutboxPass>, String> {
     let Some(email) = &config.email else {
         return Ok(None);
     };
-    let path = config.storage_path.join(DATABASE_FILE);
-    if !path.exists() {
+    let at = StoreAt::of(config);
+    if !at.may_hold_runs() {
         return Ok(None);
     }
     let mailer = firedrill_notify::mailer_from_config(&email.transport)
         .map_err(|err| format!("email cannot be sent: {err}"))?;
-    let store = SqliteStore::open(&path).map_err(|err| format!("outbox: {err}"))?;
+    let store = tokio::task::spawn_blocking(move || at.open())
+        .await
+        .map_err(|err| format!("outbox: the task opening the store failed: {err}"))?
+        .map_err(|err| format!("outbox: {}", crate::exit::error_chain(&err)))?;
     let store = LockedStore::new(store);
     let pass = firedrill_notify::deliver_due(&store, &mailer, &Backoff::default(), Utc::now())
         .await

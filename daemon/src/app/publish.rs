@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use chrono::Utc;
 use firedrill_core::config::Config;
 use firedrill_core::run::RunRecord;
-use firedrill_store::{RunStore, SqliteStore};
+use firedrill_store::Store;
 
 use crate::adapters::journal;
 use crate::app::render::renderer;
-use crate::app::store::store_error;
+use crate::app::store::{StoreAt, store_error};
 use crate::engine::ports::JournalEntry;
 use crate::exit::CommandError;
 
@@ -41,18 +41,15 @@ fn why(err: &tokio::task::JoinError) -> &'static str {
 }
 
 /// The blocking part of [`publish`]: the chain append and the report files.
-fn record_run(config: &Config, record: &RunRecord) -> Result<(SqliteStore, PathBuf), CommandError> {
-    let path = config.storage_path.join(firedrill_store::DATABASE_FILE);
+fn record_run(
+    config: &Config,
+    record: &RunRecord,
+) -> Result<(Box<dyn Store>, PathBuf), CommandError> {
     std::fs::create_dir_all(&config.storage_path).map_err(|source| CommandError::Io {
         path: config.storage_path.display().to_string(),
         source,
     })?;
-    let mut store = SqliteStore::open(&path).map_err(store_error)?;
-    if let Some(key) = &config.signing_key {
-        store = store.with_signing_key(
-            firedrill_store::signing::load_signing_key(key).map_err(store_error)?,
-        );
-    }
+    let mut store = StoreAt::of(config).open_signing(config.signing_key.as_deref())?;
     let renderer = renderer(config)?;
     // Stored already when a process was killed after storing it and before journaling
     // that it had: the chain keeps one record per run, the files are written again.
@@ -60,7 +57,7 @@ fn record_run(config: &Config, record: &RunRecord) -> Result<(SqliteStore, PathB
     let rendered = if already {
         firedrill_notify::render_run(&renderer, config, record)
     } else {
-        firedrill_notify::publish_run(&mut store, &renderer, config, record, Utc::now())
+        firedrill_notify::publish_run(&mut *store, &renderer, config, record, Utc::now())
             .map(|published| published.rendered)
     }
     .map_err(|err| usage(format!("cannot record run {}: {err}", record.id)))?;
@@ -78,7 +75,7 @@ fn record_run(config: &Config, record: &RunRecord) -> Result<(SqliteStore, PathB
     }
     // The journal may now forget the record it kept for this moment.
     if let Err(err) = journal::append_to(
-        &store,
+        &*store,
         &record.id,
         &JournalEntry::Recorded { at: Utc::now() },
     ) {

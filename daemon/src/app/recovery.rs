@@ -15,7 +15,7 @@ use firedrill_core::run::RunRecord;
 
 use super::publish::publish;
 use super::session::{Session, open};
-use crate::adapters::journal::SqliteJournal;
+use crate::adapters::journal::StoreJournal;
 use crate::engine::ports::Journal as _;
 use crate::engine::recovery::{InterruptedRun, settle};
 use crate::exit::CommandError;
@@ -160,7 +160,7 @@ pub async fn recover(
             known.join(", ")
         )));
     }
-    let journal = SqliteJournal::new(&config.storage_path.join(firedrill_store::DATABASE_FILE));
+    let journal = StoreJournal::at(crate::adapters::store::StoreAt::of(config));
     let runs = journal
         .unfinished()
         .await

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::adapters::canaries::DatabaseCanaries;
 use crate::adapters::databases::Databases;
 use crate::adapters::host::WasmtimeScenarios;
-use crate::adapters::journal::{JournalState, SqliteJournal};
+use crate::adapters::journal::{JournalState, StoreJournal};
 use crate::adapters::kube::{KubeCluster, connect_in_cluster, connect_kubeconfig, connect_url};
 use crate::adapters::prober::{HttpProber, PrometheusAlerts};
 use crate::engine::Engine;
@@ -109,9 +109,9 @@ pub async fn open(config: &Config, target_name: &str) -> Result<Session, Command
             embedded: sandbox.is_some(),
         },
     };
-    let journal = Arc::new(SqliteJournal::new(
-        &config.storage_path.join(firedrill_store::DATABASE_FILE),
-    ));
+    let journal = Arc::new(StoreJournal::at(crate::adapters::store::StoreAt::of(
+        config,
+    )));
     let databases = Arc::new(Databases::from_config(config).map_err(|err| usage(err.to_string()))?);
     let backends = Backends {
         cluster: Arc::new(cluster.clone()),

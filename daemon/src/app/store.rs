@@ -1,7 +1,10 @@
-//! The evidence store as commands and the API open it, and its errors as command errors.
+//! The store as commands open it (`open_store`: nothing is created by reading), and its
+//! errors as command errors. Where it is: `adapters::store::StoreAt`.
 
 use firedrill_core::config::Config;
-use firedrill_store::{DATABASE_FILE, SqliteStore, StoreError};
+use firedrill_store::{Store, StoreError};
+
+pub use crate::adapters::store::{OpenError, StoreAt};
 
 use crate::exit::CommandError;
 
@@ -11,12 +14,18 @@ pub fn store_error(err: StoreError) -> CommandError {
     CommandError::Usage(crate::exit::error_chain(&err))
 }
 
-/// The run store under the configuration's storage path, or `None` when no run was ever
-/// recorded (reading commands must not create it).
-pub fn open_store(config: &Config) -> Result<Option<SqliteStore>, CommandError> {
-    let path = config.storage_path.join(DATABASE_FILE);
-    if !path.exists() {
+impl From<OpenError> for CommandError {
+    fn from(err: OpenError) -> Self {
+        CommandError::Usage(crate::exit::error_chain(&err))
+    }
+}
+
+/// The configuration's store, or `None` when no run was ever recorded in its SQLite file
+/// (reading commands must not create it).
+pub fn open_store(config: &Config) -> Result<Option<Box<dyn Store>>, CommandError> {
+    let at = StoreAt::of(config);
+    if !at.may_hold_runs() {
         return Ok(None);
     }
-    SqliteStore::open(&path).map(Some).map_err(store_error)
+    Ok(Some(at.open()?))
 }

@@ -4,7 +4,6 @@ use std::path::Path;
 
 use chrono::{DateTime, Duration, NaiveDate, SubsecRound, Utc};
 use firedrill_core::report::{Audit, AuditRun, ChainStatus};
-use firedrill_store::RunStore;
 
 use crate::app::render::{renderer, report_error};
 use crate::app::store::{open_store, store_error};

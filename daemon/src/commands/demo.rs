@@ -30,7 +30,7 @@ async fn serve_api(
         })
         .1,
         metrics: metrics.clone(),
-        store_path: config.storage_path.join(firedrill_store::DATABASE_FILE),
+        store: crate::app::store::StoreAt::of(config),
         renderer: std::sync::Arc::new(renderer),
         // The demo takes no triggers: its one run is already decided.
         token: None,

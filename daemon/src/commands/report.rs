@@ -2,8 +2,6 @@
 
 use std::path::Path;
 
-use firedrill_store::RunStore;
-
 use crate::app::render::renderer;
 use crate::app::store::{open_store, store_error};
 use crate::cli::{ReportArgs, ReportFormat};

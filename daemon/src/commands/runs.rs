@@ -3,7 +3,6 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use firedrill_store::{DATABASE_FILE, MailQueue, RunStore};
 use serde::Serialize;
 
 use crate::app::store::{open_store, store_error};
@@ -28,7 +27,7 @@ pub fn run(path: &Path, args: &RunsArgs) -> Result<Exit, CommandError> {
         } else {
             crate::outln!(
                 "No runs recorded in {}.",
-                config.storage_path.join(DATABASE_FILE).display()
+                crate::app::store::StoreAt::of(&config).describe()
             );
         }
         return Ok(Exit::Success);

@@ -2,22 +2,21 @@
 
 use std::path::Path;
 
-use firedrill_store::RunStore;
-use firedrill_store::signing::load_verifying_key;
-
-use crate::app::store::{open_store, store_error};
+use crate::app::store::{StoreAt, store_error};
 use crate::cli::VerifyArgs;
 use crate::exit::{CommandError, Exit};
 
 pub fn run(path: &Path, args: &VerifyArgs) -> Result<Exit, CommandError> {
     let config = crate::load_config(path)?;
-    let Some(mut store) = open_store(&config)? else {
+    let at = StoreAt::of(&config);
+    if !at.may_hold_runs() {
         crate::outln!("Chain intact: no runs recorded yet.");
         return Ok(Exit::Success);
-    };
-    if let Some(key) = &args.public_key {
-        store = store.with_verifying_key(load_verifying_key(key).map_err(store_error)?);
     }
+    let store = match &args.public_key {
+        Some(key) => at.open_verifying(key)?,
+        None => at.open()?,
+    };
     let verification = store.verify().map_err(store_error)?;
     match &verification.broken {
         None => {

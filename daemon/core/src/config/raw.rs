@@ -90,6 +90,21 @@ pub struct RawStorage {
     /// A file holding a 32-byte ed25519 secret key (raw or 64 hex digits): every run
     /// record's hash is then signed, and `firedrill verify --public-key` checks it.
     pub signing_key: Option<String>,
+    /// Keep the journal, run records, outbox and scheduler state in PostgreSQL instead of
+    /// the SQLite file under `path`: what several replicas share (`path` still holds the
+    /// rendered reports and the plugin cache, which each replica may keep for itself).
+    pub postgres: Option<RawPostgresStorage>,
+}
+
+/// The PostgreSQL database of the store.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPostgresStorage {
+    /// Connection URL without password, e.g.
+    /// `postgres://firedrill@db.example:5432/firedrill?sslmode=require`.
+    pub url: String,
+    /// The password, from an environment variable or a file.
+    pub password: Option<RawSecret>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]

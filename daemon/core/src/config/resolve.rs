@@ -63,6 +63,8 @@ pub struct Config {
     pub storage_path: PathBuf,
     /// The ed25519 key that signs run records, if configured.
     pub signing_key: Option<PathBuf>,
+    /// The PostgreSQL database of the store; `None`: the SQLite file under `storage_path`.
+    pub postgres_storage: Option<PostgresStorage>,
     pub objectives: Objectives,
     pub targets: BTreeMap<String, Target>,
     pub default_target: String,
@@ -148,6 +150,14 @@ pub struct Probing {
 pub enum Secret {
     Env(String),
     File(PathBuf),
+}
+
+/// The store's PostgreSQL database (`storage.postgres`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostgresStorage {
+    /// The URL, with no password in it.
+    pub url: String,
+    pub password: Option<Secret>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -583,11 +593,26 @@ pub(crate) fn resolve(
         raw.api.token.as_ref().and_then(|secret| {
             resolve_secret(secret, &root.key("api").key("token"), &rel, reporter)
         });
+    let postgres_storage = raw.storage.postgres.as_ref().and_then(|pg| {
+        let path = root.key("storage").key("postgres");
+        let password = pg
+            .password
+            .as_ref()
+            .and_then(|secret| resolve_secret(secret, &path.key("password"), &rel, reporter));
+        postgres_url_problem(&pg.url)
+            .map(|problem| reporter.error(&path.key("url"), problem))
+            .is_none()
+            .then(|| PostgresStorage {
+                url: pg.url.clone(),
+                password,
+            })
+    });
 
     Some(Config {
         source: file.to_string(),
         storage_path: rel(raw.storage.path.as_deref().unwrap_or("firedrill-data")),
         signing_key: raw.storage.signing_key.as_deref().map(rel),
+        postgres_storage,
         objectives,
         targets,
         default_target,
@@ -717,6 +742,35 @@ fn resolve_service(
         min_ready,
         probes,
     })
+}
+
+/// Why `url` is no PostgreSQL URL firedrill accepts for its store, if it is not.
+fn postgres_url_problem(url: &str) -> Option<String> {
+    let Some(rest) = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+    else {
+        return Some(format!(
+            "`{url}` is not a postgres:// URL (e.g. postgres://firedrill@db:5432/firedrill)"
+        ));
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    if let Some((user, _)) = authority.rsplit_once('@')
+        && user.contains(':')
+    {
+        return Some(
+            "the URL holds a password: put it under storage.postgres.password (env or file) instead"
+                .into(),
+        );
+    }
+    if authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
+        .is_empty()
+    {
+        return Some(format!("`{url}` names no host"));
+    }
+    None
 }
 
 fn resolve_secret(

@@ -17,7 +17,8 @@ use chrono::{DateTime, Utc};
 use firedrill_core::config::Config;
 use firedrill_core::run::Trigger;
 use firedrill_core::scheduler::{Decision, SkipReason, decide, next_wake};
-use firedrill_store::{RunStore, ScheduleState, SqliteStore};
+
+use crate::app::store::StoreAt;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -38,21 +39,35 @@ fn usage(message: impl Into<String>) -> CommandError {
 
 /// How far each drill's slots were handled, from the store. A store that cannot be read
 /// is reported and taken as empty: each drill's schedule then starts afresh from now.
-fn load_handled(store_path: &Path) -> BTreeMap<String, DateTime<Utc>> {
-    match SqliteStore::open(store_path).and_then(|store| store.handled_slots()) {
+fn load_handled(store: &StoreAt) -> BTreeMap<String, DateTime<Utc>> {
+    let handled = store
+        .open()
+        .map_err(|err| crate::exit::error_chain(&err))
+        .and_then(|opened| {
+            opened
+                .handled_slots()
+                .map_err(|err| crate::exit::error_chain(&err))
+        });
+    match handled {
         Ok(handled) => handled,
-        Err(err) => {
-            tracing::error!(path = %store_path.display(), error = %crate::app::store::store_error(err), "Could not read the scheduler state; slots missed while the daemon was down cannot be seen");
+        Err(error) => {
+            tracing::error!(store = %store.describe(), %error, "Could not read the scheduler state; slots missed while the daemon was down cannot be seen");
             BTreeMap::new()
         }
     }
 }
 
-fn save_handled(store_path: &Path, handled: &BTreeMap<String, DateTime<Utc>>) {
-    if let Err(err) =
-        SqliteStore::open(store_path).and_then(|store| store.save_handled_slots(handled))
-    {
-        tracing::error!(path = %store_path.display(), error = %crate::app::store::store_error(err), "Could not save the scheduler state; missed slots may be judged wrongly after a restart");
+fn save_handled(store: &StoreAt, handled: &BTreeMap<String, DateTime<Utc>>) {
+    let saved = store
+        .open()
+        .map_err(|err| crate::exit::error_chain(&err))
+        .and_then(|opened| {
+            opened
+                .save_handled_slots(handled)
+                .map_err(|err| crate::exit::error_chain(&err))
+        });
+    if let Err(error) = saved {
+        tracing::error!(store = %store.describe(), %error, "Could not save the scheduler state; missed slots may be judged wrongly after a restart");
     }
 }
 
@@ -77,12 +92,19 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
         })
         .transpose()?;
     let metrics = Metrics::new().map_err(|err| usage(format!("cannot set up metrics: {err}")))?;
-    let store_path = config.storage_path.join(firedrill_store::DATABASE_FILE);
+    let store = StoreAt::of(&config);
     // Counters start at zero for every drill and result, so the first failure is an increase.
     metrics.register_drills(&config);
-    if store_path.exists() {
-        let store = SqliteStore::open(&store_path).map_err(crate::app::store::store_error)?;
-        for stored in store.runs().map_err(crate::app::store::store_error)? {
+    if store.may_hold_runs() {
+        let at = store.clone();
+        let runs = tokio::task::spawn_blocking(move || {
+            at.open()
+                .map_err(CommandError::from)
+                .and_then(|opened| opened.runs().map_err(crate::app::store::store_error))
+        })
+        .await
+        .map_err(|err| usage(format!("cannot read the run store: {err}")))??;
+        for stored in runs {
             metrics.observe_run(&stored.entry.run);
         }
     }
@@ -108,7 +130,7 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
     let state = AppState {
         config: live.clone(),
         metrics: metrics.clone(),
-        store_path: store_path.clone(),
+        store: store.clone(),
         renderer: Arc::new(crate::app::render::renderer(&config)?),
         token,
         jobs: jobs_tx.clone(),
@@ -199,7 +221,7 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
     ));
     let scheduler = tokio::spawn(schedule_loop(
         daemon,
-        store_path.clone(),
+        store.clone(),
         jobs_tx,
         Timing::wall(),
     ));
@@ -383,7 +405,7 @@ impl Timing {
 /// queues what [`decide`] says is due and records how far slots were handled.
 pub async fn schedule_loop(
     daemon: Daemon,
-    store_path: PathBuf,
+    store: StoreAt,
     jobs: tokio::sync::mpsc::UnboundedSender<RunJob>,
     timing: Timing,
 ) {
@@ -408,8 +430,8 @@ pub async fn schedule_loop(
             }
         }
         let config = live.borrow_and_update().config.clone();
-        let path = store_path.clone();
-        let mut handled = tokio::task::spawn_blocking(move || load_handled(&path))
+        let at = store.clone();
+        let mut handled = tokio::task::spawn_blocking(move || load_handled(&at))
             .await
             .unwrap_or_default();
         let now = now_fn();
@@ -450,8 +472,8 @@ pub async fn schedule_loop(
             }
             handled.insert(drill.name.clone(), now);
         }
-        let (path, saved) = (store_path.clone(), handled.clone());
-        if let Err(err) = tokio::task::spawn_blocking(move || save_handled(&path, &saved)).await {
+        let (at, saved) = (store.clone(), handled.clone());
+        if let Err(err) = tokio::task::spawn_blocking(move || save_handled(&at, &saved)).await {
             tracing::error!(error = %err, "Could not save the scheduler state");
         }
         metrics.refresh_schedule(&config, now);

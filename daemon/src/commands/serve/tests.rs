@@ -28,7 +28,7 @@ async fn run_loop(start: &str, days: u64, handled: Option<(&str, &str)>) -> Vec<
     let config =
         firedrill_core::config::load_str("t.yaml", CONFIG, dir.path(), &crate::resolve_context())
             .unwrap();
-    let store_path = dir.path().join(firedrill_store::DATABASE_FILE);
+    let store = crate::app::store::StoreAt::Sqlite(dir.path().join(firedrill_store::DATABASE_FILE));
     if let Some((drill, at)) = handled {
         let mut state = BTreeMap::new();
         state.insert(drill.to_string(), utc(at));
@@ -41,7 +41,7 @@ async fn run_loop(start: &str, days: u64, handled: Option<(&str, &str)>) -> Vec<
             .to_string(),
             utc(start),
         );
-        save_handled(&store_path, &state);
+        save_handled(&store, &state);
     }
     let (_live_tx, live) = watch::channel(LiveConfig {
         config: Arc::new(config),
@@ -64,7 +64,7 @@ async fn run_loop(start: &str, days: u64, handled: Option<(&str, &str)>) -> Vec<
     };
     let task = tokio::spawn(schedule_loop(
         daemon,
-        store_path,
+        store,
         jobs_tx,
         Timing {
             clock,
