@@ -371,7 +371,7 @@ pub enum JournalEntry {
     Recorded { at: DateTime<Utc> },
 }
 
-/// The write-ahead journal of runs (`SqliteJournal` in production).
+/// The write-ahead journal of runs (`StoreJournal` in production).
 #[async_trait]
 pub trait Journal: Send + Sync {
     async fn append(&self, run_id: &str, entry: &JournalEntry) -> Result<(), ScenarioError>;
