@@ -203,6 +203,9 @@ impl Cache {
 pub struct KubeWatches {
     client: Client,
     slot: Arc<WatchSlot>,
+    /// Each node's zone label, read once per run: the per-pod breakdown of every phase
+    /// names the zone its replacements went to, and a node does not change zones.
+    zones: Arc<Mutex<BTreeMap<String, Option<String>>>>,
 }
 
 impl std::fmt::Debug for KubeWatches {
@@ -214,7 +217,11 @@ impl std::fmt::Debug for KubeWatches {
 impl KubeWatches {
     /// Watches that fill `slot`, the one the cluster's `KubeCluster` reads from.
     pub fn new(client: Client, slot: Arc<WatchSlot>) -> Self {
-        Self { client, slot }
+        Self {
+            client,
+            slot,
+            zones: Arc::default(),
+        }
     }
 }
 
@@ -306,6 +313,7 @@ impl Watches for KubeWatches {
             cache,
             observer,
             tasks: Mutex::new(Some(tasks)),
+            zones: self.zones.clone(),
         }))
     }
 }
@@ -346,6 +354,7 @@ struct KubePhaseWatch {
     cache: Arc<Cache>,
     observer: Arc<Mutex<Observer>>,
     tasks: Mutex<Option<Tasks>>,
+    zones: Arc<Mutex<BTreeMap<String, Option<String>>>>,
 }
 
 impl KubePhaseWatch {
@@ -379,24 +388,29 @@ impl PhaseWatch for KubePhaseWatch {
         self.stop();
         let mut seen = self.observer.lock().seen();
         // The zone of each replacement's node: from the node cache when nodes were
-        // watched, else one read per node (a node that cannot be read has no zone here).
-        let mut zones: BTreeMap<String, Option<String>> = BTreeMap::new();
+        // watched, else what an earlier phase of the run read, else one read per node
+        // (a node that cannot be read has no zone here, and is read again next time).
         for pod in &mut seen.pods {
             let Some(node) = pod.node.clone() else {
                 continue;
             };
-            if !zones.contains_key(&node) {
-                let zone = match self.cache.node(&node) {
-                    Some(cached) => cached.and_then(|n| n.labels().get(ZONE_LABEL).cloned()),
-                    None => Api::<KubeNode>::all(self.client.clone())
+            let known = self.zones.lock().get(&node).cloned();
+            let zone = match (self.cache.node(&node), known) {
+                (Some(cached), _) => cached.and_then(|n| n.labels().get(ZONE_LABEL).cloned()),
+                (None, Some(zone)) => zone,
+                (None, None) => {
+                    let read = Api::<KubeNode>::all(self.client.clone())
                         .get(&node)
                         .await
                         .ok()
-                        .and_then(|n| n.labels().get(ZONE_LABEL).cloned()),
-                };
-                zones.insert(node.clone(), zone);
-            }
-            pod.zone = zones.get(&node).cloned().flatten();
+                        .map(|n| n.labels().get(ZONE_LABEL).cloned());
+                    if let Some(zone) = &read {
+                        self.zones.lock().insert(node.clone(), zone.clone());
+                    }
+                    read.flatten()
+                }
+            };
+            pod.zone = zone;
         }
         seen
     }
