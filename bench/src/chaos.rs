@@ -21,7 +21,7 @@ fn experiment() -> PathBuf {
 }
 
 /// `target/bench/chaostoolkit-venv/bin/chaos` (bench/run installs it), or `$CHAOS_BIN`.
-fn chaos_bin() -> Result<PathBuf> {
+pub(crate) fn chaos_bin() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("CHAOS_BIN") {
         let path = PathBuf::from(path);
         if !path.is_file() {
@@ -55,16 +55,16 @@ fn chaos_bin() -> Result<PathBuf> {
 
 /// One drill by one tool.
 #[derive(Debug)]
-struct Sample {
-    wall: Duration,
-    requests: Tally,
+pub(crate) struct Sample {
+    pub(crate) wall: Duration,
+    pub(crate) requests: Tally,
     /// Reported recovery minus the true one, in ms, when the tool reports a recovery.
-    error_ms: Option<f64>,
+    pub(crate) error_ms: Option<f64>,
     /// The tool's reported recovery time, in seconds.
-    reported: Option<f64>,
-    ok: bool,
+    pub(crate) reported: Option<f64>,
+    pub(crate) ok: bool,
     /// The tool reported success before the replacement pod was really Ready.
-    ended_before_recovery: bool,
+    pub(crate) ended_before_recovery: bool,
 }
 
 /// The last Ready time of a `web` pod in `[from, to)`.
@@ -101,7 +101,7 @@ async fn firedrill_once(
     })
 }
 
-async fn chaos_once(
+pub(crate) async fn chaos_once(
     chaos: &Path,
     sandbox: &SandboxProcess,
     proxy: &CountingProxy,

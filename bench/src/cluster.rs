@@ -187,3 +187,60 @@ pub fn run_record(finished: &Finished) -> Result<serde_json::Value> {
         )
     })
 }
+
+/// RSS of process `pid` in KiB (0 when it is gone).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Runs `firedrill -c config ARGS...` to the end, sampling its RSS every 100 ms: the
+/// samples are (wall time, KiB).
+pub async fn run_firedrill_sampled(
+    config: &Path,
+    args: &[&str],
+) -> Result<(Finished, Vec<(chrono::DateTime<chrono::Utc>, u64)>)> {
+    let started = Instant::now();
+    let child = firedrill()?
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("run firedrill {}", args.join(" ")))?;
+    let pid = child.id().context("firedrill exited at once")?;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        tokio::spawn(async move {
+            let mut samples = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let rss = rss_kib(pid);
+                if rss > 0 {
+                    samples.push((chrono::Utc::now(), rss));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            samples
+        })
+    };
+    let output = child.wait_with_output().await?;
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let samples = sampler.await.unwrap_or_default();
+    Ok((
+        Finished {
+            wall: started.elapsed(),
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        },
+        samples,
+    ))
+}

@@ -10,14 +10,18 @@
 //! - [`stats`]: quantiles and formatting.
 //! - [`rto`]: RTO measurement error against the sandbox's ground truth.
 //! - [`chaos`]: the same pod-failure drill by Chaos Toolkit, side by side.
+//! - [`krkn`]: krkn-lib's pod monitor beside firedrill and Chaos Toolkit.
+//! - [`cache`]: memory of a phase's cluster watch (`KubeWatches`) per 1,000 pods.
 //! - [`plugins`]: plugin compile, cached instantiate and host-call costs.
 //! - [`probe`]: the availability prober's throughput on one core and its p95.
 //! - [`scale`]: `plan` and a zone drill over 5,000 pods and 300 nodes.
 //! - [`idle`]: RSS and CPU of an idle `serve`.
 
+mod cache;
 mod chaos;
 mod cluster;
 mod idle;
+mod krkn;
 mod plugins;
 mod probe;
 mod proxy;
@@ -51,6 +55,29 @@ enum Command {
         /// Runs of each tool.
         #[arg(long, default_value_t = 5)]
         runs: usize,
+    },
+    /// krkn-lib's pod monitor, firedrill and Chaos Toolkit on the same kill: error vs truth.
+    Krkn {
+        /// Rounds of krkn-lib and phases of firedrill.
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+        /// Chaos Toolkit runs (each starts a Python process).
+        #[arg(long, default_value_t = 5)]
+        chaos_runs: usize,
+    },
+    /// Memory of a phase's cluster watch (firedrill's `KubeWatches`) at several sizes.
+    Cache {
+        /// Deployments of 100 pods per size (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "10,50")]
+        deployments: Vec<u32>,
+    },
+    /// (internal) The child process of `cache`.
+    #[command(hide = true)]
+    CacheProbe {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        deployments: u32,
     },
     /// Plugin costs: first-load compile, instantiate from the cache, host-call overhead.
     Plugins {
@@ -90,6 +117,12 @@ async fn main() -> Result<()> {
     match cli.command {
         Command::Rto { phases } => rto::run(phases).await?,
         Command::Chaostoolkit { runs } => chaos::run(runs).await?,
+        Command::Krkn { rounds, chaos_runs } => krkn::run(rounds, chaos_runs).await?,
+        Command::Cache { deployments } => cache::run(&deployments).await?,
+        Command::CacheProbe { url, deployments } => {
+            cache::probe(&url, deployments).await?;
+            return Ok(());
+        }
         Command::Plugins { calls } => plugins::run(calls).await?,
         Command::Probe { seconds } => probe::run(Duration::from_secs(seconds)).await?,
         Command::Scale {
@@ -113,10 +146,12 @@ async fn all() {
     report("probe", probe::run(Duration::from_secs(5)).await);
     report("rto", rto::run(100).await);
     report("chaostoolkit", chaos::run(5).await);
+    report("krkn", krkn::run(20, 5).await);
     report("scale", scale::run(50, 100).await);
     // The 1,000-pod size is the one the first run could complete (BENCHMARKS.md, "Found
     // slow"); it is kept so that its recovery and per-change figures stay comparable.
     report("scale (small)", scale::run(10, 20).await);
+    report("cache", cache::run(&[10, 50]).await);
     report("idle", idle::run(Duration::from_secs(60)).await);
 }
 

@@ -65,11 +65,11 @@ fn phase(services: usize) -> Phase {
 /// Mean time of one `verify` over `phase`, after a warm-up.
 async fn per_call(plugin: &Plugin, phase: &Phase, calls: u32) -> Result<Duration> {
     for _ in 0..5 {
-        plugin.verify(phase).await.context("warm-up call")?;
+        plugin.verify(phase, None).await.context("warm-up call")?;
     }
     let started = Instant::now();
     for _ in 0..calls {
-        plugin.verify(phase).await.context("call")?;
+        plugin.verify(phase, None).await.context("call")?;
     }
     Ok(started.elapsed() / calls)
 }

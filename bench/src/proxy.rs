@@ -49,6 +49,18 @@ impl Drop for CountingProxy {
 impl CountingProxy {
     /// Listens on a free loopback port and forwards to `upstream` (`http://host:port`).
     pub async fn start(upstream: &str) -> Result<Self> {
+        Self::start_inner(upstream, None).await
+    }
+
+    /// Like [`Self::start`], but holds each `list pods` request (a scenario's own read,
+    /// not a watch's initial list) back for a random time, uniform in `[0, jitter)`,
+    /// before forwarding it: a phase's plan reads pods before its fault, so the fault
+    /// lands at a random offset to the sandbox's controller tick.
+    pub async fn start_with_list_jitter(upstream: &str, jitter: Duration) -> Result<Self> {
+        Self::start_inner(upstream, Some(jitter)).await
+    }
+
+    async fn start_inner(upstream: &str, list_jitter: Option<Duration>) -> Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
@@ -65,7 +77,13 @@ impl CountingProxy {
                     let (seen, client, upstream) = (seen.clone(), client.clone(), upstream.clone());
                     tokio::spawn(async move {
                         let service = service_fn(move |request| {
-                            forward(request, client.clone(), upstream.clone(), seen.clone())
+                            forward(
+                                request,
+                                client.clone(),
+                                upstream.clone(),
+                                seen.clone(),
+                                list_jitter,
+                            )
                         });
                         let _ = hyper::server::conn::http1::Builder::new()
                             .serve_connection(TokioIo::new(stream), service)
@@ -163,6 +181,7 @@ async fn forward(
     client: Client<HttpConnector, Incoming>,
     upstream: Arc<str>,
     seen: Arc<Mutex<Vec<Seen>>>,
+    list_jitter: Option<Duration>,
 ) -> Result<Response<Body>, Infallible> {
     let path_and_query = request
         .uri()
@@ -174,6 +193,9 @@ async fn forward(
         request.uri().path(),
         request.uri().query().unwrap_or(""),
     );
+    if let Some(jitter) = list_jitter.filter(|_| class == "list pods") {
+        tokio::time::sleep(jitter.mul_f64(uniform())).await;
+    }
     let at = Utc::now();
     let started = Instant::now();
     let (mut parts, body) = request.into_parts();
@@ -193,6 +215,18 @@ async fn forward(
         });
     }
     Ok(response)
+}
+
+/// A pseudo-random number in `[0, 1)` (std's randomly keyed hasher; no dependency).
+fn uniform() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 fn error(status: StatusCode, message: &str) -> Response<Body> {
@@ -224,9 +258,13 @@ pub fn classify(method: &str, path: &str, query: &str) -> String {
     };
     let name = rest.get(1);
     let sub = rest.get(2);
-    let watching = query
-        .split('&')
-        .any(|pair| pair == "watch=true" || pair == "watch=1");
+    // As the API server reads it (Go's ParseBool): the Python client sends `watch=True`.
+    let watching = query.split('&').any(|pair| {
+        matches!(
+            pair.strip_prefix("watch="),
+            Some("1" | "t" | "T" | "true" | "TRUE" | "True")
+        )
+    });
     if watching {
         return format!("watch {kind}");
     }
@@ -234,6 +272,11 @@ pub fn classify(method: &str, path: &str, query: &str) -> String {
         (_, Some("proxy")) => "probe (service proxy)".into(),
         ("POST", Some("eviction")) => format!("evict {kind}"),
         (_, Some(sub)) => format!("{} {kind}/{sub}", method.to_lowercase()),
+        // A reflector starts its watch with a list in pages of 500 (kube-runtime's and
+        // client-go's default page size); a scenario's own read asks for no pages.
+        ("GET", None) if name.is_none() && query.split('&').any(|p| p == "limit=500") => {
+            format!("list {kind} (a watch's initial list)")
+        }
         ("GET", None) if name.is_none() => format!("list {kind}"),
         ("GET", None) => format!("get {kind}"),
         ("POST", None) => format!("create {kind}"),
@@ -253,6 +296,23 @@ mod tests {
             "list pods"
         );
         assert_eq!(classify("GET", "/api/v1/pods", "watch=true"), "watch pods");
+        // The Python client's spelling, which the API server accepts.
+        assert_eq!(
+            classify(
+                "GET",
+                "/api/v1/namespaces/shop/pods",
+                "labelSelector=a&watch=True"
+            ),
+            "watch pods"
+        );
+        assert_eq!(
+            classify(
+                "GET",
+                "/api/v1/namespaces/shop/pods",
+                "limit=500&labelSelector=a"
+            ),
+            "list pods (a watch's initial list)"
+        );
         assert_eq!(
             classify("DELETE", "/api/v1/namespaces/shop/pods/web-1", ""),
             "delete pods"

@@ -18,7 +18,7 @@ use crate::stats::{heading, secs};
 /// a longer one would only make a slow drain slower to report.
 const CALL_TIMEOUT: &str = "4m";
 
-fn platform(deployments: u32, nodes_per_zone: u32) -> String {
+pub fn platform(deployments: u32, nodes_per_zone: u32) -> String {
     let mut text = format!(
         "namespace: bench\nzones: [zone-a, zone-b, zone-c]\nnodesPerZone: {nodes_per_zone}\ndeployments:\n"
     );
@@ -113,7 +113,8 @@ pub async fn run(deployments: u32, nodes_per_zone: u32) -> Result<()> {
     let lost_before = sandbox.get_json("/sandbox/v1/ground-truth").await?["podsLost"]
         .as_array()
         .map_or(0, Vec::len);
-    let drill = cluster::run_firedrill(&config, &["run", "zone", "--output", "json"]).await?;
+    let (drill, rss) =
+        cluster::run_firedrill_sampled(&config, &["run", "zone", "--output", "json"]).await?;
     let record = cluster::run_record(&drill)?;
     let seen = proxy.seen();
     let phase = &record["phases"][0];
@@ -151,21 +152,120 @@ pub async fn run(deployments: u32, nodes_per_zone: u32) -> Result<()> {
             .filter(|p| at(&p["createdAt"]).is_ok_and(|c| c >= started_at.trunc_subsecs(0)))
             .count()
     });
-    if let Some(recovered_at) = recovered_at {
-        let truth = ground["podsReady"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|p| at(&p["createdAt"]).is_ok_and(|c| c >= started_at.trunc_subsecs(0)))
-            .filter_map(|p| at(&p["readyAt"]).ok())
-            .filter(|r| *r < finished_at)
-            .max();
-        if let Some(truth) = truth {
-            println!(
-                "recovery error vs ground truth (last replacement Ready): {:.0} ms",
-                seconds_between(truth.max(injected_at), recovered_at) * 1e3
-            );
+    // The replacements the record names (its `pods` list), else every pod created since
+    // the phase started; the last one's ground-truth Ready against `recovered_at`.
+    let names: Vec<&str> = phase["pods"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["replacement"].as_str())
+        .map(|q| q.rsplit_once('/').map_or(q, |(_, n)| n))
+        .collect();
+    let replacements: Vec<DateTime<Utc>> = ground["podsReady"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| {
+            if names.is_empty() {
+                at(&p["createdAt"]).is_ok_and(|c| c >= started_at.trunc_subsecs(0))
+            } else {
+                p["pod"].as_str().is_some_and(|n| names.contains(&n))
+            }
+        })
+        .filter_map(|p| at(&p["readyAt"]).ok())
+        .collect();
+    let clock = &phase["clock"];
+    println!(
+        "clock: started by {} at {} ({}), inject_seconds {:.2}, held_back_seconds {:.2}, stopped by {} ({}), verify calls {}; recovery_seconds {}",
+        clock["started_by"].as_str().unwrap_or("?"),
+        clock["started_at"].as_str().unwrap_or("?"),
+        clock["first_action"].as_str().unwrap_or("-"),
+        clock["inject_seconds"].as_f64().unwrap_or(f64::NAN),
+        clock["held_back_seconds"].as_f64().unwrap_or(0.0),
+        clock["stopped_by"].as_str().unwrap_or("?"),
+        clock["event"].as_str().unwrap_or("-"),
+        clock["verify_calls"],
+        phase["recovery_seconds"]
+            .as_f64()
+            .map_or("none".into(), |s| format!("{s:.3} s")),
+    );
+    println!(
+        "replacements: {} named in the record's pods list, {} of them Ready by the sandbox",
+        names.len(),
+        replacements.len()
+    );
+    if let (Some(recovered_at), Some(truth)) = (recovered_at, replacements.iter().max()) {
+        let error = seconds_between(*truth, recovered_at) * 1e3;
+        println!(
+            "recovery error vs ground truth (recovered_at - last replacement Ready): {error:+.0} ms   target <= 250 ms: {}",
+            if (0.0..=250.0).contains(&error) {
+                "met"
+            } else if error < 0.0 {
+                "NOT met (early)"
+            } else {
+                "NOT met"
+            }
+        );
+    }
+    // Memory of the `firedrill run` process: before the phase's watch and during it.
+    let before_phase = rss
+        .iter()
+        .filter(|(t, _)| *t < started_at)
+        .map(|(_, kib)| *kib)
+        .max()
+        .unwrap_or(0);
+    let in_phase_rss = rss
+        .iter()
+        .filter(|(t, _)| *t >= started_at && *t < finished_at)
+        .map(|(_, kib)| *kib)
+        .max()
+        .unwrap_or(0);
+    println!(
+        "RSS of `firedrill run`: peak {:.1} MiB before the phase, {:.1} MiB during the phase (watch of {pods} pods and {nodes} nodes, plugin, evictions in flight)",
+        before_phase as f64 / 1024.0,
+        in_phase_rss as f64 / 1024.0
+    );
+    let evictions: Vec<&crate::proxy::Seen> = seen
+        .iter()
+        .filter(|s| s.class == "evict pods" && s.at >= started_at && s.at < finished_at)
+        .collect();
+    if !evictions.is_empty() {
+        let total: f64 = evictions.iter().map(|s| s.latency.as_secs_f64()).sum();
+        let max = evictions
+            .iter()
+            .map(|s| s.latency.as_secs_f64())
+            .fold(0.0, f64::max);
+        // In flight: the most evictions whose [sent, answered) intervals overlap.
+        let mut edges: Vec<(DateTime<Utc>, i32)> = Vec::new();
+        for s in &evictions {
+            edges.push((s.at, 1));
+            edges.push((
+                s.at + chrono::Duration::from_std(s.latency).unwrap_or_default(),
+                -1,
+            ));
         }
+        edges.sort();
+        let (mut now, mut most) = (0, 0);
+        for (_, d) in edges {
+            now += d;
+            most = most.max(now);
+        }
+        let first = evictions.first().map(|s| s.at).unwrap_or(started_at);
+        let span = evictions
+            .iter()
+            .map(|s| s.at + chrono::Duration::from_std(s.latency).unwrap_or_default())
+            .max()
+            .map_or(0.0, |last| seconds_between(first, last));
+        let mean_ms = total / evictions.len() as f64 * 1e3;
+        println!(
+            "evictions: {} in {:.1} s, latency mean {:.1} ms (max {:.0} ms), {:.1} in flight on average, at most {most}   target mean <= 50 ms: {}",
+            evictions.len(),
+            span,
+            mean_ms,
+            max * 1e3,
+            if span > 0.0 { total / span } else { 0.0 },
+            if mean_ms <= 50.0 { "met" } else { "NOT met" }
+        );
     }
     let before = Tally::between(&seen, DateTime::<Utc>::MIN_UTC, started_at);
     let in_phase = Tally::between(&seen, started_at, finished_at);
@@ -187,13 +287,9 @@ pub async fn run(deployments: u32, nodes_per_zone: u32) -> Result<()> {
         "API requests after the phase (rollback, end): {}",
         after.describe()
     );
-    let polls: u64 = phase["detection"]
-        .as_str()
-        .and_then(|d| d.rsplit_once(", "))
-        .and_then(|(_, calls)| calls.trim_end_matches(" calls)").parse().ok())
-        .unwrap_or(0);
+    let polls: u64 = clock["verify_calls"].as_u64().unwrap_or(0);
     println!(
-        "pod changes in the phase: {lost} pods lost, {replaced} replacements Ready; verify polls {polls}; pods x polls = {}; requests in the phase per pod change: {:.2}",
+        "pod changes in the phase: {lost} pods lost, {replaced} replacements Ready; verify calls {polls}; pods x calls = {}; requests in the phase per pod change: {:.2}",
         u64::from(pods) * polls,
         in_phase.total() as f64 / (lost + replaced).max(1) as f64
     );
