@@ -4,8 +4,9 @@
 
 Lints and renders the chart offline (helm-python-sdk: Helm 4 as a library) for every
 `ci/*-values.yaml`, validates the manifests with kubernetes-validate --strict, checks the
-rendered Deployment, Secrets wiring, RBAC (least privilege), PrometheusRule, dashboard
-ConfigMap and NOTES, the configuration with `firedrill check` when a binary is given, and
+rendered Deployment, the store (SQLite on one replica's ReadWriteOnce claim, or PostgreSQL
+with no shared volume; several replicas without a database refused at render), Secrets
+wiring, RBAC (least privilege), PrometheusRule, dashboard ConfigMap and NOTES, the configuration with `firedrill check` when a binary is given, and
 every dashboard query (known metric names only; PromQL parsed by `promtool check rules`).
 With a binary, target/plugins/ and kubectl, helm/rbac_drills.py also applies each example's
 RBAC to a sandbox and runs its drills with the ServiceAccount's token, then removes each
@@ -17,6 +18,7 @@ end-to-end test tests/tests/dashboard.rs, not a check here. Prints one line per 
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
@@ -124,6 +126,47 @@ def one(docs: list[dict], kind: str) -> dict:
     found = by_kind(docs, kind)
     assert len(found) == 1, f"expected one {kind}, found {len(found)}"
     return found[0]
+
+
+def rendered_config(docs: list[dict]) -> dict:
+    """The firedrill configuration the ConfigMap holds."""
+    cm = one([d for d in docs if d["kind"] == "ConfigMap" and "firedrill.yaml" in d.get("data", {})], "ConfigMap")
+    return yaml.safe_load(cm["data"]["firedrill.yaml"])
+
+
+def database(values: dict) -> dict:
+    """The values' `store.postgres` (empty without a database)."""
+    pg = values.get("store", {}).get("postgres", {})
+    return pg if pg.get("url") else {}
+
+
+def render_error(values: dict, schema: bool = True) -> str:
+    """The error rendering `values` fails with ("" if it renders). Rendering checks the
+    values schema first; without `schema`, a copy of the chart without values.schema.json
+    is rendered, so that the templates' own `fail` is read (what `helm install
+    --skip-schema-validation` meets)."""
+    chart_dir = CHART
+    if not schema:
+        chart_dir = OUT / "chart-without-schema"
+        if not chart_dir.exists():
+            shutil.copytree(CHART, chart_dir)
+            (chart_dir / "values.schema.json").unlink()
+    try:
+        with helm.Chart.load(str(chart_dir)) as chart:
+            chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+    except helm.HelmError as exc:
+        return str(exc)
+    return ""
+
+
+def schema_error(values: dict) -> str:
+    """Why values.schema.json refuses `values`; "" if it accepts them."""
+    try:
+        with helm.Chart.load(str(CHART)) as chart:
+            chart.validate_schema(values)
+    except helm.HelmError as exc:
+        return str(exc) or "refused"
+    return ""
 
 
 # ---------------------------------------------------------------- RBAC
@@ -285,15 +328,15 @@ def main() -> int:
             assert "add" not in csc.get("capabilities", {}), csc
             ports = {p["name"]: p["containerPort"] for p in container["ports"]}
             assert ports == {"http": 9477}, ports
-            assert dep["spec"]["replicas"] == values.get("replicaCount", 2)
+            assert dep["spec"]["replicas"] == values.get("replicaCount", 1)
             if not values.get("resources"):
                 assert "resources" not in container, "resources must be left to the user"
             mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
             assert mounts["config"] == "/etc/firedrill", mounts
-            config = yaml.safe_load(one([d for d in docs if d["kind"] == "ConfigMap" and "firedrill.yaml" in d.get("data", {})], "ConfigMap")["data"]["firedrill.yaml"])
+            config = rendered_config(docs)
             assert mounts["data"] == config["storage"]["path"], (mounts, config["storage"])
             volumes = {v["name"]: v for v in pod["volumes"]}
-            if values.get("persistence", {}).get("enabled", True):
+            if values.get("persistence", {}).get("enabled", True) and not database(values):
                 assert "persistentVolumeClaim" in volumes["data"], volumes["data"]
             else:
                 assert "emptyDir" in volumes["data"], volumes["data"]
@@ -305,49 +348,68 @@ def main() -> int:
         def storage(docs=docs, values=values):
             dep = one(docs, "Deployment")
             pod = dep["spec"]["template"]["spec"]
-            affinity = pod.get("affinity", {})
+            config = rendered_config(docs)
+            pg = database(values)
             persistence = values.get("persistence", {})
-            modes = persistence.get("accessModes", ["ReadWriteMany"])
             pvcs = by_kind(docs, "PersistentVolumeClaim")
-            if persistence.get("enabled", True) and not persistence.get("existingClaim"):
-                assert [p["spec"]["accessModes"] for p in pvcs] == [modes], [p["spec"] for p in pvcs]
-            replicas = values.get("replicaCount", 2)
-            co_located = persistence.get("enabled", True) and replicas > 1 and "ReadWriteMany" not in modes
-            term = {"labelSelector": {"matchLabels": dep["spec"]["selector"]["matchLabels"]},
-                    "topologyKey": "kubernetes.io/hostname"}
-            required = affinity.get("podAffinity", {}).get("requiredDuringSchedulingIgnoredDuringExecution", [])
-            assert (term in required) == co_located, \
-                f"co-location podAffinity={term in required}, expected {co_located} (replicas {replicas}, modes {modes})"
-            for key, given in values.get("affinity", {}).items():
-                for rule, terms in given.items():
-                    for t in terms:
-                        assert t in affinity.get(key, {}).get(rule, []), f"affinity {key}.{rule} from values lost: {affinity}"
+            claims = [v for v in pod["volumes"] if "persistentVolumeClaim" in v and v["name"] != "plugins"]
+            election = config.get("leader_election", {})
+            strategy = dep["spec"].get("strategy", {}).get("type", "RollingUpdate")
+            if pg:
+                # The replicas share the database, never a volume.
+                assert not pvcs, f"a claim rendered with store.postgres: {[p['metadata']['name'] for p in pvcs]}"
+                assert not claims, f"a claim mounted with store.postgres: {claims}"
+                assert "emptyDir" in {v["name"]: v for v in pod["volumes"]}["data"]
+                wanted = {"url": pg["url"]}
+                if pg.get("password") or pg.get("existingSecret"):
+                    wanted["password"] = {"env": "FIREDRILL_STORE_PASSWORD"}
+                assert config["storage"].get("postgres") == wanted, config["storage"]
+                assert election.get("enabled") is True, f"no leader election with a database: {election}"
+                assert strategy == "RollingUpdate", strategy
+            else:
+                assert values.get("replicaCount", 1) <= 1, "several replicas rendered without a database"
+                assert "postgres" not in config["storage"], config["storage"]
+                assert election.get("enabled") is False, f"leader election without a database: {election}"
+                assert strategy == "Recreate", f"strategy {strategy}: two pods could write the SQLite store at once"
+                if persistence.get("enabled", True) and not persistence.get("existingClaim"):
+                    modes = persistence.get("accessModes", ["ReadWriteOnce"])
+                    assert [p["spec"]["accessModes"] for p in pvcs] == [modes], [p["spec"] for p in pvcs]
+                    assert [c["persistentVolumeClaim"]["claimName"] for c in claims] == [pvcs[0]["metadata"]["name"]], claims
+                else:
+                    assert not pvcs, pvcs
+            # The affinity is the values' own: the chart adds nothing (no replicas pinned
+            # to the node of a shared claim).
+            assert pod.get("affinity", {}) == values.get("affinity", {}), pod.get("affinity")
 
-        check(f"{name}: one shared run store; replicas on one node iff it is not ReadWriteMany", storage)
+        check(f"{name}: SQLite on one replica's claim, or PostgreSQL and no shared volume", storage)
 
         def secrets(docs=docs, values=values):
             dep = one(docs, "Deployment")
             env = {e["name"]: e for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
             own = {d["metadata"]["name"]: d for d in by_kind(docs, "Secret")}
-            for var, section, key in (("FIREDRILL_API_TOKEN", "api", "api-token"),
-                                      ("FIREDRILL_SMTP_PASSWORD", "smtp", "smtp-password")):
-                cfg = values.get(section, {})
+            # (variable, values section, key in the chart's Secret, default existingSecretKey)
+            for var, section, key, existing_key in (
+                    ("FIREDRILL_API_TOKEN", "api", "api-token", "api-token"),
+                    ("FIREDRILL_SMTP_PASSWORD", "smtp", "smtp-password", "smtp-password"),
+                    ("FIREDRILL_STORE_PASSWORD", "store.postgres", "store-password", "password")):
+                cfg = database(values) if section == "store.postgres" else values.get(section, {})
                 wanted = section == "api" or cfg.get("password") or cfg.get("existingSecret")
                 if not wanted:
                     assert var not in env, f"{var} set without a {section} secret"
                     continue
                 ref = env[var]["valueFrom"]["secretKeyRef"]
                 if cfg.get("existingSecret"):
-                    assert ref == {"name": cfg["existingSecret"], "key": cfg.get("existingSecretKey", key)}, ref
+                    assert ref == {"name": cfg["existingSecret"], "key": cfg.get("existingSecretKey", existing_key)}, ref
                 else:
                     assert ref["name"] in own and key in own[ref["name"]]["data"], (ref, list(own))
                     if cfg.get("token") or cfg.get("password"):
-                        import base64
                         assert base64.b64decode(own[ref["name"]]["data"][key]).decode() == (cfg.get("token") or cfg.get("password"))
-            if values.get("api", {}).get("existingSecret") and values.get("smtp", {}).get("existingSecret"):
+            if values.get("api", {}).get("existingSecret") and values.get("smtp", {}).get("existingSecret") \
+                    and not database(values).get("password"):
                 assert not own, f"the chart created Secrets {list(own)} although existing ones are given"
             config_text = json.dumps([d.get("data") for d in by_kind(docs, "ConfigMap")])
-            for secret_value in (values.get("api", {}).get("token"), values.get("smtp", {}).get("password")):
+            for secret_value in (values.get("api", {}).get("token"), values.get("smtp", {}).get("password"),
+                                 database(values).get("password")):
                 if secret_value:
                     assert secret_value not in config_text, "a secret leaked into a ConfigMap"
 
@@ -408,15 +470,15 @@ def main() -> int:
         def notes_check(files=files, values=values):
             text = notes(files)
             assert "firedrill check" in text, text
-            persistence = values.get("persistence", {})
+            pg = database(values)
             warned = "WARNING: persistence is disabled" in text
-            assert warned == (not persistence.get("enabled", True)), f"persistence warning={warned}"
-            co_located = persistence.get("enabled", True) and values.get("replicaCount", 2) > 1 \
-                and "ReadWriteMany" not in persistence.get("accessModes", ["ReadWriteMany"])
-            warned = "every replica is scheduled on the same node" in text
-            assert warned == co_located, f"same-node warning={warned}, expected {co_located}"
+            expected = not pg and not values.get("persistence", {}).get("enabled", True)
+            assert warned == expected, f"persistence warning={warned}, expected {expected}"
+            hinted = "keep the store in PostgreSQL" in text
+            assert hinted == (not pg), f"note on two replicas with PostgreSQL={hinted}"
+            assert ("sharing the store in PostgreSQL" in text) == bool(pg), text.splitlines()[:3]
 
-        check(f"{name}: NOTES.txt (emptyDir warning iff persistence disabled, same-node iff co-located)", notes_check)
+        check(f"{name}: NOTES.txt (the store it uses, emptyDir warning iff SQLite without persistence)", notes_check)
 
         if FIREDRILL:
             def firedrill_check(docs=docs, name=name):
@@ -441,15 +503,15 @@ def main() -> int:
     # -- the values schema and the RBAC checker can fail (they are not vacuous)
     def schema_rejects():
         for bad in ({"replicaCount": "two"}, {"rbac": {"namespaces": ["Not_A_Namespace"]}},
-                    {"persistance": {"enabled": False}}, {"config": {"version": 2}}):
-            try:
-                with helm.Chart.load(str(CHART)) as chart:
-                    chart.validate_schema(bad)
-            except helm.HelmError:
-                continue
-            raise AssertionError(f"values.schema.json accepted {bad}")
+                    {"persistance": {"enabled": False}}, {"config": {"version": 2}},
+                    {"replicaCount": 2}, {"replicaCount": 2, "store": {"postgres": {"url": ""}}},
+                    {"persistence": {"accessModes": ["ReadWriteMany"]}}):
+            assert schema_error(bad), f"values.schema.json accepted {bad}"
+        for good in ({"replicaCount": 1}, {"replicaCount": 2, "store": {"postgres": {"url": "postgres://firedrill@db:5432/firedrill?sslmode=require"}}},
+                     {"store": {"postgres": {"url": "postgresql://db.example/firedrill"}}}):
+            assert not schema_error(good), f"values.schema.json refused {good}: {schema_error(good)}"
 
-    check("values.schema.json rejects wrong types, typos and bad namespaces", schema_rejects)
+    check("values.schema.json rejects wrong types, typos, bad namespaces, and several replicas without a database", schema_rejects)
 
     def loopback_listen_refused():
         values = copy.deepcopy(load_values(CHART / "values.yaml"))
@@ -464,17 +526,77 @@ def main() -> int:
 
     check("a config listening on loopback or another port is refused at render", loopback_listen_refused)
 
-    def read_write_once_pod_refused():
-        for replicas, refused in ((2, True), (1, False)):
-            values = {"replicaCount": replicas, "persistence": {"accessModes": ["ReadWriteOncePod"]}}
-            try:
-                render(values)
-            except helm.HelmError as exc:
-                assert refused and "ReadWriteOncePod" in str(exc), exc
-                continue
-            assert not refused, f"rendered {values}"
+    def several_replicas_need_a_database():
+        for values in ({"replicaCount": 2}, {"replicaCount": 3, "persistence": {"accessModes": ["ReadWriteOncePod"]}},
+                       {"replicaCount": 2, "persistence": {"enabled": False}}):
+            # The schema is checked first: either replicaCount at most 1 or a database URL.
+            error = render_error(values)
+            assert "'/replicaCount': maximum" in error and "'/store/postgres/url': minLength" in error, \
+                f"{values}: {error or 'rendered'}"
+            # The templates say the same in words when the schema is skipped.
+            error = render_error(values, schema=False)
+            wanted = f"replicaCount is {values['replicaCount']}, but several replicas need a shared PostgreSQL store"
+            assert wanted in error and "store.postgres.url" in error, f"{values}: {error or 'rendered'}"
 
-    check("ReadWriteOncePod is refused with several replicas, accepted with one", read_write_once_pod_refused)
+    check("more than one replica without store.postgres fails to render, saying so", several_replicas_need_a_database)
+
+    def database_and_no_shared_volume():
+        url = "postgres://firedrill@db.example:5432/firedrill?sslmode=require"
+        for pg, secret, key in (({"existingSecret": "firedrill-db", "existingSecretKey": "pw"}, "firedrill-db", "pw"),
+                                ({"password": "not-a-real-store-password"}, f"{RELEASE}", "store-password")):
+            values = {"replicaCount": 2, "store": {"postgres": {"url": url, **pg}},
+                      "persistence": {"existingClaim": "ignored-with-a-database"}}
+            docs, _ = render(values)
+            assert not by_kind(docs, "PersistentVolumeClaim"), "a claim rendered"
+            pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+            shared = [v["name"] for v in pod["volumes"] if set(v) - {"name", "emptyDir", "configMap"}]
+            assert not shared, f"volumes beyond emptyDirs and the ConfigMap: {shared}"
+            env = {e["name"]: e for e in pod["containers"][0]["env"]}
+            assert env["FIREDRILL_STORE_PASSWORD"]["valueFrom"] == {"secretKeyRef": {"name": secret, "key": key}}, env["FIREDRILL_STORE_PASSWORD"]
+            if "password" in pg:
+                own = one([d for d in by_kind(docs, "Secret") if d["metadata"]["name"] == secret], "Secret")
+                assert base64.b64decode(own["data"][key]).decode() == pg["password"]
+            config = rendered_config(docs)
+            assert config["storage"] == {"path": "/var/lib/firedrill",
+                                         "postgres": {"url": url, "password": {"env": "FIREDRILL_STORE_PASSWORD"}}}, config["storage"]
+            cm_text = json.dumps([d.get("data") for d in by_kind(docs, "ConfigMap")])
+            assert "not-a-real-store-password" not in cm_text, "the password in the ConfigMap"
+            assert config["leader_election"]["enabled"] is True, config["leader_election"]
+
+    check("with store.postgres: no claim, no shared volume, the password from a Secret, only the URL in the ConfigMap",
+          database_and_no_shared_volume)
+
+    def one_replica_on_a_read_write_once_claim():
+        docs, files = render({})
+        dep = one(docs, "Deployment")
+        assert dep["spec"]["replicas"] == 1 and dep["spec"]["strategy"] == {"type": "Recreate"}, dep["spec"]
+        pvc = one(docs, "PersistentVolumeClaim")
+        assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"], pvc["spec"]
+        volumes = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+        assert volumes["data"]["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"], volumes["data"]
+        config = rendered_config(docs)
+        assert "postgres" not in config["storage"] and config["leader_election"]["enabled"] is False, config
+        env = {e["name"] for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert "FIREDRILL_STORE_PASSWORD" not in env, env
+        assert "replicaCount: 2" in notes(files), "NOTES.txt does not say how to run two replicas"
+
+    check("default values: one replica, SQLite on a ReadWriteOnce claim, Recreate", one_replica_on_a_read_write_once_claim)
+
+    def store_mistakes_refused():
+        url = "postgres://firedrill@db:5432/firedrill"
+        for values, wanted in (
+                ({"store": {"postgres": {"url": "postgres://firedrill:secret@db:5432/firedrill"}}}, "store.postgres.url holds a password"),
+                ({"store": {"postgres": {"url": "mysql://firedrill@db/firedrill"}}}, "it must be a postgres:// URL"),
+                ({"store": {"postgres": {"existingSecret": "firedrill-db"}}}, "without store.postgres.url"),
+                ({"store": {"postgres": {"password": "x"}}}, "without store.postgres.url"),
+                ({"store": {"postgres": {"url": url}}, "config": {"storage": {"path": "/var/lib/firedrill", "postgres": {"url": url}}}},
+                 "config.storage.postgres is set")):
+            error = render_error(values)
+            assert wanted in error, f"{values}: {error or 'rendered'}"
+            assert "secret@" not in error, f"the password is in the message: {error}"
+
+    check("a password in the URL, a password without a URL and config.storage.postgres by hand are refused",
+          store_mistakes_refused)
 
     def rbac_checker_catches():
         docs = copy.deepcopy(rendered["default"][0])

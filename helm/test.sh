@@ -8,8 +8,9 @@
 # helm-python-sdk and kubernetes-validate; Debian's prometheus package for promtool and
 # the end-to-end tests' Prometheus), then: promtool check/test rules; for every helm/firedrill/ci/*-values.yaml, helm lint and
 # an offline render (Helm 4 as a library), kubernetes-validate --strict against the oldest
-# Kubernetes version firedrill supports, checks of the Deployment, Secrets, RBAC (least
-# privilege), monitoring objects and NOTES, and `firedrill check` of the rendered
+# Kubernetes version firedrill supports, checks of the Deployment, the store (SQLite on one
+# replica's claim, or PostgreSQL and no shared volume), Secrets, RBAC (least privilege),
+# monitoring objects and NOTES, and `firedrill check` of the rendered
 # configuration when a built binary is there; dashboard queries against the daemon's
 # metric names and promtool's PromQL parser. Ends with `N passed, N failed`; exits 1 on
 # any failure.

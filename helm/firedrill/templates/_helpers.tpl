@@ -70,7 +70,7 @@ The image reference: the tag defaults to the chart's appVersion.
 {{- end }}
 
 {{/*
-The Secret holding the API token and the SMTP password when the chart creates it.
+The Secret holding the API token and the SMTP and store passwords when the chart creates it.
 */}}
 {{- define "firedrill.secretName" -}}
 {{- include "firedrill.fullname" . }}
@@ -78,10 +78,18 @@ The Secret holding the API token and the SMTP password when the chart creates it
 
 {{/*
 Whether the chart creates its Secret: for the API token unless an existing Secret is
-given, and for the SMTP password when one is set in values.
+given, and for the SMTP and store passwords when they are set in values.
 */}}
 {{- define "firedrill.createSecret" -}}
-{{- if or (not .Values.api.existingSecret) (and .Values.smtp.password (not .Values.smtp.existingSecret)) }}true{{ end }}
+{{- if or (not .Values.api.existingSecret) (and .Values.smtp.password (not .Values.smtp.existingSecret)) (include "firedrill.storePasswordInChartSecret" .) }}true{{ end }}
+{{- end }}
+
+{{/*
+Whether the store's password goes in the chart's Secret (`store.postgres.password`, no
+`existingSecret`).
+*/}}
+{{- define "firedrill.storePasswordInChartSecret" -}}
+{{- if and (include "firedrill.postgres" .) .Values.store.postgres.password (not .Values.store.postgres.existingSecret) }}true{{ end }}
 {{- end }}
 
 {{/*
@@ -121,35 +129,40 @@ commands in pods only when an exec scenario is enabled.
 {{- end }}
 
 {{/*
-Whether every replica must run on one node: several replicas share the run store (a
-standby takes over an interrupted run from the leader's journal), and the claim's access
-modes let only one node mount it. ReadWriteOncePod with several replicas cannot work at
-all and is refused.
+Whether the store is the PostgreSQL database of `store.postgres` ("true") or the SQLite
+file under `config.storage.path` (""). SQLite is one writer on a local disk: several
+replicas sharing it would need a network file system, which SQLite's locking does not
+survive, so more than one replica requires the database. Refuses what cannot work or would
+be silently ignored: several replicas without a database, a password in the URL, a
+password without a URL, and `config.storage.postgres` written by hand (the chart renders
+it from `store.postgres`).
 */}}
-{{- define "firedrill.coLocated" -}}
-{{- if and .Values.persistence.enabled (gt (int .Values.replicaCount) 1) (not (has "ReadWriteMany" .Values.persistence.accessModes)) }}
-{{- if has "ReadWriteOncePod" .Values.persistence.accessModes }}
-{{- fail (printf "persistence.accessModes is ReadWriteOncePod with replicaCount %d: only one pod can mount the run store, so a standby could never start; use ReadWriteMany, or replicaCount: 1" (int .Values.replicaCount)) }}
+{{- define "firedrill.postgres" -}}
+{{- $pg := .Values.store.postgres }}
+{{- $replicas := int .Values.replicaCount }}
+{{- if dig "storage" "postgres" "" (default (dict) .Values.config) }}
+{{- fail "config.storage.postgres is set: the chart renders it from store.postgres (url, and the password from store.postgres.existingSecret or store.postgres.password), so set those instead" }}
+{{- end }}
+{{- if $pg.url }}
+{{- if not (regexMatch "^postgres(ql)?://" $pg.url) }}
+{{- fail (printf "store.postgres.url is %q: it must be a postgres:// URL, e.g. postgres://firedrill@db.example:5432/firedrill?sslmode=require" $pg.url) }}
+{{- end }}
+{{- $authority := regexReplaceAll "^postgres(ql)?://([^/?]*).*$" $pg.url "${2}" }}
+{{- if and (contains "@" $authority) (contains ":" (regexReplaceAll "@[^@]*$" $authority "")) }}
+{{- fail "store.postgres.url holds a password: remove it from the URL and give it in store.postgres.existingSecret (or store.postgres.password)" }}
 {{- end }}
 {{- true }}
+{{- else if or $pg.password $pg.existingSecret }}
+{{- fail "store.postgres.password or store.postgres.existingSecret is set without store.postgres.url: set the database's URL too, or remove them to keep the store in SQLite" }}
+{{- else if gt $replicas 1 }}
+{{- fail (printf "replicaCount is %d, but several replicas need a shared PostgreSQL store: set store.postgres.url and store.postgres.existingSecret (the password), or set replicaCount: 1 to keep the store in SQLite on a ReadWriteOnce claim" $replicas) }}
 {{- end }}
 {{- end }}
 
 {{/*
-The pods' affinity: `affinity` from the values, plus, when the replicas must share a node
-("firedrill.coLocated"), a required podAffinity to the release's own pods on that node.
-The first pod schedules anywhere (no pod matches yet); the others follow it.
+Whether FIREDRILL_STORE_PASSWORD is set at all: a database whose password comes from a
+Secret.
 */}}
-{{- define "firedrill.affinity" -}}
-{{- $affinity := deepCopy (default (dict) .Values.affinity) }}
-{{- if include "firedrill.coLocated" . }}
-{{- $podAffinity := default (dict) (get $affinity "podAffinity") }}
-{{- $required := default (list) (get $podAffinity "requiredDuringSchedulingIgnoredDuringExecution") }}
-{{- $term := dict "labelSelector" (dict "matchLabels" (include "firedrill.selectorLabels" . | fromYaml)) "topologyKey" "kubernetes.io/hostname" }}
-{{- $_ := set $podAffinity "requiredDuringSchedulingIgnoredDuringExecution" (append $required $term) }}
-{{- $_ := set $affinity "podAffinity" $podAffinity }}
-{{- end }}
-{{- if $affinity }}
-{{- toYaml $affinity }}
-{{- end }}
+{{- define "firedrill.storePasswordSet" -}}
+{{- if and (include "firedrill.postgres" .) (or .Values.store.postgres.existingSecret .Values.store.postgres.password) }}true{{ end }}
 {{- end }}
