@@ -3,7 +3,8 @@
 //!
 //! [`PostgresStore::open`] connects (TLS with `sslmode=require`, see below), applies the
 //! schema migrations the database lacks (`migrate`) and keeps the one connection; a
-//! connection the server closed is replaced on the next call. Every call blocks on the
+//! connection the server closed (a restart) is found before the next call sends anything
+//! on it, and replaced. Every call blocks on the
 //! server: the client runs its own small tokio runtime, so async callers open and call the
 //! store on tokio's blocking pool (`spawn_blocking`) or inside `block_in_place`, never on a
 //! worker (that panics). Dropping it anywhere is fine.
@@ -117,19 +118,43 @@ impl PostgresStore {
         self
     }
 
-    /// Runs `work` on the connection (a new one if the server closed the last), and names
-    /// the server in its errors.
+    /// Runs `work` on the connection (a new one if the server closed the last, see
+    /// [`usable`]), and names the server in its errors.
     fn call<T>(
         &self,
         work: impl FnOnce(&mut Client) -> Result<T, Failure>,
     ) -> Result<T, StoreError> {
         let mut connection = self.connection.lock();
+        let timeout = self
+            .config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(CONNECT_TIMEOUT);
+        if connection
+            .0
+            .as_mut()
+            .is_some_and(|client| !usable(client, timeout))
+        {
+            connection.0 = None;
+        }
         let client = match connection.0.as_mut() {
-            Some(client) if !client.is_closed() => client,
-            _ => connection.0.insert(connect(&self.config, &self.server)?),
+            Some(client) => client,
+            None => connection.0.insert(connect(&self.config, &self.server)?),
         };
         work(client).map_err(|failure| failure.named(&self.server))
     }
+}
+
+/// Whether the connection still reaches the server: an empty query (no effect, one round
+/// trip) answered within `timeout`.
+///
+/// The client reads its socket only while a call runs, so a connection the server closed
+/// since the last call (a restart, a failover, `idle_session_timeout`) still looks open;
+/// the statement sent on it would fail ("connection closed") although the server is back,
+/// and after a write that failed so, whether it was applied is not known. Checking first
+/// replaces such a connection before anything is sent on it.
+fn usable(client: &mut Client, timeout: Duration) -> bool {
+    !client.is_closed() && client.is_valid(timeout).is_ok()
 }
 
 /// The store's connection, closed where closing may block.
