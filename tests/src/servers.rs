@@ -1,5 +1,6 @@
 //! Real database servers for the adapters' tests: a PostgreSQL primary with a streaming
-//! replica, and Redis with a replica and three Sentinels.
+//! replica, one PostgreSQL server holding firedrill's own store (`storage.postgres`, with a
+//! password), and Redis with a replica and three Sentinels.
 //!
 //! Everything runs from the Debian packages (`postgresql`, `redis-server`,
 //! `redis-sentinel`, `redis-tools`; `.ci/setup` installs them), listens on 127.0.0.1
@@ -482,6 +483,268 @@ pub fn postgres_bin_dir() -> PathBuf {
             base.display()
         ),
     }
+}
+
+/// The role firedrill's store logs in as on a [`PostgresStoreServer`] (with a password).
+pub const STORE_USER: &str = "firedrill";
+/// The database of firedrill's store on a [`PostgresStoreServer`].
+pub const STORE_DATABASE: &str = "firedrill";
+/// [`STORE_USER`]'s password: the configuration reads it from the environment.
+pub const STORE_PASSWORD: &str = "store-password-9c1e";
+
+/// One PostgreSQL server holding firedrill's own store (`storage.postgres`): the role
+/// [`STORE_USER`] logs in with [`STORE_PASSWORD`] (SCRAM) and owns [`STORE_DATABASE`];
+/// `postgres` is trusted on loopback, for the test's own `psql` reads. It can be stopped
+/// and started again mid-test; it is stopped (`-m immediate`) on drop, and by a watchdog
+/// when the test process ends without dropping it (a timeout's kill).
+#[derive(Debug)]
+pub struct PostgresStoreServer {
+    /// `/usr/lib/postgresql/<highest version>/bin`.
+    pub bin_dir: PathBuf,
+    pub port: u16,
+    data: PathBuf,
+    /// The data directory, the socket directory and the log.
+    root: PathBuf,
+    /// Run PostgreSQL programs as the `postgres` user (the tests run as root).
+    as_postgres: bool,
+    watchdog: std::process::Child,
+}
+
+impl PostgresStoreServer {
+    /// Initialises and starts the server in `dir/postgres-store`, creates the role and its
+    /// database, and waits until it accepts connections.
+    pub fn start(dir: &Path) -> Self {
+        let bin_dir = postgres_bin_dir();
+        let as_postgres = running_as_root();
+        let root = dir.join("postgres-store");
+        std::fs::create_dir_all(root.join("sockets")).expect("create the postgres directory");
+        if as_postgres {
+            use std::os::unix::fs::PermissionsExt;
+            for traversed in [dir, root.as_path()] {
+                std::fs::set_permissions(traversed, std::fs::Permissions::from_mode(0o755))
+                    .unwrap_or_else(|e| panic!("chmod 0755 {}: {e}", traversed.display()));
+            }
+            run_checked(
+                Command::new("chown")
+                    .args(["-R", "postgres:postgres"])
+                    .arg(&root),
+                "chown the postgres directory",
+            );
+        }
+        let data = root.join("data");
+        let mut initdb = pg_program(&bin_dir, as_postgres, &root, "initdb");
+        initdb.arg("-D").arg(&data).args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "-N",
+        ]);
+        run_checked(&mut initdb, "initdb the store's server");
+        let port = free_port();
+        append(
+            &data.join("postgresql.conf"),
+            &format!(
+                "\n# firedrill test harness\n\
+                 port = {port}\n\
+                 listen_addresses = '127.0.0.1'\n\
+                 unix_socket_directories = '{sockets}'\n\
+                 fsync = off\n\
+                 shared_buffers = '16MB'\n\
+                 max_connections = 50\n\
+                 logging_collector = off\n",
+                sockets = root.join("sockets").display(),
+            ),
+        );
+        // Written into a file the postgres user owns: its owner stays.
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            format!(
+                "local all all trust\n\
+                 host all {STORE_USER} 127.0.0.1/32 scram-sha-256\n\
+                 host all all 127.0.0.1/32 trust\n"
+            ),
+        )
+        .expect("write pg_hba.conf");
+        let watchdog = spawn_watchdog(&pg_ctl_stop(&bin_dir, as_postgres, &root, &data));
+        let server = Self {
+            bin_dir,
+            port,
+            data,
+            root,
+            as_postgres,
+            watchdog,
+        };
+        server.start_again();
+        // One statement a call: `psql -c` runs several in one transaction, and CREATE
+        // DATABASE refuses to run in one.
+        for sql in [
+            format!("CREATE ROLE {STORE_USER} LOGIN PASSWORD '{STORE_PASSWORD}'"),
+            format!("CREATE DATABASE {STORE_DATABASE} OWNER {STORE_USER}"),
+        ] {
+            server
+                .psql_in("postgres", &sql)
+                .unwrap_or_else(|e| panic!("create the store's role and database: {e}"));
+        }
+        server
+    }
+
+    /// The store's URL as a configuration gives it: no password in it.
+    pub fn url(&self) -> String {
+        format!(
+            "postgres://{STORE_USER}@127.0.0.1:{}/{STORE_DATABASE}",
+            self.port
+        )
+    }
+
+    /// `host:port/database`, as firedrill's errors name the store.
+    pub fn server_name(&self) -> String {
+        format!("127.0.0.1:{}/{STORE_DATABASE}", self.port)
+    }
+
+    /// Runs `sql` in the store's database as `postgres` (unaligned, tuples only: one row a
+    /// line, columns separated by `|`). `Err` holds psql's error output.
+    pub fn psql(&self, sql: &str) -> Result<String, String> {
+        self.psql_in(STORE_DATABASE, sql)
+    }
+
+    /// [`psql`](Self::psql), panicking on failure.
+    pub fn psql_ok(&self, sql: &str) -> String {
+        self.psql(sql)
+            .unwrap_or_else(|e| panic!("psql: {sql}: {e}\nlog:\n{}", self.log()))
+    }
+
+    fn psql_in(&self, database: &str, sql: &str) -> Result<String, String> {
+        let output = Command::new(self.bin_dir.join("psql"))
+            .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"])
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", database, "-p"])
+            .arg(self.port.to_string())
+            .arg("-c")
+            .arg(sql)
+            .env("PGCONNECT_TIMEOUT", "5")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("run psql: {e}"))?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).trim().to_string())
+        }
+    }
+
+    /// Stops the server as an operator restarting it would (`pg_ctl stop -m fast`: open
+    /// sessions are ended, a shutdown checkpoint written); waits until it is down.
+    pub fn stop(&self) {
+        let output = pg_program(&self.bin_dir, self.as_postgres, &self.root, "pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "fast", "-w", "-t", "30", "stop"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run pg_ctl stop");
+        assert!(
+            output.status.success(),
+            "pg_ctl stop failed: {}{}\nlog:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+            self.log()
+        );
+    }
+
+    /// Starts the server (again) and waits until it accepts connections.
+    pub fn start_again(&self) {
+        let output = pg_program(&self.bin_dir, self.as_postgres, &self.root, "pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .arg("-l")
+            .arg(self.root.join("server.log"))
+            .args(["-w", "-t", "30", "start"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run pg_ctl start");
+        assert!(
+            output.status.success(),
+            "pg_ctl start failed: {}{}\nlog:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+            self.log()
+        );
+        wait_for(
+            Duration::from_secs(30),
+            "the store's PostgreSQL to accept connections",
+            || self.psql_in("postgres", "SELECT 1").is_ok(),
+        );
+    }
+
+    /// The tail of the server's log, for panic messages.
+    pub fn log(&self) -> String {
+        let text = std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+impl Drop for PostgresStoreServer {
+    fn drop(&mut self) {
+        let _ = self.watchdog.kill();
+        let _ = self.watchdog.wait();
+        let _ = pg_ctl_stop(&self.bin_dir, self.as_postgres, &self.root, &self.data)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A PostgreSQL program, run as the `postgres` user when the tests run as root, from a
+/// directory that user can read.
+fn pg_program(bin_dir: &Path, as_postgres: bool, root: &Path, program: &str) -> Command {
+    let bin = bin_dir.join(program);
+    let mut cmd = if as_postgres {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", "postgres", "--"]).arg(bin);
+        cmd
+    } else {
+        Command::new(bin)
+    };
+    cmd.current_dir(root);
+    cmd
+}
+
+/// `pg_ctl stop -m immediate` of the server in `data`.
+fn pg_ctl_stop(bin_dir: &Path, as_postgres: bool, root: &Path, data: &Path) -> Command {
+    let mut cmd = pg_program(bin_dir, as_postgres, root, "pg_ctl");
+    cmd.arg("-D")
+        .arg(data)
+        .args(["-m", "immediate", "-w", "-t", "10", "stop"]);
+    cmd
+}
+
+/// A process that waits for this one to end, then runs `stop`: a server `pg_ctl`
+/// daemonised is no child of the test, so a test killed before its guards drop would
+/// leave it running.
+fn spawn_watchdog(stop: &Command) -> std::process::Child {
+    Command::new("sh")
+        .arg("-c")
+        .arg(
+            r#"parent=$1; shift
+            while kill -0 "$parent" 2>/dev/null; do sleep 0.2; done
+            exec "$@""#,
+        )
+        .arg("watchdog")
+        .arg(std::process::id().to_string())
+        .arg(stop.get_program())
+        .args(stop.get_args())
+        .current_dir(stop.get_current_dir().unwrap_or(Path::new("/")))
+        // Nothing of the test's: a runner waiting for its output to close must not wait
+        // for the watchdog.
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the PostgreSQL watchdog")
 }
 
 /// Redis master and replica with three Sentinels monitoring `mymaster`, killed on drop.
