@@ -18,13 +18,7 @@ use crate::scale;
 use crate::stats::{heading, secs};
 
 fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse().ok())
-        .unwrap_or(0)
+    crate::cluster::rss_kib(std::process::id())
 }
 
 /// The child: watches the `deployments` services of the scale platform (and nodes, as a

@@ -29,28 +29,7 @@ pub(crate) fn chaos_bin() -> Result<PathBuf> {
         }
         return Ok(path);
     }
-    let target = cluster::firedrill_bin()?
-        .parent()
-        .and_then(Path::parent)
-        .context("no target directory")?
-        .to_path_buf();
-    let chaos = target.join("bench/chaostoolkit-venv/bin/chaos");
-    if !chaos.is_file() {
-        let why = std::fs::read_to_string(target.join("bench/chaostoolkit-install.log"))
-            .ok()
-            .and_then(|log| {
-                log.lines()
-                    .rev()
-                    .find(|l| !l.trim().is_empty())
-                    .map(str::to_string)
-            })
-            .unwrap_or_else(|| "bench/run was not used, or the install was not attempted".into());
-        bail!(
-            "skipped: Chaos Toolkit is not installed at {} ({why}); `bench/run` installs it into a venv",
-            chaos.display()
-        );
-    }
-    Ok(chaos)
+    cluster::venv_program("chaostoolkit-venv", "chaos", "Chaos Toolkit")
 }
 
 /// One drill by one tool.

@@ -244,3 +244,31 @@ pub async fn run_firedrill_sampled(
         samples,
     ))
 }
+
+/// `target/bench/<venv>/bin/<program>`, installed by `bench/run` (its log beside the venv
+/// says why when it is not there), for the peer named `peer` in the message.
+pub fn venv_program(venv: &str, program: &str, peer: &str) -> Result<PathBuf> {
+    let bench = firedrill_bin()?
+        .parent()
+        .and_then(Path::parent)
+        .context("no target directory")?
+        .join("bench");
+    let path = bench.join(venv).join("bin").join(program);
+    if path.is_file() {
+        return Ok(path);
+    }
+    let log = bench.join(format!("{}-install.log", venv.trim_end_matches("-venv")));
+    let why = std::fs::read_to_string(log)
+        .ok()
+        .and_then(|log| {
+            log.lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "bench/run was not used, or the install was not attempted".into());
+    bail!(
+        "skipped: {peer} is not installed at {} ({why}); `bench/run` installs it into a venv",
+        path.display()
+    )
+}

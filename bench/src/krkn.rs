@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 
@@ -30,28 +30,7 @@ fn python() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("KRKN_PYTHON") {
         return Ok(PathBuf::from(path));
     }
-    let target = cluster::firedrill_bin()?
-        .parent()
-        .and_then(Path::parent)
-        .context("no target directory")?
-        .to_path_buf();
-    let python = target.join("bench/krkn-venv/bin/python");
-    if !python.is_file() {
-        let why = std::fs::read_to_string(target.join("bench/krkn-install.log"))
-            .ok()
-            .and_then(|log| {
-                log.lines()
-                    .rev()
-                    .find(|l| !l.trim().is_empty())
-                    .map(str::to_string)
-            })
-            .unwrap_or_else(|| "bench/run was not used, or the install was not attempted".into());
-        bail!(
-            "skipped: krkn-lib is not installed at {} ({why}); `bench/run` installs it into a venv",
-            python.display()
-        );
-    }
-    Ok(python)
+    cluster::venv_program("krkn-venv", "python", "krkn-lib")
 }
 
 fn from_epoch(seconds: f64) -> DateTime<Utc> {

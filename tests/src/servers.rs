@@ -117,30 +117,7 @@ impl PostgresPair {
     /// Runs `sql` with `psql` on `127.0.0.1:<port>` (unaligned, tuples only: one row a
     /// line, columns separated by `|`). `Err` holds psql's error output.
     pub fn psql(&self, port: u16, sql: &str) -> Result<String, String> {
-        let output = Command::new(self.bin_dir.join("psql"))
-            .args([
-                "-X",
-                "-A",
-                "-t",
-                "-q",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-h",
-                "127.0.0.1",
-            ])
-            .args(["-U", "postgres", "-d", "postgres", "-p"])
-            .arg(port.to_string())
-            .arg("-c")
-            .arg(sql)
-            .env("PGCONNECT_TIMEOUT", "5")
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("run psql: {e}"))?;
-        if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
-        } else {
-            Err(String::from_utf8_lossy(&output.stderr).trim().to_string())
-        }
+        psql_at(&self.bin_dir, port, "postgres", sql)
     }
 
     /// [`psql`](Self::psql), panicking on failure.
@@ -617,21 +594,7 @@ impl PostgresStoreServer {
     }
 
     fn psql_in(&self, database: &str, sql: &str) -> Result<String, String> {
-        let output = Command::new(self.bin_dir.join("psql"))
-            .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"])
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", database, "-p"])
-            .arg(self.port.to_string())
-            .arg("-c")
-            .arg(sql)
-            .env("PGCONNECT_TIMEOUT", "5")
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("run psql: {e}"))?;
-        if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
-        } else {
-            Err(String::from_utf8_lossy(&output.stderr).trim().to_string())
-        }
+        psql_at(&self.bin_dir, self.port, database, sql)
     }
 
     /// Stops the server as an operator restarting it would (`pg_ctl stop -m fast`: open
@@ -1009,4 +972,25 @@ pub fn start_alertmanager(dir: &Path) -> (String, Guard) {
             .arg("--cluster.listen-address="),
         "Alertmanager",
     )
+}
+
+/// Runs `sql` with `psql` as `postgres` on `127.0.0.1:<port>`, database `database`
+/// (unaligned, tuples only: one row a line, columns separated by `|`). `Err` holds psql's
+/// error output.
+fn psql_at(bin_dir: &Path, port: u16, database: &str, sql: &str) -> Result<String, String> {
+    let output = Command::new(bin_dir.join("psql"))
+        .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"])
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", database, "-p"])
+        .arg(port.to_string())
+        .arg("-c")
+        .arg(sql)
+        .env("PGCONNECT_TIMEOUT", "5")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("run psql: {e}"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).trim().to_string())
+    }
 }
