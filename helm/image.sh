@@ -34,7 +34,7 @@ log() { printf '\033[1m[image]\033[0m %s\n' "$*" >&2; }
 
 install_tools() {
   local missing=()
-  for pkg in buildah podman runc uidmap fuse-overlayfs slirp4netns ca-certificates; do
+  for pkg in buildah podman runc uidmap fuse-overlayfs slirp4netns ca-certificates curl binutils; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
