@@ -311,6 +311,9 @@ async fn runner(
         if *leading.borrow() && !recovered {
             owed = recover(&config, &mut *sessions.lock().await, &metrics).await;
             recovered = true;
+            // A recovered run was recorded with its email queued: send it now, not at
+            // the outbox's next pass.
+            mail_wake.notify_one();
         }
         let job = tokio::select! {
             job = jobs.recv() => match job { Some(job) => job, None => return },
