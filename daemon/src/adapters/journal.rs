@@ -1,12 +1,14 @@
-//! The engine's write-ahead run journal (`StoreJournal`) on the one store file, and
+//! The engine's write-ahead run journal (`StoreJournal`) in the one store, and
 //! `JournalState`, the plugins' `state` capability kept in that journal.
 //!
-//! Every entry is committed (SQLite in WAL mode with `synchronous = FULL`, see
-//! `firedrill_store::sqlite`) before the engine takes the step it announces, so a process
-//! killed at any point leaves a journal that says what to undo. The writes and their fsync
+//! Every entry is committed (SQLite in WAL mode with `synchronous = FULL`, or a
+//! PostgreSQL transaction with synchronous commit; see `firedrill_store`) before the
+//! engine takes the step it announces, so a process killed at any point leaves a journal
+//! that says what to undo. The writes and their fsync
 //! run on tokio's blocking pool, never on a worker thread that drives probes and plugin calls.
 
 use std::collections::{BTreeMap, BTreeSet};
+#[cfg(test)]
 use std::path::Path;
 use std::sync::Arc;
 
@@ -14,10 +16,9 @@ use async_trait::async_trait;
 use firedrill_host::capabilities::BackendError;
 use firedrill_host::capabilities::state::{Scope, StateStore};
 use firedrill_store::{Store, StoreError};
-
-use crate::adapters::store::StoreAt;
 use parking_lot::Mutex;
 
+use crate::adapters::store::StoreAt;
 use crate::engine::ports::{Journal, JournalEntry, ScenarioError};
 
 /// The run journal: one row per entry, in order, in the store's `journal` table.
@@ -83,6 +84,7 @@ impl Inner {
 
 impl StoreJournal {
     /// The journal in the SQLite store at `path` (`storage/firedrill.db`), opened on first use.
+    #[cfg(test)]
     pub fn new(path: &Path) -> Self {
         Self::at(StoreAt::Sqlite(path.to_path_buf()))
     }

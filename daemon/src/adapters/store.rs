@@ -61,6 +61,15 @@ impl StoreAt {
         })
     }
 
+    /// Opens the store and runs `f` on it (one short use: the store is closed after).
+    /// Blocking, as [`Self::open`].
+    pub fn with<T>(
+        &self,
+        f: impl FnOnce(&dyn Store) -> Result<T, StoreError>,
+    ) -> Result<T, OpenError> {
+        Ok(f(&*self.open()?)?)
+    }
+
     /// [`Self::open`], signing every appended record with the key in `signing_key`.
     pub fn open_signing(&self, signing_key: Option<&Path>) -> Result<Box<dyn Store>, OpenError> {
         let Some(file) = signing_key else {

@@ -17,8 +17,6 @@ use chrono::{DateTime, Utc};
 use firedrill_core::config::Config;
 use firedrill_core::run::Trigger;
 use firedrill_core::scheduler::{Decision, SkipReason, decide, next_wake};
-
-use crate::app::store::StoreAt;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -28,6 +26,7 @@ use crate::app::live::LiveConfig;
 use crate::app::publish::publish;
 use crate::app::recovery::{Sessions, recover as recover_runs};
 use crate::app::session::{config_sha256, open};
+use crate::app::store::StoreAt;
 use crate::election::LeaseElector;
 use crate::engine::RunRequest;
 use crate::exit::{CommandError, Exit};
@@ -40,34 +39,18 @@ fn usage(message: impl Into<String>) -> CommandError {
 /// How far each drill's slots were handled, from the store. A store that cannot be read
 /// is reported and taken as empty: each drill's schedule then starts afresh from now.
 fn load_handled(store: &StoreAt) -> BTreeMap<String, DateTime<Utc>> {
-    let handled = store
-        .open()
-        .map_err(|err| crate::exit::error_chain(&err))
-        .and_then(|opened| {
-            opened
-                .handled_slots()
-                .map_err(|err| crate::exit::error_chain(&err))
-        });
-    match handled {
+    match store.with(|opened| opened.handled_slots()) {
         Ok(handled) => handled,
-        Err(error) => {
-            tracing::error!(store = %store.describe(), %error, "Could not read the scheduler state; slots missed while the daemon was down cannot be seen");
+        Err(err) => {
+            tracing::error!(store = %store.describe(), error = %crate::exit::error_chain(&err), "Could not read the scheduler state; slots missed while the daemon was down cannot be seen");
             BTreeMap::new()
         }
     }
 }
 
 fn save_handled(store: &StoreAt, handled: &BTreeMap<String, DateTime<Utc>>) {
-    let saved = store
-        .open()
-        .map_err(|err| crate::exit::error_chain(&err))
-        .and_then(|opened| {
-            opened
-                .save_handled_slots(handled)
-                .map_err(|err| crate::exit::error_chain(&err))
-        });
-    if let Err(error) = saved {
-        tracing::error!(store = %store.describe(), %error, "Could not save the scheduler state; missed slots may be judged wrongly after a restart");
+    if let Err(err) = store.with(|opened| opened.save_handled_slots(handled)) {
+        tracing::error!(store = %store.describe(), error = %crate::exit::error_chain(&err), "Could not save the scheduler state; missed slots may be judged wrongly after a restart");
     }
 }
 
@@ -97,13 +80,9 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
     metrics.register_drills(&config);
     if store.may_hold_runs() {
         let at = store.clone();
-        let runs = tokio::task::spawn_blocking(move || {
-            at.open()
-                .map_err(CommandError::from)
-                .and_then(|opened| opened.runs().map_err(crate::app::store::store_error))
-        })
-        .await
-        .map_err(|err| usage(format!("cannot read the run store: {err}")))??;
+        let runs = tokio::task::spawn_blocking(move || at.with(|opened| opened.runs()))
+            .await
+            .map_err(|err| usage(format!("cannot read the run store: {err}")))??;
         for stored in runs {
             metrics.observe_run(&stored.entry.run);
         }
