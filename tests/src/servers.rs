@@ -600,44 +600,35 @@ impl PostgresStoreServer {
     /// Stops the server as an operator restarting it would (`pg_ctl stop -m fast`: open
     /// sessions are ended, a shutdown checkpoint written); waits until it is down.
     pub fn stop(&self) {
-        let output = pg_program(&self.bin_dir, self.as_postgres, &self.root, "pg_ctl")
-            .arg("-D")
-            .arg(&self.data)
-            .args(["-m", "fast", "-w", "-t", "30", "stop"])
-            .stdin(Stdio::null())
-            .output()
-            .expect("run pg_ctl stop");
-        assert!(
-            output.status.success(),
-            "pg_ctl stop failed: {}{}\nlog:\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr),
-            self.log()
-        );
+        self.pg_ctl(&["-m", "fast", "-w", "-t", "30", "stop"]);
     }
 
     /// Starts the server (again) and waits until it accepts connections.
     pub fn start_again(&self) {
-        let output = pg_program(&self.bin_dir, self.as_postgres, &self.root, "pg_ctl")
-            .arg("-D")
-            .arg(&self.data)
-            .arg("-l")
-            .arg(self.root.join("server.log"))
-            .args(["-w", "-t", "30", "start"])
-            .stdin(Stdio::null())
-            .output()
-            .expect("run pg_ctl start");
-        assert!(
-            output.status.success(),
-            "pg_ctl start failed: {}{}\nlog:\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr),
-            self.log()
-        );
+        let log = self.root.join("server.log");
+        self.pg_ctl(&["-l", &log.display().to_string(), "-w", "-t", "30", "start"]);
         wait_for(
             Duration::from_secs(30),
             "the store's PostgreSQL to accept connections",
             || self.psql_in("postgres", "SELECT 1").is_ok(),
+        );
+    }
+
+    /// `pg_ctl -D <data> ARGS`, as the server's owner; panics with the log if it fails.
+    fn pg_ctl(&self, args: &[&str]) {
+        let output = pg_program(&self.bin_dir, self.as_postgres, &self.root, "pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("run pg_ctl {args:?}: {e}"));
+        assert!(
+            output.status.success(),
+            "pg_ctl {args:?} failed: {}{}\nlog:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+            self.log()
         );
     }
 

@@ -206,6 +206,26 @@ fn zone_run_injecting(pg: &PostgresStoreServer) -> Option<String> {
     .filter(|run| !run.is_empty())
 }
 
+/// Waits until zone-a is cordoned and the journal shows a run's zone-failure injecting:
+/// the middle of a zone drill. Returns that run's id.
+fn await_zone_injecting(
+    pg: &PostgresStoreServer,
+    sandbox: &SandboxProcess,
+    context: &dyn Fn() -> String,
+) -> String {
+    let mut zone_run = None;
+    wait_until(
+        Duration::from_secs(60),
+        "zone-a cordoned, zone-failure journaled as injecting",
+        context,
+        || {
+            zone_run = zone_run_injecting(pg);
+            zone_run.is_some() && cordoned(sandbox) == 1
+        },
+    );
+    zone_run.unwrap()
+}
+
 /// The kinds of `run`'s journal entries, in order.
 fn journal_kinds(pg: &PostgresStoreServer, run: &str) -> Vec<String> {
     pg.psql_ok(&format!(
@@ -463,17 +483,7 @@ fn replicas_on_one_postgres_store_run_each_slot_once_and_the_standby_recovers_a_
 
     // The leader is SIGKILLed with zone-a cordoned, its drain under way.
     replicas[leader].trigger("zone");
-    let mut zone_run = None;
-    wait_until(
-        Duration::from_secs(60),
-        "zone-a cordoned, zone-failure journaled as injecting",
-        &ctx,
-        || {
-            zone_run = zone_run_injecting(&pg);
-            zone_run.is_some() && cordoned(&sandbox) == 1
-        },
-    );
-    let zone_run = zone_run.unwrap();
+    let zone_run = await_zone_injecting(&pg, &sandbox, &ctx);
     replicas[leader].kill();
     let killed_at = Utc::now();
     let at_kill = journal_kinds(&pg, &zone_run);
@@ -675,17 +685,7 @@ fn drill_with_store_down_mid_drill(outage: Outage) {
             .spawn()
             .unwrap(),
     );
-    let mut zone_run = None;
-    wait_until(
-        Duration::from_secs(60),
-        "zone-a cordoned, zone-failure journaled as injecting",
-        &ctx,
-        || {
-            zone_run = zone_run_injecting(&pg);
-            zone_run.is_some() && cordoned(&sandbox) == 1
-        },
-    );
-    let zone_run = zone_run.unwrap();
+    let zone_run = await_zone_injecting(&pg, &sandbox, &ctx);
     let at_stop = journal_kinds(&pg, &zone_run);
     assert!(
         !at_stop.iter().any(|kind| kind == "run-finished"),
