@@ -4,9 +4,11 @@
 //! - Two `firedrill serve` replicas share the database and one Lease on a sandbox: each
 //!   scheduled slot runs once; the leader, SIGKILLed with a node cordoned mid-drill, is
 //!   replaced by the standby, which rolls the run back on its cluster and records it
-//!   `interrupted`; the chain holds records written by both replicas and `verify` finds it
-//!   intact; each run's email lands in the Maildir once; after PostgreSQL restarts, the
-//!   leader's next drill runs as before.
+//!   `interrupted`, and runs the slot that was queued behind that drill; the chain holds
+//!   records written by both replicas and `verify` finds it intact; each run's email lands
+//!   in the Maildir once; after PostgreSQL restarts, the leader's next drill runs as
+//!   before; a drill whose store is down when it ends is stored, `passed`, once the store
+//!   is back.
 //! - A `firedrill run` whose store restarts mid-drill finishes and is recorded, or fails
 //!   naming the store; one whose store stays down until the run ends fails naming it and
 //!   `firedrill recover` records it. Either way nothing recorded before is lost and no node
@@ -418,7 +420,9 @@ fn replicas_on_one_postgres_store_run_each_slot_once_and_the_standby_recovers_a_
     let started = Instant::now();
     let dir = TempDir::new().unwrap();
     let pg = PostgresStoreServer::start(dir.path());
-    let sandbox = SandboxProcess::start(dir.path(), Some(platform("2s").as_str()));
+    // Replacements take 12 s to be Ready: the zone drill, triggered at second 50 to 54,
+    // is still running when the next minute's slot comes due.
+    let sandbox = SandboxProcess::start(dir.path(), Some(platform("12s").as_str()));
     sandbox.wait_ready("shop", "app.kubernetes.io/name=web", 2);
     sandbox.wait_ready("shop", "app.kubernetes.io/name=batch", 2);
     let maildir = dir.path().join("mail");
@@ -465,25 +469,40 @@ fn replicas_on_one_postgres_store_run_each_slot_once_and_the_standby_recovers_a_
         &ctx,
         || !of_drill(&replicas[leader].runs(), "every-minute").is_empty(),
     );
-    // Trigger the zone drill early in a minute, so that it is killed before the next
-    // slot comes due (a slot queued behind it would die with the leader).
-    if Utc::now().second() >= 40 {
-        wait_until(
-            Duration::from_secs(40),
-            "the next scheduled run",
-            &ctx,
-            || of_drill(&replicas[leader].runs(), "every-minute").len() >= 2,
-        );
-    }
     assert_eq!(
         replicas[standby].runs().len(),
         replicas[leader].runs().len(),
         "both replicas list the runs of the one store"
     );
 
-    // The leader is SIGKILLed with zone-a cordoned, its drain under way.
+    // The zone drill is triggered late in a minute, so that the next slot comes due while
+    // it runs and waits in the leader's queue. The leader is SIGKILLed then, with zone-a
+    // cordoned and its drain under way.
+    let second = Utc::now().second();
+    if !(50..54).contains(&second) {
+        std::thread::sleep(Duration::from_secs(u64::from((110 - second) % 60)));
+    }
     replicas[leader].trigger("zone");
+    let queued_slot = {
+        let now = Utc::now();
+        now - chrono::Duration::seconds(i64::from(now.second()))
+            - chrono::Duration::nanoseconds(i64::from(now.nanosecond()))
+            + chrono::Duration::minutes(1)
+    };
     let zone_run = await_zone_injecting(&pg, &sandbox, &ctx);
+    // (The log may colour field names: match the slot's time alone.)
+    let due = queued_slot.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    wait_until(
+        Duration::from_secs(30),
+        "the leader to queue the next slot behind the zone drill",
+        &ctx,
+        || {
+            std::fs::read_to_string(&replicas[leader].log)
+                .unwrap_or_default()
+                .lines()
+                .any(|line| line.contains("Drill due") && line.contains(&due))
+        },
+    );
     replicas[leader].kill();
     let killed_at = Utc::now();
     let at_kill = journal_kinds(&pg, &zone_run);
@@ -568,6 +587,49 @@ fn replicas_on_one_postgres_store_run_each_slot_once_and_the_standby_recovers_a_
         ctx()
     );
 
+    // PostgreSQL stops mid-drill and stays down after the drill ends: the leader keeps
+    // the record and stores it once PostgreSQL is back, with the outcome the drill had
+    // (a run that ended is never recorded `interrupted` for its store's outage).
+    replicas[standby].trigger("zone");
+    let outage_run = await_zone_injecting(&pg, &sandbox, &ctx);
+    pg.stop();
+    let retrying = |log: &Path| {
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .any(|line| {
+                line.contains("Could not record the run; trying again")
+                    && line.contains(&outage_run)
+            })
+    };
+    wait_until(
+        Duration::from_secs(60),
+        "the leader to finish the drill and wait for its store",
+        &ctx,
+        || retrying(&replicas[standby].log),
+    );
+    pg.start_again();
+    wait_until(
+        Duration::from_secs(60),
+        "the run held through the outage to be stored",
+        &ctx,
+        || {
+            replicas[standby]
+                .runs()
+                .iter()
+                .any(|run| run["id"] == outage_run.as_str())
+        },
+    );
+    let record = replicas[standby].record(&outage_run);
+    assert_eq!(
+        record["outcome"]["kind"],
+        "passed",
+        "the drill whose store was down when it ended: {:#}\n{}",
+        record["outcome"],
+        ctx()
+    );
+    assert_cluster_restored(&sandbox, &ctx);
+
     // Every email delivered once.
     let config = replicas[standby].config.clone();
     wait_until(
@@ -611,24 +673,39 @@ fn replicas_on_one_postgres_store_run_each_slot_once_and_the_standby_recovers_a_
         "unfinished runs"
     );
 
-    // Each scheduled slot ran once, one a minute with none left out across the takeover.
-    let mut slots: Vec<DateTime<Utc>> = of_drill(&listed, "every-minute")
+    // Each scheduled slot ran once, one a minute with none left out across the takeover;
+    // the slot queued behind the killed leader's drill was run by the standby.
+    let mut slots: Vec<(DateTime<Utc>, String)> = of_drill(&listed, "every-minute")
         .iter()
         .map(|run| {
-            let record = replicas[standby].record(run["run_id"].as_str().unwrap());
+            let id = run["run_id"].as_str().unwrap().to_string();
+            let record = replicas[standby].record(&id);
             assert_eq!(record["trigger"]["kind"], "schedule", "{record:#}");
-            record["scheduled_for"].as_str().unwrap().parse().unwrap()
+            (
+                record["scheduled_for"].as_str().unwrap().parse().unwrap(),
+                id,
+            )
         })
         .collect();
     slots.sort();
     assert!(slots.len() >= 2, "scheduled runs: {slots:?}");
     for pair in slots.windows(2) {
         assert_eq!(
-            pair[1] - pair[0],
+            pair[1].0 - pair[0].0,
             chrono::Duration::minutes(1),
             "each slot once, none missed: {slots:?}"
         );
     }
+    let queued = slots
+        .iter()
+        .find(|(slot, _)| *slot == queued_slot)
+        .unwrap_or_else(|| {
+            panic!("the slot {queued_slot} queued at the kill never ran: {slots:?}")
+        });
+    assert!(
+        replicas[standby].reported(&queued.1),
+        "the standby ran the slot {queued_slot} queued behind the killed leader's drill"
+    );
     for replica in &mut replicas {
         replica.kill();
     }

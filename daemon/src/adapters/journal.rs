@@ -175,6 +175,35 @@ pub fn append_to(
         .map_err(|err| store_failed("(the store)", &err))
 }
 
+/// Journals that the run finished, with its record, unless that entry is there already:
+/// when the store was down as the run ended the engine could not write it, and a run
+/// stored later must not look unfinished to the next recovery.
+pub fn ensure_finished(
+    store: &dyn Store,
+    record: &firedrill_core::run::RunRecord,
+) -> Result<(), ScenarioError> {
+    let entries = store
+        .journal_entries(&record.id)
+        .map_err(|err| store_failed("(the store)", &err))?;
+    let finished = entries.iter().any(|text| {
+        matches!(
+            serde_json::from_str::<JournalEntry>(text),
+            Ok(JournalEntry::RunFinished { .. })
+        )
+    });
+    if finished {
+        return Ok(());
+    }
+    append_to(
+        store,
+        &record.id,
+        &JournalEntry::RunFinished {
+            at: record.finished_at.unwrap_or_else(chrono::Utc::now),
+            record: Some(Box::new(record.clone())),
+        },
+    )
+}
+
 const RUN_FINISHED: &str = "run-finished";
 const RECORDED: &str = "recorded";
 
