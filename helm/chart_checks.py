@@ -7,7 +7,8 @@ Lints and renders the chart offline (helm-python-sdk: Helm 4 as a library) for e
 rendered Deployment, the store (SQLite on one replica's ReadWriteOnce claim, or PostgreSQL
 with no shared volume; several replicas without a database refused at render), Secrets
 wiring, RBAC (least privilege), PrometheusRule, dashboard ConfigMap and NOTES, the configuration with `firedrill check` when a binary is given, and
-every dashboard query (known metric names only; PromQL parsed by `promtool check rules`).
+every dashboard query, panels' and annotations' (known metric names only; PromQL parsed by
+`promtool check rules`).
 With a binary, target/plugins/ and kubectl, helm/rbac_drills.py also applies each example's
 RBAC to a sandbox and runs its drills with the ServiceAccount's token, then removes each
 rule in turn and expects a Forbidden naming it.
@@ -53,9 +54,12 @@ METRICS = {
     "firedrill_drill_last_success_timestamp_seconds",
     "firedrill_drill_next_run_timestamp_seconds", "firedrill_drill_overdue",
     "firedrill_plugin_errors_total", "firedrill_mail_outbox_messages",
+    "firedrill_push_outbox_messages",
     "firedrill_runs_owing_rollback",
     # The histogram of recovery times across runs (daemon/src/metrics.rs names it).
     "firedrill_phase_recovery_duration_seconds_bucket",
+    # 1 while a phase runs: the dashboard's drill-phase annotations (issue 18).
+    "firedrill_drill_phase_active",
 }
 
 # Everything the chart may grant (issue 9): (apiGroup, resource) -> verbs.
@@ -621,6 +625,9 @@ def main() -> int:
     # -- dashboard
     dash = json.loads((CHART / "files/dashboard.json").read_text())
     targets = dashboard_targets(dash)
+    # Annotation queries (drill phases as regions on every panel): (name, annotation).
+    annotations = [(f"annotation {a.get('name', '?')}", a)
+                   for a in dash.get("annotations", {}).get("list", []) if "expr" in a]
 
     def dash_structure():
         variables = {v["name"]: v for v in dash["templating"]["list"]}
@@ -633,13 +640,20 @@ def main() -> int:
                 assert ds and ds.get("uid") == "${datasource}", f"{title}: datasource {ds}"
         ids = [p["id"] for p in dash["panels"]]
         assert len(ids) == len(set(ids)), "duplicate panel ids"
+        assert annotations, "no annotation query (drill phases)"
+        for title, annotation in annotations:
+            assert annotation["expr"], f"{title}: empty expr"
+            assert annotation.get("datasource", {}).get("uid") == "${datasource}", f"{title}: datasource"
+            assert annotation.get("useValueForTime") is False, f"{title}: useValueForTime"
+            assert annotation.get("titleFormat") and annotation.get("tagKeys"), f"{title}: title, tags"
 
-    check("dashboard: datasource variable, every panel on it", dash_structure)
+    check("dashboard: datasource variable, every panel and annotation on it", dash_structure)
 
     def dash_metrics():
         problems = []
         used = set()
         exprs = [(t, tg["expr"]) for t, _, tg in targets]
+        exprs += [(t, a["expr"]) for t, a in annotations]
         for v in dash["templating"]["list"]:
             if v.get("type") == "query":
                 exprs.append((f"variable {v['name']}", v["definition"]))
@@ -658,13 +672,15 @@ def main() -> int:
     def dash_promql_parses():
         rules = {"groups": [{"name": "dashboard", "rules": [
             {"record": f"dashboard:panel_{i}", "expr": substitute_grafana_vars(tg["expr"])}
-            for i, (_, _, tg) in enumerate(targets)]}]}
+            for i, (_, _, tg) in enumerate(targets)] + [
+            {"record": f"dashboard:annotation_{i}", "expr": substitute_grafana_vars(a["expr"])}
+            for i, (_, a) in enumerate(annotations)]}]}
         path = OUT / "dashboard-queries.rules.yaml"
         path.write_text(yaml.safe_dump(rules, sort_keys=False))
         result = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True)
         assert result.returncode == 0, (result.stdout + result.stderr).strip()[-3000:]
 
-    check("dashboard: every panel query parses as PromQL (promtool)", dash_promql_parses)
+    check("dashboard: every panel and annotation query parses as PromQL (promtool)", dash_promql_parses)
 
     def alerts_metrics():
         rules = yaml.safe_load((CHART / "files/alerts.yaml").read_text())["groups"][0]["rules"]

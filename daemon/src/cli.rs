@@ -6,7 +6,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 success; 1 a drill failed an objective (or `verify` found a broken chain);
-2 error (bad configuration, bad input, unreachable cluster); 3 a drill was aborted.
+2 error (bad configuration, bad input, unreachable cluster); 3 a drill was aborted, or
+did not start because its steady-state checks failed.
 
 Start with `firedrill init` to write the seed configuration, `firedrill check` to validate
 it, and `firedrill schedule` to see when each drill runs next.";
@@ -60,10 +61,17 @@ pub enum Command {
     /// Run a drill now, with live progress, and record the run.
     ///
     /// Ctrl-C aborts: the current phase is rolled back and the run is recorded as
-    /// aborted. A run left unfinished by a killed process is rolled back first.
+    /// aborted. A run left unfinished by a killed process is rolled back first. In CI,
+    /// `--junit FILE` writes the result as JUnit XML for the job to read.
     Run(RunArgs),
 
-    /// Run the daemon: every drill on its schedule, plus the HTTP API and /metrics.
+    /// Run the daemon: every drill on its schedule, plus the web console, the HTTP API and /metrics.
+    ///
+    /// Everything is served on `api.listen` (default 127.0.0.1:9477). The web console's
+    /// pages (`/`, `/runs`, `/runs/RUN_ID`, `/audit`, `/drills/NAME/plan`) are open unless
+    /// `api.viewer_token` is set, in which case a browser signs in at `/login` and scripts
+    /// send `Authorization: Bearer TOKEN`. Starting and aborting runs, from the console's
+    /// forms or `POST /api/v1/...`, needs the admin token `api.token`.
     Serve,
 
     /// Roll back runs that a killed firedrill left unfinished, and record them as interrupted.
@@ -89,19 +97,30 @@ pub enum Command {
     /// everything written under --dir. Nothing outside that directory is touched.
     Demo(DemoArgs),
 
-    /// List recorded runs, oldest first, with outcome and email delivery status.
+    /// List recorded runs, oldest first, with outcome and email delivery status (`--output
+    /// json` also lists each webhook and Grafana annotation of a run, and its delivery).
     Runs(RunsArgs),
 
-    /// Re-render the report of a recorded run (Markdown, HTML, JSON, or the agenda).
+    /// Re-render the report of a recorded run (Markdown, HTML, JSON, the agenda, or JUnit XML).
     Report(ReportArgs),
 
     /// Verify the tamper-evident hash chain of run records: exit 0 intact, 1 broken.
+    ///
+    /// Walks the store's chain and names the record and field of any change. With
+    /// `--bundle FILE`, checks an evidence bundle (from `audit --bundle`) offline instead,
+    /// with no store and no configuration: every file against its MANIFEST, the chain
+    /// segment's per-field digests, hashes and links from its anchor, the signatures, and
+    /// each record, report and artefact file against the chain; a problem names the file,
+    /// or the record and field.
     Verify(VerifyArgs),
 
     /// The auditor's view: every scheduled slot in a period, and whether it ran and passed.
     ///
     /// Exit 0 when every slot ran on time, met its objectives and the chain is intact;
-    /// 1 otherwise.
+    /// 1 otherwise. `--bundle FILE.tar.gz` also writes the period's evidence bundle: the
+    /// run records as stored, their report files and artefacts, the chain segment with its
+    /// anchors, the public key when the store signs, and a MANIFEST with the SHA-256 of
+    /// every file, for `firedrill verify --bundle` on another machine.
     Audit(AuditArgs),
 
     /// Inspect and scaffold scenario plugins (`plugins/build` builds them).
@@ -170,6 +189,16 @@ pub struct RunArgs {
     /// Progress and summary as text, or the run record as JSON on standard output.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+
+    /// Also write the run as JUnit XML to FILE, for CI: one testsuite for the run, one
+    /// testcase per phase objective (recovery, RTO, RPO, availability floor per service,
+    /// checklist rows) and per PromQL check, each failure naming the figure (`RTO 74.2 s
+    /// exceeded target 60 s`). Written whatever the outcome: a run that was aborted,
+    /// interrupted, did not start or could not run has an error testcase `run`, so a CI
+    /// job reading the file fails. The exit code is the drill's, as without it (a passing
+    /// run whose file cannot be written exits 2).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -259,6 +288,8 @@ pub enum ReportFormat {
     Json,
     /// The review-meeting agenda in Markdown.
     Agenda,
+    /// JUnit XML for CI, as `run --junit` writes it.
+    Junit,
 }
 
 #[derive(Debug, Args)]
@@ -277,6 +308,13 @@ pub struct VerifyArgs {
     /// raw or hex).
     #[arg(long, value_name = "FILE")]
     pub public_key: Option<PathBuf>,
+
+    /// Check this evidence bundle (`audit --bundle`) instead of the store, offline: no
+    /// configuration is read. Signatures are checked with --public-key when given (use a
+    /// key obtained elsewhere: one inside the bundle only proves it is consistent), else
+    /// with the bundle's own key.
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -305,6 +343,14 @@ pub struct AuditArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = AuditFormat::Md)]
     pub format: AuditFormat,
+
+    /// Also write the period's evidence bundle (.tar.gz) to FILE: the records of the runs
+    /// that started in the period and every record between them (a chain segment has no
+    /// gaps, so --drill does not narrow it), the record before as the anchor, report
+    /// files, artefacts, the public key when storage.signing_key is set, and a MANIFEST.
+    /// Check it with `firedrill verify --bundle FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

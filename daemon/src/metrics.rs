@@ -1,4 +1,4 @@
-//! Prometheus metrics of drills: one place updates them from run records and the schedule.
+//! Prometheus metrics of drills: one place updates them from run records, the running drill's progress and the schedule.
 //!
 //! Base units (seconds, ratios), low-cardinality labels (drill, phase, service, result,
 //! scenario; never a run id), help texts that say how each figure was measured.
@@ -16,6 +16,8 @@ use prometheus::{
     TextEncoder,
 };
 
+use crate::engine::Progress;
+
 /// Every firedrill metric, registered in one registry.
 #[derive(Clone)]
 pub struct Metrics {
@@ -24,10 +26,13 @@ pub struct Metrics {
     phase_recovery_histogram: HistogramVec,
     phase_rto_target: GaugeVec,
     phase_passed: GaugeVec,
+    phase_active: GaugeVec,
     phase_inject: GaugeVec,
     phase_clock: GaugeVec,
     phase_fewest_ready: GaugeVec,
     phase_check: GaugeVec,
+    check_evaluations: IntCounterVec,
+    check_passed: GaugeVec,
     rpo: GaugeVec,
     acknowledged_lost: GaugeVec,
     canary_writes: GaugeVec,
@@ -41,6 +46,7 @@ pub struct Metrics {
     overdue: GaugeVec,
     plugin_errors: IntCounterVec,
     outbox: Gauge,
+    push_outbox: Gauge,
     runs_owing_rollback: Gauge,
     /// The last success of each drill that has one (Unix time). Kept apart from the
     /// gauge because reading a labelled gauge creates its series: a drill that never
@@ -112,6 +118,11 @@ impl Metrics {
             "Report emails waiting in the outbox to be delivered.",
         ))?;
         registry.register(Box::new(outbox.clone()))?;
+        let push_outbox = Gauge::with_opts(Opts::new(
+            "firedrill_push_outbox_messages",
+            "Webhooks and Grafana annotations waiting in the outbox to be delivered.",
+        ))?;
+        registry.register(Box::new(push_outbox.clone()))?;
         let runs_owing_rollback = Gauge::with_opts(Opts::new(
             "firedrill_runs_owing_rollback",
             "Interrupted runs whose rollback could not be done on the cluster they ran on (target gone, unreachable or repointed): that cluster may still be as the fault left it.",
@@ -155,10 +166,28 @@ impl Metrics {
                 "1 when a service passed a check of the runbook's validation checklist (`min-ready`, `pdb-respected`, `failed-probes`) in the last run of a phase, 0 when it did not.",
                 &["drill", "phase", "service", "check"],
             )?,
+            check_evaluations: counter(
+                &registry,
+                "firedrill_check_evaluations_total",
+                "Evaluations of PromQL checks in recorded runs, by verdict: `pass`, `fail`, `no-data` (the query returned no series) or `error` (Prometheus did not answer).",
+                &["drill", "check", "stage", "verdict"],
+            )?,
+            check_passed: gauge(
+                &registry,
+                "firedrill_check_passed",
+                "1 when a PromQL check's last evaluation in the last run of a drill passed, 0 when it did not (stage `before`, `during` or `after`).",
+                &["drill", "check", "stage"],
+            )?,
             phase_passed: gauge(
                 &registry,
                 "firedrill_phase_passed",
                 "1 when the phase met every objective in its last run, 0 when it did not.",
+                &["drill", "phase"],
+            )?,
+            phase_active: gauge(
+                &registry,
+                "firedrill_drill_phase_active",
+                "1 while a phase of a drill runs (from its start to its verdict, a failed phase's rollback included), 0 otherwise: the dashboard's drill-phase annotations.",
                 &["drill", "phase"],
             )?,
             rpo: gauge(
@@ -234,6 +263,7 @@ impl Metrics {
                 &["scenario"],
             )?,
             outbox,
+            push_outbox,
             runs_owing_rollback,
             last_successes: Arc::default(),
             registry,
@@ -248,7 +278,14 @@ impl Metrics {
     pub fn register_drills(&self, config: &Config) {
         for drill in &config.drills {
             let name = drill.name.as_str();
-            for result in ["passed", "failed", "aborted", "interrupted", "error"] {
+            for result in [
+                "passed",
+                "failed",
+                "aborted",
+                "interrupted",
+                "error",
+                "not-started",
+            ] {
                 self.runs.with_label_values(&[name, result]).inc_by(0);
             }
             for phase in &drill.phases {
@@ -258,7 +295,29 @@ impl Metrics {
                 self.plugin_errors
                     .with_label_values(&[phase.scenario.as_str()])
                     .inc_by(0);
+                // Every phase's series exists, at 0, before it first runs.
+                self.phase_active
+                    .with_label_values(&[name, phase.name.as_str()])
+                    .set(0.0);
             }
+        }
+    }
+
+    /// Follows a running drill's phases (`firedrill_drill_phase_active`) from the
+    /// engine's progress events.
+    pub fn observe_progress(&self, drill: &str, event: &Progress) {
+        match event {
+            Progress::PhaseStarted { phase, .. } => {
+                self.phase_active
+                    .with_label_values(&[drill, phase])
+                    .set(1.0);
+            }
+            Progress::PhaseFinished { phase, .. } => {
+                self.phase_active
+                    .with_label_values(&[drill, phase])
+                    .set(0.0);
+            }
+            _ => {}
         }
     }
 
@@ -281,8 +340,21 @@ impl Metrics {
                     .insert(drill.to_string(), timestamp(finished));
             }
         }
+        for check in &run.checks {
+            let stage = check.stage.label();
+            self.check_evaluations
+                .with_label_values(&[drill, &check.check, stage, check.verdict.label()])
+                .inc();
+            // Runs are observed in order: the last evaluation seen is the latest.
+            let passed = check.verdict == firedrill_core::run::CheckVerdict::Pass;
+            self.check_passed
+                .with_label_values(&[drill, &check.check, stage])
+                .set(if passed { 1.0 } else { 0.0 });
+        }
         for phase in &run.phases {
             let labels = [drill, phase.name.as_str()];
+            // The run is over: none of its phases runs any more.
+            self.phase_active.with_label_values(&labels).set(0.0);
             if let Some(seconds) = phase.recovery_seconds {
                 self.phase_recovery.with_label_values(&labels).set(seconds);
                 self.phase_recovery_histogram
@@ -372,21 +444,33 @@ impl Metrics {
                     .with_label_values(&[name])
                     .set(timestamp(*next));
             }
-            let baseline = self
-                .last_successes
-                .lock()
-                .get(name)
-                .copied()
-                .unwrap_or_else(|| timestamp(self.since));
-            let allowed = schedule
-                .schedule
-                .period(now)
-                .map(|p| p.num_seconds() as f64 + schedule.grace.as_secs_f64());
-            let overdue = allowed.is_some_and(|allowed| timestamp(now) - baseline > allowed);
+            let overdue = self.is_overdue(drill, now).unwrap_or(false);
             self.overdue
                 .with_label_values(&[name])
                 .set(if overdue { 1.0 } else { 0.0 });
         }
+    }
+
+    /// Whether `drill` is overdue at `now` (`firedrill_drill_overdue`): no success within
+    /// its period plus grace, counted from its last success (or from when these metrics
+    /// started, for a drill that never passed). `None` for a drill without a schedule.
+    pub fn is_overdue(
+        &self,
+        drill: &firedrill_core::config::Drill,
+        now: DateTime<Utc>,
+    ) -> Option<bool> {
+        let schedule = drill.schedule.as_ref()?;
+        let baseline = self
+            .last_successes
+            .lock()
+            .get(&drill.name)
+            .copied()
+            .unwrap_or_else(|| timestamp(self.since));
+        let allowed = schedule
+            .schedule
+            .period(now)
+            .map(|p| p.num_seconds() as f64 + schedule.grace.as_secs_f64());
+        Some(allowed.is_some_and(|allowed| timestamp(now) - baseline > allowed))
     }
 
     /// Interrupted runs left owing their rollback after the last recovery pass.
@@ -396,6 +480,10 @@ impl Metrics {
 
     pub fn set_outbox_depth(&self, messages: usize) {
         self.outbox.set(messages as f64);
+    }
+
+    pub fn set_push_outbox_depth(&self, messages: usize) {
+        self.push_outbox.set(messages as f64);
     }
 
     /// The Prometheus text exposition of every metric.
@@ -467,6 +555,58 @@ mod tests {
             1,
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_phase_is_active_from_its_start_to_its_verdict_and_every_phase_has_a_series() {
+        let config = firedrill_core::config::load_str(
+            "t.yaml",
+            "version: 1\ndrills:\n  two:\n    phases: [{ name: kill, scenario: pod-failure }, { name: again, scenario: pod-failure }]\n",
+            std::path::Path::new("."),
+            &crate::resolve_context(),
+        )
+        .unwrap();
+        let metrics = Metrics::new().unwrap();
+        metrics.register_drills(&config);
+        let active = |phase: &str, value: u8| {
+            format!("firedrill_drill_phase_active{{drill=\"two\",phase=\"{phase}\"}} {value}")
+        };
+        let text = metrics.render();
+        assert!(text.contains(&active("kill", 0)), "{text}");
+        assert!(text.contains(&active("again", 0)), "{text}");
+        metrics.observe_progress(
+            "two",
+            &Progress::PhaseStarted {
+                phase: "kill".into(),
+                rto: None,
+            },
+        );
+        let text = metrics.render();
+        assert!(text.contains(&active("kill", 1)), "{text}");
+        assert!(text.contains(&active("again", 0)), "{text}");
+        metrics.observe_progress(
+            "two",
+            &Progress::PhaseFinished {
+                phase: "kill".into(),
+                verdict: firedrill_core::run::PhaseVerdict::Passed,
+                recovery: None,
+            },
+        );
+        assert!(metrics.render().contains(&active("kill", 0)));
+        // A recorded run leaves none of its phases active, whatever progress said.
+        let mut run = fixtures::passing_run();
+        run.drill = "two".into();
+        run.phases.truncate(1);
+        run.phases[0].name = "kill".into();
+        metrics.observe_progress(
+            "two",
+            &Progress::PhaseStarted {
+                phase: "kill".into(),
+                rto: None,
+            },
+        );
+        metrics.observe_run(&run);
+        assert!(metrics.render().contains(&active("kill", 0)));
     }
 
     #[test]

@@ -1,10 +1,11 @@
-//! A drill on a terminal: run through the app with its progress on stderr, then its record or summary and its exit code.
+//! A drill on a terminal: run through the app with its progress on stderr, then its record or summary, its JUnit file and its exit code.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use firedrill_core::report::{JunitSuite, junit_xml};
 use firedrill_core::run::{Outcome, PhaseVerdict, RunRecord};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
@@ -17,7 +18,8 @@ use crate::engine::Progress;
 use crate::exit::{CommandError, Exit};
 
 /// Runs a drill (the app's `run_drill`) with its progress on stderr and the record or a
-/// summary on stdout; returns the exit code and the report directory. `demo` runs its
+/// summary on stdout, and writes its JUnit XML when `--junit` asks (also when the drill
+/// could not run); returns the exit code and the report directory. `demo` runs its
 /// drill through this too.
 pub async fn run_and_print(
     config: &Config,
@@ -43,6 +45,20 @@ pub async fn run_and_print(
     )
     .await;
     let _ = printer.await;
+    if let Some(path) = &args.junit {
+        let suite = match &ran {
+            Ok((record, _)) => JunitSuite::from_run(record),
+            Err(err) => unrecorded(args, Some(config), err),
+        };
+        if let Err(err) = write_junit(path, &suite).await {
+            // A drill that passed must not pass CI without its file; any other outcome
+            // already fails the job with its own exit code or error.
+            match &ran {
+                Ok((record, _)) if exit_of(&record.outcome) == Exit::Success => return Err(err),
+                _ => eprintln!("error: {err}"),
+            }
+        }
+    }
     let (record, reports) = ran?;
     match args.output {
         OutputFormat::Json => {
@@ -54,9 +70,42 @@ pub async fn run_and_print(
         OutputFormat::Text => {
             crate::say!("{}", summary(&record));
             crate::sayln!("\nReport: {}", reports.join("report.md").display());
+            if let Some(path) = &args.junit {
+                crate::sayln!("JUnit: {}", path.display());
+            }
         }
     }
     Ok((exit_of(&record.outcome), reports))
+}
+
+/// The JUnit testsuite of a drill that left no record (`error` is why), dated now.
+pub fn unrecorded(
+    args: &RunArgs,
+    config: Option<&Config>,
+    error: &dyn std::error::Error,
+) -> JunitSuite {
+    let target = args.target.clone().or_else(|| {
+        config
+            .and_then(|config| config.drill(&args.drill))
+            .map(|drill| drill.target.clone())
+    });
+    JunitSuite::unrecorded(
+        &args.drill,
+        target.as_deref(),
+        &crate::exit::error_chain(error),
+        chrono::Utc::now(),
+    )
+}
+
+/// Writes `suite` as a JUnit XML document to `path` (`run --junit`).
+pub async fn write_junit(path: &Path, suite: &JunitSuite) -> Result<(), CommandError> {
+    let xml = junit_xml(std::slice::from_ref(suite));
+    tokio::fs::write(path, xml)
+        .await
+        .map_err(|source| CommandError::Io {
+            path: format!("cannot write the JUnit file {}", path.display()),
+            source,
+        })
 }
 
 /// A channel for the engine's progress and the task printing it to stderr; the task ends
@@ -89,7 +138,10 @@ pub fn exit_of(outcome: &Outcome) -> Exit {
     match outcome {
         Outcome::Passed => Exit::Success,
         Outcome::Failed => Exit::ObjectiveFailed,
-        Outcome::Aborted { .. } | Outcome::Interrupted => Exit::Aborted,
+        // The steady state did not hold: nothing ran, as with an abort before the fault.
+        Outcome::Aborted { .. } | Outcome::Interrupted | Outcome::NotStarted { .. } => {
+            Exit::Aborted
+        }
         Outcome::Error { .. } => Exit::Error,
     }
 }
@@ -136,7 +188,10 @@ pub fn summary(record: &RunRecord) -> String {
             .map(|d| format!(" in {d:.1} s"))
             .unwrap_or_default()
     );
-    if let Outcome::Aborted { reason } | Outcome::Error { message: reason } = &record.outcome {
+    if let Outcome::Aborted { reason }
+    | Outcome::Error { message: reason }
+    | Outcome::NotStarted { reason } = &record.outcome
+    {
         let _ = writeln!(out, "  {reason}");
     }
     let _ = writeln!(

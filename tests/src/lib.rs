@@ -9,14 +9,24 @@
 //!   configuration ([`write_config`]), the sandbox ([`SandboxProcess`]), waits and HTTP.
 //! - [`servers`]: real PostgreSQL and Redis servers.
 //! - [`prometheus`]: a real Prometheus (and Alertmanager) and PromQL queries.
+//! - [`receiver`]: a recording HTTP server on loopback (webhooks, Grafana).
+//! - [`browser`]: headless Chromium (DOM, console, screenshots) and raw HTTP exchanges;
+//!   [`dom`]: reading the DOM it dumps.
 
 // Test helpers panic with a message on failure: that is how a test reports it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+/// Headless Chromium and raw HTTP, for the web console's browser tests.
+pub mod browser;
+/// The DOM Chromium dumps, as a tree to query.
+pub mod dom;
 /// A real Prometheus scraping the daemon, and instant PromQL queries against it.
 pub mod prometheus;
+/// A recording HTTP server standing in for webhooks and Grafana.
+pub mod receiver;
 /// Real PostgreSQL and Redis servers for the database adapters' tests.
 pub mod servers;
+pub mod tls;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

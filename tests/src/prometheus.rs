@@ -1,5 +1,5 @@
 //! A real Prometheus (Debian's package) scraping the daemon, its Alertmanager, and instant
-//! PromQL queries read back over the HTTP API.
+//! and range PromQL queries read back over the HTTP API.
 
 use std::path::Path;
 use std::process::Command;
@@ -74,4 +74,91 @@ pub fn scalar(prometheus: &str, promql: &str) -> Option<f64> {
         .as_str()?
         .parse()
         .ok()
+}
+
+/// A tiny metrics endpoint the test controls: `GET /metrics` answers whatever text was
+/// last [`Exporter::set`], as an application's exporter would. Stopped when dropped.
+pub struct Exporter {
+    /// `127.0.0.1:PORT`, for a scrape config.
+    pub address: String,
+    text: std::sync::Arc<std::sync::Mutex<String>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Exporter {
+    /// Serves `text` (Prometheus text format) on a free loopback port.
+    pub fn start(text: &str) -> Self {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let shared = std::sync::Arc::new(std::sync::Mutex::new(text.to_string()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (served, stopping) = (shared.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(mut stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body = served.lock().unwrap().clone();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Self {
+            address,
+            text: shared,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// What the next scrape sees.
+    pub fn set(&self, text: &str) {
+        *self.text.lock().unwrap() = text.to_string();
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = std::net::TcpStream::connect(&self.address);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The answer of a range query over `[start, end]` (Unix seconds) at `step` (`1s`, `15`),
+/// as Grafana sends for a time series or an annotation, whatever its status.
+pub fn range_query(
+    prometheus: &str,
+    promql: &str,
+    start: f64,
+    end: f64,
+    step: &str,
+) -> Result<Value, String> {
+    let body = http_get(
+        prometheus,
+        &format!(
+            "/api/v1/query_range?query={}&start={start:.3}&end={end:.3}&step={}",
+            url_encode(promql),
+            url_encode(step)
+        ),
+    )?;
+    serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))
 }

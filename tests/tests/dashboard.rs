@@ -1,7 +1,9 @@
 //! The chart's Grafana dashboard against a real daemon: `firedrill serve` runs a pod-failure
 //! drill on the sandbox and a restore and failover of a real PostgreSQL pair, a real
 //! Prometheus (Debian's package) scrapes it, and every panel's PromQL is run against that
-//! Prometheus. Every query must be valid and return data.
+//! Prometheus. Every query must be valid and return data. The dashboard's annotation query
+//! (drill phases as regions on every panel) is run over the test's time range as Grafana
+//! runs it: it must show each phase of the recorded runs while it ran, and nothing after.
 //!
 //! The drills are chosen so that every panel has something to show: `single-pod` (weekly,
 //! run twice: probes for availability and p95 latency, RTO against a target, an
@@ -247,6 +249,7 @@ fn every_dashboard_panel_returns_data_from_prometheus_scraping_a_daemon_after_dr
 
     let api_port = free_port();
     let config = config(dir.path(), &sandbox, &pg, &backups, api_port);
+    let range_start = chrono::Utc::now();
     let _serve = firedrill_serve(&config, &[("FIREDRILL_TEST_TOKEN", TOKEN)]);
     let serve_started = Instant::now();
     let api = format!("http://127.0.0.1:{api_port}");
@@ -401,19 +404,244 @@ fn every_dashboard_panel_returns_data_from_prometheus_scraping_a_daemon_after_dr
     for figure in figures.values() {
         println!("{figure}");
     }
+    problems.extend(phase_annotation_problems(
+        &dashboard,
+        &prometheus,
+        &api,
+        range_start,
+    ));
     assert!(
         problems.is_empty(),
-        "{} of {} panel queries failed:\n{}",
+        "{} problems with {} panel queries and the annotations:\n{}",
         problems.len(),
         substituted.len(),
         problems.join("\n")
     );
     println!(
-        "{} panel queries returned data; drills done after {:.1} s, test took {:.1} s",
+        "{} panel queries returned data, the annotations showed the phases; drills done after {:.1} s, test took {:.1} s",
         substituted.len(),
         drills_done.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
+}
+
+/// The dashboard's annotation queries: (name, expr, step).
+fn annotation_queries(dashboard: &Value) -> Vec<(String, String, String)> {
+    dashboard["annotations"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|annotation| {
+            let expr = annotation["expr"].as_str()?;
+            let name = annotation["name"].as_str().unwrap_or("(unnamed)");
+            // Grafana's default minimum step for Prometheus annotations.
+            let step = annotation["step"].as_str().unwrap_or("60s");
+            Some((name.to_string(), expr.to_string(), step.to_string()))
+        })
+        .collect()
+}
+
+/// `1s`, `30s`, `2m` or bare seconds, in seconds.
+fn step_seconds(step: &str) -> f64 {
+    let (number, unit) = match step.strip_suffix('m') {
+        Some(minutes) => (minutes, 60.0),
+        None => (step.strip_suffix('s').unwrap_or(step), 1.0),
+    };
+    number
+        .parse::<f64>()
+        .unwrap_or_else(|e| panic!("step `{step}`: {e}"))
+        * unit
+}
+
+fn unix(at: &Value) -> f64 {
+    let at: chrono::DateTime<chrono::Utc> = at.as_str().unwrap().parse().unwrap();
+    at.timestamp_millis() as f64 / 1000.0
+}
+
+/// (drill, phase, start, end), Unix seconds.
+type Span = (String, String, f64, f64);
+
+/// When each phase of every recorded run ran, from the API's run records.
+fn phase_spans(api: &str) -> Vec<Span> {
+    let mut spans = Vec::new();
+    for summary in api_runs(api) {
+        let id = summary["id"].as_str().unwrap();
+        let run: Value =
+            serde_json::from_str(&http_get(api, &format!("/api/v1/runs/{id}")).unwrap()).unwrap();
+        for phase in run["phases"].as_array().unwrap() {
+            spans.push((
+                run["drill"].as_str().unwrap().to_string(),
+                phase["name"].as_str().unwrap().to_string(),
+                unix(&phase["started_at"]),
+                unix(&phase["finished_at"]),
+            ));
+        }
+    }
+    spans
+}
+
+/// The regions Grafana draws from a Prometheus annotation query's range answer: per
+/// series, its samples of 1 or more, consecutive ones (no more than `step` apart) merged.
+fn grafana_regions(answer: &Value, step: f64) -> Vec<Span> {
+    let mut regions = Vec::new();
+    for series in answer["data"]["result"].as_array().into_iter().flatten() {
+        let label = |name: &str| series["metric"][name].as_str().unwrap_or("?").to_string();
+        let mut open: Option<(f64, f64)> = None;
+        for point in series["values"].as_array().into_iter().flatten() {
+            let at = point[0].as_f64().unwrap();
+            let value: f64 = point[1].as_str().unwrap().parse().unwrap();
+            if value < 1.0 {
+                continue;
+            }
+            open = match open {
+                Some((start, end)) if end + step >= at => Some((start, at)),
+                Some((start, end)) => {
+                    regions.push((label("drill"), label("phase"), start, end));
+                    Some((at, at))
+                }
+                None => Some((at, at)),
+            };
+        }
+        if let Some((start, end)) = open {
+            regions.push((label("drill"), label("phase"), start, end));
+        }
+    }
+    regions
+}
+
+/// Runs each annotation query of the dashboard over the test's range, at its step, and
+/// checks the regions against the recorded phases: every phase shown while it ran, no
+/// region where no phase ran (a scrape interval of slack), tags from labels the series
+/// carry, and nothing shown now that no drill runs.
+fn phase_annotation_problems(
+    dashboard: &Value,
+    prometheus: &str,
+    api: &str,
+    range_start: chrono::DateTime<chrono::Utc>,
+) -> Vec<String> {
+    // Prometheus scrapes every second (SCRAPE); a query sees at each step the last sample
+    // before it. So a region starts at the first scrape inside a phase and may end up to a
+    // scrape and a step after it, and a scrape's timestamp is when it began, just before
+    // the daemon answered. A phase shorter than a scrape interval or a step can fall
+    // between two samples (in Grafana too): the longer ones, with some slack, must show.
+    const SCRAPE: f64 = 1.0;
+    const BEFORE: f64 = 0.5;
+    const AFTER: f64 = 2.0;
+    let annotations = annotation_queries(dashboard);
+    let mut problems = Vec::new();
+    if annotations.is_empty() {
+        problems.push("the dashboard has no annotation query (drill phases)".to_string());
+    }
+    let spans = phase_spans(api);
+    assert!(!spans.is_empty(), "no recorded phases");
+    let start = range_start.timestamp_millis() as f64 / 1000.0;
+    let end = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+    for (name, expr, step) in annotations {
+        let promql = substitute(&expr).unwrap_or_else(|e| panic!("annotation `{name}`: {e}"));
+        let answer = match prometheus::range_query(prometheus, &promql, start, end, &step) {
+            Ok(answer) if answer["status"] == "success" => answer,
+            Ok(answer) => {
+                problems.push(format!(
+                    "annotation `{name}`: {expr}
+    {answer}"
+                ));
+                continue;
+            }
+            Err(err) => {
+                problems.push(format!(
+                    "annotation `{name}`: {expr}
+    query failed: {err}"
+                ));
+                continue;
+            }
+        };
+        let tag_keys = dashboard["annotations"]["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == name.as_str())
+            .and_then(|a| a["tagKeys"].as_str())
+            .unwrap_or_default();
+        for series in answer["data"]["result"].as_array().into_iter().flatten() {
+            for key in tag_keys.split(',').filter(|k| !k.is_empty()) {
+                if series["metric"][key.trim()].as_str().is_none() {
+                    problems.push(format!(
+                        "annotation `{name}`: tag key `{key}` is not a label of {}",
+                        series["metric"]
+                    ));
+                }
+            }
+        }
+        let step = step_seconds(&step);
+        let visible = step.max(SCRAPE) + 0.25;
+        let regions = grafana_regions(&answer, step);
+        for (drill, phase, from, to) in &regions {
+            println!(
+                "annotation {name}: {drill}/{phase} from {from:.1} to {to:.1} ({:.1} s)",
+                to - from
+            );
+        }
+        let long_enough = spans.iter().filter(|s| s.3 - s.2 >= visible).count();
+        if long_enough == 0 {
+            problems.push(format!(
+                "annotation `{name}`: no phase ran {visible:.2} s or more, so none must show: {spans:?}"
+            ));
+        }
+        for (drill, phase, started, finished) in &spans {
+            println!(
+                "phase {drill}/{phase} ran from {started:.3} to {finished:.3} ({:.3} s{})",
+                finished - started,
+                if finished - started >= visible {
+                    ""
+                } else {
+                    ", shorter than a step and a scrape: may fall between two samples"
+                }
+            );
+            let shown = regions.iter().any(|(d, p, from, to)| {
+                d == drill && p == phase && *from <= finished + AFTER && *to >= started - BEFORE
+            });
+            if !shown && finished - started >= visible {
+                problems.push(format!(
+                    "annotation `{name}`: phase {drill}/{phase} ran {started:.3}..{finished:.3} but no region shows it"
+                ));
+            }
+        }
+        // Every instant a region covers is while a phase of its labels ran.
+        for series in answer["data"]["result"].as_array().into_iter().flatten() {
+            let (drill, phase) = (
+                series["metric"]["drill"].as_str().unwrap_or("?"),
+                series["metric"]["phase"].as_str().unwrap_or("?"),
+            );
+            let outside: Vec<f64> = series["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|point| point[0].as_f64().unwrap())
+                .filter(|at| {
+                    !spans.iter().any(|(d, p, started, finished)| {
+                        d == drill
+                            && p == phase
+                            && *at >= started - BEFORE
+                            && *at <= finished + AFTER
+                    })
+                })
+                .collect();
+            if let Some(first) = outside.first() {
+                problems.push(format!(
+                    "annotation `{name}`: {drill}/{phase} shown at {} instants when it was not running, the first {first:.3}",
+                    outside.len()
+                ));
+            }
+        }
+        // Nothing runs now: no phase is shown.
+        match prometheus::instant_query(prometheus, &promql) {
+            Ok(now) if now["data"]["result"] == serde_json::json!([]) => {}
+            other => problems.push(format!(
+                "annotation `{name}`: shows a phase now that no drill runs: {other:?}"
+            )),
+        }
+    }
+    problems
 }
 
 #[test]
@@ -428,4 +656,24 @@ fn grafana_variables_are_substituted_and_an_unknown_one_is_refused() {
     );
     let err = substitute("z[$__unknown]").unwrap_err();
     assert!(err.contains("$__unknown"), "{err}");
+}
+
+#[test]
+fn grafana_regions_merge_samples_no_more_than_a_step_apart() {
+    let answer = serde_json::json!({"data": {"result": [{
+        "metric": {"drill": "d", "phase": "p"},
+        "values": [[10.0, "1"], [11.0, "1"], [12.0, "0"], [13.0, "1"], [20.0, "1"]]
+    }]}});
+    let span = |from: f64, to: f64| ("d".to_string(), "p".to_string(), from, to);
+    assert_eq!(
+        grafana_regions(&answer, 2.0),
+        [span(10.0, 13.0), span(20.0, 20.0)]
+    );
+    assert_eq!(
+        grafana_regions(&answer, 1.0),
+        [span(10.0, 11.0), span(13.0, 13.0), span(20.0, 20.0)]
+    );
+    assert_eq!(step_seconds("1s"), 1.0);
+    assert_eq!(step_seconds("2m"), 120.0);
+    assert_eq!(step_seconds("15"), 15.0);
 }

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::series::{CanarySeries, ProbeSeries};
+
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -24,6 +26,9 @@ pub enum Outcome {
     Interrupted,
     /// The drill could not run (unreachable cluster, missing plugin, blast radius exceeded).
     Error { message: String },
+    /// The steady-state hypothesis did not hold (a `before` check failed or had no data),
+    /// so nothing was injected.
+    NotStarted { reason: String },
 }
 
 impl Outcome {
@@ -35,6 +40,7 @@ impl Outcome {
             Outcome::Aborted { .. } => "aborted",
             Outcome::Interrupted => "interrupted",
             Outcome::Error { .. } => "error",
+            Outcome::NotStarted { .. } => "not-started",
         }
     }
 }
@@ -201,6 +207,10 @@ pub struct PhaseRecord {
     /// Work the scenario found for the review meeting.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub follow_ups: Vec<String>,
+    /// The phase's canary writes over time, by what became of them (absent without
+    /// canaries, and in records written before they were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_series: Option<CanarySeries>,
 }
 
 /// What started a phase's recovery clock.
@@ -337,6 +347,87 @@ pub struct RunRecord {
     pub config_sha256: String,
     /// SHA-256 of each scenario plugin used, by scenario name.
     pub plugin_sha256: BTreeMap<String, String>,
+    /// Every evaluation of a PromQL check, in order (none when the drill has no checks;
+    /// left out of the stored form then, so records written before checks verify alike).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckResult>,
+    /// Each probed service's results over the run, bucketed (none when nothing was probed;
+    /// left out of the stored form then, so records written before verify alike).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probe_series: Vec<ProbeSeries>,
+}
+
+/// When a PromQL check is evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckStage {
+    /// Before anything is injected: the steady-state hypothesis.
+    Before,
+    /// While a phase runs, at the check's cadence.
+    During,
+    /// After recovery: the runbook's verification checklist.
+    After,
+}
+
+impl CheckStage {
+    pub fn label(self) -> &'static str {
+        match self {
+            CheckStage::Before => "before",
+            CheckStage::During => "during",
+            CheckStage::After => "after",
+        }
+    }
+}
+
+/// What one evaluation of a check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckVerdict {
+    /// Every series returned met the expectation.
+    Pass,
+    /// A series broke it (its value is the one recorded).
+    Fail,
+    /// The query returned no series: never a pass.
+    NoData,
+    /// Prometheus could not be asked or refused the query.
+    Error,
+}
+
+impl CheckVerdict {
+    pub fn label(self) -> &'static str {
+        match self {
+            CheckVerdict::Pass => "pass",
+            CheckVerdict::Fail => "fail",
+            CheckVerdict::NoData => "no-data",
+            CheckVerdict::Error => "error",
+        }
+    }
+}
+
+/// One evaluation of a PromQL check, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// The check's name under `checks:`.
+    pub check: String,
+    pub stage: CheckStage,
+    /// The phase it was evaluated for; none for the drill's own `before`/`after` checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// The query as sent (`$__range` replaced).
+    pub query: String,
+    /// The expectation, as written: `< 0.01`, `present`.
+    pub expect: String,
+    /// The value that decided: the worst series' (none without data, or when it was NaN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// That series' labels, `{job="web",status="500"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<String>,
+    /// When it was evaluated (the query's evaluation time).
+    pub at: DateTime<Utc>,
+    pub verdict: CheckVerdict,
+    /// What a reader needs: `error ratio 0.031 is not < 0.01 ({job="web"})`.
+    pub message: String,
 }
 
 impl PhaseRecord {
@@ -364,6 +455,7 @@ impl PhaseRecord {
             pods: Vec::new(),
             checklist: Vec::new(),
             follow_ups: Vec::new(),
+            canary_series: None,
         }
     }
 }
@@ -397,6 +489,8 @@ impl RunRecord {
             evidence: Vec::new(),
             config_sha256: String::new(),
             plugin_sha256: BTreeMap::new(),
+            checks: Vec::new(),
+            probe_series: Vec::new(),
         }
     }
 

@@ -389,3 +389,273 @@ fn a_postgres_store_is_configured_without_its_password_in_the_file() {
     let text = diagnostics("version: 1\nstorage:\n  postgres: { url: postgres:///x }\n");
     assert!(text.contains("names no host"), "{text}");
 }
+
+const CHECKS: &str = r#"version: 1
+prometheus:
+  url: http://prometheus.monitoring:9090/
+  bearer_token: { env: PROM_TOKEN }
+checks:
+  no-5xx:
+    description: No 5xx errors during failover
+    query: sum(rate(http_server_requests_seconds_count{status=~"5.."}[1m])) or vector(0)
+    expect: "< 0.5"
+    every: 5s
+    abort: true
+  lag-flat:
+    query: max(deriv(kafka_consumergroup_lag[$__range]))
+    expect: "<= 0"
+    within: 2m
+  flowing:
+    query: up{job="web"}
+    expect: present
+drills:
+  zone:
+    checks: { before: [flowing], during: [no-5xx], after: [lag-flat] }
+    phases:
+      - name: zone
+        scenario: zone-failure
+        checks: { after: [lag-flat] }
+"#;
+
+#[test]
+fn checks_resolve_with_their_defaults_and_attachments() {
+    let config = load(CHECKS).unwrap();
+    let prometheus = config.prometheus.as_ref().unwrap();
+    assert_eq!(prometheus.url, "http://prometheus.monitoring:9090");
+    assert_eq!(prometheus.timeout, Duration::from_secs(10));
+    let lag = &config.checks["lag-flat"];
+    assert_eq!(lag.within, Duration::from_secs(120));
+    assert_eq!(lag.every, Duration::from_secs(15));
+    assert!(!lag.abort);
+    assert!(config.checks["no-5xx"].abort);
+    assert_eq!(config.checks["flowing"].expect.to_string(), "present");
+    let drill = config.drill("zone").unwrap();
+    assert_eq!(drill.checks.before, ["flowing"]);
+    assert_eq!(drill.checks.during, ["no-5xx"]);
+    assert_eq!(drill.phases[0].checks.after, ["lag-flat"]);
+    assert!(drill.phases[0].checks.during.is_empty());
+}
+
+#[test]
+fn a_query_that_is_not_promql_names_its_line_field_and_character() {
+    let text = CHECKS.replace("query: up{job=\"web\"}", "query: sum(rate(up[1m])");
+    let err = diagnostics(&text);
+    assert!(
+        err.contains("firedrill.yaml:17:12: checks.flowing.query: not valid PromQL at the end of the query (something is missing) (character 17 of the query)"),
+        "{err}"
+    );
+    let text = CHECKS.replace("query: up{job=\"web\"}", "query: rtae(up[1m])");
+    let err = diagnostics(&text);
+    assert!(
+        err.contains(
+            "checks.flowing.query: `rtae` is not a PromQL function (character 1 of the query)"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn attached_checks_must_exist_and_have_a_prometheus() {
+    let err = diagnostics(&CHECKS.replace("during: [no-5xx]", "during: [no-500s]"));
+    assert!(
+        err.contains("drills.zone.checks.during[0]: unknown check `no-500s` (defined: flowing, lag-flat, no-5xx)"),
+        "{err}"
+    );
+    let without = CHECKS.replace(
+        "prometheus:\n  url: http://prometheus.monitoring:9090/\n  bearer_token: { env: PROM_TOKEN }\n",
+        "",
+    );
+    let err = diagnostics(&without);
+    assert!(
+        err.contains("drills.zone.checks.before[0]: check `flowing` needs a Prometheus to query: set `prometheus.url`"),
+        "{err}"
+    );
+    // A phase's steady state is its drill's.
+    let err = diagnostics(&CHECKS.replace(
+        "checks: { after: [lag-flat] }",
+        "checks: { before: [flowing] }",
+    ));
+    assert!(err.contains("drills.zone.phases[0].checks"), "{err}");
+    assert!(err.contains("before"), "{err}");
+    let err = diagnostics(&CHECKS.replace("expect: \"<= 0\"", "expect: at most zero"));
+    assert!(
+        err.contains("checks.lag-flat.expect: `at most zero` is not an expectation"),
+        "{err}"
+    );
+}
+
+#[test]
+fn seed_carries_the_runbooks_checklists_as_checks_ready_to_attach() {
+    let config = load(SEED_CONFIG).unwrap();
+    let names: Vec<&str> = config.checks.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "consumer-lag-not-increasing",
+            "error-ratio-normal",
+            "metrics-flowing",
+            "no-5xx",
+            "targets-up"
+        ]
+    );
+    assert!(config.drills.iter().all(|d| d.checks.is_empty()));
+    // Uncommenting the Prometheus and the drills' `checks:` lines gives a valid file.
+    let enabled = SEED_CONFIG
+        .replace("# prometheus:\n#   url:", "prometheus:\n  url:")
+        .replace("#   bearer_token:", "  bearer_token:")
+        .replace("    # checks: {", "    checks: {");
+    let config = load(&enabled).unwrap_or_else(|err| panic!("{err}"));
+    assert!(config.prometheus.is_some());
+    let zone = config.drill("zone-failure").unwrap();
+    assert_eq!(zone.checks.before, ["metrics-flowing", "targets-up"]);
+    assert_eq!(
+        config.drill("single-pod").unwrap().checks.during,
+        ["no-5xx"]
+    );
+}
+
+#[test]
+fn webhooks_grafana_and_the_public_url_resolve_with_their_defaults() {
+    use config::{TextOrSecret, WebhookEvent, WebhookFormat};
+    let config = load(
+        r#"version: 1
+api:
+  public_url: https://firedrill.example.com/
+notifications:
+  webhooks:
+    - name: ci
+      url: https://ci.example.com/hooks/firedrill
+    - name: chat
+      url: { env: SLACK_WEBHOOK_URL }
+      format: slack
+      events: [started, finished]
+      headers:
+        Authorization: { file: secrets/hook-token }
+        X-Team: sre
+  grafana:
+    url: https://grafana.example.com/
+    token: { env: GRAFANA_TOKEN }
+"#,
+    )
+    .unwrap();
+    assert_eq!(
+        config.api.public_url.as_deref(),
+        Some("https://firedrill.example.com")
+    );
+    let [ci, chat] = config.webhooks.as_slice() else {
+        panic!("two webhooks: {:?}", config.webhooks);
+    };
+    assert_eq!(
+        ci.url,
+        TextOrSecret::Text("https://ci.example.com/hooks/firedrill".into())
+    );
+    assert_eq!(ci.format, WebhookFormat::Json);
+    assert!(ci.hears(WebhookEvent::Finished) && !ci.hears(WebhookEvent::Started));
+    assert!(ci.headers.is_empty());
+    assert_eq!(
+        chat.url,
+        TextOrSecret::Secret(config::Secret::Env("SLACK_WEBHOOK_URL".into()))
+    );
+    assert_eq!(chat.format, WebhookFormat::Slack);
+    assert!(chat.hears(WebhookEvent::Started) && chat.hears(WebhookEvent::Finished));
+    assert_eq!(
+        chat.headers,
+        [
+            (
+                "Authorization".to_string(),
+                TextOrSecret::Secret(config::Secret::File(
+                    Path::new("/etc/firedrill/secrets/hook-token").into()
+                ))
+            ),
+            ("X-Team".to_string(), TextOrSecret::Text("sre".into())),
+        ]
+    );
+    let grafana = config.grafana.unwrap();
+    assert_eq!(grafana.url, "https://grafana.example.com");
+    assert_eq!(grafana.token, config::Secret::Env("GRAFANA_TOKEN".into()));
+    assert_eq!(grafana.tags, ["firedrill"]);
+    assert_eq!(grafana.dashboard_uid, None);
+    // Without the section: nothing is pushed.
+    let plain = load("version: 1\n").unwrap();
+    assert!(plain.webhooks.is_empty() && plain.grafana.is_none() && plain.api.public_url.is_none());
+}
+
+#[test]
+fn webhook_and_grafana_mistakes_name_their_line_and_field() {
+    let text = diagnostics(
+        r#"version: 1
+api:
+  public_url: ftp://firedrill
+notifications:
+  webhooks:
+    - name: chat
+      url: hooks.example.com/x
+      events: []
+    - name: chat
+      url: { env: A, file: /b }
+    - name: Bad_Name
+      url: https://ci.example.com/hook
+      events: [finished, finished]
+      headers:
+        Content-Type: text/plain
+        "Bad Header": x
+        Authorization: { env: "" }
+  grafana:
+    url: grafana.example.com
+    token: { env: GRAFANA_TOKEN }
+    tags: [""]
+"#,
+    );
+    assert_eq!(
+        text,
+        r#"error: firedrill.yaml:3:15: api.public_url: expected an http:// or https:// URL
+error: firedrill.yaml:7:12: notifications.webhooks[0].url: expected an http:// or https:// URL
+error: firedrill.yaml:8:15: notifications.webhooks[0].events: name at least one event (`started`, `finished`), or leave `events` out
+error: firedrill.yaml:9:13: notifications.webhooks[1].name: another webhook is named `chat` already
+error: firedrill.yaml:10:12: notifications.webhooks[1].url: a secret needs exactly one of `env: VARIABLE` or `file: PATH` (never the value itself)
+error: firedrill.yaml:11:7: notifications.webhooks[2].name: webhook name `Bad_Name` must be 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit
+error: firedrill.yaml:13:26: notifications.webhooks[2].events[1]: this event is listed twice
+error: firedrill.yaml:15:9: notifications.webhooks[2].headers.Content-Type: `Content-Type` is set by firedrill itself and cannot be configured
+error: firedrill.yaml:16:9: notifications.webhooks[2].headers["Bad Header"]: `Bad Header` is not an HTTP header name (letters, digits, `-`)
+error: firedrill.yaml:17:24: notifications.webhooks[2].headers.Authorization: a secret needs exactly one of `env: VARIABLE` or `file: PATH` (never the value itself)
+error: firedrill.yaml:19:10: notifications.grafana.url: expected an http:// or https:// URL
+error: firedrill.yaml:21:12: notifications.grafana.tags[0]: a tag cannot be empty
+firedrill.yaml: 12 errors; the configuration was not loaded"#
+    );
+}
+
+#[test]
+fn an_unknown_webhook_format_or_a_secret_s_typo_is_located() {
+    let text = diagnostics(
+        "version: 1\nnotifications:\n  webhooks:\n    - name: chat\n      url: https://x.example.com\n      format: teams\n",
+    );
+    assert_eq!(
+        text,
+        "error: firedrill.yaml:6:15: notifications.webhooks[0].format: unknown variant `teams`, \
+         expected `json` or `slack`\nfiredrill.yaml: 1 error; the configuration was not loaded"
+    );
+    let text = diagnostics(
+        "version: 1\nnotifications:\n  webhooks:\n    - name: chat\n      url: { evn: HOOK_URL }\n",
+    );
+    assert_eq!(
+        text,
+        "error: firedrill.yaml:5:14: notifications.webhooks[0].url.evn: unknown field `evn`, \
+         expected `env` or `file`\nfiredrill.yaml: 1 error; the configuration was not loaded"
+    );
+}
+
+#[test]
+fn the_viewer_token_is_a_secret_from_env_or_file_never_its_value() {
+    let config = load("version: 1\napi: { viewer_token: { env: FIREDRILL_VIEWER } }\n").unwrap();
+    assert_eq!(
+        config.api.viewer_token,
+        Some(config::Secret::Env("FIREDRILL_VIEWER".into()))
+    );
+    assert_eq!(load("version: 1\n").unwrap().api.viewer_token, None);
+    let text = diagnostics("version: 1\napi: { viewer_token: { env: A, file: b } }\n");
+    assert!(text.contains("api.viewer_token"), "{text}");
+    assert!(
+        text.contains("exactly one of `env: VARIABLE` or `file: PATH`"),
+        "{text}"
+    );
+}

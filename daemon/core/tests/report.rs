@@ -117,11 +117,89 @@ fn html_report_escapes_what_the_run_recorded() {
 }
 
 #[test]
+fn html_report_and_email_render_the_markdown_of_the_report_texts() {
+    let report = Report::from_run(&failing_run(), None, &[]);
+    let rendered = Renderer::new().unwrap().render_all(&report).unwrap();
+    for html in [&rendered.report_html, &rendered.email_html] {
+        assert!(
+            html.contains("Drill <code>full-dr</code> ran on target"),
+            "{html}"
+        );
+        assert!(html.contains("phase <code>zone-failure</code>"), "{html}");
+        assert!(!html.contains('`'), "a backtick left raw: {html}");
+    }
+    let html = &rendered.report_html;
+    assert!(html.contains(
+        "<p><em>To be completed at the review meeting: what surprised us, what worked, \
+         what to change.</em></p>"
+    ));
+    assert!(!html.contains("_To be completed"), "{html}");
+    // One-paragraph texts inside list items carry no paragraph of their own.
+    assert!(
+        html.contains("<li>Slow recovery in phase <code>zone-failure</code>"),
+        "{html}"
+    );
+    assert!(html.contains("<li>&#9744; Find what slowed recovery in <code>zone-failure</code>"));
+    // The Markdown report keeps its texts exactly.
+    assert!(
+        rendered
+            .report_markdown
+            .contains("Slow recovery in phase `zone-failure`")
+    );
+    assert!(rendered.report_markdown.contains(
+        "_To be completed at the review meeting: what surprised us, what worked, what to change._"
+    ));
+}
+
+#[test]
+fn markdown_in_the_html_report_never_passes_raw_html_through() {
+    let mut run = aborted_run();
+    run.outcome = firedrill_core::run::Outcome::Aborted {
+        reason: "<script>alert(1)</script> and <b onclick=x>bold</b>".to_string(),
+    };
+    let report = Report::from_run(&run, None, &[]);
+    let rendered = Renderer::new().unwrap().render_all(&report).unwrap();
+    for html in [&rendered.report_html, &rendered.email_html] {
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(!html.contains("<b onclick"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
+    }
+    // Block HTML, links that would run code, and images are shown as text too.
+    let html = firedrill_core::report::markdown_html(
+        "<div onmouseover=x>hi</div>\n\n[click](javascript:alert(1)) [docs](https://example.invalid/) ![x](https://tracker.invalid/p.png)",
+        false,
+    );
+    assert!(!html.contains("<div"), "{html}");
+    assert!(
+        html.contains("&lt;div onmouseover=x&gt;hi&lt;/div&gt;"),
+        "{html}"
+    );
+    assert!(!html.contains("javascript:"), "{html}");
+    assert!(html.contains("click"), "{html}");
+    assert!(
+        html.contains(r#"<a href="https://example.invalid/">docs</a>"#),
+        "{html}"
+    );
+    assert!(!html.contains("<img"), "{html}");
+}
+
+#[test]
 fn json_export_is_the_same_model() {
     let report = Report::from_run(&failing_run(), None, &[]);
     let rendered = Renderer::new().unwrap().render_all(&report).unwrap();
     let back: Report = serde_json::from_str(&rendered.report_json).unwrap();
-    assert_eq!(back, report);
+    // Less its charts: drawings, not data.
+    assert!(!rendered.report_json.contains("<svg"));
+    assert_eq!(
+        back,
+        Report {
+            charts: firedrill_core::report::Charts::default(),
+            ..report
+        }
+    );
 }
 
 #[test]
@@ -172,6 +250,7 @@ fn weekly_drill(blackout: Option<Blackout>) -> Drill {
         blast_radius: BlastRadius::default(),
         participants: vec![],
         recipients: vec![],
+        checks: Default::default(),
         phases: vec![],
     }
 }

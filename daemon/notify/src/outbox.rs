@@ -1,4 +1,4 @@
-//! The persistent outbox: queue one message per run, deliver what is due, back off on failure.
+//! The persistent outbox's email: queue one message per run, deliver what is due, back off on failure.
 
 use std::future::Future;
 use std::time::Duration;
@@ -56,7 +56,8 @@ pub fn enqueue<Q: MailQueue + ?Sized>(
     Ok(queue.enqueue_mail(&email.run_id, &payload, now)?)
 }
 
-fn error_chain(err: &dyn std::error::Error) -> String {
+/// `err` and its causes, `: `-separated.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

@@ -1,4 +1,5 @@
-//! firedrill-notify's integration tests, one binary (one link instead of two).
+//! firedrill-notify's integration tests, one binary (one link instead of three).
 
 mod publish;
 mod smtp;
+mod webhooks;

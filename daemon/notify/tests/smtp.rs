@@ -14,6 +14,7 @@ use firedrill_core::report::fixtures::failing_run;
 use firedrill_core::report::{Renderer, Report};
 use firedrill_notify::{Backoff, MaildirMailer, OutgoingEmail, SmtpMailer, deliver_due, enqueue};
 use firedrill_store::{DATABASE_FILE, MailQueue, SqliteStore};
+use firedrill_tests::tls::certificates;
 use serde_json::Value;
 
 const INSTALL: &str = "aiosmtpd is not installed: run `python3 -m pip install aiosmtpd` \
@@ -122,23 +123,31 @@ fn composed(config: &Email) -> OutgoingEmail {
     )
 }
 
-/// Parses a stored message with Python's email package: headers, the two bodies and the
-/// attachments, decoded.
+/// Parses a stored message with Python's email package: headers, the two bodies, the
+/// inline images and the attachments, decoded (binary parts as base64), each with the
+/// multipart types it sits in.
 fn parse_message(path: &Path) -> Value {
     let script = r#"
-import email, json, sys
+import base64, email, json, sys
 from email import policy
 msg = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=policy.default)
 parts = []
-for part in msg.walk():
+def walk(part, parents):
     if part.is_multipart():
-        continue
+        for inner in part.iter_parts():
+            walk(inner, parents + [part.get_content_type()])
+        return
+    content = part.get_content()
     parts.append({
         'content_type': part.get_content_type(),
         'filename': part.get_filename(),
         'disposition': part.get_content_disposition(),
-        'text': part.get_content(),
+        'content_id': part['Content-ID'],
+        'parents': parents,
+        'text': content if isinstance(content, str) else None,
+        'base64': base64.b64encode(content).decode() if isinstance(content, bytes) else None,
     })
+walk(msg, [])
 print(json.dumps({
     'subject': str(msg['subject']),
     'from': str(msg['from']),
@@ -349,76 +358,6 @@ async fn the_maildir_mailer_writes_a_complete_message_into_new() {
     );
 }
 
-/// A private CA and a server certificate for 127.0.0.1 signed by it (openssl CLI).
-fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let run = |args: &[&str]| {
-        let output = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl runs");
-        assert!(
-            output.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=firedrill test CA",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-    ]);
-    (
-        dir.join("ca.pem"),
-        dir.join("server.pem"),
-        dir.join("server.key"),
-    )
-}
-
 #[tokio::test]
 async fn starttls_and_implicit_tls_deliver_to_a_server_with_a_private_ca() {
     let dir = tempfile::tempdir().unwrap();
@@ -468,4 +407,102 @@ async fn starttls_and_implicit_tls_deliver_to_a_server_with_a_private_ca() {
         );
         assert_eq!(server.messages().len(), 1, "{tls:?}");
     }
+}
+
+/// Width and height from a PNG's IHDR chunk, after checking the PNG signature.
+fn png_dimensions(png: &[u8]) -> (u32, u32) {
+    assert!(png.len() > 24, "{} bytes is no PNG", png.len());
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "PNG signature");
+    assert_eq!(&png[12..16], b"IHDR", "IHDR first");
+    let word = |at: usize| u32::from_be_bytes([png[at], png[at + 1], png[at + 2], png[at + 3]]);
+    (word(16), word(20))
+}
+
+#[tokio::test]
+async fn the_email_carries_every_chart_as_an_inline_png_its_html_shows_by_cid() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = SmtpServer::start(port, &dir.path().join("maildir"));
+    let config = email_config(port);
+    let run = firedrill_core::report::fixtures::charted_run();
+    let report = Report::from_run(&run, None, &[]);
+    let rendered = Renderer::new().unwrap().render_all(&report).unwrap();
+    let email = OutgoingEmail::compose(&run.id, &rendered, &config, &[]);
+    let store = SqliteStore::open(&dir.path().join(DATABASE_FILE)).unwrap();
+    assert!(enqueue(&store, &email, Utc::now()).unwrap());
+    let mailer = SmtpMailer::new("127.0.0.1", port, SmtpTls::None, None).unwrap();
+    let pass = deliver_due(&store, &mailer, &Backoff::default(), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(pass.delivered, vec![run.id.clone()], "{pass:?}");
+    let messages = server.messages();
+    assert_eq!(messages.len(), 1);
+    let message = parse_message(&messages[0]);
+
+    // The timeline, six services and the database phase's canaries.
+    let charts: Vec<_> = report.charts.all().collect();
+    assert_eq!(charts.len(), 8);
+    let html = part(&message, "text/html", None);
+    assert_eq!(html["parents"], html_parents());
+    let html = html["text"].as_str().unwrap();
+    let images: Vec<&Value> = message["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["content_type"] == "image/png")
+        .collect();
+    assert_eq!(images.len(), charts.len(), "{message:#}");
+    for chart in &charts {
+        let image = images
+            .iter()
+            .find(|p| p["content_id"] == format!("<{}>", chart.cid))
+            .unwrap_or_else(|| panic!("no image for {}", chart.id));
+        assert_eq!(image["disposition"], "inline");
+        assert_eq!(image["filename"], format!("{}.png", chart.id));
+        assert_eq!(image["parents"], html_parents());
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(image["base64"].as_str().unwrap())
+            .unwrap();
+        // Rasterised at twice the chart's CSS size.
+        assert_eq!(
+            png_dimensions(&png),
+            (chart.width * 2, chart.height * 2),
+            "{}",
+            chart.id
+        );
+        // The body shows it by its cid, at its CSS size, with its words beside it (the
+        // PNG has no text).
+        assert!(
+            html.contains(&format!(
+                r#"<img src="cid:{}" width="{}" height="{}""#,
+                chart.cid, chart.width, chart.height
+            )),
+            "{} not shown: {html}",
+            chart.id
+        );
+        assert!(html.contains(&chart.title), "{}", chart.title);
+    }
+    assert!(
+        html.contains("2. zone-failure: failed, ran from +6m 20s"),
+        "{html}"
+    );
+    assert!(html.contains("Lowest availability 60.00% at "), "{html}");
+    assert!(!html.contains("<svg"), "no SVG in the email body");
+    // The HTML report is still attached, with its charts as SVG.
+    let report_html = part(&message, "text/html", Some("report.html"))["text"]
+        .as_str()
+        .unwrap();
+    assert_eq!(report_html.matches("<svg").count(), charts.len());
+    assert!(report_html.contains(r#"id="timeline""#));
+}
+
+/// Where the HTML body and its images sit: mixed (body and attachments), alternative
+/// (text or HTML), related (the HTML and what it shows).
+fn html_parents() -> Value {
+    serde_json::json!([
+        "multipart/mixed",
+        "multipart/alternative",
+        "multipart/related"
+    ])
 }

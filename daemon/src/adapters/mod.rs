@@ -8,5 +8,6 @@ pub mod journal;
 pub mod kube;
 pub mod outbox;
 pub mod prober;
+pub mod prometheus;
 pub mod store;
 pub mod watch;

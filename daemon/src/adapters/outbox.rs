@@ -1,4 +1,4 @@
-//! `LockedStore`: the run store's mail queue behind a mutex, so delivery can run on any thread.
+//! `LockedStore`: the run store's outbox (emails and HTTP pushes) behind a mutex, so delivery can run on any thread.
 //!
 //! A store's connection may move between threads but not be shared; the outbox's delivery
 //! is async and holds the queue across sends, so it gets the store behind a mutex, locked
@@ -7,7 +7,7 @@
 use parking_lot::Mutex;
 
 use chrono::{DateTime, Utc};
-use firedrill_store::{Delivery, MailQueue, QueuedMail, Store, StoreError};
+use firedrill_store::{Delivery, MailQueue, PushDelivery, QueuedMail, Store, StoreError};
 
 pub struct LockedStore(Mutex<Box<dyn Store>>);
 
@@ -46,8 +46,20 @@ impl MailQueue for LockedStore {
     ) -> Result<bool, StoreError> {
         self.with(|s| s.enqueue_mail(run_id, payload, now))
     }
+    fn enqueue_push(
+        &self,
+        run_id: &str,
+        channel: &str,
+        payload: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.with(|s| s.enqueue_push(run_id, channel, payload, now))
+    }
     fn due_mail(&self, now: DateTime<Utc>) -> Result<Vec<QueuedMail>, StoreError> {
         self.with(|s| s.due_mail(now))
+    }
+    fn due_pushes(&self, now: DateTime<Utc>) -> Result<Vec<QueuedMail>, StoreError> {
+        self.with(|s| s.due_pushes(now))
     }
     fn claim_mail(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
         self.with(|s| s.claim_mail(id, now))
@@ -65,5 +77,8 @@ impl MailQueue for LockedStore {
     }
     fn delivery(&self, run_id: &str) -> Result<Option<Delivery>, StoreError> {
         self.with(|s| s.delivery(run_id))
+    }
+    fn push_deliveries(&self, run_id: &str) -> Result<Vec<PushDelivery>, StoreError> {
+        self.with(|s| s.push_deliveries(run_id))
     }
 }

@@ -66,20 +66,30 @@ pub async fn run_drill(
         });
     }
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let request = RunRequest::new(&drill.name, Trigger::Cli { user }, None, run.config_sha256);
+    // The `started` webhooks go out beside the drill, never in its way.
+    let announced = crate::app::outbox::announce_start(
+        &config,
+        RunRecord::begun(
+            request.run_id.clone(),
+            drill.name.clone(),
+            target.clone(),
+            request.trigger.clone(),
+            chrono::Utc::now(),
+        ),
+    );
     let record = session
         .engine
-        .run(
-            &config,
-            RunRequest::new(&drill.name, Trigger::Cli { user }, None, run.config_sha256),
-            cancel,
-            Some(progress),
-        )
+        .run(&config, request, cancel, Some(progress))
         .await;
+    if let Some(announced) = announced {
+        let _ = announced.await;
+    }
     if let Some(metrics) = run.metrics {
         metrics.observe_run(&record);
     }
     let reports = publish(&config, &record).await?;
-    // This run's email, and any a recovery above queued, goes out now if it can.
+    // This run's email and pushes, and any a recovery above queued, go out now if they can.
     crate::app::outbox::deliver_and_say(&config).await;
     Ok((record, reports))
 }

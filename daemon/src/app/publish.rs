@@ -1,4 +1,4 @@
-//! Publishing a finished run: the evidence chain, the report files, and its email queued in the outbox.
+//! Publishing a finished run: the evidence chain, the report files, and its email, webhooks and Grafana annotations queued in the outbox.
 
 use std::path::PathBuf;
 
@@ -19,7 +19,8 @@ fn usage(message: impl Into<String>) -> CommandError {
 
 /// Records a finished run: appends it to the evidence chain with its report files'
 /// hashes, writes the report, agenda and JSON export to `storage/reports/RUN_ID/` and
-/// queues the email (delivered by [`crate::app::outbox`]). Returns the report directory.
+/// queues the email, webhooks and annotations (delivered by [`crate::app::outbox`]).
+/// Returns the report directory.
 pub async fn publish(config: &Config, record: &RunRecord) -> Result<PathBuf, CommandError> {
     // Appending to the chain fsyncs: on the blocking pool, not a worker thread.
     let (store, dir) = {
@@ -55,7 +56,12 @@ fn record_run(
     // that it had: the chain keeps one record per run, the files are written again.
     let already = store.run(&record.id).map_err(store_error)?.is_some();
     let rendered = if already {
-        firedrill_notify::render_run(&renderer, config, record)
+        // What the run owes people is queued again (once per run and channel): the process
+        // that stored it may have died before queuing.
+        firedrill_notify::render_run(&renderer, config, record).and_then(|rendered| {
+            firedrill_notify::queue_notifications(&*store, config, record, &rendered, Utc::now())
+                .map(|_| rendered)
+        })
     } else {
         firedrill_notify::publish_run(&mut *store, &renderer, config, record, Utc::now())
             .map(|published| published.rendered)
@@ -74,11 +80,13 @@ fn record_run(
         })?;
     }
     // The journal may now forget the record it kept for this moment.
-    if let Err(err) = journal::append_to(
-        &*store,
-        &record.id,
-        &JournalEntry::Recorded { at: Utc::now() },
-    ) {
+    if let Err(err) = journal::ensure_finished(&*store, record).and_then(|()| {
+        journal::append_to(
+            &*store,
+            &record.id,
+            &JournalEntry::Recorded { at: Utc::now() },
+        )
+    }) {
         tracing::warn!(run = %record.id, error = %err, "Could not journal that the run is stored; it is checked again at the next start");
     }
     Ok((store, dir))

@@ -14,9 +14,10 @@ use crate::adapters::databases::Databases;
 use crate::adapters::host::WasmtimeScenarios;
 use crate::adapters::journal::{JournalState, StoreJournal};
 use crate::adapters::kube::{KubeCluster, connect_in_cluster, connect_kubeconfig, connect_url};
-use crate::adapters::prober::{HttpProber, PrometheusAlerts};
+use crate::adapters::prober::HttpProber;
+use crate::adapters::prometheus::PrometheusApi;
 use crate::engine::Engine;
-use crate::engine::ports::{AlertSource, ClusterBinding, ClusterIdentity};
+use crate::engine::ports::{AlertSource, ClusterBinding, ClusterIdentity, MetricsSource};
 use crate::exit::CommandError;
 
 /// A connected target with the engine wired to it.
@@ -130,13 +131,17 @@ pub async fn open(config: &Config, target_name: &str) -> Result<Session, Command
         path: "TLS roots for probes".into(),
         source,
     })?;
+    let prometheus_api = |connection: &firedrill_core::config::Prometheus| {
+        PrometheusApi::new(connection)
+            .map(Arc::new)
+            .map_err(|err| usage(err.to_string()))
+    };
     let alerts = match &config.abort.alerts {
-        Some(abort) => Some(Arc::new(PrometheusAlerts::new(&abort.prometheus).map_err(
-            |source| CommandError::Io {
-                path: "TLS roots for Prometheus".into(),
-                source,
-            },
-        )?) as Arc<dyn AlertSource>),
+        Some(abort) => Some(prometheus_api(&abort.prometheus)? as Arc<dyn AlertSource>),
+        None => None,
+    };
+    let metrics = match &config.prometheus {
+        Some(connection) => Some(prometheus_api(connection)? as Arc<dyn MetricsSource>),
         None => None,
     };
     let engine = Engine {
@@ -145,6 +150,7 @@ pub async fn open(config: &Config, target_name: &str) -> Result<Session, Command
         baseline: Arc::new(cluster.clone()),
         journal,
         alerts,
+        metrics,
         canaries,
         watches: Some(Arc::new(cluster.watches())),
         verify_interval: Duration::from_millis(100),

@@ -23,6 +23,12 @@ async fn serve_api(
     let address = listener.local_addr().ok()?;
     let renderer = crate::app::render::renderer(config).ok()?;
     let (jobs, _) = tokio::sync::mpsc::unbounded_channel();
+    // The console's pages guarded as `serve` guards them; a viewer token that cannot be
+    // read serves nothing rather than open pages.
+    let viewer_token = match &config.api.viewer_token {
+        Some(secret) => Some(firedrill_notify::resolve_secret(secret).ok()?),
+        None => None,
+    };
     let state = crate::api::AppState {
         config: tokio::sync::watch::channel(crate::app::live::LiveConfig {
             config: std::sync::Arc::new(config.clone()),
@@ -38,6 +44,7 @@ async fn serve_api(
         running: std::sync::Arc::default(),
         ready: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
         leading: tokio::sync::watch::channel(true).1,
+        console: crate::api::console::Console::new(viewer_token).ok()?,
     };
     tokio::spawn(async move {
         let _ = axum::serve(listener, crate::api::router(state))
@@ -72,6 +79,7 @@ pub async fn run(config_path: &Path, args: &DemoArgs) -> Result<Exit, CommandErr
         drill: args.drill.clone(),
         target: Some("sandbox".into()),
         output: OutputFormat::Text,
+        junit: None,
     };
     // The API and /metrics are served while the drill runs, as `serve` would.
     let metrics = crate::metrics::Metrics::new()
@@ -81,7 +89,7 @@ pub async fn run(config_path: &Path, args: &DemoArgs) -> Result<Exit, CommandErr
     let api = serve_api(&config, &sha, &metrics, stop.clone()).await;
     if let Some(address) = &api {
         crate::sayln!(
-            "API and metrics while the demo runs: http://{address}/api/v1/drills, http://{address}/metrics"
+            "Web console, API and metrics while the demo runs: http://{address}/, http://{address}/api/v1/drills, http://{address}/metrics"
         );
     }
     let (exit, reports) =

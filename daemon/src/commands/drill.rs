@@ -2,8 +2,6 @@
 
 use std::path::Path;
 
-use firedrill_core::measure::BlastCount;
-
 use crate::app::session::{config_sha256, open};
 use crate::cli::{DrillArgs, RunArgs};
 use crate::exit::{CommandError, Exit};
@@ -14,7 +12,19 @@ fn usage(message: impl Into<String>) -> CommandError {
 
 /// `firedrill run DRILL`.
 pub async fn run(config_path: &Path, args: &RunArgs) -> Result<Exit, CommandError> {
-    let config = crate::load_config(config_path)?;
+    let config = match crate::load_config(config_path) {
+        Ok(config) => config,
+        Err(err) => {
+            // `--junit` is written whatever happens, so a CI job sees why.
+            if let Some(path) = &args.junit {
+                let suite = crate::present::unrecorded(args, None, &err);
+                if let Err(write) = crate::present::write_junit(path, &suite).await {
+                    eprintln!("error: {write}");
+                }
+            }
+            return Err(err.into());
+        }
+    };
     let (exit, _) =
         crate::present::run_and_print(&config, config_sha256(config_path), args, None).await?;
     Ok(exit)
@@ -32,16 +42,14 @@ pub async fn plan(config_path: &Path, args: &DrillArgs) -> Result<Exit, CommandE
         "Plan of drill {} against target {target} (nothing is changed)\n",
         drill.name
     );
-    let plans = session.engine.plan(&config, drill).await.map_err(usage)?;
-    // Limits apply per phase; report the largest.
-    let mut worst = BlastCount::default();
-    for (plan, phase) in plans.iter().zip(&drill.phases) {
-        crate::sayln!("Phase {} ({})", plan.phase, plan.scenario);
-        match &plan.actions {
+    let plan = crate::app::plan::plan(&config, &session, drill, &target)
+        .await
+        .map_err(usage)?;
+    for phase in &plan.phases {
+        crate::sayln!("Phase {} ({})", phase.phase, phase.scenario);
+        match &phase.actions {
             Ok(actions) if actions.is_empty() => crate::sayln!("  (no actions)"),
             Ok(actions) => {
-                let count = BlastCount::of(actions.iter().map(|a| a.kind.as_str()));
-                worst = worst.max(count);
                 for action in actions {
                     crate::sayln!(
                         "  {:<16} {}  ({})",
@@ -55,43 +63,22 @@ pub async fn plan(config_path: &Path, args: &DrillArgs) -> Result<Exit, CommandE
         }
         if let Some(canary) = &phase.canary {
             crate::sayln!(
-                "  {:<16} connection {}  (a write every {} ms from {} ms before the fault until recovery, read back from {})",
+                "  {:<16} connection {}  ({})",
                 "canary",
                 canary.connection,
-                canary.interval.as_millis(),
-                canary.lead.as_millis(),
-                canary.read_from
+                canary.describe()
             );
         }
         crate::sayln!();
     }
-    let plural = |n: u32, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-    let mut also = String::new();
-    if worst.workloads > 0 {
-        also.push_str(&format!(
-            ", {} restarted",
-            plural(worst.workloads, "workload", "workloads")
-        ));
-    }
-    if worst.processes > 0 {
-        also.push_str(&format!(
-            ", {} in pods or servers",
-            plural(worst.processes, "command", "commands")
-        ));
-    }
-    crate::sayln!(
-        "Blast radius: {} disrupted, {} cordoned{also} (largest phase)",
-        plural(worst.pods, "pod", "pods"),
-        plural(worst.nodes, "node", "nodes")
-    );
-    let exceeded = worst.exceeds(&drill.blast_radius);
-    if exceeded.is_empty() {
+    crate::sayln!("{}", plan.blast_radius());
+    if plan.exceeded.is_empty() {
         crate::sayln!("Within the configured blast radius.");
         Ok(Exit::Success)
     } else {
         crate::sayln!(
             "Exceeds the configured blast radius: {}",
-            exceeded.join("; ")
+            plan.exceeded.join("; ")
         );
         Ok(Exit::ObjectiveFailed)
     }

@@ -1,6 +1,8 @@
-//! `firedrill report RUN_ID`: re-renders a recorded run's report, agenda or JSON export.
+//! `firedrill report RUN_ID`: re-renders a recorded run's report, agenda, JSON export or JUnit XML.
 
 use std::path::Path;
+
+use firedrill_core::report::{JunitSuite, junit_xml};
 
 use crate::app::render::renderer;
 use crate::app::store::{open_store, store_error};
@@ -20,14 +22,17 @@ pub fn run(path: &Path, args: &ReportArgs) -> Result<Exit, CommandError> {
         )));
     };
     let run = &stored.entry.run;
-    let renderer = renderer(&config)?;
-    let rendered = firedrill_notify::render_run(&renderer, &config, run)
-        .map_err(|err| CommandError::Usage(crate::exit::error_chain(&err)))?;
+    let render = || {
+        firedrill_notify::render_run(&renderer(&config)?, &config, run)
+            .map_err(|err| CommandError::Usage(crate::exit::error_chain(&err)))
+    };
     let text = match args.format {
-        ReportFormat::Md => rendered.report_markdown,
-        ReportFormat::Html => rendered.report_html,
-        ReportFormat::Json => rendered.report_json,
-        ReportFormat::Agenda => rendered.agenda_markdown,
+        ReportFormat::Md => render()?.report_markdown,
+        ReportFormat::Html => render()?.report_html,
+        ReportFormat::Json => render()?.report_json,
+        ReportFormat::Agenda => render()?.agenda_markdown,
+        // From the record alone: the same document `run --junit` wrote.
+        ReportFormat::Junit => junit_xml(&[JunitSuite::from_run(run)]),
     };
     crate::out!("{text}");
     if !text.ends_with('\n') {

@@ -1,4 +1,4 @@
-//! `firedrill runs`: the recorded runs, oldest first, with outcome and email delivery.
+//! `firedrill runs`: the recorded runs, oldest first, with outcome and email delivery (and, as JSON, each webhook's and annotation's).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -17,6 +17,9 @@ struct Listed {
     duration_seconds: Option<f64>,
     outcome: String,
     email: Option<String>,
+    /// Webhooks and Grafana annotations of the run, by outbox channel (JSON only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pushes: Vec<firedrill_store::PushDelivery>,
 }
 
 pub fn run(path: &Path, args: &RunsArgs) -> Result<Exit, CommandError> {
@@ -42,6 +45,7 @@ pub fn run(path: &Path, args: &RunsArgs) -> Result<Exit, CommandError> {
             .delivery(&run.id)
             .map_err(store_error)?
             .map(|d| format!("{} ({} attempts)", d.status, d.attempts));
+        let pushes = store.push_deliveries(&run.id).map_err(store_error)?;
         listed.push(Listed {
             run_id: run.id.clone(),
             drill: run.drill.clone(),
@@ -49,6 +53,7 @@ pub fn run(path: &Path, args: &RunsArgs) -> Result<Exit, CommandError> {
             duration_seconds: run.duration_seconds(),
             outcome: run.outcome.label().to_string(),
             email,
+            pushes,
         });
     }
     match args.output {

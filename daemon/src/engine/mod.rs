@@ -9,6 +9,7 @@
 //! as it found it. Verdicts come from the pure [`firedrill_core::measure`].
 
 mod canary;
+mod checks;
 mod phase;
 pub mod ports;
 mod probes;
@@ -22,8 +23,10 @@ use firedrill_core::config::PhaseFailurePolicy;
 use firedrill_core::config::{Config, Drill};
 use firedrill_core::measure::{AvailabilityTracker, drill_outcome};
 use firedrill_core::run::{
-    Evidence, Outcome, PhaseRecord, PhaseVerdict, RunRecord, TimelineEvent, Trigger,
+    CheckStage, CheckVerdict, Evidence, Outcome, PhaseRecord, PhaseVerdict, RunRecord,
+    TimelineEvent, Trigger,
 };
+use firedrill_core::series::ProbeRecorder;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
@@ -32,8 +35,8 @@ use tokio_util::sync::CancellationToken;
 pub use self::phase::DATA_LOSS_ARTEFACT;
 use self::phase::{Owed, PhaseRun, RunContext};
 use self::ports::{
-    AlertSource, Baseline, CanaryStore, ClusterBinding, Journal, JournalEntry, PhaseContext,
-    Prober, ScenarioHost, ServiceRef, Watches,
+    AlertSource, Baseline, CanaryStore, ClusterBinding, Journal, JournalEntry, MetricsSource,
+    PhaseContext, Prober, ScenarioHost, ServiceRef, Watches,
 };
 use self::probes::Watchers;
 pub use self::probes::probe_targets;
@@ -47,6 +50,8 @@ pub struct Engine {
     pub journal: Arc<dyn Journal>,
     /// Where firing alerts are read, when the configuration names abort alerts.
     pub alerts: Option<Arc<dyn AlertSource>>,
+    /// Where PromQL checks are evaluated, when the configuration names a Prometheus.
+    pub metrics: Option<Arc<dyn MetricsSource>>,
     /// Where phases with canaries write them.
     pub canaries: Arc<dyn CanaryStore>,
     /// Starts each phase's cluster watch (`None`: no cluster to watch, verify on the grid).
@@ -144,6 +149,8 @@ impl Clock {
 struct Shared {
     phase: Option<String>,
     tracker: AvailabilityTracker,
+    /// Every probe result with its time, for the record's per-service series.
+    series: ProbeRecorder,
     abort_reason: Option<String>,
 }
 
@@ -189,6 +196,35 @@ impl Engine {
                 return self.finish(record, clock).await;
             }
         };
+        // The steady-state hypothesis: nothing is injected unless it holds.
+        let since = Instant::now();
+        if let Some(source) = &self.metrics {
+            let before = checks::named(config, &drill.checks.before.iter().collect::<Vec<_>>());
+            if !before.is_empty() {
+                let results =
+                    checks::once(source.as_ref(), &before, CheckStage::Before, since, clock).await;
+                let shortfalls = checks::shortfalls(&results);
+                record.checks.extend(results);
+                if !shortfalls.is_empty() {
+                    let reason = format!("steady state did not hold: {}", shortfalls.join("; "));
+                    note(
+                        &mut record,
+                        clock,
+                        None,
+                        format!("Drill not started: {reason}"),
+                    );
+                    let at = clock.wall_at(Instant::now());
+                    for phase in &drill.phases {
+                        let mut skipped = PhaseRecord::planned(phase, at);
+                        skipped.finished_at = Some(at);
+                        record.phases.push(skipped);
+                    }
+                    record.outcome = Outcome::NotStarted { reason };
+                    return self.finish(record, clock).await;
+                }
+                note(&mut record, clock, None, "Steady state holds".into());
+            }
+        }
         let shared = Arc::new(Mutex::new(Shared::default()));
         let watchers = Watchers::start(
             config,
@@ -196,9 +232,11 @@ impl Engine {
             self.alerts.clone(),
             &shared,
             &cancel,
+            clock.mono,
         );
         let run = RunContext {
             engine: self,
+            config,
             clock,
             cancel: &cancel,
             shared: &shared,
@@ -214,9 +252,33 @@ impl Engine {
             let message = format!("Final rollback of {}: {outcome}", ctx.phase);
             note(&mut record, clock, Some(&ctx.phase), message);
         }
+        // The verification checklist, once everything is rolled back.
+        let mut verified = true;
+        if let Some(source) = &self.metrics
+            && !cancel.is_cancelled()
+        {
+            let after = checks::named(config, &drill.checks.after.iter().collect::<Vec<_>>());
+            if !after.is_empty() {
+                let results =
+                    checks::until_passing(source.as_ref(), &after, None, since, clock, &cancel)
+                        .await;
+                let shortfalls = checks::shortfalls(&results);
+                record.checks.extend(results);
+                for shortfall in &shortfalls {
+                    note(
+                        &mut record,
+                        clock,
+                        None,
+                        format!("After the drill: {shortfall}"),
+                    );
+                }
+                verified = shortfalls.is_empty();
+            }
+        }
         watchers.stop().await;
         let (tracker, abort_reason) = {
             let shared = shared.lock();
+            record.probe_series = shared.series.series(clock.wall, config.probing.interval);
             (shared.tracker.clone(), shared.abort_reason.clone())
         };
         record.availability = tracker.drill_summary();
@@ -225,7 +287,10 @@ impl Engine {
             None if cancel.is_cancelled() => Outcome::Aborted {
                 reason: "stopped by an operator".into(),
             },
-            _ => drill_outcome(&record.phases),
+            _ => match drill_outcome(&record.phases) {
+                Outcome::Passed if !verified => Outcome::Failed,
+                outcome => outcome,
+            },
         };
         self.finish(record, clock).await
     }
@@ -275,9 +340,70 @@ impl Engine {
             let rto = phase.objectives.rto;
             let name = phase.name.clone();
             send(run.progress, Progress::PhaseStarted { phase: name, rto });
-            let phase_record = PhaseRun::new(run, phase, &ctx)
+            let during = self.metrics.as_ref().map(|source| {
+                let names: Vec<&String> = drill
+                    .checks
+                    .during
+                    .iter()
+                    .chain(&phase.checks.during)
+                    .collect();
+                checks::DuringChecks::start(
+                    source.clone(),
+                    checks::named(run.config, &names),
+                    phase.name.clone(),
+                    run.clock,
+                    run.shared.clone(),
+                    run.cancel.clone(),
+                )
+            });
+            let since = Instant::now();
+            let mut phase_record = PhaseRun::new(run, phase, &ctx)
                 .run(owed, &mut record.timeline)
                 .await;
+            let mut results = match during {
+                Some(during) => during.stop().await,
+                None => Vec::new(),
+            };
+            // The phase's verification, once it has recovered.
+            let recovered = matches!(
+                phase_record.verdict,
+                PhaseVerdict::Passed | PhaseVerdict::Failed { .. }
+            );
+            if let Some(source) = &self.metrics
+                && recovered
+                && !run.cancel.is_cancelled()
+            {
+                let after =
+                    checks::named(run.config, &phase.checks.after.iter().collect::<Vec<_>>());
+                results.extend(
+                    checks::until_passing(
+                        source.as_ref(),
+                        &after,
+                        Some(&phase.name),
+                        since,
+                        run.clock,
+                        run.cancel,
+                    )
+                    .await,
+                );
+            }
+            for result in results.iter().filter(|r| r.verdict != CheckVerdict::Pass) {
+                let message = format!(
+                    "Check {} ({}) {}: {}",
+                    result.check,
+                    result.stage.label(),
+                    result.verdict.label(),
+                    result.message
+                );
+                record.timeline.push(TimelineEvent {
+                    at: result.at,
+                    phase: Some(phase.name.clone()),
+                    message,
+                });
+            }
+            phase_record.verdict =
+                checks::with_shortfalls(phase_record.verdict, checks::shortfalls(&results));
+            record.checks.extend(results);
             run.shared.lock().phase = None;
             send(
                 run.progress,

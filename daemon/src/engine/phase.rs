@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use firedrill_core::config::{BlastRadius, Canary, Phase};
+use firedrill_core::config::{BlastRadius, Canary, Config, Phase};
 use firedrill_core::measure::{
     ActionKind, BlastCount, Disruption, Readiness, checklist, judge_phase,
 };
@@ -24,6 +24,8 @@ use super::{Clock, Engine, Progress, ProgressSender, Shared, send};
 /// What every phase of one run shares.
 pub(super) struct RunContext<'a> {
     pub engine: &'a Engine,
+    /// The configuration the run uses (its checks).
+    pub config: &'a Config,
     pub clock: Clock,
     pub cancel: &'a CancellationToken,
     pub shared: &'a Arc<Mutex<Shared>>,
@@ -114,8 +116,12 @@ impl<'a> PhaseRun<'a> {
             Err(err) => {
                 // A fault may have half-happened: what the canaries saw still counts.
                 if let Some(run) = canaries {
-                    match run.finish(fault_at, false).await {
-                        Ok(loss) => self.out.data_loss = Some(loss),
+                    let from = self.run.clock.wall_at(run.started());
+                    match run.finish(fault_at, false, from).await {
+                        Ok((loss, series)) => {
+                            self.out.data_loss = Some(loss);
+                            self.out.canary_series = Some(series);
+                        }
                         Err(message) => self.warn(&message),
                     }
                 }
@@ -405,8 +411,10 @@ impl<'a> PhaseRun<'a> {
         waited: &mut Waited,
         timeline: &mut Vec<TimelineEvent>,
     ) {
-        match run.finish(fault_at, waited.recovered.is_some()).await {
-            Ok(loss) => {
+        let from = self.run.clock.wall_at(run.started());
+        match run.finish(fault_at, waited.recovered.is_some(), from).await {
+            Ok((loss, series)) => {
+                self.out.canary_series = Some(series);
                 timeline.push(self.event(
                     Instant::now(),
                     format!(

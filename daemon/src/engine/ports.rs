@@ -390,6 +390,18 @@ pub trait AlertSource: Send + Sync {
     async fn firing(&self) -> Result<Vec<String>, ScenarioError>;
 }
 
+/// Answers PromQL instant queries for the checks (`PrometheusApi` over the Prometheus
+/// HTTP API).
+#[async_trait]
+pub trait MetricsSource: Send + Sync {
+    /// The answer at `at`: one sample per series (a scalar answer: one without labels).
+    async fn query(
+        &self,
+        promql: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<firedrill_core::check::Sample>, ScenarioError>;
+}
+
 /// Where a phase's canary writes go and are read back from (`DatabaseCanaries` over the
 /// PostgreSQL and Redis connections in production). Canaries are keyed by run and phase.
 #[async_trait]

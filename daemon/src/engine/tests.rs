@@ -305,6 +305,42 @@ async fn canaries_count_acknowledged_writes_the_new_primary_lacks() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_canary_series_keeps_each_write_by_what_became_of_it() {
+    // As above: writes acknowledged from 0.6 s to the fault lost, refused while down.
+    let store = FakeCanaries {
+        replica_stops: Some(Duration::from_millis(550)),
+        down: Some(Duration::from_millis(1_000)),
+        up_again: Some(Duration::from_millis(1_500)),
+        ..FakeCanaries::default()
+    };
+    let (engine, _, config) = canary_rig(store, Duration::from_millis(800));
+    let record = engine
+        .run(&config, request(), CancellationToken::new(), None)
+        .await;
+    let phase = &record.phases[0];
+    let loss = phase.data_loss.as_ref().expect("canaries measured");
+    let series = phase.canary_series.as_ref().expect("the writes over time");
+    // Twice the 100 ms cadence; from the canaries' start, their lead before the fault.
+    assert_eq!(series.bucket_ms, 200);
+    let injected = phase.injected_at.expect("injected");
+    assert!(
+        series.from >= phase.started_at && series.from < injected,
+        "{series:?}"
+    );
+    let (kept, lost, refused) = series.buckets.iter().fold((0, 0, 0), |(k, l, u), b| {
+        (
+            k + u64::from(b.kept),
+            l + u64::from(b.lost),
+            u + u64::from(b.unacknowledged),
+        )
+    });
+    assert_eq!(lost, loss.acknowledged_lost, "{series:?}");
+    assert_eq!(kept + lost, loss.canaries_acknowledged);
+    assert_eq!(kept + lost + refused, loss.canaries_written);
+    assert!(refused > 0, "{series:?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn synchronous_canaries_lose_nothing_and_pass() {
     let store = FakeCanaries {
         down: Some(Duration::from_millis(1_000)),
@@ -418,6 +454,7 @@ fn rig(first: Option<Duration>, second: Option<Duration>) -> Rig {
             baseline: Arc::new(ThreeReady),
             journal: journal.clone(),
             alerts: None,
+            metrics: None,
             canaries: Arc::new(FakeCanaries::default()),
             watches: None,
             verify_interval: Duration::from_millis(100),
@@ -466,6 +503,30 @@ async fn recovery_is_measured_from_inject_to_the_verify_that_saw_it() {
     assert_eq!(rig.first.rollbacks.load(Ordering::SeqCst), 1);
     assert_eq!(rig.second.rollbacks.load(Ordering::SeqCst), 1);
     assert_eq!(record.plugin_sha256.len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_probe_series_hold_every_probe_from_the_start_of_the_run() {
+    let rig = rig(Some(Duration::from_millis(1_450)), Some(Duration::ZERO));
+    let record = rig
+        .engine
+        .run(&config(), request(), CancellationToken::new(), None)
+        .await;
+    let capsule = &record.availability[0];
+    let [series] = record.probe_series.as_slice() else {
+        panic!("{:?}", record.probe_series);
+    };
+    assert_eq!(series.service, "capsule");
+    assert_eq!(series.from, record.started_at);
+    // Twice the 1 s probe interval.
+    assert_eq!(series.bucket_ms, 2_000);
+    let probes: u64 = series.buckets.iter().map(|b| u64::from(b.probes())).sum();
+    assert!(probes > 0);
+    assert_eq!(probes, capsule.probes, "{series:?}");
+    // The fake answers in 3 ms.
+    for bucket in series.buckets.iter().filter(|b| b.probes() > 0) {
+        assert_eq!(bucket.p95_micros, Some(3_000), "{series:?}");
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -991,5 +1052,183 @@ async fn the_checklist_fails_a_phase_below_min_ready_or_over_its_budget() {
             (firedrill_core::run::Check::MinReady, false),
             (firedrill_core::run::Check::PdbRespected, false)
         ]
+    );
+}
+
+/// Prometheus as the checks see it: `errors` answers `bad` from `after` on (else 0.001),
+/// `flowing` one series, anything else no series.
+struct FakeMetrics {
+    start: Instant,
+    after: Duration,
+    bad: f64,
+    queries: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl MetricsSource for FakeMetrics {
+    async fn query(
+        &self,
+        promql: &str,
+        _: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<firedrill_core::check::Sample>, ScenarioError> {
+        self.queries.lock().push(promql.to_string());
+        let sample = |value| firedrill_core::check::Sample {
+            labels: BTreeMap::from([("job".to_string(), "capsule".to_string())]),
+            value,
+        };
+        Ok(if promql.contains("errors") {
+            let value = if self.start.elapsed() >= self.after {
+                self.bad
+            } else {
+                0.001
+            };
+            vec![sample(value)]
+        } else if promql.starts_with("flowing") {
+            vec![sample(1.0)]
+        } else {
+            Vec::new()
+        })
+    }
+}
+
+fn with_checks(rig: &mut Rig, after: Duration) -> Arc<FakeMetrics> {
+    let metrics = Arc::new(FakeMetrics {
+        start: Instant::now(),
+        after,
+        bad: 0.2,
+        queries: Mutex::new(Vec::new()),
+    });
+    rig.engine.metrics = Some(metrics.clone());
+    metrics
+}
+
+/// [`CONFIG`] with a Prometheus, three checks and the drill's `checks`.
+fn checks_config(drill_checks: &str, abort: bool) -> Config {
+    let text = CONFIG.replace(
+        "drills:\n  drill:\n",
+        &format!(
+            "prometheus: {{ url: \"http://127.0.0.1:9\" }}\n\
+             checks:\n  \
+               errors: {{ query: \"max_over_time(errors{{job='capsule'}}[$__range])\", expect: \"< 0.01\", every: 1s, abort: {abort} }}\n  \
+               flowing: {{ query: flowing, expect: present }}\n  \
+               absent: {{ query: \"absent_metric\", expect: \"< 1\" }}\n\
+             drills:\n  drill:\n    checks: {drill_checks}\n"
+        ),
+    );
+    firedrill_core::config::load_str("t.yaml", &text, Path::new("."), &crate::resolve_context())
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_steady_state_without_data_means_the_drill_never_starts() {
+    let mut rig = rig(Some(Duration::from_millis(300)), Some(Duration::ZERO));
+    with_checks(&mut rig, Duration::MAX);
+    let config = checks_config("{ before: [flowing, absent] }", false);
+    let record = rig
+        .engine
+        .run(&config, request(), CancellationToken::new(), None)
+        .await;
+    let Outcome::NotStarted { reason } = &record.outcome else {
+        panic!("{:?}", record.outcome);
+    };
+    assert!(reason.contains("check absent (before) no-data"), "{reason}");
+    assert!(rig.first.injected_at.lock().is_none(), "nothing injected");
+    assert!(
+        record
+            .phases
+            .iter()
+            .all(|p| p.verdict == PhaseVerdict::Skipped)
+    );
+    let verdicts: Vec<(&str, CheckVerdict)> = record
+        .checks
+        .iter()
+        .map(|c| (c.check.as_str(), c.verdict))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("flowing", CheckVerdict::Pass),
+            ("absent", CheckVerdict::NoData)
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_violated_abort_check_stops_the_drill_and_rolls_back() {
+    let mut rig = rig(None, Some(Duration::ZERO));
+    let metrics = with_checks(&mut rig, Duration::from_millis(2500));
+    let config = checks_config("{ before: [flowing], during: [errors] }", true);
+    let record = rig
+        .engine
+        .run(&config, request(), CancellationToken::new(), None)
+        .await;
+    let Outcome::Aborted { reason } = &record.outcome else {
+        panic!("{:?}", record.outcome);
+    };
+    assert_eq!(
+        reason,
+        "check errors failed: 0.2 is not < 0.01 {job=\"capsule\"}"
+    );
+    assert_eq!(rig.first.rollbacks.load(Ordering::SeqCst), 1);
+    let during: Vec<CheckVerdict> = record
+        .checks
+        .iter()
+        .filter(|c| c.stage == CheckStage::During)
+        .map(|c| c.verdict)
+        .collect();
+    // Once a second from the phase's start: passes until the errors rise at 2.5 s.
+    assert_eq!(
+        during,
+        [
+            CheckVerdict::Pass,
+            CheckVerdict::Pass,
+            CheckVerdict::Pass,
+            CheckVerdict::Fail
+        ]
+    );
+    // `$__range` is the time since the phase began.
+    let queries = metrics.queries.lock().clone();
+    assert!(
+        queries.contains(&"max_over_time(errors{job='capsule'}[2s])".to_string()),
+        "{queries:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_violation_without_abort_fails_the_phase_and_an_after_check_waits_within() {
+    let mut rig = rig(
+        Some(Duration::from_millis(1500)),
+        Some(Duration::from_millis(300)),
+    );
+    with_checks(&mut rig, Duration::from_millis(500));
+    let text = "{ during: [errors], after: [errors] }";
+    let mut config = checks_config(text, false);
+    // The errors stay high: the after check gives up after its `within`.
+    config.checks.get_mut("errors").unwrap().within = Duration::from_secs(3);
+    let record = rig
+        .engine
+        .run(&config, request(), CancellationToken::new(), None)
+        .await;
+    assert_eq!(record.outcome, Outcome::Failed);
+    let PhaseVerdict::Failed { reasons } = &record.phases[0].verdict else {
+        panic!("{:?}", record.phases[0].verdict);
+    };
+    assert_eq!(
+        reasons,
+        &["check errors (during) fail: 0.2 is not < 0.01 {job=\"capsule\"}".to_string()]
+    );
+    // The drill stops after the failed phase; its verification ran four times in 3 s.
+    let after = record
+        .checks
+        .iter()
+        .filter(|c| c.stage == CheckStage::After)
+        .count();
+    assert_eq!(after, 4, "{:#?}", record.checks);
+    assert!(
+        record.timeline.iter().any(|e| e
+            .message
+            .starts_with("After the drill: check errors (after) fail")),
+        "{:#?}",
+        record.timeline
     );
 }

@@ -8,9 +8,11 @@
 //! [`canonical`]) so that [`RunStore::verify`] can say which record and which field changed,
 //! and it is optionally signed with an ed25519 key.
 //!
-//! Delivery status of the report email lives in the `outbox` table, outside the chain: it
-//! changes with every retry, and the chain only ever grows. The run record proves what
-//! happened in the drill; the outbox says whether people were told.
+//! Delivery status of the report email, and of each HTTP push of a run (webhooks, Grafana
+//! annotations), lives in the `outbox` table, outside the chain: it changes with every
+//! retry, and the chain only ever grows. The run record proves what happened in the drill;
+//! the outbox says whether people were told. Each row is keyed by run and channel
+//! ([`EMAIL_CHANNEL`] or a push's), so a run has one email and one message per push.
 //!
 //! The engine's journal ([`RunJournal`]) is written ahead of every step a drill takes, so
 //! a killed process leaves what to undo; the scheduler state ([`ScheduleState`]) says up to
@@ -21,7 +23,11 @@
 //! - [`canonical`]: canonical JSON, per-field digests and record hashes; locating a field
 //!   in JSON that no longer parses.
 //! - `chain`: the chain's rules shared by the backends: sealing the next record (hash,
-//!   signature) and walking stored rows to the first broken link.
+//!   signature) and walking stored rows to the first broken link; [`verify_segment`] walks
+//!   part of the chain from an [`Anchor`] without a store.
+//! - [`bundle`]: evidence bundles: a period's chain segment with its anchors, the run
+//!   records, report files and artefacts, the public key and a manifest, in one `.tar.gz`
+//!   that [`bundle::check`] verifies offline.
 //! - [`sqlite`]: [`SqliteStore`], every trait on one SQLite file, and the migration of the
 //!   older two-file layout.
 //! - [`postgres`](mod@postgres): [`PostgresStore`], every trait in one PostgreSQL database,
@@ -29,6 +35,7 @@
 //! - [`signing`]: loading ed25519 keys from files.
 //! - `times`: instants in text columns.
 
+pub mod bundle;
 pub mod canonical;
 mod chain;
 pub mod postgres;
@@ -43,6 +50,7 @@ use firedrill_core::run::RunRecord;
 use serde::{Deserialize, Serialize};
 
 pub use self::postgres::PostgresStore;
+pub use chain::{Anchor, RawRecord, verify_segment};
 pub use sqlite::{LEGACY_JOURNAL_FILE, LEGACY_SCHEDULE_FILE, SqliteStore};
 
 /// The `prev_sha256` of the first record.
@@ -111,6 +119,15 @@ pub enum StoreError {
         server: String,
         found: i32,
         known: i32,
+    },
+    #[error(
+        "the store {path} has schema version {found}, and this firedrill knows versions up \
+         to {known}: upgrade firedrill"
+    )]
+    SqliteSchemaTooNew {
+        path: String,
+        found: i64,
+        known: i64,
     },
 }
 
@@ -194,18 +211,37 @@ pub trait RunStore {
     /// Every stored run, oldest first.
     fn runs(&self) -> Result<Vec<StoredRun>, StoreError>;
     fn run(&self, run_id: &str) -> Result<Option<StoredRun>, StoreError>;
+    /// Every row of the chain exactly as stored, oldest first: what an evidence bundle
+    /// carries, so that its segment verifies without the store ([`verify_segment`]).
+    fn raw_records(&self) -> Result<Vec<RawRecord>, StoreError>;
     /// Walks the chain from the first record and stops at the first broken link.
     fn verify(&self) -> Result<Verification, StoreError>;
 }
+
+/// The outbox channel of a run's report email. Every other channel is an HTTP push of
+/// the run (`webhook:NAME:EVENT`, `grafana:PHASE`): [`MailQueue::due_mail`] and
+/// [`MailQueue::delivery`] (what `firedrill runs`, the API and the outbox depth metric
+/// read) never see those.
+pub const EMAIL_CHANNEL: &str = "email";
 
 /// A message waiting in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedMail {
     pub id: i64,
     pub run_id: String,
+    /// [`EMAIL_CHANNEL`], or the HTTP push it is (`webhook:slack:finished`).
+    pub channel: String,
     /// The serialised message, as the notifier enqueued it.
     pub payload: String,
     pub attempts: u32,
+}
+
+/// Where one HTTP push of a run stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushDelivery {
+    pub channel: String,
+    #[serde(flatten)]
+    pub delivery: Delivery,
 }
 
 /// How long a claimed message may stay `sending` before another pass may take it: far
@@ -214,19 +250,32 @@ pub struct QueuedMail {
 /// Message-ID so mail systems can drop the duplicate.
 pub(crate) const CLAIM_LEASE: chrono::Duration = chrono::Duration::minutes(10);
 
-/// The persistent outbox: one message per run, retried until delivered.
+/// The persistent outbox: per run, one report email and one message per HTTP push
+/// (webhook event, Grafana annotation), each retried until delivered. Claims, deliveries
+/// and failures take any message's id; the queries name the email or the pushes.
 pub trait MailQueue {
-    /// Queues the message of `run_id`; returns false (and changes nothing) when that run's
-    /// message is already queued or delivered, so enqueuing twice never sends twice.
+    /// Queues the email of `run_id`; returns false (and changes nothing) when that run's
+    /// email is already queued or delivered, so enqueuing twice never sends twice.
     fn enqueue_mail(
         &self,
         run_id: &str,
         payload: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
-    /// Pending messages whose next attempt is due, and messages whose sender died while
+    /// Queues the HTTP push `channel` of `run_id` (never [`EMAIL_CHANNEL`]); false (and
+    /// nothing changed) when that run already has a message on that channel.
+    fn enqueue_push(
+        &self,
+        run_id: &str,
+        channel: &str,
+        payload: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Emails pending whose next attempt is due, and emails whose sender died while
     /// sending them (claimed longer ago than the claim lease).
     fn due_mail(&self, now: DateTime<Utc>) -> Result<Vec<QueuedMail>, StoreError>;
+    /// The same for HTTP pushes: every channel but the email's.
+    fn due_pushes(&self, now: DateTime<Utc>) -> Result<Vec<QueuedMail>, StoreError>;
     /// Marks a due message as being sent at `now`; false if another sender holds it.
     fn claim_mail(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
     fn mail_delivered(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError>;
@@ -237,7 +286,10 @@ pub trait MailQueue {
         error: &str,
         next_attempt_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+    /// Where the email of `run_id` stands.
     fn delivery(&self, run_id: &str) -> Result<Option<Delivery>, StoreError>;
+    /// Where each HTTP push of `run_id` stands, in the order they were queued.
+    fn push_deliveries(&self, run_id: &str) -> Result<Vec<PushDelivery>, StoreError>;
 }
 
 /// The engine's write-ahead journal as stored: entries are opaque JSON tagged with a kind

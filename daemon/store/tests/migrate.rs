@@ -1,5 +1,6 @@
 //! One store file: the journal and scheduler state of firedrill 0.1's storage directory
-//! (written by that version, in `tests/fixtures/storage-0.1`) moved into `firedrill.db`.
+//! (written by that version, in `tests/fixtures/storage-0.1`) moved into `firedrill.db`, and
+//! that file's outbox keyed by run and channel from then on.
 
 use std::path::{Path, PathBuf};
 
@@ -187,4 +188,73 @@ fn a_new_directory_has_one_file_that_keeps_the_scheduler_state() {
         .filter(|name| !name.ends_with("-wal") && !name.ends_with("-shm"))
         .collect();
     assert_eq!(files, [DATABASE_FILE]);
+}
+
+/// 0.1's outbox held one email per run: after the upgrade its undelivered email is still
+/// the run's email, due and delivered as before, and the run can take HTTP pushes beside it.
+#[test]
+fn an_old_outbox_keeps_its_email_and_takes_pushes_after_the_upgrade() {
+    let dir = copy_fixture();
+    let path = dir.path().join(DATABASE_FILE);
+    let version = |path: &Path| -> i64 {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap()
+    };
+    assert_eq!(version(&path), 0, "the fixture as 0.1 wrote it");
+    let openers: Vec<_> = (0..4)
+        .map(|_| {
+            let path = path.clone();
+            std::thread::spawn(move || SqliteStore::open(&path).map(drop))
+        })
+        .collect();
+    for opener in openers {
+        opener.join().unwrap().unwrap();
+    }
+    assert_eq!(version(&path), 1);
+    let store = SqliteStore::open(&path).unwrap();
+    let now = chrono::Utc::now();
+    let due = store.due_mail(now).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        (due[0].run_id.as_str(), due[0].channel.as_str()),
+        (FINISHED, "email")
+    );
+    assert!(
+        !store.enqueue_mail(FINISHED, "{}", now).unwrap(),
+        "still one email"
+    );
+    assert!(
+        store
+            .enqueue_push(FINISHED, "webhook:chat:finished", "{}", now)
+            .unwrap()
+    );
+    assert_eq!(store.due_pushes(now).unwrap().len(), 1);
+    assert_eq!(store.due_mail(now).unwrap().len(), 1);
+    assert_eq!(store.delivery(FINISHED).unwrap().unwrap().status, "pending");
+}
+
+#[test]
+fn a_store_file_changed_by_a_newer_firedrill_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DATABASE_FILE);
+    drop(SqliteStore::open(&path).unwrap());
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    let err = SqliteStore::open(&path).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::SqliteSchemaTooNew {
+                found: 99,
+                known: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("upgrade firedrill"), "{err}");
 }

@@ -128,7 +128,7 @@ fn replicas_opening_a_new_database_at_once_migrate_it_once() {
     let row = admin
         .query_one("SELECT count(*), max(version) FROM schema_migrations", &[])
         .unwrap();
-    assert_eq!((row.get::<_, i64>(0), row.get::<_, i32>(1)), (1, 1));
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i32>(1)), (2, 2));
 }
 
 #[test]
@@ -145,13 +145,61 @@ fn a_store_migrated_by_a_newer_firedrill_is_refused() {
             err,
             StoreError::SchemaTooNew {
                 found: 99,
-                known: 1,
+                known: 2,
                 ..
             }
         ),
         "{err:?}"
     );
     assert!(err.to_string().contains("upgrade firedrill"), "{err}");
+}
+
+/// A database of schema version 1 held one email per run: migrated to version 2, its
+/// undelivered email is still the run's email, and the run takes HTTP pushes beside it.
+#[test]
+fn a_version_1_outbox_keeps_its_email_and_takes_pushes_after_the_upgrade() {
+    let database = Postgres::new();
+    drop(database.open_store());
+    // Back to version 1 as it was released, with an email waiting.
+    database
+        .admin()
+        .batch_execute(
+            "ALTER TABLE outbox DROP CONSTRAINT outbox_run_id_channel_key;
+             ALTER TABLE outbox DROP COLUMN channel;
+             ALTER TABLE outbox ADD CONSTRAINT outbox_run_id_key UNIQUE (run_id);
+             DELETE FROM schema_migrations WHERE version = 2;
+             INSERT INTO outbox (run_id, payload, status, enqueued_at, next_attempt_at)
+                 VALUES ('run-a', 'mail', 'pending', now(), now());",
+        )
+        .unwrap();
+    let store = database.open_store();
+    let now = Utc::now();
+    let due = store.due_mail(now).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        (
+            due[0].run_id.as_str(),
+            due[0].channel.as_str(),
+            due[0].payload.as_str()
+        ),
+        ("run-a", "email", "mail")
+    );
+    assert!(
+        !store.enqueue_mail("run-a", "again", now).unwrap(),
+        "still one email"
+    );
+    assert!(
+        store
+            .enqueue_push("run-a", "webhook:chat:finished", "{}", now)
+            .unwrap()
+    );
+    assert_eq!(store.due_pushes(now).unwrap().len(), 1);
+    assert_eq!(store.delivery("run-a").unwrap().unwrap().status, "pending");
+    let row = database
+        .admin()
+        .query_one("SELECT max(version) FROM schema_migrations", &[])
+        .unwrap();
+    assert_eq!(row.get::<_, i32>(0), 2);
 }
 
 #[test]

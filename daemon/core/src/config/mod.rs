@@ -5,6 +5,8 @@
 //! references. Every problem becomes a [`Diagnostic`] naming the file, line, column and
 //! field path; all problems of a file are reported together.
 
+mod checks;
+mod notifications;
 pub mod raw;
 pub mod resolve;
 pub mod source_map;
@@ -15,6 +17,8 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
+pub use self::checks::{Check, CheckSet, Prometheus, PrometheusAuth};
+pub use self::notifications::{Grafana, TextOrSecret, Webhook, WebhookEvent, WebhookFormat};
 pub use self::raw::RawConfig;
 pub use self::resolve::*;
 pub use self::source_map::{FieldPath, Position, Segment, SourceMap};
@@ -146,7 +150,7 @@ fn printable(message: &str) -> String {
 
 /// Sections whose entries are checked one by one, so that one bad drill does not hide the
 /// problems of the next.
-const NAMED_SECTIONS: &[&str] = &["targets", "services", "connections", "drills"];
+const NAMED_SECTIONS: &[&str] = &["targets", "services", "connections", "checks", "drills"];
 
 /// Parses and resolves a configuration held in memory. `file` names it in diagnostics;
 /// `base_dir` anchors its relative paths.

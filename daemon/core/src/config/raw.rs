@@ -45,6 +45,14 @@ pub struct RawConfig {
     /// The drills, by name.
     #[serde(default)]
     pub drills: IndexMap<String, RawDrill>,
+    /// The Prometheus that checks query (and abort alerts are read from, unless they name
+    /// another).
+    #[serde(default)]
+    pub prometheus: Option<RawPrometheus>,
+    /// PromQL checks by name: steady-state hypotheses and verification checklists, attached
+    /// to drills and phases under their `checks`.
+    #[serde(default)]
+    pub checks: IndexMap<String, RawCheck>,
     /// Conditions that stop a running drill and roll it back.
     #[serde(default)]
     pub abort: RawAbort,
@@ -218,6 +226,83 @@ pub struct RawSentinel {
     pub nodes: Vec<String>,
 }
 
+/// A Prometheus (or compatible: Thanos, Mimir, VictoriaMetrics) HTTP API.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrometheus {
+    /// Base URL, e.g. `http://prometheus.monitoring:9090` (a path prefix is kept:
+    /// `https://mimir.example.com/prometheus`).
+    pub url: String,
+    /// Sent as `Authorization: Bearer ...`.
+    pub bearer_token: Option<RawSecret>,
+    /// Sent as HTTP basic authentication.
+    pub basic_auth: Option<RawBasicAuth>,
+    /// A PEM file of CA certificates trusted for `https://` besides the system's.
+    pub ca_file: Option<String>,
+    /// How long one query may take. Default: 10s.
+    pub timeout: Option<HumanDuration>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBasicAuth {
+    pub username: String,
+    pub password: RawSecret,
+}
+
+/// A PromQL check: an instant query and what its answer must be. Every series returned
+/// must meet `expect`; a query that returns no series is "no data", never a pass.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheck {
+    /// What the check stands for, e.g. the runbook's checklist line (shown in reports).
+    pub description: Option<String>,
+    /// The PromQL instant query. `$__range` stands for the time since the phase (or, for a
+    /// drill's own checks, the drill) began, e.g. `deriv(lag[$__range])`.
+    pub query: String,
+    /// A comparison every series must meet (`< 0.01`, `<= 0`, `>= 2`, `== 1`, `!= 0`), or
+    /// `present` (at least one series: "metrics flowing").
+    pub expect: String,
+    /// While a phase runs: time between two evaluations. Default: 15s.
+    pub every: Option<HumanDuration>,
+    /// After recovery: keep evaluating until the check passes, for at most this long
+    /// ("back to baseline within 2m"). Default: evaluated once.
+    pub within: Option<HumanDuration>,
+    /// While a phase runs: a violation aborts the drill and rolls it back at once, like
+    /// the availability floor. Default: `false` (the violation is recorded and fails the
+    /// phase).
+    pub abort: Option<bool>,
+}
+
+/// The checks a drill evaluates, by name (see `checks`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDrillChecks {
+    /// The steady-state hypothesis, evaluated before anything is injected: if one fails
+    /// or has no data the drill does not start (recorded as `not-started`).
+    #[serde(default)]
+    pub before: Vec<String>,
+    /// Evaluated while each phase runs, at each check's `every`.
+    #[serde(default)]
+    pub during: Vec<String>,
+    /// Evaluated once everything is rolled back (the verification checklist); a failure
+    /// fails the drill.
+    #[serde(default)]
+    pub after: Vec<String>,
+}
+
+/// The checks a phase evaluates, besides its drill's (see `checks`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPhaseChecks {
+    /// Evaluated while the phase runs, at each check's `every`.
+    #[serde(default)]
+    pub during: Vec<String>,
+    /// Evaluated once the phase has recovered; a failure fails the phase.
+    #[serde(default)]
+    pub after: Vec<String>,
+}
+
 /// A secret read at run time: exactly one of `env` or `file`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -316,6 +401,8 @@ pub struct RawDrill {
     /// Extra recipients of this drill's report email.
     #[serde(default)]
     pub recipients: Vec<String>,
+    /// PromQL checks (names under `checks`) evaluated before, during and after the drill.
+    pub checks: Option<RawDrillChecks>,
     /// The phases, run in this order.
     pub phases: Vec<RawPhase>,
 }
@@ -393,6 +480,9 @@ pub struct RawPhase {
     /// Canary writes that measure data loss: written at a fixed cadence from before the
     /// fault until recovery, then read back.
     pub canary: Option<RawCanary>,
+    /// PromQL checks (names under `checks`) evaluated while this phase runs and after it
+    /// recovers.
+    pub checks: Option<RawPhaseChecks>,
 }
 
 /// Canary writes through a named connection: sequence-numbered writes started before the
@@ -452,8 +542,9 @@ pub struct RawAbort {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAlertAbort {
-    /// Base URL of the Prometheus (or Alertmanager-compatible) API.
-    pub prometheus: String,
+    /// Base URL of the Prometheus (or Alertmanager-compatible) API. Default: the
+    /// `prometheus` connection.
+    pub prometheus: Option<String>,
     /// Alert names that abort a drill when firing.
     pub names: Vec<String>,
     /// How often alerts are checked. Default: 15s.
@@ -486,6 +577,115 @@ pub struct RawReport {
 pub struct RawNotifications {
     /// The post-drill email. Without it, reports are only written to storage.
     pub email: Option<RawEmail>,
+    /// HTTP endpoints told about every run (chat channels, CI, incident tools): a JSON
+    /// POST when a run is recorded, and when it starts if asked. Deliveries wait in the
+    /// outbox with the email and are retried until the receiver accepts them (2xx).
+    #[serde(default)]
+    pub webhooks: Vec<RawWebhook>,
+    /// Push each phase of every recorded run to Grafana as a region annotation.
+    pub grafana: Option<RawGrafana>,
+}
+
+/// One webhook.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    /// Names the webhook in logs and in the outbox (never its URL); unique.
+    pub name: String,
+    /// The URL POSTed to: as text (`https://ci.example.com/hooks/firedrill`), or, when it
+    /// is itself a secret such as a Slack incoming-webhook URL, `{ env: VAR }` or
+    /// `{ file: PATH }`.
+    pub url: RawTextOrSecret,
+    /// `json` (default): firedrill's summary, format version 1 (see `WebhookFormat`).
+    /// `slack`: a Slack message (`blocks` and a `text` fallback) for an incoming webhook.
+    pub format: Option<WebhookFormat>,
+    /// When to POST: `[finished]` (default: once the run is recorded, with its figures),
+    /// or `[started, finished]` to hear when a drill begins too.
+    pub events: Option<Vec<WebhookEvent>>,
+    /// Extra request headers; a value may be a secret, e.g.
+    /// `Authorization: { env: HOOK_TOKEN }` (the variable holding `Bearer ...`).
+    #[serde(default)]
+    pub headers: IndexMap<String, RawTextOrSecret>,
+}
+
+/// What a webhook POSTs.
+///
+/// `json`, version 1: an object with `version` (1), `event` (`started` or `finished`),
+/// `drill`, `run_id`, `target`, `trigger` (`{kind, ...}` as in the run record) and
+/// `trigger_text`, `started_at` and `finished_at` (RFC 3339; `finished_at` null when
+/// started), `duration_seconds`, `outcome` (`{label, reason}`: label `passed`, `failed`,
+/// `aborted`, `interrupted`, `error` or `not-started`, reason null or why; null when
+/// started), `phases` (each `{name, scenario, verdict, reasons, rto_target_seconds,
+/// recovery_seconds, rto_met}`; verdict null when started) and `report_url` (null unless
+/// `api.public_url` is set). Fields are only ever added within a version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum WebhookFormat {
+    Json,
+    Slack,
+}
+
+/// A moment of a run a webhook hears about.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum WebhookEvent {
+    /// The drill is about to run (best effort: never delays or fails the drill).
+    Started,
+    /// The run is recorded, with its outcome and figures.
+    Finished,
+}
+
+/// Grafana's annotation API (`POST /api/annotations`).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawGrafana {
+    /// Grafana's base URL, e.g. `https://grafana.example.com` (or with a sub-path).
+    pub url: String,
+    /// A service account token with the annotations:write permission, from env or file.
+    pub token: RawSecret,
+    /// Tags on every annotation, beside `drill:NAME`, `phase:NAME`, `outcome:LABEL` and
+    /// `verdict:LABEL`. Default: `[firedrill]`.
+    pub tags: Option<Vec<String>>,
+    /// Annotate this dashboard only; default: an organisation-wide annotation.
+    pub dashboard_uid: Option<String>,
+}
+
+/// A text value, or a secret read at run time (`{ env: VAR }` or `{ file: PATH }`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawTextOrSecret {
+    Text(String),
+    Secret(RawSecret),
+}
+
+impl<'de> Deserialize<'de> for RawTextOrSecret {
+    /// By hand rather than `untagged`: a mistake inside `{ env: .. }` is then reported
+    /// where it is, not as "did not match any variant".
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawTextOrSecret;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("text, or a secret `{ env: VARIABLE }` / `{ file: PATH }`")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(RawTextOrSecret::Text(text.to_string()))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                RawSecret::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawTextOrSecret::Secret)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -529,6 +729,16 @@ pub enum SmtpTls {
 pub struct RawApi {
     /// Address the HTTP API listens on. Default: `127.0.0.1:9477`.
     pub listen: Option<String>,
-    /// Bearer token required to trigger or abort runs.
+    /// Bearer token required to trigger or abort runs (over the API, and from the web
+    /// console's forms).
     pub token: Option<RawSecret>,
+    /// Token required to read the web console's pages (`/`, `/runs`, `/audit`, ...): sent
+    /// as `Authorization: Bearer TOKEN`, or typed once into the console's sign-in form,
+    /// which sets an HttpOnly, SameSite=Strict session cookie valid for 12 hours. Without
+    /// it the pages are open to whoever reaches the address. The JSON API is unaffected.
+    /// Read when `serve` starts, like `token`.
+    pub viewer_token: Option<RawSecret>,
+    /// The URL people reach this API at (e.g. `https://firedrill.example.com`, behind an
+    /// ingress): webhooks then link each run's report (`/api/v1/runs/RUN/report`).
+    pub public_url: Option<String>,
 }

@@ -11,6 +11,12 @@ use chrono_tz::Tz;
 use super::raw::{self, TargetKind};
 // Value enums the file and the resolved configuration share: used through here, so that
 // nothing past resolution depends on the file's raw shape.
+use super::checks::{
+    Check, CheckSet, KnownChecks, Prometheus, resolve_attached, resolve_checks, resolve_prometheus,
+};
+use super::notifications::{
+    Grafana, Webhook, resolve_grafana, resolve_public_url, resolve_webhooks,
+};
 pub use super::raw::{ConnectionKind, MissedRunPolicy, PhaseFailurePolicy, SmtpTls};
 use super::{Broken, FieldPath, Reporter};
 use crate::duration::HumanDuration;
@@ -74,10 +80,18 @@ pub struct Config {
     pub plugins: Plugins,
     /// Drills in the order the file lists them.
     pub drills: Vec<Drill>,
+    /// The Prometheus checks query, if configured.
+    pub prometheus: Option<Prometheus>,
+    /// PromQL checks by name.
+    pub checks: BTreeMap<String, Check>,
     pub abort: Abort,
     pub blast_radius: BlastRadius,
     pub report: Report,
     pub email: Option<Email>,
+    /// `notifications.webhooks`, in file order.
+    pub webhooks: Vec<Webhook>,
+    /// `notifications.grafana`.
+    pub grafana: Option<Grafana>,
     pub api: Api,
     /// `None`: a single replica runs drills without election.
     pub leader_election: Option<LeaderElection>,
@@ -219,6 +233,8 @@ pub struct Drill {
     pub blast_radius: BlastRadius,
     pub participants: Vec<String>,
     pub recipients: Vec<String>,
+    /// The drill's own checks: `before` (steady state), `during` every phase, `after`.
+    pub checks: CheckSet,
     pub phases: Vec<Phase>,
 }
 
@@ -234,6 +250,8 @@ pub struct Phase {
     pub deadline: Duration,
     /// Canary writes measuring data loss, if the phase has them.
     pub canary: Option<Canary>,
+    /// The phase's own checks (`during`, `after`; never `before`).
+    pub checks: CheckSet,
 }
 
 /// Canary writes of a phase, defaults applied (see `raw::RawCanary`).
@@ -273,7 +291,7 @@ pub struct Abort {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertAbort {
-    pub prometheus: String,
+    pub prometheus: Prometheus,
     pub names: Vec<String>,
     pub interval: Duration,
 }
@@ -322,6 +340,10 @@ pub struct LeaderElection {
 pub struct Api {
     pub listen: SocketAddr,
     pub token: Option<Secret>,
+    /// The token reading the web console needs; `None`: its pages are open.
+    pub viewer_token: Option<Secret>,
+    /// The URL people reach the API at, without a trailing `/` (report links).
+    pub public_url: Option<String>,
 }
 
 const DEFAULT_TARGET: &str = "sandbox";
@@ -512,6 +534,13 @@ pub(crate) fn resolve(
 
     let blast_radius = resolve_blast_radius(&raw.blast_radius, &root.key("blast_radius"), reporter);
 
+    let prometheus = raw
+        .prometheus
+        .as_ref()
+        .and_then(|p| resolve_prometheus(p, &root.key("prometheus"), &rel, reporter));
+    let checks = resolve_checks(&raw.checks, &root, reporter);
+    let check_names: BTreeSet<String> = raw.checks.keys().cloned().collect();
+
     let service_names: BTreeSet<String> = raw.services.keys().cloned().collect();
     let mut drills = Vec::new();
     for (name, drill) in &raw.drills {
@@ -523,6 +552,11 @@ pub(crate) fn resolve(
             services: &service_names,
             scenarios: &scenarios,
             broken,
+            checks: KnownChecks {
+                names: &check_names,
+                broken,
+                prometheus: raw.prometheus.is_some(),
+            },
         };
         if let Some(resolved) = resolve_drill(
             name,
@@ -551,24 +585,57 @@ pub(crate) fn resolve(
             format!("{availability_floor} is not a ratio between 0 and 1"),
         );
     }
-    let alerts = raw.abort.alerts.as_ref().map(|alerts| {
+    let alerts = raw.abort.alerts.as_ref().and_then(|alerts| {
         let path = root.key("abort").key("alerts");
-        if !alerts.prometheus.starts_with("http://") && !alerts.prometheus.starts_with("https://") {
-            reporter.error(
-                &path.key("prometheus"),
-                "expected an http:// or https:// URL",
-            );
-        }
+        let source = match &alerts.prometheus {
+            Some(url) => {
+                if !url.starts_with("http://") && !url.starts_with("https://") {
+                    reporter.error(
+                        &path.key("prometheus"),
+                        "expected an http:// or https:// URL",
+                    );
+                }
+                Some(Prometheus::plain(url))
+            }
+            None => {
+                if raw.prometheus.is_none() {
+                    reporter.key_error(
+                        &path,
+                        "abort alerts need a Prometheus: set `prometheus.url`, or `prometheus` here",
+                    );
+                }
+                prometheus.clone()
+            }
+        };
         if alerts.names.is_empty() {
             reporter.error(&path.key("names"), "name at least one alert");
         }
-        AlertAbort {
-            prometheus: alerts.prometheus.clone(),
+        source.map(|prometheus| AlertAbort {
+            prometheus,
             names: alerts.names.clone(),
             interval: alerts.interval.map_or(Duration::from_secs(15), |d| d.0),
-        }
+        })
     });
 
+    let webhooks = resolve_webhooks(
+        &raw.notifications.webhooks,
+        &root.key("notifications").key("webhooks"),
+        &rel,
+        reporter,
+    );
+    let grafana = raw.notifications.grafana.as_ref().and_then(|grafana| {
+        resolve_grafana(
+            grafana,
+            &root.key("notifications").key("grafana"),
+            &rel,
+            reporter,
+        )
+    });
+    let public_url = resolve_public_url(
+        raw.api.public_url.as_deref(),
+        &root.key("api").key("public_url"),
+        reporter,
+    );
     let email = raw.notifications.email.as_ref().and_then(|email| {
         resolve_email(
             email,
@@ -593,6 +660,9 @@ pub(crate) fn resolve(
         raw.api.token.as_ref().and_then(|secret| {
             resolve_secret(secret, &root.key("api").key("token"), &rel, reporter)
         });
+    let viewer_token = raw.api.viewer_token.as_ref().and_then(|secret| {
+        resolve_secret(secret, &root.key("api").key("viewer_token"), &rel, reporter)
+    });
     let postgres_storage = raw.storage.postgres.as_ref().and_then(|pg| {
         let path = root.key("storage").key("postgres");
         let password = pg
@@ -621,6 +691,8 @@ pub(crate) fn resolve(
         connections,
         plugins,
         drills,
+        prometheus,
+        checks,
         abort: Abort {
             availability_window,
             availability_floor,
@@ -632,7 +704,14 @@ pub(crate) fn resolve(
             participants: raw.report.participants.clone(),
         },
         email,
-        api: Api { listen, token },
+        webhooks,
+        grafana,
+        api: Api {
+            listen,
+            token,
+            viewer_token,
+            public_url,
+        },
         leader_election: raw.leader_election.enabled.then(|| LeaderElection {
             namespace: raw
                 .leader_election
@@ -660,6 +739,7 @@ struct Known<'a> {
     /// are reported once, where they are defined).
     services: &'a BTreeSet<String>,
     scenarios: &'a BTreeSet<String>,
+    checks: KnownChecks<'a>,
 }
 
 fn resolve_service(
@@ -773,7 +853,7 @@ fn postgres_url_problem(url: &str) -> Option<String> {
     None
 }
 
-fn resolve_secret(
+pub(super) fn resolve_secret(
     secret: &raw::RawSecret,
     path: &FieldPath,
     rel: &dyn Fn(&str) -> PathBuf,
@@ -1053,6 +1133,28 @@ fn resolve_drill(
             .canary
             .as_ref()
             .and_then(|canary| resolve_canary(canary, &phase_path.key("canary"), known, reporter));
+        let checks = phase
+            .checks
+            .as_ref()
+            .map(|checks| {
+                let at = phase_path.key("checks");
+                CheckSet {
+                    before: Vec::new(),
+                    during: resolve_attached(
+                        &checks.during,
+                        &at.key("during"),
+                        &known.checks,
+                        reporter,
+                    ),
+                    after: resolve_attached(
+                        &checks.after,
+                        &at.key("after"),
+                        &known.checks,
+                        reporter,
+                    ),
+                }
+            })
+            .unwrap_or_default();
         phases.push(Phase {
             name: phase.name.clone(),
             scenario: phase.scenario.clone(),
@@ -1061,8 +1163,31 @@ fn resolve_drill(
             objectives,
             deadline,
             canary,
+            checks,
         });
     }
+    let checks = drill
+        .checks
+        .as_ref()
+        .map(|checks| {
+            let at = path.key("checks");
+            CheckSet {
+                before: resolve_attached(
+                    &checks.before,
+                    &at.key("before"),
+                    &known.checks,
+                    reporter,
+                ),
+                during: resolve_attached(
+                    &checks.during,
+                    &at.key("during"),
+                    &known.checks,
+                    reporter,
+                ),
+                after: resolve_attached(&checks.after, &at.key("after"), &known.checks, reporter),
+            }
+        })
+        .unwrap_or_default();
     Some(Drill {
         name: name.to_string(),
         description: drill.description.clone(),
@@ -1072,6 +1197,7 @@ fn resolve_drill(
         blast_radius,
         participants: drill.participants.clone(),
         recipients: drill.recipients.clone(),
+        checks,
         phases,
     })
 }
@@ -1294,7 +1420,7 @@ fn instant_help(text: &str) -> String {
 }
 
 /// Names end up in metric labels, file names and URLs: keep them to DNS-label characters.
-fn check_name(reporter: &mut Reporter<'_>, path: &FieldPath, what: &str, name: &str) {
+pub(super) fn check_name(reporter: &mut Reporter<'_>, path: &FieldPath, what: &str, name: &str) {
     let ok = !name.is_empty()
         && name.len() <= 63
         && name

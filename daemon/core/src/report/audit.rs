@@ -56,6 +56,8 @@ pub enum MissedReason {
     Interrupted,
     /// The drill could not run.
     Error { message: String },
+    /// The steady-state checks did not hold, so nothing was injected.
+    NotStarted { reason: String },
 }
 
 /// What became of one slot.
@@ -193,6 +195,11 @@ impl Audit {
                                 message: message.clone(),
                             },
                         },
+                        Outcome::NotStarted { reason } => SlotStatus::Missed {
+                            reason: MissedReason::NotStarted {
+                                reason: reason.clone(),
+                            },
+                        },
                         Outcome::Passed | Outcome::Failed => {
                             let late = run.started_at - slot.at;
                             if late > grace {
@@ -290,6 +297,7 @@ fn status_text(status: &SlotStatus) -> String {
             MissedReason::Aborted { reason } => format!("missed: aborted ({reason})"),
             MissedReason::Interrupted => "missed: interrupted (daemon stopped mid-run)".to_string(),
             MissedReason::Error { message } => format!("missed: could not run ({message})"),
+            MissedReason::NotStarted { reason } => format!("missed: not started ({reason})"),
         },
     }
 }

@@ -77,6 +77,7 @@ fn phase(
         pods: Vec::new(),
         checklist: Vec::new(),
         follow_ups: Vec::new(),
+        canary_series: None,
     }
 }
 
@@ -130,6 +131,8 @@ fn base(drill: &str, start: DateTime<Utc>) -> RunRecord {
                 "2222222222222222222222222222222222222222222222222222222222222222".to_string(),
             ),
         ]),
+        checks: Vec::new(),
+        probe_series: Vec::new(),
     }
 }
 
@@ -289,5 +292,75 @@ pub fn interrupted_run() -> RunRecord {
     run.phases[0].verdict = PhaseVerdict::Interrupted;
     run.phases[0].recovered_at = None;
     run.phases[0].recovery_seconds = None;
+    run
+}
+
+/// [`failing_run`] with what charts are drawn from: every service's probes in 15 s buckets
+/// (`capsule` failing and slow while the zone phase recovers) and the database phase's
+/// canary writes in 1 s buckets (three acknowledged writes lost at the fault, a few refused
+/// while it failed over).
+pub fn charted_run() -> RunRecord {
+    use crate::series::{CanaryBucket, CanarySeries, ProbeBucket, ProbeSeries};
+    let mut run = failing_run();
+    let from = run.started_at;
+    let span = run.duration_seconds().unwrap_or(0.0);
+    let buckets = (span / 15.0).ceil() as i64;
+    let zone = &run.phases[1];
+    let dip = (
+        zone.injected_at.unwrap_or(zone.started_at),
+        zone.recovered_at.unwrap_or(zone.started_at),
+    );
+    run.probe_series = SERVICES
+        .iter()
+        .map(|service| ProbeSeries {
+            service: service.to_string(),
+            from,
+            bucket_ms: 15_000,
+            buckets: (0..buckets)
+                .map(|i| {
+                    let at = from + Duration::seconds(i * 15);
+                    if *service == "capsule" && at >= dip.0 && at < dip.1 {
+                        ProbeBucket {
+                            successes: 3,
+                            failures: 2,
+                            p95_micros: Some(1_250_000),
+                        }
+                    } else {
+                        ProbeBucket {
+                            successes: 5,
+                            failures: 0,
+                            p95_micros: Some(80_000 + (i as u32 % 7) * 1_000),
+                        }
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    let db = &mut run.phases[2];
+    let fault = db.injected_at.unwrap_or(db.started_at);
+    let canaries_from = fault - Duration::seconds(2);
+    db.canary_series = Some(CanarySeries {
+        from: canaries_from,
+        bucket_ms: 1_000,
+        buckets: (0..60)
+            .map(|i| match i {
+                2 => CanaryBucket {
+                    kept: 7,
+                    lost: 3,
+                    unacknowledged: 0,
+                },
+                3..=6 => CanaryBucket {
+                    kept: 0,
+                    lost: 0,
+                    unacknowledged: 10,
+                },
+                _ => CanaryBucket {
+                    kept: 10,
+                    lost: 0,
+                    unacknowledged: 0,
+                },
+            })
+            .collect(),
+    });
     run
 }

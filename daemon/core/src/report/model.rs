@@ -3,11 +3,12 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::charts::Charts;
 use super::format::{format_latency, format_percent, format_seconds};
 use crate::config::Drill;
 use crate::run::{
-    Check, ChecklistRow, ClockStart, ClockStop, Outcome, PhaseRecord, PhaseVerdict, RunRecord,
-    ServiceAvailability, Trigger,
+    Check, CheckVerdict, ChecklistRow, ClockStart, ClockStop, Outcome, PhaseRecord, PhaseVerdict,
+    RunRecord, ServiceAvailability, Trigger,
 };
 
 /// Shown under "Lessons Learned" until people write theirs.
@@ -62,6 +63,29 @@ pub struct ChecklistReportRow {
     /// `Pass` / `Fail`, with `(objective)` when it decides the phase.
     pub status: String,
     pub passed: bool,
+}
+
+/// One row of "PromQL Checks": a check's evaluations at one stage of the drill or a phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckRow {
+    pub check: String,
+    /// `before` (steady state), `during` or `after`.
+    pub stage: String,
+    /// The phase, or `-` for the drill's own checks.
+    pub phase: String,
+    /// `< 0.01`, `present`.
+    pub expect: String,
+    /// The deciding evaluation's value, `-` without one.
+    pub value: String,
+    /// `3 of 12` evaluations that were not a pass.
+    pub misses: String,
+    /// `Pass`, or the deciding verdict: `Fail`, `No data`, `Error`.
+    pub status: String,
+    pub passed: bool,
+    /// The deciding evaluation, in words.
+    pub message: String,
+    /// The query as sent.
+    pub query: String,
 }
 
 /// One row of "Pod Recovery": a pod lost and its replacement's steps, as offsets from
@@ -144,6 +168,8 @@ pub struct Report {
     pub recovery_times: Vec<RecoveryRow>,
     pub data_loss: Vec<DataLossRow>,
     pub checklist: Vec<ChecklistReportRow>,
+    /// PromQL checks, in the order first evaluated.
+    pub checks: Vec<CheckRow>,
     pub pods: Vec<PodRow>,
     pub issues: Vec<Issue>,
     pub action_items: Vec<ActionItem>,
@@ -151,6 +177,10 @@ pub struct Report {
     pub evidence: Vec<EvidenceRow>,
     pub config_sha256: String,
     pub plugin_sha256: Vec<(String, String)>,
+    /// The timeline, availability and latency, and canary charts, as SVG with their notes.
+    /// Templates get them; the JSON export leaves them out (see [`super::report_json`]).
+    #[serde(default)]
+    pub charts: Charts,
 }
 
 impl Report {
@@ -201,6 +231,7 @@ impl Report {
                 .iter()
                 .flat_map(|p| p.checklist.iter().map(|row| checklist_row(&p.name, row)))
                 .collect(),
+            checks: check_rows(run),
             pods: run.phases.iter().flat_map(pod_rows).collect(),
             issues,
             action_items,
@@ -221,6 +252,7 @@ impl Report {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            charts: Charts::from_run(run),
         }
     }
 
@@ -231,6 +263,38 @@ impl Report {
             self.drill, self.verdict, self.day
         )
     }
+}
+
+fn check_rows(run: &RunRecord) -> Vec<CheckRow> {
+    crate::check::summaries(&run.checks)
+        .into_iter()
+        .map(|summary| {
+            let deciding = summary.deciding;
+            CheckRow {
+                check: summary.check.to_string(),
+                stage: summary.stage.label().to_string(),
+                phase: summary.phase.unwrap_or("-").to_string(),
+                expect: deciding.expect.clone(),
+                value: deciding
+                    .value
+                    .map_or_else(|| "-".to_string(), crate::check::format_value),
+                misses: format!("{} of {}", summary.misses, summary.evaluations),
+                status: if summary.held {
+                    "Pass".to_string()
+                } else {
+                    match deciding.verdict {
+                        CheckVerdict::Pass | CheckVerdict::Fail => "Fail",
+                        CheckVerdict::NoData => "No data",
+                        CheckVerdict::Error => "Error",
+                    }
+                    .to_string()
+                },
+                passed: summary.held,
+                message: deciding.message.clone(),
+                query: deciding.query.clone(),
+            }
+        })
+        .collect()
 }
 
 fn participants(run: &RunRecord, drill: Option<&Drill>, extra: &[String]) -> Vec<String> {
@@ -544,7 +608,42 @@ fn issues_and_actions(run: &RunRecord) -> (Vec<Issue>, Vec<ActionItem>) {
                 run.drill
             ),
         ),
+        Outcome::NotStarted { reason } => found.push(
+            None,
+            format!("The drill did not start: {reason}."),
+            format!(
+                "Restore the steady state the checks describe (or correct the checks), then re-run drill `{}`.",
+                run.drill
+            ),
+        ),
         Outcome::Passed | Outcome::Failed => {}
+    }
+    // Checks that did not hold during or after a phase or the drill.
+    for summary in crate::check::summaries(&run.checks) {
+        if summary.held || summary.stage == crate::run::CheckStage::Before {
+            continue;
+        }
+        let phase = summary.phase;
+        let what = match phase {
+            Some(phase) => format!("phase `{phase}`"),
+            None => "the drill".to_string(),
+        };
+        found.push(
+            phase,
+            format!(
+                "PromQL check `{}` did not hold {} {what}: {}.",
+                summary.check,
+                match summary.stage {
+                    crate::run::CheckStage::During => "during",
+                    _ => "after",
+                },
+                summary.deciding.message
+            ),
+            format!(
+                "Find why `{}` broke ({}) and fix it, or correct the check.",
+                summary.check, summary.deciding.query
+            ),
+        );
     }
 
     for phase in &run.phases {
@@ -746,6 +845,7 @@ fn executive_summary(
         Outcome::Aborted { reason } => format!("Result: ABORTED ({reason})"),
         Outcome::Interrupted => "Result: INTERRUPTED".to_string(),
         Outcome::Error { message } => format!("Result: ERROR ({message})"),
+        Outcome::NotStarted { reason } => format!("Result: NOT STARTED ({reason})"),
     };
     sentences.push(format!(
         "{verdict}; {passed} of {} phases met their objectives.",

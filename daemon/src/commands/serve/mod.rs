@@ -3,8 +3,10 @@
 //! Tasks: the scheduler (wakes at each drill's next slot and queues what [`decide`] says is
 //! due), the runner (runs queued drills one at a time: never two drills at once), the
 //! outbox (delivers report emails with backoff), and the API. The instant up to which each
-//! drill's slots were handled is kept in the store (`storage/firedrill.db`), so slots that pass while
-//! the daemon is down are seen, and skipped or caught up per policy, when it comes back.
+//! drill's slots were handled is kept in the store, so slots that pass while the daemon is
+//! down are seen, and skipped or caught up per policy, when it comes back. A slot queued
+//! behind a running drill counts as handled only once its run starts ([`SlotBook`]): a
+//! leader that dies before then leaves it to the next one.
 //! SIGINT/SIGTERM: the current phase is rolled back, the run recorded, then everything stops.
 
 use std::collections::BTreeMap;
@@ -15,7 +17,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use firedrill_core::config::Config;
-use firedrill_core::run::Trigger;
+use firedrill_core::run::{RunRecord, Trigger};
 use firedrill_core::scheduler::{Decision, SkipReason, decide, next_wake};
 use parking_lot::Mutex;
 use tokio::sync::watch;
@@ -32,6 +34,9 @@ use crate::engine::RunRequest;
 use crate::exit::{CommandError, Exit};
 use crate::metrics::Metrics;
 
+mod slots;
+pub use slots::SlotBook;
+
 fn usage(message: impl Into<String>) -> CommandError {
     CommandError::Usage(message.into())
 }
@@ -45,12 +50,6 @@ fn load_handled(store: &StoreAt) -> BTreeMap<String, DateTime<Utc>> {
             tracing::error!(store = %store.describe(), error = %crate::exit::error_chain(&err), "Could not read the scheduler state; slots missed while the daemon was down cannot be seen");
             BTreeMap::new()
         }
-    }
-}
-
-fn save_handled(store: &StoreAt, handled: &BTreeMap<String, DateTime<Utc>>) {
-    if let Err(err) = store.with(|opened| opened.save_handled_slots(handled)) {
-        tracing::error!(store = %store.describe(), error = %crate::exit::error_chain(&err), "Could not save the scheduler state; missed slots may be judged wrongly after a restart");
     }
 }
 
@@ -72,6 +71,15 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
         .map(|secret| {
             firedrill_notify::resolve_secret(secret)
                 .map_err(|err| usage(format!("api.token: {err}")))
+        })
+        .transpose()?;
+    let viewer_token = config
+        .api
+        .viewer_token
+        .as_ref()
+        .map(|secret| {
+            firedrill_notify::resolve_secret(secret)
+                .map_err(|err| usage(format!("api.viewer_token: {err}")))
         })
         .transpose()?;
     let metrics = Metrics::new().map_err(|err| usage(format!("cannot set up metrics: {err}")))?;
@@ -116,6 +124,12 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
         running: running.clone(),
         ready: ready.clone(),
         leading: leading.clone(),
+        console: crate::api::console::Console::new(viewer_token).map_err(|err| {
+            usage(format!(
+                "cannot set up the web console: {}",
+                crate::exit::error_chain(&err)
+            ))
+        })?,
     };
     let listener = tokio::net::TcpListener::bind(config.api.listen)
         .await
@@ -127,7 +141,7 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
         path: "listener address".into(),
         source,
     })?;
-    eprintln!("firedrill serving on http://{address} (API, /metrics)");
+    eprintln!("firedrill serving on http://{address} (web console, API, /metrics)");
     let server = {
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
@@ -191,9 +205,11 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
         leading,
         shutdown: shutdown.clone(),
         mail_wake: mail_wake.clone(),
+        slots: Arc::default(),
     };
     let runner = tokio::spawn(runner(
         daemon.clone(),
+        store.clone(),
         sessions.clone(),
         jobs_rx,
         running.clone(),
@@ -205,7 +221,7 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
         Timing::wall(),
     ));
     let outbox = tokio::spawn(outbox(
-        config.clone(),
+        live.clone(),
         metrics.clone(),
         mail_wake.clone(),
         shutdown.clone(),
@@ -264,10 +280,13 @@ pub struct Daemon {
     pub shutdown: CancellationToken,
     /// Wakes the outbox loop (a run was just recorded, its email is queued).
     pub mail_wake: Arc<tokio::sync::Notify>,
+    /// The scheduler's handled and queued slots, which the runner starts.
+    pub slots: Arc<SlotBook>,
 }
 
 async fn runner(
     daemon: Daemon,
+    store: StoreAt,
     sessions: Arc<tokio::sync::Mutex<Sessions>>,
     mut jobs: tokio::sync::mpsc::UnboundedReceiver<RunJob>,
     running: Arc<Mutex<Option<Running>>>,
@@ -278,6 +297,7 @@ async fn runner(
         mut leading,
         shutdown,
         mail_wake,
+        slots,
     } = daemon;
     let mut recovered = false;
     let mut owed = 0;
@@ -316,6 +336,18 @@ async fn runner(
             tracing::warn!(drill = %job.drill, "Not the leader: run not started");
             continue;
         }
+        // A scheduled slot is handled once its run starts; one no longer queued here
+        // belongs to whoever leads now.
+        if let (Trigger::Schedule { .. } | Trigger::CatchUp { .. }, Some(slot)) =
+            (&job.trigger, job.scheduled_for)
+        {
+            if !slots.start(&job.drill, slot) {
+                tracing::warn!(drill = %job.drill, %slot, "Slot no longer queued on this replica (the lead changed since): run not started");
+                continue;
+            }
+            let (book, at) = (slots.clone(), store.clone());
+            let _ = tokio::task::spawn_blocking(move || book.save(&at)).await;
+        }
         let Some(drill) = config.drill(&job.drill) else {
             continue;
         };
@@ -336,7 +368,16 @@ async fn runner(
         };
         let cancel = CancellationToken::new();
         let (progress, mut events) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(async move { while events.recv().await.is_some() {} });
+        {
+            // Which phase runs, for the dashboard's annotations. Every PhaseStarted is
+            // followed by its PhaseFinished, so the gauge is back at 0 when the run ends.
+            let (metrics, drill) = (metrics.clone(), drill.name.clone());
+            tokio::spawn(async move {
+                while let Some(event) = events.recv().await {
+                    metrics.observe_progress(&drill, &event);
+                }
+            });
+        }
         let request = RunRequest::new(
             &drill.name,
             job.trigger.clone(),
@@ -348,6 +389,17 @@ async fn runner(
             cancel: cancel.clone(),
         });
         tracing::info!(drill = %drill.name, trigger = ?job.trigger, "Drill started");
+        // The `started` webhooks go out on their own task: never in the drill's way.
+        let _announced = crate::app::outbox::announce_start(
+            &config,
+            RunRecord::begun(
+                request.run_id.clone(),
+                drill.name.clone(),
+                drill.target.clone(),
+                job.trigger.clone(),
+                Utc::now(),
+            ),
+        );
         let record = session
             .engine
             .run(&config, request, cancel, Some(progress))
@@ -355,10 +407,34 @@ async fn runner(
         *running.lock() = None;
         metrics.observe_run(&record);
         tracing::info!(drill = %drill.name, run = %record.id, outcome = record.outcome.label(), "Drill finished");
-        if let Err(err) = publish(&config, &record).await {
-            tracing::error!(run = %record.id, error = %err, "Could not record the run");
-        }
+        record_until_stored(&config, &record, &shutdown).await;
         mail_wake.notify_one();
+    }
+}
+
+/// Records a finished run, trying again while its store is unreachable: the record is
+/// held here, so a drill that ended during a store outage is stored with its own outcome
+/// when the store is back (no drill starts meanwhile; each needs its journal). At shutdown
+/// one last try: a record still not stored is logged in full, and the next recovery
+/// records the run `interrupted`.
+async fn record_until_stored(config: &Config, record: &RunRecord, shutdown: &CancellationToken) {
+    let mut wait = Duration::from_secs(1);
+    loop {
+        let err = match publish(config, record).await {
+            Ok(_) => return,
+            Err(err) => err,
+        };
+        if shutdown.is_cancelled() {
+            let json = serde_json::to_string(record).unwrap_or_default();
+            tracing::error!(run = %record.id, error = %err, record = %json, "Could not record the run before shutting down; the next recovery records it interrupted (its record as finished is in this line)");
+            return;
+        }
+        tracing::error!(run = %record.id, error = %err, retry_in_s = wait.as_secs(), "Could not record the run; trying again");
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = shutdown.cancelled() => {}
+        }
+        wait = (wait * 2).min(Duration::from_secs(30));
     }
 }
 
@@ -396,13 +472,16 @@ pub async fn schedule_loop(
         metrics,
         mut leading,
         shutdown,
+        slots,
         ..
     } = daemon;
     let now_fn = timing.clock.clone();
+    let mut fresh = true;
     loop {
         // Only the leader schedules; it takes up the handled slots where the previous
         // leader (sharing the storage) left them.
         while !*leading.borrow() {
+            fresh = true;
             let config = live.borrow().config.clone();
             metrics.refresh_schedule(&config, now_fn());
             tokio::select! {
@@ -412,20 +491,25 @@ pub async fn schedule_loop(
             }
         }
         let config = live.borrow_and_update().config.clone();
-        let at = store.clone();
-        let mut handled = tokio::task::spawn_blocking(move || load_handled(&at))
-            .await
-            .unwrap_or_default();
+        if fresh {
+            let at = store.clone();
+            let handled = tokio::task::spawn_blocking(move || load_handled(&at))
+                .await
+                .unwrap_or_default();
+            slots.reset(handled);
+            fresh = false;
+        }
         let now = now_fn();
         for drill in &config.drills {
             let Some(schedule) = &drill.schedule else {
                 continue;
             };
-            let previous = handled.get(&drill.name).copied();
+            let previous = slots.handled(&drill.name);
             for decision in decide(schedule, previous, now) {
                 match decision {
                     Decision::Run { slot } => {
                         tracing::info!(drill = %drill.name, %slot, "Drill due");
+                        slots.queue(&drill.name, slot);
                         let _ = jobs.send(RunJob {
                             drill: drill.name.clone(),
                             trigger: Trigger::Schedule { slot },
@@ -434,6 +518,9 @@ pub async fn schedule_loop(
                     }
                     Decision::CatchUp { missed } => {
                         tracing::warn!(drill = %drill.name, missed = missed.len(), "Running once for slots missed while the daemon was down");
+                        if let Some(last) = missed.last() {
+                            slots.queue(&drill.name, *last);
+                        }
                         let _ = jobs.send(RunJob {
                             drill: drill.name.clone(),
                             scheduled_for: missed.last().copied(),
@@ -452,10 +539,10 @@ pub async fn schedule_loop(
                     },
                 }
             }
-            handled.insert(drill.name.clone(), now);
+            slots.mark(&drill.name, now);
         }
-        let (at, saved) = (store.clone(), handled.clone());
-        if let Err(err) = tokio::task::spawn_blocking(move || save_handled(&at, &saved)).await {
+        let (book, at) = (slots.clone(), store.clone());
+        if let Err(err) = tokio::task::spawn_blocking(move || book.save(&at)).await {
             tracing::error!(error = %err, "Could not save the scheduler state");
         }
         metrics.refresh_schedule(&config, now);
@@ -478,23 +565,45 @@ pub async fn schedule_loop(
     }
 }
 
-/// Delivers the outbox every 30 s, and at once when `wake` is notified (a run was
-/// just recorded).
+/// Delivers the outbox (emails, webhooks, Grafana annotations) every 30 s, and at once
+/// when `wake` is notified (a run was just recorded).
 async fn outbox(
-    config: Arc<Config>,
+    live: watch::Receiver<LiveConfig>,
     metrics: Metrics,
     wake: Arc<tokio::sync::Notify>,
     shutdown: CancellationToken,
 ) {
     loop {
+        // The configuration in force: a webhook added by a reload is delivered at once
+        // (its URL, headers and token are read from here at each attempt).
+        let config = live.borrow().config.clone();
         match crate::app::outbox::deliver(&config).await {
-            Ok(Some(pass)) => {
-                for (run, error) in &pass.failed {
-                    tracing::warn!(%run, %error, "Report email not delivered yet; it stays in the outbox");
+            Ok(pass) => {
+                match pass.mail {
+                    Some(Ok(mail)) => {
+                        for (run, error) in &mail.failed {
+                            tracing::warn!(%run, %error, "Report email not delivered yet; it stays in the outbox");
+                        }
+                        metrics.set_outbox_depth(mail.waiting);
+                    }
+                    Some(Err(err)) => {
+                        tracing::warn!(error = %err, "Email outbox pass failed; messages stay queued");
+                    }
+                    None => {}
                 }
-                metrics.set_outbox_depth(pass.waiting);
+                match pass.pushes {
+                    Some(Ok(pushes)) => {
+                        for (push, error) in &pushes.failed {
+                            tracing::warn!(%push, %error, "Webhook or annotation not delivered yet; it stays in the outbox");
+                        }
+                        metrics.set_push_outbox_depth(pushes.waiting);
+                    }
+                    Some(Err(err)) => {
+                        tracing::warn!(error = %err, "Push outbox pass failed; messages stay queued");
+                    }
+                    None => {}
+                }
             }
-            Ok(None) => {}
             Err(err) => tracing::warn!(error = %err, "Outbox pass failed; messages stay queued"),
         }
         tokio::select! {

@@ -69,6 +69,13 @@ CREATE TABLE schedule (
     handled_until text NOT NULL
 );
 "#,
+    // 2: the outbox keyed by run and channel (`email`, or an HTTP push such as
+    // `webhook:slack:finished`) instead of by run alone; every existing message is an email.
+    r#"
+ALTER TABLE outbox ADD COLUMN channel text NOT NULL DEFAULT 'email';
+ALTER TABLE outbox DROP CONSTRAINT outbox_run_id_key;
+ALTER TABLE outbox ADD CONSTRAINT outbox_run_id_channel_key UNIQUE (run_id, channel);
+"#,
 ];
 
 /// The schema version this build knows.

@@ -8,17 +8,20 @@
 //! on the disk: async callers run it on tokio's blocking pool.
 //!
 //! - `chain`: [`RunStore`](crate::RunStore), the append-only hash chain of run records.
-//! - `outbox`: [`MailQueue`](crate::MailQueue), report emails until delivered.
+//! - `outbox`: [`MailQueue`](crate::MailQueue), report emails and HTTP pushes until
+//!   delivered.
 //! - `journal`: [`RunJournal`](crate::RunJournal), the engine's write-ahead entries.
 //! - `schedule`: [`ScheduleState`](crate::ScheduleState), how far each drill's slots were handled.
 //! - `migrate`: the storage layout of 0.1 (`journal.db` and `scheduler.json` beside
 //!   `firedrill.db`) moved into this file on first open.
+//! - `schema`: the schema's later versions (`PRAGMA user_version`), applied once on open.
 
 mod chain;
 mod journal;
 mod migrate;
 mod outbox;
 mod schedule;
+mod schema;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -31,6 +34,7 @@ use crate::chain::Keys;
 
 pub use migrate::{LEGACY_JOURNAL_FILE, LEGACY_SCHEDULE_FILE};
 
+/// Version 0 of the schema; `schema` changes it from there.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS records (
     seq          INTEGER PRIMARY KEY,
@@ -106,12 +110,13 @@ impl SqliteStore {
                 source,
             })?;
         }
-        let conn = Connection::open(path).map_err(open_err)?;
+        let mut conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(Duration::from_secs(5))
             .and_then(|()| conn.pragma_update(None, "journal_mode", "WAL"))
             .and_then(|()| conn.pragma_update(None, "synchronous", "FULL"))
             .and_then(|()| conn.execute_batch(SCHEMA))
             .map_err(open_err)?;
+        schema::migrate(&mut conn, &path.display().to_string())?;
         let mut store = SqliteStore {
             conn,
             path: path.to_path_buf(),
