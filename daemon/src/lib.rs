@@ -4,7 +4,8 @@
 //! - [`app`]: the application services commands and the API call: sessions on targets,
 //!   recovery of interrupted runs on the cluster they ran on, publishing runs.
 //! - [`adapters`]: the real ports: `KubeCluster` (Kubernetes API), `HttpProber`.
-//! - [`api`]: the daemon's HTTP API (axum): health, metrics, drills, runs, reports, triggers.
+//! - [`api`]: the daemon's HTTP API (axum): health, metrics, drills, runs, reports, triggers;
+//!   [`api::console`], the web console's pages and forms.
 //! - [`cli`]: clap definitions of every subcommand and its help.
 //! - [`commands`]: one module per subcommand; each returns an [`ExitCode`](exit::Exit).
 //! - [`election`]: leader election with a Kubernetes Lease, so one replica runs drills.

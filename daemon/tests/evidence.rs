@@ -347,3 +347,217 @@ fn listing_into_a_closed_pipe_ends_quietly() {
         assert!(stderr.trim().is_empty(), "{args:?}: {stderr}");
     }
 }
+
+/// [`store_runs`] with the report file the chain records written where `publish` puts it.
+fn store_runs_with_reports(
+    dir: &Path,
+    runs: &[RunRecord],
+    key: Option<&ed25519_dalek::SigningKey>,
+) {
+    let data = dir.join("firedrill-data");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut store = SqliteStore::open(&data.join(DATABASE_FILE)).unwrap();
+    if let Some(key) = key {
+        store = store.with_signing_key(key.clone());
+    }
+    for run in runs {
+        let report = format!("# {}\n", run.id);
+        let hashes = report_hashes([("report.md", report.as_str())]);
+        store.append(run, hashes, run.started_at).unwrap();
+        let reports = data.join("reports").join(&run.id);
+        std::fs::create_dir_all(&reports).unwrap();
+        std::fs::write(reports.join("report.md"), report).unwrap();
+    }
+}
+
+/// `tar xzf` and `tar czf` of a bundle, in memory.
+fn unpack_bundle(path: &Path) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read;
+    let bytes = std::fs::read(path).unwrap();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()));
+    let mut files = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().display().to_string();
+        let mut content = Vec::new();
+        entry.read_to_end(&mut content).unwrap();
+        files.push((name, content));
+    }
+    files
+}
+
+fn pack_bundle(path: &Path, files: &[(String, Vec<u8>)]) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        file,
+        flate2::Compression::fast(),
+    ));
+    for (name, content) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        tar.append_data(&mut header, name, content.as_slice())
+            .unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap();
+}
+
+/// `firedrill verify --bundle FILE` where no configuration exists: the auditor's machine.
+fn verify_bundle_offline(bundle: &Path, public_key: Option<&Path>) -> assert_cmd::assert::Assert {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut cmd = firedrill();
+    cmd.current_dir(elsewhere.path())
+        .arg("verify")
+        .arg("--bundle")
+        .arg(bundle);
+    if let Some(key) = public_key {
+        cmd.arg("--public-key").arg(key);
+    }
+    cmd.assert()
+}
+
+#[test]
+fn an_audit_bundle_verifies_offline_and_a_changed_byte_in_a_report_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = seed_in(&dir);
+    let august = Utc.with_ymd_and_hms(2026, 8, 8, 8, 0, 0).unwrap();
+    let october = Utc.with_ymd_and_hms(2026, 10, 8, 8, 0, 0).unwrap();
+    let runs = [
+        zone_run(passing_run_at(august), august),
+        zone_run(passing_run_at(september_slot()), september_slot()),
+        zone_run(failing_run_at(october), october),
+    ];
+    store_runs_with_reports(dir.path(), &runs, None);
+    let bundle = dir.path().join("q3.tar.gz");
+
+    let audit = firedrill()
+        .arg("-c")
+        .arg(&config)
+        .args([
+            "audit",
+            "--since",
+            "2026-09-01",
+            "--until",
+            "2026-10-31",
+            "--bundle",
+        ])
+        .arg(&bundle)
+        .assert()
+        .code(1);
+    // The audit is printed as without --bundle; the bundle is said on stderr.
+    assert!(stdout(&audit).starts_with("# Drill Audit"));
+    let said = String::from_utf8(audit.get_output().stderr.clone()).unwrap();
+    assert!(
+        said.contains("2 records (2 to 3) after record 1") && said.contains("not signed"),
+        "{said}"
+    );
+
+    let intact = verify_bundle_offline(&bundle, None).code(0);
+    let text = stdout(&intact);
+    assert!(
+        text.starts_with("Bundle intact: 2 records (not signed)"),
+        "{text}"
+    );
+    assert!(text.contains("Anchor: record 1 "), "{text}");
+
+    // One byte of September's report.
+    let mut files = unpack_bundle(&bundle);
+    let report = format!(
+        "firedrill-evidence/runs/000002-{}/reports/report.md",
+        runs[1].id
+    );
+    let (_, content) = files.iter_mut().find(|(name, _)| *name == report).unwrap();
+    content[2] ^= 0x20;
+    let edited = dir.path().join("edited.tar.gz");
+    pack_bundle(&edited, &files);
+    let broken = verify_bundle_offline(&edited, None).code(1);
+    let text = stdout(&broken);
+    assert!(text.starts_with("Bundle BROKEN"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "file `{report}`: does not match its SHA-256 in the MANIFEST"
+        )),
+        "{text}"
+    );
+
+    // A record edited in chain.json (MANIFEST or not) names the record and field.
+    let mut files = unpack_bundle(&bundle);
+    let (_, chain) = files
+        .iter_mut()
+        .find(|(name, _)| name == "firedrill-evidence/chain.json")
+        .unwrap();
+    let text = String::from_utf8(chain.clone()).unwrap();
+    assert_eq!(
+        text.matches(r#"\"recovery_seconds\":432.0"#).count(),
+        1,
+        "{text}"
+    );
+    *chain = text
+        .replace(
+            r#"\"recovery_seconds\":432.0"#,
+            r#"\"recovery_seconds\":232.0"#,
+        )
+        .into_bytes();
+    pack_bundle(&edited, &files);
+    let broken = verify_bundle_offline(&edited, None).code(1);
+    let text = stdout(&broken);
+    assert!(
+        text.contains(&format!(
+            "record 3 (run {}): field `run.phases[1].recovery_seconds`",
+            runs[2].id
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_bundle_from_a_signed_store_carries_its_public_key_and_its_signatures_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = seed_in(&dir);
+    let key = ed25519_dalek::SigningKey::from_bytes(&[5u8; 32]);
+    let key_file = dir.path().join("firedrill.key");
+    std::fs::write(&key_file, to_hex(&key.to_bytes())).unwrap();
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "  # signing_key: /run/secrets/firedrill-ed25519",
+        &format!("  signing_key: {}\n  #", key_file.display()),
+    );
+    std::fs::write(&config, text).unwrap();
+    let run = zone_run(passing_run_at(september_slot()), september_slot());
+    store_runs_with_reports(dir.path(), std::slice::from_ref(&run), Some(&key));
+    let bundle = dir.path().join("signed.tar.gz");
+    let audit = firedrill()
+        .arg("-c")
+        .arg(&config)
+        .args([
+            "audit",
+            "--since",
+            "2026-09-01",
+            "--until",
+            "2026-09-30",
+            "--bundle",
+        ])
+        .arg(&bundle)
+        .assert();
+    let said = String::from_utf8(audit.get_output().stderr.clone()).unwrap();
+    assert!(said.contains("1 records (1 to 1) after record 0"), "{said}");
+    assert!(said.contains("signed (public key included)"), "{said}");
+
+    let own = stdout(&verify_bundle_offline(&bundle, None).code(0));
+    assert!(
+        own.contains("1 signed, signatures checked with the bundle's own key"),
+        "{own}"
+    );
+    let public = dir.path().join("firedrill.pub");
+    std::fs::write(&public, to_hex(&key.verifying_key().to_bytes())).unwrap();
+    let trusted = stdout(&verify_bundle_offline(&bundle, Some(&public)).code(0));
+    assert!(
+        trusted.contains("1 signed, signatures checked with --public-key"),
+        "{trusted}"
+    );
+    let other = dir.path().join("other.pub");
+    let other_key = ed25519_dalek::SigningKey::from_bytes(&[6u8; 32]);
+    std::fs::write(&other, to_hex(&other_key.verifying_key().to_bytes())).unwrap();
+    let wrong = stdout(&verify_bundle_offline(&bundle, Some(&other)).code(1));
+    assert!(wrong.contains("field `signature`"), "{wrong}");
+    assert!(wrong.contains("public-key.hex"), "{wrong}");
+}

@@ -8,6 +8,7 @@ use lettre::message::{Mailbox, MultiPart, SinglePart};
 use serde::{Deserialize, Serialize};
 
 use crate::NotifyError;
+use crate::charts::{InlineImage, png};
 
 /// A file attached to the message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +31,10 @@ pub struct OutgoingEmail {
     pub text: String,
     pub html: String,
     pub attachments: Vec<Attachment>,
+    /// The report's charts as PNG, shown in `html` by their `cid:` (none for runs queued
+    /// before charts were sent; left out of the queued form then).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inline_images: Vec<InlineImage>,
 }
 
 impl OutgoingEmail {
@@ -84,10 +89,12 @@ impl OutgoingEmail {
                     &rendered.agenda_markdown,
                 ),
             ],
+            inline_images: chart_images(run_id, rendered),
         }
     }
 
-    /// The MIME message: multipart/mixed of (text | html alternative) and the attachments.
+    /// The MIME message: multipart/mixed of (text | html alternative) and the attachments;
+    /// with inline images, the html is multipart/related to them.
     pub fn to_message(&self) -> Result<Message, NotifyError> {
         if self.to.is_empty() && self.cc.is_empty() {
             return Err(NotifyError::NoRecipient);
@@ -108,10 +115,26 @@ impl OutgoingEmail {
         for address in &self.cc {
             builder = builder.cc(mailbox(address)?);
         }
-        let mut body = MultiPart::mixed().multipart(MultiPart::alternative_plain_html(
-            self.text.clone(),
-            self.html.clone(),
-        ));
+        let alternative = if self.inline_images.is_empty() {
+            MultiPart::alternative_plain_html(self.text.clone(), self.html.clone())
+        } else {
+            let mut related = MultiPart::related().singlepart(SinglePart::html(self.html.clone()));
+            for image in &self.inline_images {
+                let content_type = ContentType::parse(&image.content_type)
+                    .map_err(|_| NotifyError::ContentType(image.content_type.clone()))?;
+                related = related.singlepart(
+                    lettre::message::Attachment::new_inline_with_name(
+                        image.content_id.clone(),
+                        image.filename.clone(),
+                    )
+                    .body(image.content.clone(), content_type),
+                );
+            }
+            MultiPart::alternative()
+                .singlepart(SinglePart::plain(self.text.clone()))
+                .multipart(related)
+        };
+        let mut body = MultiPart::mixed().multipart(alternative);
         for attachment in &self.attachments {
             let content_type = ContentType::parse(&attachment.content_type)
                 .map_err(|_| NotifyError::ContentType(attachment.content_type.clone()))?;
@@ -121,4 +144,21 @@ impl OutgoingEmail {
         }
         builder.multipart(body).map_err(NotifyError::Build)
     }
+}
+
+/// The report's charts as PNG. A chart that cannot be rasterised (a bug, never the run's
+/// data: the SVG is ours) is left out with a warning in the log; the email still goes, the
+/// chart's title, notes and alt text with it, and the attached HTML report has the SVG.
+fn chart_images(run_id: &str, rendered: &Rendered) -> Vec<InlineImage> {
+    rendered
+        .charts
+        .all()
+        .filter_map(|chart| match png(chart) {
+            Ok(image) => Some(image),
+            Err(err) => {
+                tracing::warn!(run = run_id, chart = %chart.id, error = %err, "Could not rasterise a chart for the email; it is sent without that image");
+                None
+            }
+        })
+        .collect()
 }

@@ -2,7 +2,8 @@
 //!
 //! The HTTP layer sees only its own [`AppState`]: the configuration, the metrics, where
 //! the run store is, and two channels to the runner (a queue of runs to start, and the
-//! handle of the run in progress for aborts).
+//! handle of the run in progress for aborts). The web console's pages ([`console`]) are
+//! served by the same router, beside the JSON under `/api/v1`.
 
 use std::sync::Arc;
 
@@ -22,6 +23,8 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
+
+pub mod console;
 
 /// A run the API asks the runner to start.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +57,8 @@ pub struct AppState {
     pub ready: Arc<std::sync::atomic::AtomicBool>,
     /// Whether this replica leads (always true without leader election).
     pub leading: tokio::sync::watch::Receiver<bool>,
+    /// The web console: its pages, its viewer token, the sessions its plans use.
+    pub console: console::Console,
 }
 
 impl std::fmt::Debug for AppState {
@@ -74,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/runs/{id}", get(run))
         .route("/api/v1/runs/{id}/report", get(report))
         .route("/api/v1/runs/{id}/abort", post(abort))
+        .merge(console::routes())
         .with_state(state)
 }
 
@@ -156,20 +162,30 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// 401 without a bearer token, 403 with a wrong one (or when none is configured).
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
-    let presented = headers
+/// The bearer token of a request's `Authorization` header, if it has one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let Some(presented) = presented else {
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+/// 401 without a bearer token, 403 with a wrong one (or when none is configured).
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+    let Some(presented) = bearer(headers) else {
         return Err(error(
             StatusCode::UNAUTHORIZED,
             "this endpoint needs `Authorization: Bearer TOKEN`",
         ));
     };
+    check_admin(state, presented).map(|()| "api".into())
+}
+
+/// Whether `presented` is the admin token (`api.token`): 403 when it is not, or when
+/// none is configured.
+fn check_admin(state: &AppState, presented: &str) -> Result<(), ApiError> {
     match &state.token {
-        Some(token) if same(token.as_bytes(), presented.as_bytes()) => Ok("api".into()),
+        Some(token) if same(token.as_bytes(), presented.as_bytes()) => Ok(()),
         Some(_) => Err(error(StatusCode::FORBIDDEN, "wrong token")),
         None => Err(error(
             StatusCode::FORBIDDEN,
@@ -187,33 +203,42 @@ async fn trigger(
         Ok(client) => client,
         Err(response) => return response.into_response(),
     };
-    if !*state.leading.borrow() {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this replica is not the leader; send the request to the leader (the Lease's holder)",
-        )
-        .into_response();
-    }
-    if state.config().drill(&name).is_none() {
-        return error(StatusCode::NOT_FOUND, format!("no drill named `{name}`")).into_response();
-    }
-    let job = RunJob {
-        drill: name.clone(),
-        trigger: Trigger::Api { client },
-        scheduled_for: None,
-    };
-    if state.jobs.send(job).is_err() {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the runner is shutting down",
-        )
-        .into_response();
+    if let Err(response) = queue_run(&state, &name, client) {
+        return response.into_response();
     }
     (
         StatusCode::ACCEPTED,
         axum::Json(json!({ "queued": name, "runs": "/api/v1/runs" })),
     )
         .into_response()
+}
+
+/// Queues a run of drill `name` for the runner, triggered by `client` (the caller checked
+/// the admin token): 503 on a follower or while shutting down, 404 for an unknown drill.
+fn queue_run(state: &AppState, name: &str, client: String) -> Result<(), ApiError> {
+    if !*state.leading.borrow() {
+        return Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this replica is not the leader; send the request to the leader (the Lease's holder)",
+        ));
+    }
+    if state.config().drill(name).is_none() {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            format!("no drill named `{name}`"),
+        ));
+    }
+    let job = RunJob {
+        drill: name.to_string(),
+        trigger: Trigger::Api { client },
+        scheduled_for: None,
+    };
+    state.jobs.send(job).map_err(|_| {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the runner is shutting down",
+        )
+    })
 }
 
 async fn abort(
@@ -224,13 +249,25 @@ async fn abort(
     if let Err(response) = authorize(&state, &headers) {
         return response.into_response();
     }
+    match abort_run(&state, &id) {
+        Ok(()) => (StatusCode::ACCEPTED, axum::Json(json!({ "aborting": id }))).into_response(),
+        Err(response) => response.into_response(),
+    }
+}
+
+/// Cancels run `id` if it is the one in progress (the caller checked the admin token):
+/// the engine rolls back its current phase and the runner records it aborted.
+fn abort_run(state: &AppState, id: &str) -> Result<(), ApiError> {
     let running = state.running.lock().clone();
     match running {
         Some(running) if running.run_id == id => {
             running.cancel.cancel();
-            (StatusCode::ACCEPTED, axum::Json(json!({ "aborting": id }))).into_response()
+            Ok(())
         }
-        _ => error(StatusCode::NOT_FOUND, format!("no run `{id}` in progress")).into_response(),
+        _ => Err(error(
+            StatusCode::NOT_FOUND,
+            format!("no run `{id}` in progress"),
+        )),
     }
 }
 

@@ -46,6 +46,7 @@ fn rig() -> Rig {
         running: Arc::new(Mutex::new(None)),
         ready: Arc::new(AtomicBool::new(true)),
         leading: tokio::sync::watch::channel(true).1,
+        console: console::Console::new(None).unwrap(),
     };
     Rig {
         _dir: dir,

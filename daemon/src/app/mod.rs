@@ -3,10 +3,13 @@
 //! Commands parse arguments, call these and print; the engine below knows nothing of
 //! targets' configuration, files or email.
 
+pub mod audit;
+pub mod bundle;
 pub mod calendar;
 pub mod drill;
 pub mod live;
 pub mod outbox;
+pub mod plan;
 pub mod publish;
 pub mod recovery;
 pub mod render;

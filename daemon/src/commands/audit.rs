@@ -1,98 +1,38 @@
-//! `firedrill audit`: every scheduled slot of every drill in a period, as Markdown, HTML or JSON.
+//! `firedrill audit`: every scheduled slot of every drill in a period, as Markdown, HTML or JSON; with `--bundle`, the period's evidence bundle too.
 
 use std::path::Path;
 
-use chrono::{DateTime, Duration, NaiveDate, SubsecRound, Utc};
-use firedrill_core::report::{Audit, AuditRun, ChainStatus};
+use chrono::{DateTime, SubsecRound, Utc};
+use firedrill_store::bundle::Written;
 
 use crate::app::render::{renderer, report_error};
 use crate::app::store::{open_store, store_error};
 use crate::cli::{AuditArgs, AuditFormat};
 use crate::exit::{CommandError, Exit};
 
-/// `YYYY-MM-DD` (midnight UTC; for `--until`, the end of that day) or RFC 3339.
-fn parse_date(flag: &str, text: &str, end_of_day: bool) -> Result<DateTime<Utc>, CommandError> {
-    if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        let day = if end_of_day {
-            day.succ_opt().unwrap_or(day)
-        } else {
-            day
-        };
-        return Ok(day.and_time(chrono::NaiveTime::MIN).and_utc());
-    }
-    DateTime::parse_from_rfc3339(text)
-        .map(|at| at.with_timezone(&Utc))
-        .map_err(|err| {
-            CommandError::Usage(format!(
-                "{flag} `{text}` is neither a date (2026-10-01) nor an RFC 3339 instant ({err})"
-            ))
-        })
-}
-
 pub fn run(path: &Path, args: &AuditArgs, now: DateTime<Utc>) -> Result<Exit, CommandError> {
     // Whole seconds: the page is for people, and sub-second stamps only add noise.
     let now = now.trunc_subsecs(0);
     let config = crate::load_config(path)?;
-    let until = match &args.until {
-        Some(text) => parse_date("--until", text, true)?,
-        None => now,
-    };
-    let since = match &args.since {
-        Some(text) => parse_date("--since", text, false)?,
-        None => until - Duration::days(92),
-    };
-    if since >= until {
-        return Err(CommandError::Usage(format!(
-            "--since ({since}) must be before --until ({until})"
-        )));
-    }
+    let period = crate::app::audit::period(
+        args.since.as_deref(),
+        args.until.as_deref(),
+        ("--since", "--until"),
+        now,
+    )
+    .map_err(CommandError::Usage)?;
     for name in &args.drills {
         if config.drill(name).is_none() {
             return Err(CommandError::Usage(format!("unknown drill `{name}`")));
         }
     }
-    let (runs, chain) = match open_store(&config)? {
-        Some(store) => {
-            let verification = store.verify().map_err(store_error)?;
-            let runs: Vec<AuditRun> = store
-                .runs()
-                .map_err(store_error)?
-                .into_iter()
-                .map(|stored| AuditRun {
-                    report_sha256: stored.entry.report_sha256.get("report.md").cloned(),
-                    run_id: stored.entry.run.id,
-                    drill: stored.entry.run.drill,
-                    trigger: stored.entry.run.trigger,
-                    scheduled_for: stored.entry.run.scheduled_for,
-                    started_at: stored.entry.run.started_at,
-                    outcome: stored.entry.run.outcome,
-                })
-                .collect();
-            let chain = ChainStatus {
-                intact: verification.intact(),
-                records: verification.records,
-                head_sha256: verification.head_sha256.clone(),
-                problem: verification.broken.as_ref().map(ToString::to_string),
-            };
-            (runs, chain)
-        }
-        None => (
-            Vec::new(),
-            ChainStatus {
-                intact: true,
-                records: 0,
-                head_sha256: None,
-                problem: None,
-            },
-        ),
-    };
-    let drills: Vec<_> = config
-        .drills
-        .iter()
-        .filter(|d| args.drills.is_empty() || args.drills.contains(&d.name))
-        .cloned()
-        .collect();
-    let audit = Audit::build(&drills, &runs, since, until, now, chain);
+    let store = open_store(&config)?;
+    let audit = crate::app::audit::audit(&config, store.as_deref(), period, now, &args.drills)
+        .map_err(store_error)?;
+    if let Some(file) = &args.bundle {
+        let written = crate::app::bundle::bundle(&config, store.as_deref(), period, now)?;
+        write_bundle(file, &written)?;
+    }
     let text = match args.format {
         AuditFormat::Md => renderer(&config)?
             .audit_markdown(&audit)
@@ -112,4 +52,59 @@ pub fn run(path: &Path, args: &AuditArgs, now: DateTime<Utc>) -> Result<Exit, Co
     } else {
         Exit::ObjectiveFailed
     })
+}
+
+/// Writes the bundle to `file` (through a temporary file beside it, so a file of that
+/// name is always whole) and says on stderr what it holds.
+fn write_bundle(file: &Path, written: &Written) -> Result<(), CommandError> {
+    let io = |source| CommandError::Io {
+        path: file.display().to_string(),
+        source,
+    };
+    let mut partial = file.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
+    std::fs::write(&partial, &written.bytes).map_err(io)?;
+    std::fs::rename(&partial, file).map_err(io)?;
+    let info = &written.info;
+    let records = match (info.runs.first(), info.runs.last()) {
+        (Some(first), Some(last)) => format!(
+            "{} records ({} to {}) after record {}",
+            info.runs.len(),
+            first.seq,
+            last.seq,
+            info.anchor.seq
+        ),
+        _ => "no run started in the period".to_string(),
+    };
+    eprintln!(
+        "Evidence bundle {}: {records}, {} files, {}; chain head {}",
+        file.display(),
+        written.files,
+        if info.public_key {
+            "signed (public key included)"
+        } else {
+            "not signed (no storage.signing_key)"
+        },
+        info.chain_head
+            .as_ref()
+            .map_or("-".to_string(), |head| format!(
+                "{} (record {})",
+                head.sha256, head.seq
+            ))
+    );
+    for path in &written.differing_reports {
+        eprintln!(
+            "warning: {path} is not the file recorded in the chain (rewritten since?): `verify --bundle` will name it"
+        );
+    }
+    for run in &info.runs {
+        for name in &run.missing_reports {
+            eprintln!(
+                "warning: report file {name} of run {} is no longer in the storage directory; the bundle says so",
+                run.run_id
+            );
+        }
+    }
+    Ok(())
 }

@@ -7,9 +7,11 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use firedrill_core::canary::{CanaryWrite, data_loss};
 use firedrill_core::config::Canary;
 use firedrill_core::run::DataLoss;
+use firedrill_core::series::{CanarySeries, canary_series};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -114,14 +116,21 @@ impl CanaryRun {
         }
     }
 
+    /// When the writer started: where the phase's canary series begins.
+    pub(super) fn started(&self) -> Instant {
+        self.started
+    }
+
     /// Stops writing, reads the canaries back and removes them. `fault_at` is when
-    /// `inject` was called. After a phase that did not recover, one read is tried; after
-    /// recovery, reads are retried for a few seconds.
+    /// `inject` was called; `started_at` is [`CanaryRun::started`] on the wall clock, where
+    /// the series of writes begins. After a phase that did not recover, one read is tried;
+    /// after recovery, reads are retried for a few seconds.
     pub(super) async fn finish(
         mut self,
         fault_at: Instant,
         recovered: bool,
-    ) -> Result<DataLoss, String> {
+        started_at: DateTime<Utc>,
+    ) -> Result<(DataLoss, CanarySeries), String> {
         self.stop_writer().await;
         let patience = if recovered {
             READ_BACK_PATIENCE
@@ -161,11 +170,15 @@ impl CanaryRun {
             self.canary.lead.as_millis(),
             self.canary.read_from
         );
-        Ok(data_loss(
-            &writes,
-            &surviving,
-            fault_at.saturating_duration_since(self.started),
-            method,
+        let series = canary_series(&writes, &surviving, started_at, self.canary.interval);
+        Ok((
+            data_loss(
+                &writes,
+                &surviving,
+                fault_at.saturating_duration_since(self.started),
+                method,
+            ),
+            series,
         ))
     }
 }

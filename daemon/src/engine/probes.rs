@@ -7,6 +7,7 @@ use firedrill_core::config::Config;
 use firedrill_core::measure::AbortWindow;
 use parking_lot::Mutex;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
@@ -22,18 +23,20 @@ pub(super) struct Watchers {
 impl Watchers {
     /// Starts probing every probed service at the configuration's cadence and, when abort
     /// alerts are configured and a source given, checking them. Either may cancel `cancel`
-    /// (recording its reason in `shared`).
+    /// (recording its reason in `shared`). Probe results are timed from `run_started`.
     pub(super) fn start(
         config: &Config,
         prober: Arc<dyn Prober>,
         alerts: Option<Arc<dyn AlertSource>>,
         shared: &Arc<Mutex<Shared>>,
         cancel: &CancellationToken,
+        run_started: Instant,
     ) -> Self {
         let stop = CancellationToken::new();
         let probing = ProbeLoop {
             prober,
             targets: probe_targets(config),
+            run_started,
             interval: config.probing.interval,
             timeout: config.probing.timeout,
             window: AbortWindow::new(
@@ -89,6 +92,8 @@ pub fn probe_targets(config: &Config) -> Vec<ProbeTarget> {
 struct ProbeLoop {
     prober: Arc<dyn Prober>,
     targets: Vec<ProbeTarget>,
+    /// Where the record's probe series start.
+    run_started: Instant,
     interval: Duration,
     timeout: Duration,
     window: AbortWindow,
@@ -107,10 +112,11 @@ impl ProbeLoop {
         let mut ticker = tokio::time::interval(self.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
+            let sent = tokio::select! {
+                sent = ticker.tick() => sent,
                 () = stop.cancelled() => return,
-            }
+            };
+            let since_start = sent.saturating_duration_since(self.run_started);
             let phase = shared.lock().phase.clone();
             let results = futures::future::join_all(self.targets.iter().map(|target| {
                 let prober = self.prober.clone();
@@ -127,6 +133,9 @@ impl ProbeLoop {
                     outcome.latency,
                     outcome.failure.as_deref(),
                 );
+                state
+                    .series
+                    .record(&target.service, since_start, outcome.ok, outcome.latency);
                 if let Some(breach) = self.window.record(&target.service, outcome.ok)
                     && state.abort_reason.is_none()
                 {

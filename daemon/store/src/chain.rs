@@ -3,12 +3,15 @@
 //!
 //! A backend only moves rows: it reads the head and inserts a [`Sealed`] record under its
 //! own write lock, and hands its rows to [`verify`] as [`RawRecord`]s, exactly as stored.
+//! [`verify_segment`] walks part of the chain from an [`Anchor`] with no store at all: what
+//! an evidence bundle's checker runs ([`crate::bundle`]).
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use firedrill_core::run::RunRecord;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::canonical::{canonical_json, field_digests, path_at_offset, record_hash};
@@ -34,19 +37,53 @@ impl Keys {
     }
 }
 
-/// A row of the records table as stored, before any interpretation.
-#[derive(Debug)]
-pub(crate) struct RawRecord {
+/// A row of the records table as stored, before any interpretation: what
+/// [`RunStore::raw_records`](crate::RunStore::raw_records) reads and an evidence bundle
+/// carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRecord {
     pub seq: u64,
     pub run_id: String,
+    /// The [`ChainEntry`] as canonical JSON, exactly as stored.
     pub entry: String,
+    /// The per-field digests (path → SHA-256) as JSON, exactly as stored.
     pub field_sha256: String,
+    /// The record hash over the field digests.
     pub sha256: String,
+    /// The ed25519 signature of `sha256`, hex, when the store signs.
     pub signature: Option<String>,
 }
 
+/// A point of the chain: a record's sequence number and hash. The anchor of a segment is
+/// the record just before it ([`Anchor::genesis`] before the first record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Anchor {
+    pub seq: u64,
+    pub sha256: String,
+}
+
+impl Anchor {
+    /// Before the first record: seq 0, the all-zero hash the first record chains onto.
+    pub fn genesis() -> Anchor {
+        Anchor {
+            seq: 0,
+            sha256: GENESIS_SHA256.to_string(),
+        }
+    }
+
+    /// The point `record` is.
+    pub fn of(record: &RawRecord) -> Anchor {
+        Anchor {
+            seq: record.seq,
+            sha256: record.sha256.clone(),
+        }
+    }
+}
+
 impl RawRecord {
-    pub(crate) fn into_stored(self) -> Result<StoredRun, StoreError> {
+    pub fn into_stored(self) -> Result<StoredRun, StoreError> {
         Ok(StoredRun {
             entry: serde_json::from_str(&self.entry)?,
             sha256: self.sha256,
@@ -120,16 +157,29 @@ pub(crate) fn seal(
 /// Walks `records` (every row, ordered by seq) from the first and stops at the first
 /// broken link.
 pub(crate) fn verify(records: &[RawRecord], keys: &Keys) -> Verification {
+    verify_segment(records, &Anchor::genesis(), keys.verifying.as_ref())
+}
+
+/// Walks `records`, consecutive rows ordered by seq, as the part of a chain that follows
+/// `anchor`, and stops at the first broken link: each record's field digests, hash,
+/// number and link to the one before (the first's to the anchor), and with
+/// `verifying_key` its signature. The same rules as [`RunStore::verify`](crate::RunStore::verify),
+/// without a store: an evidence bundle's chain segment is checked with this.
+pub fn verify_segment(
+    records: &[RawRecord],
+    anchor: &Anchor,
+    verifying_key: Option<&VerifyingKey>,
+) -> Verification {
     let mut verification = Verification {
         records: 0,
         head_sha256: None,
         signed_records: 0,
         broken: None,
     };
-    let mut prev: Option<&RawRecord> = None;
+    let mut prev = (anchor.seq, anchor.sha256.as_str());
     for raw in records {
         verification.records += 1;
-        if let Some(broken) = check(raw, prev, keys.verifying.as_ref()) {
+        if let Some(broken) = check(raw, prev, verifying_key) {
             verification.broken = Some(broken);
             return verification;
         }
@@ -137,15 +187,16 @@ pub(crate) fn verify(records: &[RawRecord], keys: &Keys) -> Verification {
             verification.signed_records += 1;
         }
         verification.head_sha256 = Some(raw.sha256.clone());
-        prev = Some(raw);
+        prev = (raw.seq, raw.sha256.as_str());
     }
     verification
 }
 
-/// Checks one record against its predecessor's hash; the first problem found.
+/// Checks one record against the seq and hash of the record before it; the first problem
+/// found.
 fn check(
     raw: &RawRecord,
-    prev: Option<&RawRecord>,
+    (prev_seq, prev_sha256): (u64, &str),
     verifying_key: Option<&VerifyingKey>,
 ) -> Option<BrokenLink> {
     let broken = |field: &str, problem: String| {
@@ -230,10 +281,7 @@ fn check(
             ),
         );
     }
-    let (expected_prev, expected_seq) = match prev {
-        Some(prev) => (prev.sha256.as_str(), prev.seq + 1),
-        None => (GENESIS_SHA256, 1),
-    };
+    let (expected_prev, expected_seq) = (prev_sha256, prev_seq.saturating_add(1));
     if raw.seq != expected_seq {
         return broken(
             "seq",

@@ -5,6 +5,7 @@
 mod backends;
 mod postgres_server;
 
+mod bundle;
 mod chain;
 mod floats;
 mod journal;

@@ -2,12 +2,14 @@
 
 use std::collections::HashMap;
 
+use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 use serde::Serialize;
 use tera::{Context, Tera, Value};
 
 use super::ReportError;
 use super::agenda::Agenda;
 use super::audit::Audit;
+use super::charts::Charts;
 use super::model::Report;
 
 /// The template files of `reports/`: file name (as in a user's override directory) and the
@@ -53,6 +55,9 @@ pub struct Rendered {
     pub agenda_markdown: String,
     pub email_text: String,
     pub email_html: String,
+    /// The report's charts (their SVG is in `report_html`): the email carries them as
+    /// images, which `email_html` refers to by their `cid`.
+    pub charts: Charts,
 }
 
 impl Rendered {
@@ -95,6 +100,7 @@ impl Renderer {
         }
         let mut tera = Tera::default();
         tera.register_filter("md", markdown_cell);
+        tera.register_filter("markdown", MarkdownHtml);
         for (file, default) in TEMPLATE_FILES {
             let text = overrides
                 .iter()
@@ -147,6 +153,7 @@ impl Renderer {
             agenda_markdown: self.render("agenda.md.tera", &context)?,
             email_text: self.render("email.txt.tera", &context)?,
             email_html: self.render("email.html.tera", &context)?,
+            charts: report.charts.clone(),
         })
     }
 
@@ -163,9 +170,14 @@ impl Renderer {
     }
 }
 
-/// The JSON export of the report model (pretty, stable field order).
+/// The JSON export of the report model (pretty, stable field order), without its charts:
+/// their SVG is drawing, not data (the figures are in the run record and the tables).
 pub fn report_json(report: &Report) -> Result<String, ReportError> {
-    serde_json::to_string_pretty(report).map_err(ReportError::Json)
+    let mut value = serde_json::to_value(report).map_err(ReportError::Json)?;
+    if let Some(fields) = value.as_object_mut() {
+        fields.shift_remove("charts");
+    }
+    serde_json::to_string_pretty(&value).map_err(ReportError::Json)
 }
 
 /// `md` filter: makes a value safe inside a Markdown table cell (no pipes, no newlines).
@@ -178,4 +190,82 @@ fn markdown_cell(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Valu
     Ok(Value::String(
         text.replace('|', "\\|").replace(['\n', '\r'], " "),
     ))
+}
+
+/// `markdown` filter (HTML templates): the text's Markdown (CommonMark, no extensions) as
+/// HTML, so `` `zone-failure` `` shows as code and `_..._` as emphasis. Its output is not
+/// escaped again, so the filter escapes the text itself: raw HTML in the text is shown as
+/// text, never passed through (the texts carry names and messages from runs and plugins),
+/// links keep only `http`, `https` and `mailto` targets, and images show their alt text
+/// (the report works offline and fetches nothing). `inline=true` leaves out the paragraph
+/// around a one-paragraph text, for use inside `<li>` or `<p>`.
+struct MarkdownHtml;
+
+impl tera::Filter for MarkdownHtml {
+    fn filter(&self, value: &Value, args: &HashMap<String, Value>) -> tera::Result<Value> {
+        let inline = match args.get("inline") {
+            None => false,
+            Some(Value::Bool(inline)) => *inline,
+            Some(other) => {
+                return Err(tera::Error::msg(format!(
+                    "filter `markdown`: `inline` must be true or false, not {other}"
+                )));
+            }
+        };
+        let text = match value {
+            Value::String(text) => text.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        Ok(Value::String(markdown_html(&text, inline)))
+    }
+
+    fn is_safe(&self) -> bool {
+        true
+    }
+}
+
+/// `text` (Markdown) as HTML, as the `markdown` filter renders it.
+pub fn markdown_html(text: &str, inline: bool) -> String {
+    // Whether each open link is kept: a link's end follows its start, and links do not nest.
+    let mut links: Vec<bool> = Vec::new();
+    let events: Vec<Event<'_>> = Parser::new_ext(text, Options::empty())
+        .filter_map(|event| match event {
+            Event::Html(html) | Event::InlineHtml(html) => Some(Event::Text(html)),
+            Event::Start(Tag::Link { ref dest_url, .. }) => {
+                let keep = safe_link(dest_url);
+                links.push(keep);
+                keep.then_some(event)
+            }
+            Event::End(TagEnd::Link) => links.pop().unwrap_or(false).then_some(event),
+            Event::Start(Tag::Image { .. }) | Event::End(TagEnd::Image) => None,
+            other => Some(other),
+        })
+        .collect();
+    let paragraphs = events
+        .iter()
+        .filter(|event| matches!(event, Event::Start(Tag::Paragraph)))
+        .count();
+    let body = match events.as_slice() {
+        [
+            Event::Start(Tag::Paragraph),
+            inner @ ..,
+            Event::End(TagEnd::Paragraph),
+        ] if inline && paragraphs == 1 => inner,
+        all => all,
+    };
+    let mut html = String::new();
+    pulldown_cmark::html::push_html(&mut html, body.iter().cloned());
+    if inline {
+        html.truncate(html.trim_end().len());
+    }
+    html
+}
+
+/// Link targets a report may carry: web pages and mail addresses, nothing that runs.
+fn safe_link(url: &str) -> bool {
+    let lower = url.trim_start().to_ascii_lowercase();
+    ["http://", "https://", "mailto:"]
+        .iter()
+        .any(|scheme| lower.starts_with(scheme))
 }

@@ -30,18 +30,6 @@ fn raw_record(row: &Row) -> Result<RawRecord, Failure> {
     })
 }
 
-impl PostgresStore {
-    fn raw_records(&self) -> Result<Vec<RawRecord>, StoreError> {
-        self.call(|client| {
-            client
-                .query(&format!("{SELECT_RECORDS} ORDER BY seq"), &[])?
-                .iter()
-                .map(raw_record)
-                .collect()
-        })
-    }
-}
-
 impl RunStore for PostgresStore {
     fn append(
         &mut self,
@@ -107,6 +95,16 @@ impl RunStore for PostgresStore {
                 .transpose()
         })?;
         raw.map(RawRecord::into_stored).transpose()
+    }
+
+    fn raw_records(&self) -> Result<Vec<RawRecord>, StoreError> {
+        self.call(|client| {
+            client
+                .query(&format!("{SELECT_RECORDS} ORDER BY seq"), &[])?
+                .iter()
+                .map(raw_record)
+                .collect()
+        })
     }
 
     fn verify(&self) -> Result<Verification, StoreError> {

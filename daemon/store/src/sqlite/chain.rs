@@ -26,16 +26,6 @@ fn raw_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRecord> {
     })
 }
 
-impl SqliteStore {
-    fn raw_records(&self) -> Result<Vec<RawRecord>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare(&format!("{SELECT_RECORDS} ORDER BY seq"))?;
-        let rows = statement.query_map([], raw_record)?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
-    }
-}
-
 impl RunStore for SqliteStore {
     fn append(
         &mut self,
@@ -99,6 +89,14 @@ impl RunStore for SqliteStore {
             )
             .optional()?;
         raw.map(RawRecord::into_stored).transpose()
+    }
+
+    fn raw_records(&self) -> Result<Vec<RawRecord>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(&format!("{SELECT_RECORDS} ORDER BY seq"))?;
+        let rows = statement.query_map([], raw_record)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     fn verify(&self) -> Result<Verification, StoreError> {
