@@ -20,10 +20,13 @@ use super::{Clock, Shared};
 
 /// The checks named in `names`, in order, without repeats (a name the configuration does
 /// not define is skipped: resolution already refused it).
-pub(super) fn named(config: &Config, names: &[&String]) -> Vec<Check> {
+pub(super) fn named<'a>(
+    config: &Config,
+    names: impl IntoIterator<Item = &'a String>,
+) -> Vec<Check> {
     let mut seen = std::collections::BTreeSet::new();
     names
-        .iter()
+        .into_iter()
         .filter(|name| seen.insert(name.as_str()))
         .filter_map(|name| config.checks.get(name.as_str()).cloned())
         .collect()

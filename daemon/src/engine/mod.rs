@@ -199,7 +199,7 @@ impl Engine {
         // The steady-state hypothesis: nothing is injected unless it holds.
         let since = Instant::now();
         if let Some(source) = &self.metrics {
-            let before = checks::named(config, &drill.checks.before.iter().collect::<Vec<_>>());
+            let before = checks::named(config, &drill.checks.before);
             if !before.is_empty() {
                 let results =
                     checks::once(source.as_ref(), &before, CheckStage::Before, since, clock).await;
@@ -214,11 +214,9 @@ impl Engine {
                         format!("Drill not started: {reason}"),
                     );
                     let at = clock.wall_at(Instant::now());
-                    for phase in &drill.phases {
-                        let mut skipped = PhaseRecord::planned(phase, at);
-                        skipped.finished_at = Some(at);
-                        record.phases.push(skipped);
-                    }
+                    record
+                        .phases
+                        .extend(drill.phases.iter().map(|phase| skipped(phase, at)));
                     record.outcome = Outcome::NotStarted { reason };
                     return self.finish(record, clock).await;
                 }
@@ -257,7 +255,7 @@ impl Engine {
         if let Some(source) = &self.metrics
             && !cancel.is_cancelled()
         {
-            let after = checks::named(config, &drill.checks.after.iter().collect::<Vec<_>>());
+            let after = checks::named(config, &drill.checks.after);
             if !after.is_empty() {
                 let results =
                     checks::until_passing(source.as_ref(), &after, None, since, clock, &cancel)
@@ -330,9 +328,7 @@ impl Engine {
         for phase in &drill.phases {
             if stopping || run.cancel.is_cancelled() {
                 let at = run.clock.wall_at(Instant::now());
-                let mut skipped = PhaseRecord::planned(phase, at);
-                skipped.finished_at = Some(at);
-                record.phases.push(skipped);
+                record.phases.push(skipped(phase, at));
                 continue;
             }
             let ctx = phase_context(&record.id, drill, phase, services);
@@ -341,15 +337,10 @@ impl Engine {
             let name = phase.name.clone();
             send(run.progress, Progress::PhaseStarted { phase: name, rto });
             let during = self.metrics.as_ref().map(|source| {
-                let names: Vec<&String> = drill
-                    .checks
-                    .during
-                    .iter()
-                    .chain(&phase.checks.during)
-                    .collect();
+                let names = drill.checks.during.iter().chain(&phase.checks.during);
                 checks::DuringChecks::start(
                     source.clone(),
-                    checks::named(run.config, &names),
+                    checks::named(run.config, names),
                     phase.name.clone(),
                     run.clock,
                     run.shared.clone(),
@@ -373,8 +364,7 @@ impl Engine {
                 && recovered
                 && !run.cancel.is_cancelled()
             {
-                let after =
-                    checks::named(run.config, &phase.checks.after.iter().collect::<Vec<_>>());
+                let after = checks::named(run.config, &phase.checks.after);
                 results.extend(
                     checks::until_passing(
                         source.as_ref(),
@@ -602,6 +592,14 @@ fn note(record: &mut RunRecord, clock: Clock, phase: Option<&str>, message: Stri
         phase: phase.map(str::to_string),
         message,
     });
+}
+
+/// The record of a phase that did not run: planned, verdict `Skipped`, over at `at`.
+fn skipped(phase: &firedrill_core::config::Phase, at: DateTime<Utc>) -> PhaseRecord {
+    PhaseRecord {
+        finished_at: Some(at),
+        ..PhaseRecord::planned(phase, at)
+    }
 }
 
 /// A run that ends before it started: `message` is why.

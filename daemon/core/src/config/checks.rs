@@ -9,7 +9,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 
 use super::raw;
-use super::resolve::{Secret, resolve_secret};
+use super::resolve::{Secret, join, resolve_secret};
 use super::{Broken, FieldPath, Reporter};
 use crate::check::{Expectation, validate_query};
 
@@ -208,15 +208,7 @@ pub(super) fn resolve_attached(
             let listed = if known.names.is_empty() {
                 "none is defined under `checks`".to_string()
             } else {
-                format!(
-                    "defined: {}",
-                    known
-                        .names
-                        .iter()
-                        .map(String::as_str)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+                format!("defined: {}", join(known.names))
             };
             reporter.error(&at, format!("unknown check `{name}` ({listed})"));
         } else if !known.prometheus {

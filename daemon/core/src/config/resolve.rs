@@ -1517,7 +1517,7 @@ fn min_opt(a: Option<u32>, b: Option<u32>) -> Option<u32> {
     }
 }
 
-fn join<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
+pub(super) fn join<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
     let names: Vec<&str> = items.into_iter().map(String::as_str).collect();
     if names.is_empty() {
         "none".to_string()
