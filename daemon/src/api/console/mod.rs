@@ -224,9 +224,21 @@ fn internal(err: impl std::error::Error) -> ApiError {
 // Who is reading.
 
 /// A reader let in: `signed_in` when by a session cookie (the page offers to sign out).
+/// As a handler's argument it lets the request in or answers for it ([`viewer`]).
 #[derive(Debug, Clone, Copy)]
 struct Viewer {
     signed_in: bool,
+}
+
+impl axum::extract::FromRequestParts<AppState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Response> {
+        viewer(state, &parts.headers, &parts.uri).map_err(|response| *response)
+    }
 }
 
 /// Whether the request carries a valid session cookie.
@@ -321,14 +333,9 @@ fn plain_name(text: &str) -> bool {
 /// run in progress with its abort form.
 async fn drills(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    viewer: Viewer,
     Query(query): Query<DrillsQuery>,
 ) -> Response {
-    let viewer = match viewer(&state, &headers, &uri) {
-        Ok(viewer) => viewer,
-        Err(response) => return *response,
-    };
     let runs = match summaries(&state).await {
         Ok(runs) => runs,
         Err(err) => return error_page(&state, &viewer, err, ("/", "Drills")),
@@ -374,14 +381,9 @@ struct RunsQuery {
 /// `/runs`: the recorded runs, newest first, filtered by drill and outcome, 20 a page.
 async fn runs(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    viewer: Viewer,
     Query(query): Query<RunsQuery>,
 ) -> Response {
-    let viewer = match viewer(&state, &headers, &uri) {
-        Ok(viewer) => viewer,
-        Err(response) => return *response,
-    };
     let filter = view::RunsFilter::parse(
         query.drill.as_deref(),
         query.outcome.as_deref(),
@@ -428,16 +430,7 @@ async fn runs(
 
 /// `/runs/ID`: one run's figures per phase, evidence with hashes, place in the chain,
 /// email and push delivery, and its report in a frame.
-async fn run(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    let viewer = match viewer(&state, &headers, &uri) {
-        Ok(viewer) => viewer,
-        Err(response) => return *response,
-    };
+async fn run(State(state): State<AppState>, viewer: Viewer, Path(id): Path<String>) -> Response {
     let found = with_store(&state, move |store| {
         let missing = || error(StatusCode::NOT_FOUND, format!("No run `{id}` is recorded."));
         let store = store.ok_or_else(missing)?;
@@ -463,16 +456,7 @@ async fn run(
 }
 
 /// `/runs/ID/report`: the run's HTML report as mailed, for the run page's frame.
-async fn report(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    let viewer = match viewer(&state, &headers, &uri) {
-        Ok(viewer) => viewer,
-        Err(response) => return *response,
-    };
+async fn report(State(state): State<AppState>, viewer: Viewer, Path(id): Path<String>) -> Response {
     let stored = match super::stored_run(&state, &id).await {
         Ok(stored) => stored,
         Err(err) => return error_page(&state, &viewer, err, ("/runs", "Runs")),
@@ -499,14 +483,9 @@ struct AuditQuery {
 /// and the chain's verification.
 async fn audit(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    viewer: Viewer,
     Query(query): Query<AuditQuery>,
 ) -> Response {
-    let viewer = match viewer(&state, &headers, &uri) {
-        Ok(viewer) => viewer,
-        Err(response) => return *response,
-    };
     let given = |text: Option<String>| text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
     let (since_text, until_text) = (given(query.since), given(query.until));
     // Whole seconds, as `firedrill audit` does.
@@ -565,14 +544,9 @@ async fn audit(
 /// `.tar.gz` to check offline with `firedrill verify --bundle`.
 async fn bundle(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    viewer: Viewer,
     Query(query): Query<AuditQuery>,
 ) -> Response {
-    let viewer = match viewer(&state, &headers, &uri) {
-        Ok(viewer) => viewer,
-        Err(response) => return *response,
-    };
     let given = |text: Option<String>| text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
     let now = Utc::now().trunc_subsecs(0);
     let period = match crate::app::audit::period(
@@ -668,16 +642,7 @@ async fn plan_of(state: &AppState, live: &LiveConfig, drill: &Drill) -> Result<D
 
 /// `/drills/NAME/plan`: the dry run (read-only, as `firedrill plan`), and the form that
 /// triggers the drill.
-async fn plan(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    let viewer = match viewer(&state, &headers, &uri) {
-        Ok(viewer) => viewer,
-        Err(response) => return *response,
-    };
+async fn plan(State(state): State<AppState>, viewer: Viewer, Path(name): Path<String>) -> Response {
     let live = state.config.borrow().clone();
     let Some(drill) = live.config.drill(&name) else {
         return message(
