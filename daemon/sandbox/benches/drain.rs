@@ -40,6 +40,9 @@ fn platform() -> Platform {
                 exec: ExecMode::Simulated,
                 topics: None,
                 catch_up_delay: None,
+                consumer_groups: Vec::new(),
+                backups: Vec::new(),
+                process: None,
             }
         })
         .collect();

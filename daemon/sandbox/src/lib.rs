@@ -43,12 +43,19 @@
 //!
 //! # Controllers
 //!
-//! Deployments (with ReplicaSets, rolling updates respecting maxSurge/maxUnavailable),
-//! statefulsets (ordered or parallel, rolling restart), a scheduler that spreads pods over
+//! Deployments (with ReplicaSets, rolling updates respecting maxSurge/maxUnavailable, or
+//! `Recreate`: every old pod gone, terminating ones included, before a new one; a template
+//! brought back by a rollback makes its old ReplicaSet the newest revision again),
+//! statefulsets (ordered or parallel; rolling updates from the highest ordinal down, each
+//! replacement Ready before the next pod goes, `partition` and `OnDelete` respected,
+//! `status.currentRevision` left behind `updateRevision` until every pod runs the new
+//! one), a scheduler that spreads pods over
 //! `topology.kubernetes.io/zone` and never uses a cordoned node, a kubelet that moves
 //! pods Pending -> Running -> Ready after [`Timing::start_delay`] (or the workload's
 //! `sandbox.firedrill.dev/start-delay` template annotation) plus [`Timing::ready_delay`]
-//! with jitter, graceful deletion, endpoints, disruption budget status and garbage
+//! with jitter (except a pod whose image is from a registry under `.invalid`, which never
+//! pulls: it stays Pending with the container waiting in `ErrImagePull`, then
+//! `ImagePullBackOff`), graceful deletion, endpoints, disruption budget status and garbage
 //! collection.
 //!
 //! # Exec
@@ -119,6 +126,42 @@
 //!   once: nothing is produced concurrently. Nothing acknowledged is ever lost (no unclean
 //!   leader election).
 //!
+//! - `kafka-topics.sh --create --topic T [--partitions n] [--replication-factor r]
+//!   [--config k=v] [--if-not-exists]` and `--delete --topic T [--if-exists]`: a created
+//!   topic is empty (offsets from 0; broker defaults 1 partition, factor 1) with a new
+//!   topic id, its replicas placed round-robin over the brokers up at creation (and kept
+//!   there); a replication factor above the brokers whose pods are Ready is refused
+//!   (`InvalidReplicationFactorException`), as is an existing name; a deleted topic loses
+//!   its messages and every group's committed offsets on it. Exact names only (no regex).
+//! - `kafka-consumer-groups.sh --bootstrap-server .. --list`, `--describe --group G` (per
+//!   partition CURRENT-OFFSET, LOG-END-OFFSET, LAG in Kafka 3's columns; the simulated
+//!   groups never have active members), `--reset-offsets --group G (--topic T[:p,..] |
+//!   --all-topics) (--to-datetime YYYY-MM-DDTHH:mm:SS.sss[Z|±HH:MM] | --to-offset n |
+//!   --to-earliest | --to-latest | --to-current) (--dry-run | --execute)` (a time without a
+//!   zone is UTC; each partition moves to the earliest offset whose message timestamp is
+//!   at or after it, the log end when there is none; `--to-offset` is clamped to the log;
+//!   without `--execute` nothing is committed) and `--delete-offsets --group G --topic
+//!   T[:p,..]`. `kafka-console-consumer.sh --group G` reads each partition from the
+//!   group's committed offset (else the beginning with `--from-beginning`, else the end)
+//!   and commits where it stopped, so a reset's replay is observable. Committed offsets
+//!   are kept between execs like the messages. A topic's `messages` are preloaded when
+//!   the workload's state is first read, the newest stamped then and each earlier one
+//!   `messageInterval` before; a `consumerGroups` entry commits `lag` behind each
+//!   partition's end.
+//! - On Cassandra pods, for a restore from a backup set the platform declares
+//!   (`backups`): `ls` and `cat` of the set's files (`PATH/schema.cql`,
+//!   `PATH/KEYSPACE/TABLE/{manifest.json,schema.cql,nb-1-big-*.db}`; the manifest's
+//!   `created_at` is `age` before the workload's state was first read; SSTable bytes are
+//!   not simulated); `cqlsh [host] (-e STATEMENTS | -f FILE)` with CREATE KEYSPACE, CREATE
+//!   TABLE, DROP KEYSPACE, USE, DESCRIBE KEYSPACES and SELECT COUNT(*) (errors as
+//!   `<stdin>:LINE:...`, exit 2); `sstableloader -d HOSTS [--target-keyspace KS]
+//!   PATH/KEYSPACE/TABLE`, which loads the backup table's rows into the existing table (the
+//!   same keys each time: loading twice does not double them) and fails while a node is
+//!   down; `nodetool repair [KEYSPACE]`, which also needs every node up. The backup's
+//!   keyspace is live from the start with the backup's rows (the production data).
+//! - `--version` of `kafka-topics.sh`, `kafka-consumer-groups.sh` and `cqlsh` prints the
+//!   version followed by `(simulated by the firedrill sandbox)`: how a scenario, or a
+//!   person, tells the simulation from the real tools.
 //! - Anything else exits with 127 and `sandbox: <cmd>: command not found (...)` on stderr.
 //!
 //! **Local exec** is off unless the platform file says `exec: local` on a workload: exec
@@ -171,6 +214,12 @@
 //!   - name: cassandra         # labels default to {app: cassandra}
 //!     replicas: 3
 //!     port: 9042
+//!     backups:                # backup sets the pods can read (simulated files)
+//!       - path: /tmp/cassandra-backup
+//!         keyspace: butterfly
+//!         replication: "{'class': 'NetworkTopologyStrategy', 'dc1': '3'}"   # the default
+//!         age: 45m            # the snapshot's created_at before first use; default 1h
+//!         tables: [{name: events, rows: 5000, columns: "id uuid PRIMARY KEY, payload text"}]
 //!   - name: kafka
 //!     image: apache/kafka:3.7.0
 //!     topics:                 # kafka-topics.sh --describe; default orders + firedrill-canary
@@ -178,11 +227,31 @@
 //!         partitions: 6       # default 1
 //!         replicationFactor: 3   # default 3, capped at the replicas
 //!         configs: {min.insync.replicas: 2}
+//!         messages: 120       # preloaded per partition; default 0
+//!         messageInterval: 1m # between preloaded messages; default 1m
+//!     consumerGroups:         # committed offsets `lag` behind each partition's end
+//!       - {name: perception, topic: orders, lag: 0}
 //!     catchUpDelay: 2s        # Ready again -> back in the ISRs; default Timing::isr_catch_up
 //!   - name: local-redis
 //!     exec: local             # exec runs commands on this machine; default simulated
 //!     env: {REDISCLI_AUTH: secret}   # added to the sandbox's environment; exec: local only
+//!   - name: redis             # its pod's container is a local process (tests only)
+//!     replicas: 1             # at most 1 (one command, one port); no topics or catchUpDelay
+//!     port: 6391
+//!     process:
+//!       command: [redis-server, --port, "6391", --dir, /tmp/redis]   # no shell
+//!       env: {TZ: UTC}        # added to the sandbox's environment
+//!       ready: {tcp: 6391}    # Ready while 127.0.0.1:6391 accepts; default: while it runs
 //! ```
+//!
+//! A **process pod**'s container is a process on this machine
+//! ([`controllers::processes`]): started when the pod starts running, in its own process
+//! group, its output the pod's log; Ready while its `ready` port accepts; restarted with
+//! the kubelet's back-off (at once, then 10 s doubling to 5 minutes; `restartCount`,
+//! `CrashLoopBackOff`) when it exits while the pod lives; SIGTERM when the pod is
+//! deleted, SIGKILL after the grace period, and only then is the pod removed. Every such
+//! process is stopped when the sandbox stops and killed when its handle is dropped (not
+//! when the sandbox's own process is killed with SIGKILL).
 //!
 //! # Layout
 //!
@@ -206,13 +275,17 @@
 //! - [`selector`]: label and field selectors.
 //! - [`patch`]: merge, strategic merge and JSON patches.
 //! - [`simulated`]: `nodetool status` ([`simulated::nodetool`]), `kafka-topics.sh`
-//!   ([`simulated::kafka_topics`]) and the Kafka canary tools (verifiable producer, console
-//!   consumer: [`simulated::kafka_clients`]) from the pods' state ([`simulated::pods`]) and
-//!   the kept messages.
+//!   ([`simulated::kafka_topics`]), the Kafka canary tools (verifiable producer, console
+//!   consumer: [`simulated::kafka_clients`]), `kafka-consumer-groups.sh`
+//!   ([`simulated::kafka_groups`]) and the Cassandra restore tools (`cqlsh`,
+//!   `sstableloader`, `nodetool repair`, backup files: [`simulated::cassandra`]) from the
+//!   pods' state ([`simulated::pods`]) and each workload's kept state (topics, messages,
+//!   committed offsets, keyspaces).
 //! - [`controllers`]: the simulated controllers, one module each ([`controllers::gc`],
 //!   [`controllers::deployments`], [`controllers::replicasets`],
 //!   [`controllers::statefulsets`], [`controllers::scheduler`], [`controllers::kubelet`],
-//!   [`controllers::endpoints`], [`controllers::budgets`]) around one reconcile loop.
+//!   [`controllers::endpoints`], [`controllers::budgets`], [`controllers::processes`])
+//!   around one reconcile loop.
 //! - [`ground_truth`]: the record of when pods became Ready.
 //! - [`object`]: accessors over JSON objects.
 //! - [`names`]: generated names and template hashes.

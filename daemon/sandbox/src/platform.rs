@@ -57,6 +57,30 @@ struct RawWorkload {
     topics: Option<Vec<RawTopic>>,
     #[serde(default)]
     catch_up_delay: Option<String>,
+    #[serde(default)]
+    consumer_groups: Option<Vec<RawConsumerGroup>>,
+    #[serde(default)]
+    backups: Option<Vec<RawBackup>>,
+    #[serde(default)]
+    process: Option<RawProcess>,
+}
+
+/// A workload whose container is a local process, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProcess {
+    command: Vec<Scalar>,
+    #[serde(default)]
+    env: Option<BTreeMap<String, Scalar>>,
+    #[serde(default)]
+    ready: Option<RawReadiness>,
+}
+
+/// When a process pod is Ready, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReadiness {
+    tcp: u16,
 }
 
 /// How exec on a workload's pods runs, as written.
@@ -98,6 +122,40 @@ struct RawTopic {
     replication_factor: Option<u32>,
     #[serde(default)]
     configs: Option<BTreeMap<String, Scalar>>,
+    #[serde(default)]
+    messages: Option<u32>,
+    #[serde(default)]
+    message_interval: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawConsumerGroup {
+    name: String,
+    topic: String,
+    #[serde(default)]
+    lag: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawBackup {
+    path: String,
+    keyspace: String,
+    #[serde(default)]
+    replication: Option<String>,
+    #[serde(default)]
+    age: Option<String>,
+    tables: Vec<RawBackupTable>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawBackupTable {
+    name: String,
+    rows: u64,
+    #[serde(default)]
+    columns: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -158,6 +216,27 @@ pub struct Workload {
     /// How long a Kafka broker whose pod became Ready again takes to catch up and rejoin
     /// the ISRs; `None` uses [`crate::Timing::isr_catch_up`].
     pub catch_up_delay: Option<Duration>,
+    /// The consumer groups a Kafka workload starts with, and their committed offsets.
+    pub consumer_groups: Vec<ConsumerGroup>,
+    /// The Cassandra backup sets (simulated files) its pods can read.
+    pub backups: Vec<Backup>,
+    /// The local process each of its pods' container is, if any (platform files only).
+    pub process: Option<ProcessSpec>,
+}
+
+/// A container that is a process on the sandbox's machine: the kubelet starts it when
+/// its pod starts running, restarts it when it exits while the pod lives, and stops it
+/// (SIGTERM, then SIGKILL after the grace period) before a deleted pod is removed. Only a
+/// platform file declares one, for integration tests against real local servers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessSpec {
+    /// The program and its arguments (no shell).
+    pub command: Vec<String>,
+    /// Variables added to the sandbox's environment.
+    pub env: BTreeMap<String, String>,
+    /// The readiness probe: Ready while this loopback TCP port accepts connections;
+    /// `None`: Ready while the process runs.
+    pub ready_tcp: Option<u16>,
 }
 
 /// How `pods/exec` runs a command on a workload's pods.
@@ -187,7 +266,63 @@ pub struct Topic {
     pub replication_factor: u32,
     /// Topic configs shown by `--describe` (`min.insync.replicas=2`).
     pub configs: BTreeMap<String, String>,
+    /// Messages each partition holds when the sandbox first reads the workload's state.
+    pub messages: u32,
+    /// The time between two of those messages; the newest is stamped at that first read.
+    pub message_interval: Duration,
+    /// The brokers of each partition, preferred leader first, when fixed at creation
+    /// (`kafka-topics.sh --create` places replicas on the brokers up then); `None`: the
+    /// round-robin placement over every broker of [`crate::simulated::partitions`].
+    pub assignment: Option<Vec<Vec<u32>>>,
 }
+
+/// The default time between a topic's preloaded messages.
+const MESSAGE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// A Kafka consumer group declared by the platform: its committed offsets on `topic`
+/// are `lag` messages behind each partition's log end (never below 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerGroup {
+    /// The group id.
+    pub name: String,
+    /// The topic it has committed offsets on.
+    pub topic: String,
+    /// How far behind the log end each partition's committed offset is.
+    pub lag: u64,
+}
+
+/// A Cassandra backup set the pods can read, as `aws s3 sync` would leave it:
+/// `PATH/schema.cql` (the keyspace's schema), and per table `PATH/KEYSPACE/TABLE/` with
+/// the snapshot's `manifest.json` (its `created_at`), `schema.cql` and SSTable files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backup {
+    /// The backup directory.
+    pub path: String,
+    /// The keyspace it holds (also live in the cluster, as the production keyspace).
+    pub keyspace: String,
+    /// The keyspace's replication map, in CQL.
+    pub replication: String,
+    /// How old the snapshot is when the sandbox first reads the workload's state.
+    pub age: Duration,
+    /// Its tables.
+    pub tables: Vec<BackupTable>,
+}
+
+/// One table of a [`Backup`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupTable {
+    /// The table name.
+    pub name: String,
+    /// The rows its SSTables hold.
+    pub rows: u64,
+    /// The column definitions in CQL (`id uuid PRIMARY KEY, payload text`).
+    pub columns: String,
+}
+
+/// The default replication of a backup's keyspace.
+const BACKUP_REPLICATION: &str = "{'class': 'NetworkTopologyStrategy', 'dc1': '3'}";
+/// The default columns of a backup's table.
+const BACKUP_COLUMNS: &str = "id uuid PRIMARY KEY, payload text, created_at timestamp";
 
 impl Topic {
     /// The topics a Kafka workload holds unless its platform entry declares its own:
@@ -201,6 +336,9 @@ impl Topic {
                 partitions,
                 replication_factor: 3,
                 configs: BTreeMap::from([("min.insync.replicas".to_owned(), "2".to_owned())]),
+                messages: 0,
+                message_interval: MESSAGE_INTERVAL,
+                assignment: None,
             })
             .collect()
     }
@@ -219,6 +357,51 @@ pub struct Platform {
 
 const SEED_NAMESPACE: &str = "butterfly";
 
+/// The seed's Kafka topics: the defaults and the runbook's `rim.fast-path` (12
+/// partitions, replication factor 3, two hours of messages, one a minute per partition),
+/// and the consumer group `perception` caught up on it.
+fn seed_kafka() -> (Vec<Topic>, Vec<ConsumerGroup>) {
+    let mut topics = Topic::defaults();
+    topics.push(Topic {
+        name: "rim.fast-path".to_owned(),
+        partitions: 12,
+        replication_factor: 3,
+        configs: BTreeMap::from([("min.insync.replicas".to_owned(), "2".to_owned())]),
+        messages: 120,
+        message_interval: MESSAGE_INTERVAL,
+        assignment: None,
+    });
+    let groups = vec![ConsumerGroup {
+        name: "perception".to_owned(),
+        topic: "rim.fast-path".to_owned(),
+        lag: 0,
+    }];
+    (topics, groups)
+}
+
+/// The seed's Cassandra backup: keyspace `butterfly` as downloaded to
+/// `/tmp/cassandra-backup` (the runbook's step 2), taken 45 minutes before.
+fn seed_backup() -> Backup {
+    Backup {
+        path: "/tmp/cassandra-backup".to_owned(),
+        keyspace: "butterfly".to_owned(),
+        replication: BACKUP_REPLICATION.to_owned(),
+        age: Duration::from_secs(45 * 60),
+        tables: vec![
+            BackupTable {
+                name: "events".to_owned(),
+                rows: 5000,
+                columns: BACKUP_COLUMNS.to_owned(),
+            },
+            BackupTable {
+                name: "capsules".to_owned(),
+                rows: 1200,
+                columns: "id uuid PRIMARY KEY, owner text, body blob".to_owned(),
+            },
+        ],
+    }
+}
+
 fn deployment(name: &str) -> Workload {
     Workload {
         kind: WorkloadKind::Deployment,
@@ -234,6 +417,9 @@ fn deployment(name: &str) -> Workload {
         exec: ExecMode::Simulated,
         topics: None,
         catch_up_delay: None,
+        consumer_groups: Vec::new(),
+        backups: Vec::new(),
+        process: None,
     }
 }
 
@@ -252,6 +438,9 @@ fn statefulset(name: &str, replicas: u32, image: &str, port: u16) -> Workload {
         exec: ExecMode::Simulated,
         topics: None,
         catch_up_delay: None,
+        consumer_groups: Vec::new(),
+        backups: Vec::new(),
+        process: None,
     }
 }
 
@@ -259,7 +448,9 @@ impl Platform {
     /// The seed platform: namespace `butterfly`, nine nodes over `zone-a`..`zone-c`, six
     /// deployments with Services and PDBs (maxUnavailable 1), and the Cassandra, Kafka,
     /// Redis, PostgreSQL, JanusGraph and Ignite statefulsets (the runbook's stateful
-    /// services) with their Services.
+    /// services) with their Services; Kafka holds the runbook's `rim.fast-path` with two
+    /// hours of messages and the group `perception` caught up on it, and the Cassandra
+    /// pods see a 45-minute-old backup of keyspace `butterfly` in `/tmp/cassandra-backup`.
     pub fn seed() -> Self {
         let mut workloads: Vec<Workload> = [
             "perception",
@@ -272,8 +463,14 @@ impl Platform {
         .into_iter()
         .map(deployment)
         .collect();
-        workloads.push(statefulset("cassandra", 3, "cassandra:4.1", 9042));
-        workloads.push(statefulset("kafka", 3, "apache/kafka:3.7.0", 9092));
+        let mut cassandra = statefulset("cassandra", 3, "cassandra:4.1", 9042);
+        cassandra.backups = vec![seed_backup()];
+        workloads.push(cassandra);
+        let mut kafka = statefulset("kafka", 3, "apache/kafka:3.7.0", 9092);
+        let (topics, groups) = seed_kafka();
+        kafka.topics = Some(topics);
+        kafka.consumer_groups = groups;
+        workloads.push(kafka);
         workloads.push(statefulset("redis", 3, "redis:7.2", 6379));
         workloads.push(statefulset("postgresql", 2, "postgres:16", 5432));
         workloads.push(statefulset(
@@ -293,6 +490,21 @@ impl Platform {
             nodes_per_zone: 3,
             workloads,
         }
+    }
+
+    /// The DR region's seed platform: the seed's services on four nodes in `dr-zone-a`
+    /// and `dr-zone-b`, the applications at one replica each (a warm standby that a
+    /// failover scales up), the stateful services at full size (replicating).
+    pub fn seed_dr() -> Self {
+        let mut platform = Self::seed();
+        for workload in &mut platform.workloads {
+            if workload.kind == WorkloadKind::Deployment {
+                workload.replicas = 1;
+            }
+        }
+        platform.zones = vec!["dr-zone-a".into(), "dr-zone-b".into()];
+        platform.nodes_per_zone = 2;
+        platform
     }
 
     /// An empty platform (nodes but no workloads) over `zones` x `nodes_per_zone`.
@@ -432,6 +644,30 @@ fn resolve(raw: RawPlatform, origin: &Path) -> Result<Platform, SandboxError> {
             ),
             None => None,
         };
+        let at = format!("{section}.{name}");
+        let consumer_groups = match raw_workload.consumer_groups {
+            None => Vec::new(),
+            Some(raw_groups) => {
+                let declared = topics.clone().unwrap_or_else(Topic::defaults);
+                resolve_groups(raw_groups, &declared, &at, &invalid)?
+            }
+        };
+        let backups = resolve_backups(raw_workload.backups.unwrap_or_default(), &at, &invalid)?;
+        let process = match raw_workload.process {
+            None => None,
+            Some(raw_process) => Some(resolve_process(
+                raw_process,
+                &ProcessContext {
+                    at: format!("{section}.{name}"),
+                    replicas: raw_workload.replicas.unwrap_or(3),
+                    simulated: topics.is_some()
+                        || catch_up_delay.is_some()
+                        || !consumer_groups.is_empty()
+                        || !backups.is_empty(),
+                },
+                &invalid,
+            )?),
+        };
         let default_labels = match kind {
             WorkloadKind::Deployment => ("app.kubernetes.io/name".to_owned(), name.clone()),
             WorkloadKind::StatefulSet => ("app".to_owned(), name.clone()),
@@ -459,6 +695,9 @@ fn resolve(raw: RawPlatform, origin: &Path) -> Result<Platform, SandboxError> {
             exec,
             topics,
             catch_up_delay,
+            consumer_groups,
+            backups,
+            process,
             name,
         });
     }
@@ -466,6 +705,60 @@ fn resolve(raw: RawPlatform, origin: &Path) -> Result<Platform, SandboxError> {
         zones,
         nodes_per_zone,
         workloads,
+    })
+}
+
+/// Where a `process:` entry sits and what else its workload declares.
+struct ProcessContext {
+    at: String,
+    replicas: u32,
+    /// Whether it declares the state of a simulated server (topics, consumer groups, a
+    /// catch-up delay, backups).
+    simulated: bool,
+}
+
+/// Checks a `process:` entry. Refused: an empty command; more than one replica (every
+/// pod would run the same command on the same port, so all but one would crash-loop);
+/// Kafka topics, consumer groups, a catch-up delay or Cassandra backups (the state of a
+/// simulated server, which a real process is not); a readiness port of 0.
+fn resolve_process(
+    raw: RawProcess,
+    context: &ProcessContext,
+    invalid: &dyn Fn(String) -> SandboxError,
+) -> Result<ProcessSpec, SandboxError> {
+    let at = &context.at;
+    // Words may be written as numbers (`--port, 6391`): each is taken as its text.
+    let command: Vec<String> = raw.command.into_iter().map(Scalar::into_text).collect();
+    if command.first().is_none_or(|program| program.is_empty()) {
+        return Err(invalid(format!(
+            "{at}.process.command: name the program to run (and its arguments)"
+        )));
+    }
+    if context.replicas > 1 {
+        return Err(invalid(format!(
+            "{at}.process: a process workload has at most 1 replica (each pod would run the same command on the same port), not {}",
+            context.replicas
+        )));
+    }
+    if context.simulated {
+        return Err(invalid(format!(
+            "{at}.process: topics, consumerGroups, catchUpDelay and backups describe simulated Kafka brokers and Cassandra nodes; a process workload runs a real server"
+        )));
+    }
+    if raw.ready.as_ref().is_some_and(|ready| ready.tcp == 0) {
+        return Err(invalid(format!(
+            "{at}.process.ready.tcp: a port from 1 to 65535"
+        )));
+    }
+    Ok(ProcessSpec {
+        command,
+        env: raw
+            .env
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(key, value)| (key, value.into_text()))
+            .collect(),
+        ready_tcp: raw.ready.map(|ready| ready.tcp),
     })
 }
 
@@ -499,6 +792,11 @@ fn resolve_topics(
                 "{at}: partitions and replicationFactor must be at least 1"
             )));
         }
+        let message_interval = match raw.message_interval {
+            Some(text) => humantime::parse_duration(&text)
+                .map_err(|error| invalid(format!("{at}.messageInterval: {error}")))?,
+            None => MESSAGE_INTERVAL,
+        };
         topics.push(Topic {
             name: raw.name,
             partitions,
@@ -509,9 +807,102 @@ fn resolve_topics(
                 .into_iter()
                 .map(|(key, value)| (key, value.into_text()))
                 .collect(),
+            messages: raw.messages.unwrap_or(0),
+            message_interval,
+            assignment: None,
         });
     }
     Ok(topics)
+}
+
+fn resolve_groups(
+    raw_groups: Vec<RawConsumerGroup>,
+    topics: &[Topic],
+    at: &str,
+    invalid: &dyn Fn(String) -> SandboxError,
+) -> Result<Vec<ConsumerGroup>, SandboxError> {
+    let mut groups: Vec<ConsumerGroup> = Vec::new();
+    for raw in raw_groups {
+        let at = format!("{at}.consumerGroups.{}", raw.name);
+        if raw.name.is_empty() {
+            return Err(invalid(format!("{at}: a group needs a name")));
+        }
+        if !topics.iter().any(|t| t.name == raw.topic) {
+            return Err(invalid(format!(
+                "{at}.topic: {} is not one of the workload's topics",
+                raw.topic
+            )));
+        }
+        if groups.iter().any(|g| g.name == raw.name) {
+            return Err(invalid(format!("{at}: the group is declared twice")));
+        }
+        groups.push(ConsumerGroup {
+            name: raw.name,
+            topic: raw.topic,
+            lag: raw.lag.unwrap_or(0),
+        });
+    }
+    Ok(groups)
+}
+
+/// A CQL identifier the simulated `cqlsh` accepts unquoted.
+fn cql_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && name.len() <= 48
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn resolve_backups(
+    raw_backups: Vec<RawBackup>,
+    at: &str,
+    invalid: &dyn Fn(String) -> SandboxError,
+) -> Result<Vec<Backup>, SandboxError> {
+    let mut backups: Vec<Backup> = Vec::new();
+    for raw in raw_backups {
+        let at = format!("{at}.backups.{}", raw.path);
+        let path = raw.path.trim_end_matches('/').to_owned();
+        if !path.starts_with('/') || path.len() < 2 || path.contains("//") {
+            return Err(invalid(format!("{at}: the path must be absolute")));
+        }
+        if backups.iter().any(|b| b.path == path) {
+            return Err(invalid(format!("{at}: the backup is declared twice")));
+        }
+        if !cql_identifier(&raw.keyspace) {
+            return Err(invalid(format!(
+                "{at}.keyspace: a keyspace name is a lowercase identifier (a-z, 0-9, _)"
+            )));
+        }
+        let age = match raw.age {
+            Some(text) => humantime::parse_duration(&text)
+                .map_err(|error| invalid(format!("{at}.age: {error}")))?,
+            None => Duration::from_secs(3600),
+        };
+        let mut tables: Vec<BackupTable> = Vec::new();
+        for table in raw.tables {
+            if !cql_identifier(&table.name) || tables.iter().any(|t| t.name == table.name) {
+                return Err(invalid(format!(
+                    "{at}.tables.{}: a table name is a lowercase identifier, once per backup",
+                    table.name
+                )));
+            }
+            tables.push(BackupTable {
+                name: table.name,
+                rows: table.rows,
+                columns: table.columns.unwrap_or_else(|| BACKUP_COLUMNS.to_owned()),
+            });
+        }
+        backups.push(Backup {
+            path,
+            keyspace: raw.keyspace,
+            replication: raw
+                .replication
+                .unwrap_or_else(|| BACKUP_REPLICATION.to_owned()),
+            age,
+            tables,
+        });
+    }
+    Ok(backups)
 }
 
 /// The objects that make up a platform, ready for the store: `(plural, object)` in
@@ -622,14 +1013,23 @@ fn workload_objects(workload: &Workload, service_index: usize) -> Vec<(&'static 
             Value::String(humantime::format_duration(delay).to_string()),
         );
     }
-    let template = json!({
+    // A process pod's readiness is what the kubelet checks: its TCP port, or nothing.
+    let readiness = match &workload.process {
+        None => json!({"httpGet": {"path": "/ready", "port": workload.port}, "periodSeconds": 5}),
+        Some(ProcessSpec {
+            ready_tcp: Some(port),
+            ..
+        }) => json!({"tcpSocket": {"port": port}, "periodSeconds": 1}),
+        Some(_) => Value::Null,
+    };
+    let mut template = json!({
         "metadata": {"labels": labels, "annotations": annotations},
         "spec": {
             "containers": [{
                 "name": workload.name,
                 "image": workload.image,
                 "ports": [{"name": port_name, "containerPort": workload.port, "protocol": "TCP"}],
-                "readinessProbe": {"httpGet": {"path": "/ready", "port": workload.port}, "periodSeconds": 5},
+                "readinessProbe": readiness,
                 "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
                 "imagePullPolicy": "IfNotPresent",
                 "terminationMessagePath": "/dev/termination-log",
@@ -641,6 +1041,16 @@ fn workload_objects(workload: &Workload, service_index: usize) -> Vec<(&'static 
             "schedulerName": "default-scheduler",
         },
     });
+    if let Some(container) = template.pointer_mut("/spec/containers/0")
+        && let Some(fields) = container.as_object_mut()
+    {
+        if let Some(process) = &workload.process {
+            fields.insert("command".to_owned(), json!(process.command));
+        }
+        if fields.get("readinessProbe").is_some_and(Value::is_null) {
+            fields.remove("readinessProbe");
+        }
+    }
     let metadata =
         json!({"name": workload.name, "namespace": workload.namespace, "labels": labels});
     match workload.kind {
@@ -719,6 +1129,65 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_process_workload_runs_its_command_and_is_probed_on_its_tcp_port()
+    -> Result<(), SandboxError> {
+        let platform = Platform::from_yaml(
+            "statefulsets:\n  - name: redis\n    replicas: 1\n    port: 6391\n    exec: local\n    process:\n      command: [redis-server, --port, 6391, --save, '']\n      env: {TZ: UTC}\n      ready: {tcp: 6391}\n",
+            Path::new("platform.yaml"),
+        )?;
+        let redis = &platform.workloads[0];
+        assert_eq!(
+            redis.process,
+            Some(ProcessSpec {
+                command: ["redis-server", "--port", "6391", "--save", ""]
+                    .map(String::from)
+                    .to_vec(),
+                env: BTreeMap::from([("TZ".to_owned(), "UTC".to_owned())]),
+                ready_tcp: Some(6391),
+            })
+        );
+        let objects = objects(&platform);
+        let (_, statefulset) = objects
+            .iter()
+            .find(|(plural, _)| *plural == "statefulsets")
+            .ok_or_else(|| SandboxError::Seed("no statefulset".into()))?;
+        let container = &statefulset["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(container["command"][0], "redis-server");
+        assert_eq!(container["readinessProbe"]["tcpSocket"]["port"], 6391);
+        Ok(())
+    }
+
+    #[test]
+    fn a_process_workload_refuses_replicas_kafka_fields_and_an_empty_command() {
+        let message = |yaml: &str| {
+            Platform::from_yaml(yaml, Path::new("p.yaml"))
+                .map(|_| String::new())
+                .unwrap_or_else(|e| e.to_string())
+        };
+        let replicas =
+            message("statefulsets:\n  - name: db\n    process: {command: [sleep, '9']}\n");
+        assert!(
+            replicas.contains("statefulsets.db.process") && replicas.contains("at most 1"),
+            "{replicas}"
+        );
+        let kafka = message(
+            "statefulsets:\n  - name: kafka\n    replicas: 1\n    catchUpDelay: 1s\n    process: {command: [sleep, '9']}\n",
+        );
+        assert!(kafka.contains("simulated Kafka"), "{kafka}");
+        let empty =
+            message("deployments:\n  - name: web\n    replicas: 1\n    process: {command: []}\n");
+        assert!(empty.contains("deployments.web.process.command"), "{empty}");
+        let port = message(
+            "deployments:\n  - name: web\n    replicas: 0\n    process: {command: [sleep, '9'], ready: {tcp: 0}}\n",
+        );
+        assert!(port.contains("process.ready.tcp"), "{port}");
+        let unknown = message(
+            "deployments:\n  - name: web\n    replicas: 1\n    process: {command: [sleep], shell: true}\n",
+        );
+        assert!(unknown.contains("shell"), "{unknown}");
+    }
+
+    #[test]
     fn the_seed_has_six_services_six_statefulsets_and_nine_nodes() {
         let seed = Platform::seed();
         let objects = objects(&seed);
@@ -728,6 +1197,65 @@ mod tests {
         assert_eq!(count("statefulsets"), 6);
         assert_eq!(count("poddisruptionbudgets"), 6);
         assert_eq!(count("services"), 13);
+    }
+
+    #[test]
+    fn the_seed_kafka_has_rim_fast_path_and_a_group_and_cassandra_a_backup() {
+        let seed = Platform::seed();
+        let kafka = seed.workloads.iter().find(|w| w.name == "kafka");
+        let topics = kafka.and_then(|w| w.topics.clone()).unwrap_or_default();
+        let fast_path = topics.iter().find(|t| t.name == "rim.fast-path");
+        assert_eq!(
+            fast_path.map(|t| (t.partitions, t.replication_factor, t.messages)),
+            Some((12, 3, 120))
+        );
+        assert_eq!(
+            kafka.map(|w| w.consumer_groups.clone()).unwrap_or_default(),
+            [ConsumerGroup {
+                name: "perception".to_owned(),
+                topic: "rim.fast-path".to_owned(),
+                lag: 0
+            }]
+        );
+        let cassandra = seed.workloads.iter().find(|w| w.name == "cassandra");
+        let backups = cassandra.map(|w| w.backups.clone()).unwrap_or_default();
+        assert_eq!(backups.len(), 1);
+        assert_eq!(backups[0].path, "/tmp/cassandra-backup");
+        assert_eq!(backups[0].tables[0].rows, 5000);
+    }
+
+    #[test]
+    fn a_platform_file_declares_messages_consumer_groups_and_backups() -> Result<(), SandboxError> {
+        let platform = Platform::from_yaml(
+            "statefulsets:\n  - name: kafka\n    topics: [{name: t, partitions: 2, messages: 5, messageInterval: 10s}]\n    consumerGroups: [{name: g, topic: t, lag: 2}]\n  - name: cassandra\n    backups:\n      - path: /backups/2026-12-01/\n        keyspace: shop\n        age: 2h\n        tables: [{name: orders, rows: 10, columns: 'id int PRIMARY KEY'}]\n",
+            Path::new("platform.yaml"),
+        )?;
+        let kafka = &platform.workloads[0];
+        let topic = &kafka.topics.clone().unwrap_or_default()[0];
+        assert_eq!(topic.messages, 5);
+        assert_eq!(topic.message_interval, Duration::from_secs(10));
+        assert_eq!(kafka.consumer_groups[0].lag, 2);
+        let backup = &platform.workloads[1].backups[0];
+        assert_eq!(backup.path, "/backups/2026-12-01");
+        assert_eq!(backup.age, Duration::from_secs(7200));
+        assert_eq!(backup.tables[0].columns, "id int PRIMARY KEY");
+        let message = |yaml: &str| {
+            Platform::from_yaml(yaml, Path::new("p.yaml"))
+                .map(|_| String::new())
+                .unwrap_or_else(|e| e.to_string())
+        };
+        let group = message(
+            "statefulsets:\n  - name: kafka\n    consumerGroups: [{name: g, topic: nope}]\n",
+        );
+        assert!(
+            group.contains("statefulsets.kafka.consumerGroups.g.topic"),
+            "{group}"
+        );
+        let keyspace = message(
+            "statefulsets:\n  - name: c\n    backups: [{path: /b, keyspace: Bad-Name, tables: []}]\n",
+        );
+        assert!(keyspace.contains("keyspace"), "{keyspace}");
+        Ok(())
     }
 
     #[test]

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use crate::auth::{self, ADMIN_TOKEN, Tokens};
 use crate::config::SandboxConfig;
 use crate::controllers::Controllers;
+use crate::controllers::processes::{KillOnDrop, Processes};
 use crate::error::SandboxError;
 use crate::ground_truth::{GroundTruth, Recorder};
 use crate::http::{self, AppState};
@@ -33,6 +34,8 @@ pub struct Sandbox;
 
 /// A running sandbox. Dropping it does not stop it: resolve the `shutdown` future given
 /// to [`Sandbox::start`] or call [`SandboxHandle::stop`], then [`SandboxHandle::join`].
+/// Dropping it does kill the processes of its process pods (a platform file's
+/// `process:`), which a stop ends gracefully.
 #[derive(Debug)]
 pub struct SandboxHandle {
     address: SocketAddr,
@@ -44,6 +47,8 @@ pub struct SandboxHandle {
     stop: watch::Sender<bool>,
     server: JoinHandle<Result<(), std::io::Error>>,
     controllers: JoinHandle<()>,
+    /// The process pods' processes, killed if the handle goes without a stop.
+    processes: KillOnDrop,
 }
 
 impl Sandbox {
@@ -78,8 +83,10 @@ impl Sandbox {
         }
         let recorder = Recorder::default();
         let tokens = Arc::new(Tokens::default());
+        let processes = Processes::new(&config.platform);
         let mut controllers =
-            Controllers::new(Arc::clone(&store), config.timing.clone(), recorder.clone());
+            Controllers::new(Arc::clone(&store), config.timing.clone(), recorder.clone())
+                .with_processes(processes.clone());
         if config.warm_start {
             controllers.warm_up();
         }
@@ -103,6 +110,7 @@ impl Sandbox {
             platform: Arc::new(config.platform.clone()),
             kafka_logs: Arc::default(),
             tokens: Arc::clone(&tokens),
+            processes: processes.clone(),
         };
         let router = http::router(app);
         let tls = if config.tls {
@@ -133,6 +141,7 @@ impl Sandbox {
             stop,
             server,
             controllers,
+            processes: KillOnDrop(processes),
         })
     }
 }
@@ -248,10 +257,15 @@ impl SandboxHandle {
             server,
             controllers,
             stop,
+            processes,
             ..
         } = self;
         let served = server.await.map_err(SandboxError::Task)?;
-        controllers.await.map_err(SandboxError::Task)?;
+        // The controllers stop the processes gracefully before they end; whatever is left
+        // (the task failed) is killed when `processes` drops, after them.
+        let controlled = controllers.await.map_err(SandboxError::Task);
+        drop(processes);
+        controlled?;
         drop(stop);
         served.map_err(SandboxError::Serve)
     }

@@ -178,6 +178,18 @@ pub fn pod_status(pod: &Value) -> String {
     if object::is_terminating(pod) {
         return "Terminating".to_owned();
     }
+    // A container waiting for a reason (`ErrImagePull`, `ImagePullBackOff`) names it, the
+    // last such container winning, as kubectl's printer does.
+    if let Some(reason) = object::at(pod, "/status/containerStatuses")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .rev()
+        .find_map(|s| object::at(s, "/state/waiting/reason").and_then(Value::as_str))
+        .filter(|reason| !reason.is_empty())
+    {
+        return reason.to_owned();
+    }
     let phase = str_at(pod, "/status/phase");
     if phase == "Pending" && !str_at(pod, "/spec/nodeName").is_empty() {
         return "ContainerCreating".to_owned();

@@ -218,13 +218,14 @@ async fn kube_exec_reads_output_and_the_exit_code_from_the_status_channel() -> R
         &["kafka-topics", "--bootstrap-server", "kafka:9092", "--list"],
     )
     .await?;
-    assert_eq!(listed.stdout, "firedrill-canary\norders\n");
+    // The seed's topics: the defaults and the runbook's rim.fast-path.
+    assert_eq!(listed.stdout, "firedrill-canary\norders\nrim.fast-path\n");
     assert_eq!(listed.exit_code, 0);
     let not_found = kube_exec(
         &client,
         "butterfly",
         "cassandra-1",
-        &["cqlsh", "-e", "select 1"],
+        &["cassandra-stress", "write", "n=1"],
     )
     .await?;
     assert_eq!(not_found.exit_code, 127);
@@ -232,7 +233,7 @@ async fn kube_exec_reads_output_and_the_exit_code_from_the_status_channel() -> R
     assert!(
         not_found
             .stderr
-            .starts_with("sandbox: cqlsh: command not found ("),
+            .starts_with("sandbox: cassandra-stress: command not found ("),
         "{}",
         not_found.stderr
     );
@@ -369,7 +370,8 @@ async fn a_deleted_broker_leaves_every_isr_and_rejoins_only_after_catching_up() 
     };
     let healthy = describe().await?;
     let all = partitions(&healthy.stdout);
-    assert_eq!(all.len(), 9, "{}", healthy.stdout);
+    // firedrill-canary (3), orders (6) and rim.fast-path (12).
+    assert_eq!(all.len(), 21, "{}", healthy.stdout);
     assert!(
         all.iter().all(|(_, _, replicas, isr)| replicas == isr),
         "{}",

@@ -5,6 +5,8 @@ mod common;
 mod api;
 mod exec;
 mod kubectl;
+mod processes;
 mod python;
 mod rbac;
+mod rollouts;
 mod watch;

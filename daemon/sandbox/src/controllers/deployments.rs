@@ -66,7 +66,23 @@ impl Controllers {
             .iter()
             .position(|rs| str_at(rs, "/metadata/labels/pod-template-hash") == hash);
         let new_set = match new_position {
-            Some(i) => sets.remove(i),
+            Some(i) => {
+                let found = sets.remove(i);
+                // An old replicaset whose template is back (a rollback, `kubectl rollout
+                // undo`) becomes the newest revision again, as the real controller does.
+                let newest_other = sets.iter().map(|rs| revision_of(rs)).max().unwrap_or(0);
+                if revision_of(&found) <= newest_other {
+                    let mut renumbered = (*found).clone();
+                    renumbered["metadata"]["annotations"]["deployment.kubernetes.io/revision"] =
+                        Value::String((newest_other + 1).to_string());
+                    match state.replace(&REPLICASETS, renumbered) {
+                        Ok(stored) => stored,
+                        Err(_) => found,
+                    }
+                } else {
+                    found
+                }
+            }
             None => {
                 let mut rs_template = template.clone();
                 rs_template["metadata"]["labels"]["pod-template-hash"] =
@@ -126,7 +142,16 @@ impl Controllers {
             for (_, target) in &mut old_targets {
                 *target = 0;
             }
-            if sets.iter().all(|rs| active(rs) == 0) {
+            // New pods only once every old pod is gone, terminating ones included (the
+            // real controller's `oldPodsRunning`: only Succeeded and Failed pods do not
+            // count), so the old and new versions never run side by side.
+            let old_pods_running = sets.iter().any(|rs| {
+                pods.get(object::uid(rs)).is_some_and(|ps| {
+                    ps.iter()
+                        .any(|p| !matches!(str_at(p, "/status/phase"), "Succeeded" | "Failed"))
+                })
+            });
+            if !old_pods_running {
                 new_replicas = replicas;
             }
         } else {

@@ -82,6 +82,10 @@ impl Controllers {
         for pod in pods {
             let uid = object::uid(&pod).to_owned();
             if object::is_terminating(&pod) {
+                // A process pod's process is stopped first (`processes`), then removed.
+                if self.processes.holds(&uid) {
+                    continue;
+                }
                 let grace = int_at(&pod, "/metadata/deletionGracePeriodSeconds")
                     .unwrap_or(30)
                     .max(0);
@@ -131,6 +135,14 @@ impl Controllers {
                     timers
                 }
             };
+            // An image that cannot be pulled keeps the pod Pending, never Ready (images.rs).
+            if pending
+                && node_ready
+                && now >= timers.running_at
+                && self.hold_for_image_pull(state, &pod, timers.running_at, now, &host_ip, &stamp)
+            {
+                continue;
+            }
             let mut updated = (*pod).clone();
             let mut became_ready = false;
             if pending {
@@ -194,7 +206,9 @@ impl Controllers {
                 }
             }
             let running = str_at(&updated, "/status/phase") == "Running";
-            if running && !ready && node_ready {
+            // A process pod is Ready when its process says so (`processes`), not on a timer.
+            let process_pod = self.processes.spec_for(state, &pod).is_some();
+            if running && !ready && node_ready && !process_pod {
                 if now >= timers.ready_at {
                     object::set_condition(&mut updated, "ContainersReady", true, None, &stamp);
                     object::set_condition(&mut updated, "Ready", true, None, &stamp);
@@ -297,7 +311,7 @@ impl Controllers {
 
     /// The top-level workload of a pod: its deployment (through its replicaset) or
     /// statefulset.
-    fn workload_of(&self, state: &State, pod: &Value) -> (String, String) {
+    pub(super) fn workload_of(&self, state: &State, pod: &Value) -> (String, String) {
         match object::controller_ref(pod) {
             Some(("ReplicaSet", rs)) => {
                 let deployment = state

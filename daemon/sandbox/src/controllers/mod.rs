@@ -1,14 +1,17 @@
 //! The simulated controllers, reconciled together on a tick: the [`Controllers`] loop and
 //! the helpers they share (pods by owner, graceful pod deletion, events,
 //! pods stamped from templates). One file per controller: [`gc`] (garbage collection),
-//! [`deployments`], [`replicasets`], [`statefulsets`], [`scheduler`], [`kubelet`],
-//! [`endpoints`] and [`budgets`] (disruption budget status and figures).
+//! [`deployments`], [`replicasets`], [`statefulsets`], [`scheduler`], [`kubelet`] (with
+//! [`images`]: pulls that fail), [`endpoints`] and [`budgets`] (disruption budget status
+//! and figures).
 
 pub mod budgets;
 pub mod deployments;
 pub mod endpoints;
 pub mod gc;
+pub mod images;
 pub mod kubelet;
+pub mod processes;
 pub mod replicasets;
 pub mod scheduler;
 pub mod statefulsets;
@@ -51,6 +54,8 @@ pub struct Controllers {
     warm: bool,
     last_seen_version: u64,
     next_due: Option<Instant>,
+    /// The pods whose container is a local process (see [`processes`]).
+    processes: processes::Processes,
 }
 
 /// Resolves an int-or-percent (`1`, `"25%"`) against a total, rounding as asked.
@@ -275,6 +280,7 @@ impl Controllers {
             warm: false,
             last_seen_version: 0,
             next_due: None,
+            processes: processes::Processes::default(),
         }
     }
 
@@ -304,6 +310,7 @@ impl Controllers {
                 () = &mut shutdown => break,
             }
         }
+        self.processes.stop_all().await;
     }
 
     /// One reconcile pass of every controller. Skipped when nothing changed since the last
@@ -342,6 +349,8 @@ impl Controllers {
         self.schedule(&mut state);
         let mut state = store.relock(state);
         self.kubelet(&mut state, now);
+        let mut state = store.relock(state);
+        self.process_pods(&mut state, now);
         let mut state = store.relock(state);
         self.endpoints(&mut state);
         self.disruption_budgets(&mut state);

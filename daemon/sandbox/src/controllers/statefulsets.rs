@@ -1,5 +1,7 @@
 //! The statefulset controller: ordinal pods created in order (or in parallel), scaled
-//! down from the highest ordinal, rolled one pod at a time, and the status.
+//! down from the highest ordinal, rolled one pod at a time from the highest ordinal down
+//! (each replacement Ready before the next pod goes; `partition` and `OnDelete`
+//! respected), and the status with its current and update revisions.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -85,45 +87,78 @@ impl Controllers {
                     delete_pod(state, pod, None);
                 }
             }
-            // Rolling update: replace the highest outdated pod once all are Ready.
+            // Rolling update: once every pod is Ready, replace the highest outdated pod at
+            // or above the partition (none with `OnDelete`: the user deletes them).
             let current: Vec<&Object> = by_ordinal.range(..replicas).map(|(_, p)| *p).collect();
             let all_ready = current.len() as i64 == replicas && current.iter().all(|p| is_ready(p));
-            if all_ready
-                && let Some(outdated) = current
-                    .iter()
+            let rolling = str_at(&sts, "/spec/updateStrategy/type") != "OnDelete";
+            let partition = int_at(&sts, "/spec/updateStrategy/rollingUpdate/partition")
+                .unwrap_or(0)
+                .max(0);
+            if rolling
+                && all_ready
+                && let Some(outdated) = by_ordinal
+                    .range(partition..replicas)
                     .rev()
-                    .find(|p| str_at(p, "/metadata/labels/controller-revision-hash") != revision)
+                    .map(|(_, p)| *p)
+                    .find(|p| revision_of(p) != revision)
             {
                 delete_pod(state, outdated, None);
             }
-            let active = current.iter().filter(|p| object::pod_is_active(p)).count();
-            let ready = current.iter().filter(|p| is_ready(p)).count();
-            let updated_count = current
-                .iter()
-                .filter(|p| {
-                    object::pod_is_active(p)
-                        && str_at(p, "/metadata/labels/controller-revision-hash") == revision
-                })
-                .count();
             let Some(stored) = state
                 .get(&STATEFULSETS, object::namespace(&sts), &name)
                 .cloned()
             else {
                 continue;
             };
+            let status = rollout_status(&stored, &current, &revision);
             let mut updated = (*stored).clone();
-            updated["status"] = json!({
-                "observedGeneration": int_at(&stored, "/metadata/generation").unwrap_or(1),
-                "replicas": active,
-                "readyReplicas": ready,
-                "currentReplicas": updated_count,
-                "updatedReplicas": updated_count,
-                "availableReplicas": ready,
-                "currentRevision": revision,
-                "updateRevision": revision,
-                "collisionCount": 0,
-            });
+            updated["status"] = status;
             write_if_changed(state, &STATEFULSETS, &stored, updated);
         }
     }
+}
+
+/// The revision a pod was made from: its `controller-revision-hash` label.
+fn revision_of(pod: &Value) -> &str {
+    str_at(pod, "/metadata/labels/controller-revision-hash")
+}
+
+/// The status the statefulset controller writes: pods counted by revision, and the
+/// current revision moved to the update revision once every pod runs it and is Ready (as
+/// `completeRollingUpdate` does), so `currentRevision != updateRevision` while a rollout
+/// is under way: what `kubectl rollout status statefulset` waits on.
+fn rollout_status(sts: &Value, pods: &[&Object], update_revision: &str) -> Value {
+    let replicas = int_at(sts, "/spec/replicas").unwrap_or(1).max(0);
+    let mut current_revision = str_at(sts, "/status/currentRevision");
+    if current_revision.is_empty() {
+        // First sync: the pods are being made from the template as it is.
+        current_revision = update_revision;
+    }
+    let active: Vec<&&Object> = pods.iter().filter(|p| object::pod_is_active(p)).collect();
+    let ready = pods.iter().filter(|p| is_ready(p)).count() as i64;
+    let at_revision =
+        |revision: &str| active.iter().filter(|p| revision_of(p) == revision).count() as i64;
+    let updated = at_revision(update_revision);
+    let mut current = at_revision(current_revision);
+    let count = active.len() as i64;
+    let complete = str_at(sts, "/spec/updateStrategy/type") != "OnDelete"
+        && updated == replicas
+        && count == replicas
+        && ready == replicas;
+    if complete {
+        current_revision = update_revision;
+        current = updated;
+    }
+    json!({
+        "observedGeneration": int_at(sts, "/metadata/generation").unwrap_or(1),
+        "replicas": count,
+        "readyReplicas": ready,
+        "currentReplicas": current,
+        "updatedReplicas": updated,
+        "availableReplicas": ready,
+        "currentRevision": current_revision,
+        "updateRevision": update_revision,
+        "collisionCount": 0,
+    })
 }

@@ -40,6 +40,8 @@ pub struct AppState {
     pub kafka_logs: Arc<simulated::KafkaLogs>,
     /// The ServiceAccount tokens minted so far.
     pub tokens: Arc<auth::Tokens>,
+    /// The pods whose container is a local process: their output is their log.
+    pub processes: crate::controllers::processes::Processes,
 }
 
 /// A Kubernetes `Status` failure.

@@ -191,6 +191,10 @@ pub(super) fn pod_log(app: &AppState, namespace: &str, name: &str) -> ApiResult 
         .get(&PODS, namespace, name)
         .ok_or_else(|| ApiError::not_found("pods", name))?;
     let started = str_at(pod, "/status/startTime");
+    // A process pod's log is its process's output.
+    if let Some(text) = app.processes.log(namespace, name) {
+        return Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], text).into_response());
+    }
     if started.is_empty() {
         return Err(ApiError::bad_request(format!(
             "container \"{}\" in pod \"{name}\" is waiting to start: ContainerCreating",

@@ -1,11 +1,11 @@
 //! The Kafka canary tools on Kafka pods: `kafka-verifiable-producer.sh`, which appends
 //! what it got acknowledged to the workload's [`Logs`], and `kafka-console-consumer.sh`,
-//! which reads them back.
+//! which reads them back (from a group's committed offsets with `--group`).
 
 use std::fmt::Write as _;
 
 use super::kafka_topics::partitions;
-use super::{Context, Logs, Output, SIMULATED_HINT};
+use super::{Context, Logs, Output, Record, SIMULATED_HINT};
 use crate::platform::Topic;
 
 /// The most messages one simulated producer run may send (`--max-messages`).
@@ -22,7 +22,7 @@ pub fn min_insync_replicas(topic: &Topic) -> usize {
 
 /// Splits a tool's arguments into `(flag, value)` pairs, accepting `--flag value` and
 /// `--flag=value`; `bare` flags take no value. Anything else is the tool's usage error.
-fn options(
+pub(super) fn options(
     tool: &str,
     args: &[String],
     valued: &[&str],
@@ -60,7 +60,10 @@ fn options(
 }
 
 /// The last value given for any of `flags`.
-fn option<'a>(parsed: &'a [(String, Option<String>)], flags: &[&str]) -> Option<&'a str> {
+pub(super) fn option<'a>(
+    parsed: &'a [(String, Option<String>)],
+    flags: &[&str],
+) -> Option<&'a str> {
     parsed
         .iter()
         .rev()
@@ -68,7 +71,7 @@ fn option<'a>(parsed: &'a [(String, Option<String>)], flags: &[&str]) -> Option<
         .and_then(|(_, value)| value.as_deref())
 }
 
-fn has_flag(parsed: &[(String, Option<String>)], flag: &str) -> bool {
+pub(super) fn has_flag(parsed: &[(String, Option<String>)], flag: &str) -> bool {
     parsed.iter().any(|(f, _)| f == flag)
 }
 
@@ -254,7 +257,10 @@ pub(super) fn verifiable_producer(args: &[String], context: &Context, logs: &mut
         } else {
             messages.len() as i64
         };
-        messages.push(value.clone());
+        messages.push(Record {
+            value: value.clone(),
+            timestamp_ms: timestamp,
+        });
         acked += 1;
         let _ = writeln!(
             out,
@@ -279,11 +285,14 @@ pub(super) fn verifiable_producer(args: &[String], context: &Context, logs: &mut
 }
 
 /// `kafka-console-consumer.sh`: prints the values of the topic, one per line, partition
-/// by partition in offset order (only with `--from-beginning`: a new consumer otherwise
-/// starts at the end), then `Processed a total of N messages` on stderr, as the real tool
-/// does when `--timeout-ms` passes without a message. Partitions without a leader deliver
-/// nothing. The simulation answers at once; it never waits for new messages.
-pub(super) fn console_consumer(args: &[String], context: &Context, logs: &Logs) -> Output {
+/// by partition in offset order, then `Processed a total of N messages` on stderr, as the
+/// real tool does when `--timeout-ms` passes without a message. Each partition is read
+/// from the `--group`'s committed offset; without one (or without a group) from the
+/// beginning with `--from-beginning`, else from the end (`auto.offset.reset`). With a
+/// group the offsets reached are committed as the consumer closes. Partitions without a
+/// leader deliver nothing. The simulation answers at once; it never waits for new
+/// messages.
+pub(super) fn console_consumer(args: &[String], context: &Context, logs: &mut Logs) -> Output {
     const TOOL: &str = "console-consumer";
     let parsed = match options(
         TOOL,
@@ -344,28 +353,42 @@ pub(super) fn console_consumer(args: &[String], context: &Context, logs: &Logs) 
             exit_code: 0,
         };
     };
+    let group = option(&parsed, &["--group"]).map(str::to_owned);
+    let from_beginning = has_flag(&parsed, "--from-beginning");
     let mut stdout = String::new();
     let mut count = 0u64;
-    if has_flag(&parsed, "--from-beginning") {
-        let log = logs.topics.get(topic_name);
-        'partitions: for state in partitions(topic, &context.ring) {
-            if state.leader.is_none()
-                || only_partition.is_some_and(|p| p != u64::from(state.partition))
-            {
-                continue;
-            }
-            let values = log
-                .and_then(|log| log.partitions.get(state.partition as usize))
-                .into_iter()
-                .flatten();
-            for value in values {
-                if max_messages.is_some_and(|max| count >= max) {
-                    break 'partitions;
-                }
-                stdout.push_str(value);
+    let mut reached: Vec<(u32, u64)> = Vec::new();
+    for state in partitions(topic, &context.ring) {
+        if state.leader.is_none() || only_partition.is_some_and(|p| p != u64::from(state.partition))
+        {
+            continue;
+        }
+        let end = logs.log_end(topic_name, state.partition);
+        let committed = group
+            .as_deref()
+            .and_then(|g| logs.committed(g, topic_name, state.partition));
+        let start = committed.unwrap_or(if from_beginning { 0 } else { end });
+        let mut position = start.min(end);
+        let messages = logs
+            .topics
+            .get(topic_name)
+            .and_then(|log| log.partitions.get(state.partition as usize))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        while position < end && max_messages.is_none_or(|max| count < max) {
+            if let Some(record) = messages.get(position as usize) {
+                stdout.push_str(&record.value);
                 stdout.push('\n');
-                count += 1;
             }
+            count += 1;
+            position += 1;
+        }
+        reached.push((state.partition, position));
+    }
+    if let Some(group) = group {
+        let offsets = logs.groups.entry(group).or_default();
+        for (partition, position) in reached {
+            offsets.insert((topic_name.to_owned(), partition), position);
         }
     }
     let mut stderr = String::new();

@@ -1,11 +1,19 @@
-//! `kafka-topics.sh --describe` and `--list` on Kafka pods, in Kafka 3's format, and the
-//! placement of partitions over the brokers that the Kafka tools share.
+//! `kafka-topics.sh --describe`, `--list`, `--create` and `--delete` on Kafka pods, in
+//! Kafka 3's format, and the placement of partitions over the brokers that the Kafka tools
+//! share.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::time::Duration;
 
-use super::{Member, Output, Ring, SIMULATED_HINT, stable_topic_id};
+use super::{
+    Context, Logs, Member, MemberState, Output, Ring, SIMULATED_HINT, SIMULATED_MARK, TopicLog,
+    stable_topic_id,
+};
 use crate::platform::Topic;
+
+/// The Kafka version the simulated tools say they are.
+pub(super) const KAFKA_VERSION: &str = "3.7.0";
 
 /// One partition as `--describe` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,17 +28,25 @@ pub struct PartitionState {
     pub isr: Vec<u32>,
 }
 
-/// The partitions of a topic over the ring: partition `p` on brokers
-/// `(p + i) % n` for `i` in `0..rf` (rf capped at `n`); a replica is in sync while its
-/// broker is Ready and caught up; the leader is the first in-sync replica.
+/// The partitions of a topic over the ring: partition `p` on the brokers its assignment
+/// fixed at creation, else on brokers `(p + i) % n` for `i` in `0..rf` (rf capped at
+/// `n`); a replica is in sync while its broker is Ready and caught up; the leader is the
+/// first in-sync replica.
 pub fn partitions(topic: &Topic, ring: &Ring) -> Vec<PartitionState> {
     let brokers = ring.members.len() as u32;
     let factor = topic.replication_factor.min(brokers);
     (0..topic.partitions)
         .map(|partition| {
-            let replicas: Vec<u32> = (0..factor)
-                .map(|i| (partition + i) % brokers.max(1))
-                .collect();
+            let assigned = topic
+                .assignment
+                .as_ref()
+                .and_then(|a| a.get(partition as usize));
+            let replicas: Vec<u32> = match assigned {
+                Some(replicas) => replicas.clone(),
+                None => (0..factor)
+                    .map(|i| (partition + i) % brokers.max(1))
+                    .collect(),
+            };
             let isr: Vec<u32> = replicas
                 .iter()
                 .copied()
@@ -63,10 +79,23 @@ enum PartitionFilter {
     Unavailable,
 }
 
-pub(super) fn kafka_topics(args: &[String], ring: &Ring, topics: &[Topic]) -> Output {
+/// What `--create` was given besides the topic name.
+#[derive(Debug, Default)]
+struct CreateOptions {
+    partitions: Option<String>,
+    replication_factor: Option<String>,
+    configs: Vec<String>,
+    if_not_exists: bool,
+    if_exists: bool,
+}
+
+pub(super) fn kafka_topics(args: &[String], context: &Context, logs: &mut Logs) -> Output {
+    let ring = &context.ring;
+    let topics = &context.topics;
     let mut action: Option<&str> = None;
     let mut topic_filter: Option<String> = None;
     let mut filter = PartitionFilter::All;
+    let mut create = CreateOptions::default();
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -97,6 +126,21 @@ pub(super) fn kafka_topics(args: &[String], ring: &Ring, topics: &[Topic]) -> Ou
             "--under-replicated-partitions" => filter = PartitionFilter::UnderReplicated,
             "--unavailable-partitions" => filter = PartitionFilter::Unavailable,
             "--exclude-internal" => {}
+            "--version" => {
+                return Output::ok(format!("{KAFKA_VERSION} ({SIMULATED_MARK})\n"));
+            }
+            "--partitions" | "--replication-factor" | "--config" => {
+                let Some(given) = value() else {
+                    return Output::fail(format!("Option {flag} requires an argument\n"), 1);
+                };
+                match flag {
+                    "--partitions" => create.partitions = Some(given),
+                    "--replication-factor" => create.replication_factor = Some(given),
+                    _ => create.configs.push(given),
+                }
+            }
+            "--if-not-exists" => create.if_not_exists = true,
+            "--if-exists" => create.if_exists = true,
             other => {
                 return Output::fail(
                     format!(
@@ -115,6 +159,12 @@ pub(super) fn kafka_topics(args: &[String], ring: &Ring, topics: &[Topic]) -> Ou
         selected.sort_by(|a, b| a.name.cmp(&b.name));
         selected
     };
+    if action == Some("--create") {
+        return create_topic(topic_filter.as_deref(), &create, context, logs);
+    }
+    if action == Some("--delete") && selected.is_empty() && create.if_exists {
+        return Output::ok(String::new());
+    }
     if let Some(name) = &topic_filter
         && selected.is_empty()
         && matches!(action, Some("--describe" | "--alter" | "--delete"))
@@ -133,7 +183,17 @@ pub(super) fn kafka_topics(args: &[String], ring: &Ring, topics: &[Topic]) -> Ou
                 .map(|t| format!("{}\n", t.name))
                 .collect::<String>(),
         ),
-        Some("--describe") => Output::ok(describe(&selected, ring, filter)),
+        Some("--describe") => Output::ok(describe(&selected, ring, filter, logs)),
+        Some("--delete") => match &topic_filter {
+            Some(name) => {
+                delete_topic(name, logs);
+                Output::ok(String::new())
+            }
+            None => Output::fail(
+                "Missing required argument \"[topic]\"\n".to_owned(),
+                1,
+            ),
+        },
         Some(other) => Output::fail(
             format!("sandbox: kafka-topics.sh {other} is not simulated ({SIMULATED_HINT})\n"),
             1,
@@ -146,7 +206,139 @@ pub(super) fn kafka_topics(args: &[String], ring: &Ring, topics: &[Topic]) -> Ou
     }
 }
 
-fn describe(topics: &[&Topic], ring: &Ring, filter: PartitionFilter) -> String {
+/// `--create`: refused when the topic exists (unless `--if-not-exists`) or the
+/// replication factor exceeds the brokers that are up, as the controller refuses it;
+/// otherwise an empty topic (offsets from 0) with the broker defaults (1 partition,
+/// replication factor 1) for what is not given.
+fn create_topic(
+    name: Option<&str>,
+    options: &CreateOptions,
+    context: &Context,
+    logs: &mut Logs,
+) -> Output {
+    let Some(name) = name else {
+        return Output::fail("Missing required argument \"[topic]\"\n".to_owned(), 1);
+    };
+    let legal = !name.is_empty()
+        && name.len() <= 249
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !legal {
+        return refused(&format!(
+            "org.apache.kafka.common.errors.InvalidTopicException: Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+        ));
+    }
+    if context.topics.iter().any(|t| t.name == name) {
+        if options.if_not_exists {
+            return Output::ok(String::new());
+        }
+        return refused(&format!(
+            "org.apache.kafka.common.errors.TopicExistsException: Topic '{name}' already exists."
+        ));
+    }
+    let number = |given: &Option<String>, flag: &str| -> Result<u32, Output> {
+        given.as_deref().map_or(Ok(1), |text| {
+            text.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    refused(&format!(
+                        "org.apache.kafka.common.errors.InvalidConfigurationException: {flag} must be a positive number, not {text}"
+                    ))
+                })
+        })
+    };
+    let (partitions, factor) = match (
+        number(&options.partitions, "--partitions"),
+        number(&options.replication_factor, "--replication-factor"),
+    ) {
+        (Ok(partitions), Ok(factor)) => (partitions, factor),
+        (Err(output), _) | (_, Err(output)) => return output,
+    };
+    // The controller places replicas on the brokers registered with it: those up.
+    let up: Vec<u32> = context
+        .ring
+        .members
+        .iter()
+        .filter(|m| m.state == MemberState::Ready)
+        .map(|m| m.ordinal)
+        .collect();
+    let available = up.len() as u32;
+    if factor > available {
+        return refused(&format!(
+            "org.apache.kafka.common.errors.InvalidReplicationFactorException: Replication factor: {factor} larger than available brokers: {available}."
+        ));
+    }
+    let mut configs = BTreeMap::new();
+    for pair in &options.configs {
+        let Some((key, value)) = pair.split_once('=') else {
+            return refused(&format!(
+                "org.apache.kafka.common.errors.InvalidConfigurationException: Invalid topic config: {pair} (expected key=value)"
+            ));
+        };
+        configs.insert(key.trim().to_owned(), value.trim().to_owned());
+    }
+    let topic = Topic {
+        name: name.to_owned(),
+        partitions,
+        replication_factor: factor,
+        configs,
+        messages: 0,
+        message_interval: Duration::from_secs(60),
+        // Round-robin over the brokers up, each partition led by the next one, as
+        // Kafka's rack-unaware assignment does (without its random starting broker).
+        assignment: Some(
+            (0..partitions)
+                .map(|partition| {
+                    (0..factor)
+                        .map(|i| up[((partition + i) % available) as usize])
+                        .collect()
+                })
+                .collect(),
+        ),
+    };
+    logs.topics.insert(
+        name.to_owned(),
+        TopicLog {
+            partitions: vec![Vec::new(); partitions as usize],
+            next_partition: 0,
+        },
+    );
+    *logs.incarnations.entry(name.to_owned()).or_default() += 1;
+    let mut catalogue = context.topics.clone();
+    catalogue.push(topic);
+    logs.catalogue = Some(catalogue);
+    Output::ok(format!("Created topic {name}.\n"))
+}
+
+/// `--delete`: the topic, its messages and every group's committed offsets on it are
+/// gone (the group coordinator drops the offsets of deleted partitions).
+fn delete_topic(name: &str, logs: &mut Logs) {
+    if let Some(catalogue) = &mut logs.catalogue {
+        catalogue.retain(|t| t.name != name);
+    }
+    logs.topics.remove(name);
+    for offsets in logs.groups.values_mut() {
+        offsets.retain(|(topic, _), _| topic != name);
+    }
+}
+
+/// The topic command's failure: its message on stdout and the exception on stderr, as
+/// `TopicCommand` prints them, exit code 1.
+fn refused(exception: &str) -> Output {
+    let message = exception.split_once(": ").map_or(exception, |(_, m)| m);
+    Output {
+        stdout: format!("Error while executing topic command : {message}\n"),
+        stderr: format!("ERROR {exception}\n"),
+        exit_code: 1,
+    }
+}
+
+fn describe(topics: &[&Topic], ring: &Ring, filter: PartitionFilter, logs: &Logs) -> String {
     let mut out = String::new();
     for topic in topics {
         let factor = topic.replication_factor.min(ring.members.len() as u32);
@@ -174,10 +366,11 @@ fn describe(topics: &[&Topic], ring: &Ring, filter: PartitionFilter) -> String {
                 out,
                 "Topic: {}\tTopicId: {}\tPartitionCount: {}\tReplicationFactor: {}\tConfigs: {}",
                 topic.name,
-                stable_topic_id(&format!(
-                    "{}/{}/{}",
-                    ring.namespace, ring.workload, topic.name
-                )),
+                // A recreated topic is a new topic: Kafka gives it a new id.
+                stable_topic_id(&match logs.incarnations.get(&topic.name) {
+                    Some(n) => format!("{}/{}/{}#{n}", ring.namespace, ring.workload, topic.name),
+                    None => format!("{}/{}/{}", ring.namespace, ring.workload, topic.name),
+                }),
                 topic.partitions,
                 factor,
                 configs
@@ -296,11 +489,74 @@ mod tests {
         );
         assert_eq!(unknown.exit_code, 1);
         assert!(unknown.stderr.contains("--frobnicate"));
-        let create = run(
+    }
+
+    #[test]
+    fn kafka_topics_creates_with_broker_defaults_and_refuses_more_replicas_than_brokers_up() {
+        let mut logs = Logs::default();
+        let context = kafka(&[UP, (MemberState::Missing, false), UP]);
+        let refused = run(
+            &command("kafka-topics.sh --create --topic x --partitions 12 --replication-factor 3"),
+            &context,
+            &mut logs,
+        );
+        assert_eq!(refused.exit_code, 1);
+        assert_eq!(
+            refused.stdout,
+            "Error while executing topic command : Replication factor: 3 larger than available brokers: 2.\n"
+        );
+        let created = run(
             &command("kafka-topics.sh --create --topic x"),
             &context,
-            &mut Logs::default(),
+            &mut logs,
         );
-        assert_eq!(create.exit_code, 1);
+        assert_eq!(created.stdout, "Created topic x.\n");
+        let described = run(
+            &command("kafka-topics.sh --describe --topic x"),
+            &context,
+            &mut logs,
+        );
+        assert!(
+            described
+                .stdout
+                .contains("PartitionCount: 1\tReplicationFactor: 1\tConfigs: \n"),
+            "{}",
+            described.stdout
+        );
+        let again = run(
+            &command("kafka-topics.sh --create --topic x"),
+            &context,
+            &mut logs,
+        );
+        assert!(again.stdout.contains("Topic 'x' already exists."));
+        let quiet = run(
+            &command("kafka-topics.sh --create --if-not-exists --topic x"),
+            &context,
+            &mut logs,
+        );
+        assert_eq!(quiet.exit_code, 0);
+        // Created while broker 1 is down: its replicas are on the brokers up, in sync.
+        let placed = run(
+            &command("kafka-topics.sh --create --topic y --partitions 3 --replication-factor 2"),
+            &context,
+            &mut logs,
+        );
+        assert_eq!(placed.exit_code, 0, "{placed:?}");
+        let described = run(
+            &command("kafka-topics.sh --describe --topic y"),
+            &context,
+            &mut logs,
+        );
+        let lines: Vec<&str> = described.stdout.lines().skip(1).collect();
+        assert_eq!(
+            lines,
+            [
+                "\tTopic: y\tPartition: 0\tLeader: 0\tReplicas: 0,2\tIsr: 0,2",
+                "\tTopic: y\tPartition: 1\tLeader: 2\tReplicas: 2,0\tIsr: 2,0",
+                "\tTopic: y\tPartition: 2\tLeader: 0\tReplicas: 0,2\tIsr: 0,2",
+            ]
+        );
+        let version = run(&command("kafka-topics.sh --version"), &context, &mut logs);
+        assert!(version.stdout.contains(super::super::SIMULATED_MARK));
     }
 }

@@ -1,25 +1,33 @@
-//! The commands `pods/exec` simulates: `nodetool status` on Cassandra pods, and
-//! `kafka-topics.sh --describe`/`--list`, `kafka-verifiable-producer.sh` and
+//! The commands `pods/exec` simulates: `nodetool status` and `repair`, `cqlsh`,
+//! `sstableloader` and reading backup files on Cassandra pods, and `kafka-topics.sh`,
+//! `kafka-consumer-groups.sh`, `kafka-verifiable-producer.sh` and
 //! `kafka-console-consumer.sh` on Kafka pods, from a snapshot of the simulated pods
-//! ([`Ring`]) and the messages the topics hold ([`Logs`]); anything else is "command not
-//! found" (exit code 127).
+//! ([`Ring`]) and the workload's kept state ([`Logs`]: topics, messages, committed
+//! offsets, keyspaces); anything else is "command not found" (exit code 127).
 //!
 //! Pure but for [`pods`]: [`pods::context`] builds the [`Ring`] from the store, the clock
 //! and the ground truth, and [`KafkaLogs`] keeps each workload's [`Logs`] between calls;
-//! the tools only turn them into text (the producer appends what it got acknowledged to
-//! the logs). `http::exec` calls [`run`] and sends its [`Output`] over the WebSocket.
+//! the tools turn them into text and change them as the real tools change the real
+//! servers (a producer appends, `--delete` drops a topic and its messages, a reset commits
+//! offsets, `sstableloader` loads rows). `http::exec` calls [`run`] and sends its
+//! [`Output`] over the WebSocket. Every tool that has a `--version` says there that it
+//! is the sandbox's simulation ([`SIMULATED_MARK`]).
 //!
 //! Files: this one (the model and the dispatch), [`nodetool`], [`kafka_topics`],
-//! [`kafka_clients`] (the verifiable producer and the console consumer), [`pods`].
+//! [`kafka_clients`] (the verifiable producer and the console consumer),
+//! [`kafka_groups`] (consumer groups), [`cassandra`] (`cqlsh`, `sstableloader`,
+//! `nodetool repair`, the backup files), [`pods`].
 
+pub mod cassandra;
 pub mod kafka_clients;
+pub mod kafka_groups;
 pub mod kafka_topics;
 pub mod nodetool;
 pub mod pods;
 
 use std::collections::BTreeMap;
 
-use crate::platform::Topic;
+use crate::platform::{Backup, ConsumerGroup, Topic};
 
 pub use kafka_clients::min_insync_replicas;
 use kafka_clients::{console_consumer, verifiable_producer};
@@ -151,26 +159,50 @@ pub struct Context {
     pub software: Software,
     /// Its workload's members.
     pub ring: Ring,
-    /// The Kafka topics (meaningful for Kafka pods).
+    /// The Kafka topics the platform declares (meaningful for Kafka pods; what the
+    /// workload holds once [`Logs`] took them over may differ: topics are created and
+    /// deleted).
     pub topics: Vec<Topic>,
+    /// The consumer groups the platform declares (Kafka pods).
+    pub consumer_groups: Vec<ConsumerGroup>,
+    /// The backup sets the platform declares (Cassandra pods).
+    pub backups: Vec<Backup>,
     /// Wall-clock time in milliseconds since the Unix epoch (the producer's timestamps).
     pub now_ms: i64,
 }
 
-/// The messages one Kafka workload's topics hold, by topic name; kept by the caller
-/// between commands.
+/// What one simulated workload keeps between commands, as its real servers would on
+/// disk: a Kafka workload's topics (created from the platform's on first use, then as
+/// `kafka-topics.sh` creates and deletes them), their messages and the consumer groups'
+/// committed offsets; a Cassandra workload's keyspaces. Kept by the caller.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Logs {
+    /// Messages by topic name.
     topics: BTreeMap<String, TopicLog>,
+    /// The topics that exist; `None` until the first Kafka command seeds them.
+    catalogue: Option<Vec<Topic>>,
+    /// How often each topic name was created after the platform's (its id changes).
+    incarnations: BTreeMap<String, u32>,
+    /// Committed offsets: group id -> (topic, partition) -> offset.
+    groups: BTreeMap<String, BTreeMap<(String, u32), u64>>,
+    /// The Cassandra cluster's schema and rows; `None` until the first Cassandra command.
+    cassandra: Option<cassandra::Cluster>,
 }
 
 /// The messages of one topic.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct TopicLog {
-    /// Values by partition, in offset order.
-    partitions: Vec<Vec<String>>,
+    /// Messages by partition, in offset order (offset = index: no retention runs).
+    partitions: Vec<Vec<Record>>,
     /// The partition the next message goes to (the producer assigns round-robin).
     next_partition: u32,
+}
+
+/// One message: its value and its timestamp (create time, ms since the Unix epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Record {
+    value: String,
+    timestamp_ms: i64,
 }
 
 impl Logs {
@@ -180,15 +212,100 @@ impl Logs {
             .get(topic)
             .into_iter()
             .flat_map(|log| log.partitions.iter().flatten())
-            .map(String::as_str)
+            .map(|record| record.value.as_str())
             .collect()
+    }
+
+    /// The committed offset of `group` on a partition, if any.
+    pub fn committed(&self, group: &str, topic: &str, partition: u32) -> Option<u64> {
+        self.groups
+            .get(group)?
+            .get(&(topic.to_owned(), partition))
+            .copied()
+    }
+
+    /// The rows a Cassandra table holds, if the table exists.
+    pub fn rows(&self, keyspace: &str, table: &str) -> Option<u64> {
+        self.cassandra.as_ref()?.rows(keyspace, table)
+    }
+
+    /// Whether a Cassandra keyspace exists.
+    pub fn has_keyspace(&self, keyspace: &str) -> bool {
+        self.cassandra
+            .as_ref()
+            .is_some_and(|cluster| cluster.has_keyspace(keyspace))
+    }
+
+    /// The log end offset of a partition (0 for an empty or unknown one).
+    fn log_end(&self, topic: &str, partition: u32) -> u64 {
+        self.topics
+            .get(topic)
+            .and_then(|log| log.partitions.get(partition as usize))
+            .map_or(0, |messages| messages.len() as u64)
+    }
+
+    /// The topics that exist (the platform's until the first Kafka command seeds them).
+    fn catalogue<'a>(&'a self, context: &'a Context) -> &'a [Topic] {
+        self.catalogue.as_deref().unwrap_or(&context.topics)
+    }
+
+    /// Takes the platform's Kafka state over on first use: its topics, each partition's
+    /// preloaded messages (the newest stamped now, the others `message_interval` apart)
+    /// and the consumer groups' committed offsets.
+    fn seed_kafka(&mut self, context: &Context) {
+        if self.catalogue.is_some() {
+            return;
+        }
+        for topic in &context.topics {
+            let interval = i64::try_from(topic.message_interval.as_millis()).unwrap_or(0);
+            let partitions = (0..topic.partitions)
+                .map(|partition| {
+                    (0..topic.messages)
+                        .map(|index| Record {
+                            value: format!("{}-{partition}-{index}", topic.name),
+                            timestamp_ms: context.now_ms
+                                - interval * i64::from(topic.messages - 1 - index),
+                        })
+                        .collect()
+                })
+                .collect();
+            self.topics.insert(
+                topic.name.clone(),
+                TopicLog {
+                    partitions,
+                    next_partition: 0,
+                },
+            );
+        }
+        for group in &context.consumer_groups {
+            let Some(topic) = context.topics.iter().find(|t| t.name == group.topic) else {
+                continue;
+            };
+            let offsets = self.groups.entry(group.name.clone()).or_default();
+            for partition in 0..topic.partitions {
+                let end = self
+                    .topics
+                    .get(&topic.name)
+                    .and_then(|log| log.partitions.get(partition as usize))
+                    .map_or(0, |messages| messages.len() as u64);
+                offsets.insert(
+                    (topic.name.clone(), partition),
+                    end.saturating_sub(group.lag),
+                );
+            }
+        }
+        self.catalogue = Some(context.topics.clone());
     }
 }
 
-const SIMULATED_HINT: &str = "the sandbox simulates `nodetool status` on Cassandra pods, and `kafka-topics.sh --describe` or `--list`, `kafka-verifiable-producer.sh` and `kafka-console-consumer.sh` on Kafka pods; see the firedrill-sandbox docs, or run commands locally with `exec: local` in the platform file";
+/// What the simulated tools add to their `--version` so that a scenario, or a person,
+/// can tell the sandbox's simulation from the real software.
+pub const SIMULATED_MARK: &str = "simulated by the firedrill sandbox";
 
-/// Runs a command against the simulated state; the Kafka producer appends the messages
-/// it got acknowledged to `logs` (the pod's workload's).
+const SIMULATED_HINT: &str = "the sandbox simulates `nodetool status` and `repair`, `cqlsh`, `sstableloader`, `ls` and `cat` of backup files on Cassandra pods, and `kafka-topics.sh`, `kafka-consumer-groups.sh`, `kafka-verifiable-producer.sh` and `kafka-console-consumer.sh` on Kafka pods; see the firedrill-sandbox docs, or run commands locally with `exec: local` in the platform file";
+
+/// Runs a command against the simulated state, which the command may change as the real
+/// tool changes the real servers (`logs` is the pod's workload's).
 pub fn run(command: &[String], context: &Context, logs: &mut Logs) -> Output {
     let words = unwrap_shell(command);
     let Some(program) = words.first() else {
@@ -196,10 +313,34 @@ pub fn run(command: &[String], context: &Context, logs: &mut Logs) -> Output {
     };
     let base = program.rsplit('/').next().unwrap_or(program);
     let args = &words[1..];
+    if context.software == Software::Kafka {
+        logs.seed_kafka(context);
+    }
+    if context.software == Software::Cassandra {
+        cassandra::seed(logs, context);
+    }
+    // The tools below see the topics that exist now, not the platform's.
+    let current;
+    let context = if context.software == Software::Kafka {
+        current = Context {
+            topics: logs.catalogue(context).to_vec(),
+            ..context.clone()
+        };
+        &current
+    } else {
+        context
+    };
     match (base, context.software) {
+        ("nodetool", Software::Cassandra) if cassandra::is_repair(args) => {
+            cassandra::nodetool_repair(args, context, logs)
+        }
         ("nodetool", Software::Cassandra) => nodetool(args, &context.ring),
-        ("kafka-topics.sh" | "kafka-topics", Software::Kafka) => {
-            kafka_topics(args, &context.ring, &context.topics)
+        ("cqlsh", Software::Cassandra) => cassandra::cqlsh(args, context, logs),
+        ("sstableloader", Software::Cassandra) => cassandra::sstableloader(args, context, logs),
+        ("ls" | "cat", Software::Cassandra) => cassandra::files(base, args, context, logs),
+        ("kafka-topics.sh" | "kafka-topics", Software::Kafka) => kafka_topics(args, context, logs),
+        ("kafka-consumer-groups.sh" | "kafka-consumer-groups", Software::Kafka) => {
+            kafka_groups::consumer_groups(args, context, logs)
         }
         ("kafka-verifiable-producer.sh" | "kafka-verifiable-producer", Software::Kafka) => {
             verifiable_producer(args, context, logs)
@@ -322,6 +463,8 @@ mod tests {
             software: Software::Kafka,
             ring: ring(states),
             topics: Topic::defaults(),
+            consumer_groups: Vec::new(),
+            backups: Vec::new(),
             now_ms: 1_700_000_000_000,
         }
     }

@@ -79,6 +79,10 @@ pub fn context(
         topics: declared
             .and_then(|w| w.topics.clone())
             .unwrap_or_else(Topic::defaults),
+        consumer_groups: declared
+            .map(|w| w.consumer_groups.clone())
+            .unwrap_or_default(),
+        backups: declared.map(|w| w.backups.clone()).unwrap_or_default(),
         now_ms: Utc::now().timestamp_millis(),
     }
 }
