@@ -60,6 +60,8 @@ METRICS = {
     "firedrill_phase_recovery_duration_seconds_bucket",
     # 1 while a phase runs: the dashboard's drill-phase annotations (issue 18).
     "firedrill_drill_phase_active",
+    # Where each phase ran (drills spanning clusters).
+    "firedrill_phase_target_info",
 }
 
 # Everything the chart may grant (issue 9): (apiGroup, resource) -> verbs.

@@ -252,6 +252,18 @@ pub enum SandboxCommand {
         #[arg(long, value_name = "FILE")]
         platform: Option<PathBuf>,
 
+        /// Which built-in platform to start without --platform: `primary` (nine nodes in
+        /// zone-a..zone-c, every service at full size) or `dr` (the DR region: four nodes
+        /// in dr-zone-a and dr-zone-b, the applications at one replica standing by). Run
+        /// one of each to drill a region failover on a laptop.
+        #[arg(
+            long,
+            value_name = "REGION",
+            default_value = "primary",
+            conflicts_with = "platform"
+        )]
+        region: SandboxRegionArg,
+
         /// Serve https with a self-signed certificate (written into the kubeconfig as the
         /// cluster's certificate authority). kubectl and other client-go tools send a
         /// bearer token, such as a ServiceAccount's from `kubectl create token`, only over
@@ -259,6 +271,13 @@ pub enum SandboxCommand {
         #[arg(long)]
         tls: bool,
     },
+}
+
+/// The built-in sandbox platforms (`sandbox up --region`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SandboxRegionArg {
+    Primary,
+    Dr,
 }
 
 #[derive(Debug, Args)]

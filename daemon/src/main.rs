@@ -34,12 +34,14 @@ fn main() -> ExitCode {
                 listen,
                 kubeconfig,
                 platform,
+                region,
                 tls,
             } => runtime().and_then(|rt| {
                 rt.block_on(commands::sandbox::up(
                     listen,
                     kubeconfig,
                     platform.as_deref(),
+                    *region == firedrill::cli::SandboxRegionArg::Dr,
                     *tls,
                 ))
             }),
@@ -94,9 +96,13 @@ fn render_error(err: &CommandError) -> String {
 }
 
 fn init_logging(verbose: u8) {
+    // kube's client logs every answer that is not a success as an error; firedrill gets
+    // each as a result and says what it means (a probe through the service proxy of a
+    // service that is down on purpose is a failed probe, not an error). Below `-vv`,
+    // those lines are left out.
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
+        0 => "warn,kube_client::client::builder=off",
+        1 => "info,kube_client::client::builder=off",
         2 => "debug",
         _ => "trace",
     };

@@ -27,6 +27,7 @@ pub struct Metrics {
     phase_rto_target: GaugeVec,
     phase_passed: GaugeVec,
     phase_active: GaugeVec,
+    phase_target: GaugeVec,
     phase_inject: GaugeVec,
     phase_clock: GaugeVec,
     phase_fewest_ready: GaugeVec,
@@ -183,6 +184,12 @@ impl Metrics {
                 "firedrill_phase_passed",
                 "1 when the phase met every objective in its last run, 0 when it did not.",
                 &["drill", "phase"],
+            )?,
+            phase_target: gauge(
+                &registry,
+                "firedrill_phase_target_info",
+                "1 for the target (cluster) a phase of a drill acted on in its last run: join on drill and phase to see where a drill spanning clusters (a region failover) ran each phase.",
+                &["drill", "phase", "target"],
             )?,
             phase_active: gauge(
                 &registry,
@@ -353,6 +360,10 @@ impl Metrics {
         }
         for phase in &run.phases {
             let labels = [drill, phase.name.as_str()];
+            let target = phase.target.as_deref().unwrap_or(&run.target);
+            self.phase_target
+                .with_label_values(&[drill, &phase.name, target])
+                .set(1.0);
             // The run is over: none of its phases runs any more.
             self.phase_active.with_label_values(&labels).set(0.0);
             if let Some(seconds) = phase.recovery_seconds {

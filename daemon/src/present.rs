@@ -194,17 +194,34 @@ pub fn summary(record: &RunRecord) -> String {
     {
         let _ = writeln!(out, "  {reason}");
     }
+    // A drill spanning clusters says where each phase ran.
+    let spans = record.phases.iter().any(|p| p.target.is_some());
+    let on = |phase: &firedrill_core::run::PhaseRecord| {
+        if spans {
+            format!("{:<14} ", phase.target.as_deref().unwrap_or(&record.target))
+        } else {
+            String::new()
+        }
+    };
     let _ = writeln!(
         out,
-        "\n{:<18} {:>10} {:>10}  RESULT",
-        "PHASE", "TARGET", "MEASURED"
+        "\n{:<18} {}{:>10} {:>10}  RESULT",
+        "PHASE",
+        if spans {
+            format!("{:<14} ", "ON")
+        } else {
+            String::new()
+        },
+        "RTO",
+        "MEASURED"
     );
     for phase in &record.phases {
         let secs = |v: Option<f64>| v.map(|s| format!("{s:.2} s")).unwrap_or_else(|| "-".into());
         let _ = writeln!(
             out,
-            "{:<18} {:>10} {:>10}  {}",
+            "{:<18} {}{:>10} {:>10}  {}",
             phase.name,
+            on(phase),
             secs(phase.rto_target_seconds),
             secs(phase.recovery_seconds),
             phase.verdict.label()

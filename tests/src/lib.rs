@@ -174,8 +174,18 @@ pub struct SandboxProcess {
 impl SandboxProcess {
     /// Starts the sandbox with an optional platform file and waits until it answers.
     pub fn start(dir: &Path, platform: Option<&str>) -> Self {
+        Self::start_files(dir, "sandbox", "platform.yaml", platform)
+    }
+
+    /// Starts one of several sandboxes sharing `dir` (two clusters, say a primary and a
+    /// DR region): its files are `NAME.kubeconfig` and `NAME-platform.yaml`.
+    pub fn start_named(dir: &Path, name: &str, platform: Option<&str>) -> Self {
+        Self::start_files(dir, name, &format!("{name}-platform.yaml"), platform)
+    }
+
+    fn start_files(dir: &Path, name: &str, platform_file: &str, platform: Option<&str>) -> Self {
         let port = free_port();
-        let kubeconfig = dir.join("sandbox.kubeconfig");
+        let kubeconfig = dir.join(format!("{name}.kubeconfig"));
         let mut cmd = firedrill();
         cmd.args(["sandbox", "up", "--listen"])
             .arg(format!("127.0.0.1:{port}"))
@@ -184,7 +194,7 @@ impl SandboxProcess {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         if let Some(platform) = platform {
-            let path = dir.join("platform.yaml");
+            let path = dir.join(platform_file);
             std::fs::write(&path, platform).unwrap();
             cmd.arg("--platform").arg(path);
         }

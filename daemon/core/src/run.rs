@@ -172,6 +172,10 @@ pub struct TimelineEvent {
 pub struct PhaseRecord {
     pub name: String,
     pub scenario: String,
+    /// The target the phase acted on, when the drill named one for it (drills spanning
+    /// clusters); absent: the run's target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     pub started_at: DateTime<Utc>,
     /// When `inject` returned: the fault is in place from here.
     pub injected_at: Option<DateTime<Utc>>,
@@ -437,6 +441,7 @@ impl PhaseRecord {
         Self {
             name: phase.name.clone(),
             scenario: phase.scenario.clone(),
+            target: phase.target.clone(),
             started_at,
             injected_at: None,
             recovered_at: None,

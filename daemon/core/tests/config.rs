@@ -659,3 +659,70 @@ fn the_viewer_token_is_a_secret_from_env_or_file_never_its_value() {
         "{text}"
     );
 }
+
+const TWO_REGIONS: &str = r#"version: 1
+targets:
+  primary: { kind: sandbox }
+  dr: { kind: sandbox, region: dr }
+default_target: primary
+services:
+  api: { namespace: shop, selector: app=api }
+  api-dr: { target: dr, namespace: shop, selector: app=api }
+drills:
+  failover:
+    expect_down: [api]
+    phases:
+      - { name: outage, scenario: pod-failure }
+      - { name: activate, scenario: pod-failure, target: dr }
+"#;
+
+#[test]
+fn a_phase_may_act_on_another_target_with_that_targets_services_by_default() {
+    let config = load(TWO_REGIONS).unwrap();
+    let drill = config.drill("failover").unwrap();
+    assert_eq!(drill.target, "primary");
+    assert_eq!(drill.expect_down, ["api"]);
+    assert_eq!(drill.phases[0].target, None);
+    assert_eq!(drill.phases[0].services, ["api"]);
+    assert_eq!(drill.phases[1].target.as_deref(), Some("dr"));
+    assert_eq!(drill.phases[1].services, ["api-dr"]);
+    assert_eq!(drill.other_targets("primary"), ["dr"]);
+    assert_eq!(config.services["api-dr"].target.as_deref(), Some("dr"));
+    assert!(matches!(
+        config.targets["dr"],
+        config::Target::Sandbox {
+            region: config::SandboxRegion::Dr,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_phase_naming_a_service_of_another_target_or_an_unknown_target_is_refused() {
+    let text = TWO_REGIONS
+        .replace(
+            "{ name: activate, scenario: pod-failure, target: dr }",
+            "{ name: activate, scenario: pod-failure, target: dr, services: [api] }",
+        )
+        .replace(
+            "{ name: outage, scenario: pod-failure }",
+            "{ name: outage, scenario: pod-failure, target: mars }",
+        )
+        .replace("expect_down: [api]", "expect_down: [ap]");
+    let shown = diagnostics(&text);
+    assert!(
+        shown.contains("drills.failover.phases[0].target")
+            && shown.contains("unknown target `mars`"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("drills.failover.phases[1].services[0]")
+            && shown.contains("service `api` runs on target `primary`")
+            && shown.contains("acts on target `dr`"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("drills.failover.expect_down[0]") && shown.contains("unknown service `ap`"),
+        "{shown}"
+    );
+}

@@ -251,6 +251,7 @@ fn weekly_drill(blackout: Option<Blackout>) -> Drill {
         participants: vec![],
         recipients: vec![],
         checks: Default::default(),
+        expect_down: vec![],
         phases: vec![],
     }
 }

@@ -36,6 +36,10 @@ pub struct RunSummary {
     /// The report in the API (`{api.public_url}/api/v1/runs/RUN/report`), once recorded
     /// and when `api.public_url` is set.
     pub report_url: Option<String>,
+    /// What the run announced (a region failover's "DR region is now serving"), oldest
+    /// first: `09:41:07 UTC (activate-dr): ...`. Left out when there is none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub announcements: Vec<String>,
 }
 
 /// How the run ended, and why when there is more to say than the label.
@@ -83,6 +87,14 @@ impl RunSummary {
             }),
             phases: run.phases.iter().map(measured_phase).collect(),
             report_url: public_url.map(|base| report_url(base, &run.id)),
+            announcements: report
+                .announcements
+                .iter()
+                .map(|a| match &a.phase {
+                    Some(phase) => format!("{} ({phase}): {}", a.at, a.text),
+                    None => format!("{}: {}", a.at, a.text),
+                })
+                .collect(),
         }
     }
 
@@ -121,6 +133,7 @@ impl RunSummary {
             outcome: None,
             phases,
             report_url: None,
+            announcements: Vec::new(),
         }
     }
 
@@ -306,6 +319,12 @@ pub fn slack_message(summary: &RunSummary) -> Value {
         blocks.push(section(&format!(
             "… and {} more phases (see the report)",
             summary.phases.len() - SLACK_MAX_PHASE_BLOCKS
+        )));
+    }
+    for announcement in &summary.announcements {
+        blocks.push(section(&format!(
+            ":loudspeaker: {}",
+            slack_escape(announcement)
         )));
     }
     if let Some(outcome) = &summary.outcome {

@@ -28,6 +28,8 @@ pub fn cadence(schedule: &Schedule, from: DateTime<Utc>) -> String {
         "monthly".into()
     } else if (89..=92).contains(&days) {
         "quarterly".into()
+    } else if (181..=184).contains(&days) {
+        "twice a year".into()
     } else if (365..=366).contains(&days) {
         "yearly".into()
     } else {

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::publish::publish;
 use crate::app::recovery::{Pass, Sessions, recover};
-use crate::app::session::open;
+use crate::app::session::{engine_for, open};
 use crate::engine::{Progress, RunRequest};
 use crate::exit::CommandError;
 
@@ -51,10 +51,15 @@ pub async fn run_drill(
     // each on the cluster its run used. What cannot be paid now stays owed, and is said.
     let pass = recover(&config, &mut sessions, None).await?;
     recovered(&pass);
-    let Some(session) = sessions.remove(&target) else {
-        return Err(usage(format!("target `{target}` has no session")));
-    };
-    drop(sessions);
+    // A drill spanning clusters acts on the other targets its phases name too; their
+    // sessions live as long as the run.
+    let engine = engine_for(
+        &config,
+        &mut sessions,
+        &target,
+        &drill.other_targets(&target),
+    )
+    .await?;
 
     let cancel = CancellationToken::new();
     {
@@ -78,10 +83,8 @@ pub async fn run_drill(
             chrono::Utc::now(),
         ),
     );
-    let record = session
-        .engine
-        .run(&config, request, cancel, Some(progress))
-        .await;
+    let record = engine.run(&config, request, cancel, Some(progress)).await;
+    drop(sessions);
     if let Some(announced) = announced {
         let _ = announced.await;
     }

@@ -6,7 +6,7 @@
 use firedrill_core::config::{Config, Drill};
 use firedrill_core::measure::BlastCount;
 
-use crate::app::session::Session;
+use crate::engine::Engine;
 use crate::engine::ports::PlannedAction;
 
 /// What one phase would do.
@@ -14,6 +14,8 @@ use crate::engine::ports::PlannedAction;
 pub struct PlannedPhase {
     pub phase: String,
     pub scenario: String,
+    /// The target it acts on.
+    pub target: String,
     /// The scenario's planned actions, or why they could not be had (the plugin would not
     /// load, or its `plan` failed).
     pub actions: Result<Vec<PlannedAction>, String>,
@@ -81,16 +83,16 @@ fn plural(n: u32, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// Asks each phase's scenario of `drill` for its plan through `session` (opened on
-/// `target`), read-only whatever the grants. Fails only when the drill's services cannot
+/// Asks each phase's scenario of `drill` for its plan through `engine` (the session of
+/// `target`, acting on the drill's other targets too), read-only whatever the grants. Fails only when the drill's services cannot
 /// be read from the cluster; a phase whose plan fails says why in its `actions`.
 pub async fn plan(
     config: &Config,
-    session: &Session,
+    engine: &Engine,
     drill: &Drill,
     target: &str,
 ) -> Result<DrillPlan, String> {
-    let plans = session.engine.plan(config, drill).await?;
+    let plans = engine.plan(config, drill).await?;
     let mut worst = BlastCount::default();
     let mut phases = Vec::new();
     for (plan, phase) in plans.into_iter().zip(&drill.phases) {
@@ -100,6 +102,7 @@ pub async fn plan(
         phases.push(PlannedPhase {
             phase: plan.phase,
             scenario: plan.scenario,
+            target: plan.target,
             actions: plan.actions,
             canary: phase.canary.as_ref().map(|canary| PlannedCanary {
                 connection: canary.connection.clone(),

@@ -7,21 +7,18 @@
 //! (its target gone, unreachable, or repointed) is never marked finished: it stays owed
 //! and the next pass tries again.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use firedrill_core::config::Config;
 use firedrill_core::run::RunRecord;
 
 use super::publish::publish;
-use super::session::{Session, open};
+pub use super::session::Sessions;
+use super::session::engine_for;
 use crate::adapters::journal::StoreJournal;
 use crate::engine::ports::Journal as _;
 use crate::engine::recovery::{InterruptedRun, settle};
 use crate::exit::CommandError;
-
-/// Sessions by target name, opened as a pass needs them and kept for reuse.
-pub type Sessions = BTreeMap<String, Session>;
 
 /// A run still owing its rollback after a pass, and why it could not be paid.
 #[derive(Debug, Clone)]
@@ -213,16 +210,19 @@ async fn roll_back_on(
     target: &str,
     run: &InterruptedRun,
 ) -> Result<RunRecord, String> {
-    if !sessions.contains_key(target) {
-        let session = open(config, target)
-            .await
-            .map_err(|err| format!("its target `{target}` cannot be reached: {err}"))?;
-        sessions.insert(target.to_string(), session);
+    // The run's own target and every other one its owed phases acted on.
+    let others = run.other_targets();
+    if let Some(gone) = others.iter().find(|t| !config.targets.contains_key(**t)) {
+        return Err(format!(
+            "target `{gone}`, which one of its phases acted on, is no longer in the \
+             configuration: add it back (pointing at the cluster the run used) and run \
+             `firedrill recover` again"
+        ));
     }
-    let session = sessions
-        .get(target)
-        .ok_or_else(|| format!("its target `{target}` has no session"))?;
-    let now = &session.binding().identity;
+    let engine = engine_for(config, sessions, target, &others)
+        .await
+        .map_err(|err| format!("a target it used cannot be reached: {err}"))?;
+    let now = &engine.binding.identity;
     if let Some(then) = &run.cluster
         && !then.same_cluster(now)
     {
@@ -231,8 +231,7 @@ async fn roll_back_on(
              point the target back at the cluster the run used and run `firedrill recover` again"
         ));
     }
-    session
-        .engine
+    engine
         .recover(run, config.drill(&run.drill))
         .await
         .map_err(|err| format!("cannot roll it back: {err}"))

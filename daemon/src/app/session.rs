@@ -1,10 +1,11 @@
 //! Sessions: a target opened (the embedded sandbox started, or a cluster connected), its identity read, and the engine wired to its adapters.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use firedrill_core::config::{Config, Target};
+use firedrill_core::config::{Config, SandboxRegion, Target};
 use firedrill_host::Backends;
 use firedrill_sandbox::{Platform, Sandbox, SandboxConfig, SandboxHandle};
 use sha2::{Digest, Sha256};
@@ -58,9 +59,10 @@ pub async fn open(config: &Config, target_name: &str) -> Result<Session, Command
         )));
     };
     let (connected, sandbox) = match target {
-        Target::Sandbox { platform } => {
+        Target::Sandbox { platform, region } => {
             let platform = match platform {
                 Some(path) => Platform::from_file(path).map_err(|err| usage(err.to_string()))?,
+                None if *region == SandboxRegion::Dr => Platform::seed_dr(),
                 None => Platform::seed(),
             };
             let listener =
@@ -156,6 +158,7 @@ pub async fn open(config: &Config, target_name: &str) -> Result<Session, Command
         verify_interval: Duration::from_millis(100),
         verify_fallback: Duration::from_secs(2),
         binding,
+        elsewhere: BTreeMap::new(),
     };
     Ok(Session {
         engine,
@@ -163,6 +166,37 @@ pub async fn open(config: &Config, target_name: &str) -> Result<Session, Command
         scenarios,
         sandbox,
     })
+}
+
+/// Sessions by target name, opened as they are needed and kept for reuse.
+pub type Sessions = BTreeMap<String, Session>;
+
+/// The engine of `target`'s session, acting also on `others` (the other targets a drill's
+/// phases name), each session opened into `sessions` unless it already is.
+pub async fn engine_for(
+    config: &Config,
+    sessions: &mut Sessions,
+    target: &str,
+    others: &[&str],
+) -> Result<Engine, CommandError> {
+    for name in std::iter::once(target).chain(others.iter().copied()) {
+        if !sessions.contains_key(name) {
+            sessions.insert(name.to_string(), open(config, name).await?);
+        }
+    }
+    let engine_of = |name: &str| {
+        sessions
+            .get(name)
+            .map(|session| session.engine.clone())
+            .ok_or_else(|| usage(format!("target `{name}` has no session")))
+    };
+    let mut engine = engine_of(target)?;
+    for other in others {
+        engine
+            .elsewhere
+            .insert((*other).to_string(), engine_of(other)?);
+    }
+    Ok(engine)
 }
 
 /// SHA-256 of the configuration file, recorded with every run (empty if unreadable).

@@ -126,10 +126,15 @@ fn drill_summary(drill: &Drill, width: usize, now: DateTime<Utc>) -> String {
             if let Some(floor) = phase.objectives.availability_floor {
                 goals.push(format!("availability >= {}%", floor * 100.0));
             }
+            // A phase acting on another target than the drill's says which.
+            let name = match &phase.target {
+                Some(target) if *target != drill.target => format!("{} on {target}", phase.name),
+                _ => phase.name.clone(),
+            };
             if goals.is_empty() {
-                phase.name.clone()
+                name
             } else {
-                format!("{} ({})", phase.name, goals.join(", "))
+                format!("{name} ({})", goals.join(", "))
             }
         })
         .collect();

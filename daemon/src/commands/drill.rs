@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::app::session::{config_sha256, open};
+use crate::app::session::{Sessions, config_sha256, engine_for};
 use crate::cli::{DrillArgs, RunArgs};
 use crate::exit::{CommandError, Exit};
 
@@ -37,16 +37,32 @@ pub async fn plan(config_path: &Path, args: &DrillArgs) -> Result<Exit, CommandE
         return Err(crate::app::drill::unknown_drill(&config, &args.drill));
     };
     let target = args.target.clone().unwrap_or_else(|| drill.target.clone());
-    let session = open(&config, &target).await?;
+    let others = drill.other_targets(&target);
+    let mut sessions = Sessions::new();
+    let engine = engine_for(&config, &mut sessions, &target, &others).await?;
     crate::sayln!(
-        "Plan of drill {} against target {target} (nothing is changed)\n",
-        drill.name
+        "Plan of drill {} against target {target}{} (nothing is changed)\n",
+        drill.name,
+        if others.is_empty() {
+            String::new()
+        } else {
+            format!(" and {}", others.join(", "))
+        }
     );
-    let plan = crate::app::plan::plan(&config, &session, drill, &target)
+    let plan = crate::app::plan::plan(&config, &engine, drill, &target)
         .await
         .map_err(usage)?;
     for phase in &plan.phases {
-        crate::sayln!("Phase {} ({})", phase.phase, phase.scenario);
+        if others.is_empty() {
+            crate::sayln!("Phase {} ({})", phase.phase, phase.scenario);
+        } else {
+            crate::sayln!(
+                "Phase {} ({}) on target {}",
+                phase.phase,
+                phase.scenario,
+                phase.target
+            );
+        }
         match &phase.actions {
             Ok(actions) if actions.is_empty() => crate::sayln!("  (no actions)"),
             Ok(actions) => {

@@ -14,6 +14,7 @@ pub async fn up(
     listen: &str,
     kubeconfig: &Path,
     platform: Option<&Path>,
+    dr_region: bool,
     tls: bool,
 ) -> Result<Exit, CommandError> {
     let address: SocketAddr = listen.parse().map_err(|_| {
@@ -30,6 +31,7 @@ pub async fn up(
         Some(path) => {
             Platform::from_file(path).map_err(|err| CommandError::Usage(err.to_string()))?
         }
+        None if dr_region => Platform::seed_dr(),
         None => Platform::seed(),
     };
     let listener = tokio::net::TcpListener::bind(address)

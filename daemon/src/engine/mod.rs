@@ -15,6 +15,7 @@ pub mod ports;
 mod probes;
 pub mod recovery;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,6 +63,25 @@ pub struct Engine {
     pub verify_fallback: Duration,
     /// The target and cluster this engine's adapters talk to: recorded with every run.
     pub binding: ClusterBinding,
+    /// The engines of the other targets a drill's phases act on (drills spanning
+    /// clusters), by target name; their own `elsewhere` is empty.
+    pub elsewhere: BTreeMap<String, Engine>,
+}
+
+impl Engine {
+    /// The engine acting on `target` (`None`: this one's), if that target is open.
+    pub fn on(&self, target: Option<&str>) -> Option<&Engine> {
+        match target {
+            None => Some(self),
+            Some(target) if target == self.binding.target => Some(self),
+            Some(target) => self.elsewhere.get(target),
+        }
+    }
+
+    /// This engine and every other target's, this one first.
+    fn all(&self) -> impl Iterator<Item = &Engine> {
+        std::iter::once(self).chain(self.elsewhere.values())
+    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -224,9 +244,17 @@ impl Engine {
             }
         }
         let shared = Arc::new(Mutex::new(Shared::default()));
+        let probers = probes::Probers {
+            run_target: &self.binding.target,
+            by_target: self
+                .all()
+                .map(|engine| (engine.binding.target.clone(), engine.prober.clone()))
+                .collect(),
+        };
         let watchers = Watchers::start(
             config,
-            self.prober.clone(),
+            drill,
+            probers,
             self.alerts.clone(),
             &shared,
             &cancel,
@@ -331,7 +359,7 @@ impl Engine {
                 record.phases.push(skipped(phase, at));
                 continue;
             }
-            let ctx = phase_context(&record.id, drill, phase, services);
+            let ctx = phase_context(&record.id, &self.binding.target, drill, phase, services);
             run.shared.lock().phase = Some(phase.name.clone());
             let rto = phase.objectives.rto;
             let name = phase.name.clone();
@@ -348,9 +376,23 @@ impl Engine {
                 )
             });
             let since = Instant::now();
-            let mut phase_record = PhaseRun::new(run, phase, &ctx)
-                .run(owed, &mut record.timeline)
-                .await;
+            let mut phase_record = match self.on(phase.target.as_deref()) {
+                Some(engine) => {
+                    PhaseRun::new(run, engine, phase, &ctx)
+                        .run(owed, &mut record.timeline)
+                        .await
+                }
+                None => PhaseRecord {
+                    verdict: PhaseVerdict::Error {
+                        message: format!(
+                            "target `{}` was not opened for this run",
+                            phase.target.as_deref().unwrap_or_default()
+                        ),
+                    },
+                    finished_at: Some(run.clock.wall_at(Instant::now())),
+                    ..PhaseRecord::planned(phase, run.clock.wall_at(since))
+                },
+            };
             let mut results = match during {
                 Some(during) => during.stop().await,
                 None => Vec::new(),
@@ -422,11 +464,19 @@ impl Engine {
             .map(|p| p.scenario.clone())
             .collect::<Vec<_>>()
         {
-            if let Some(hash) = self.host.plugin_sha256(&scenario) {
+            if let Some(hash) = self
+                .all()
+                .find_map(|engine| engine.host.plugin_sha256(&scenario))
+            {
                 record.plugin_sha256.insert(scenario, hash);
             }
         }
-        for attached in self.host.evidence(&record.id).await {
+        let mut attachments = Vec::new();
+        for engine in self.all() {
+            attachments.extend(engine.host.evidence(&record.id).await);
+        }
+        attachments.sort_by_key(|attached| attached.captured_at);
+        for attached in attachments {
             record.evidence.push(Evidence {
                 phase: attached.phase,
                 name: attached.name,
@@ -451,32 +501,46 @@ impl Engine {
         record
     }
 
-    /// The services of the drill's phases with their healthy replica counts.
+    /// The services of the drill's phases with their healthy replica counts, each read
+    /// on the target of the phase that names it.
     async fn service_refs(
         &self,
         config: &Config,
         drill: &Drill,
     ) -> Result<Vec<ServiceRef>, String> {
-        let mut refs = Vec::new();
-        let mut names: Vec<&String> = drill.phases.iter().flat_map(|p| &p.services).collect();
-        names.sort();
-        names.dedup();
-        for name in names {
+        let mut refs: Vec<ServiceRef> = Vec::new();
+        let mut wanted: Vec<(&str, &String)> = drill
+            .phases
+            .iter()
+            .flat_map(|p| {
+                let target = p.target.as_deref().unwrap_or(&self.binding.target);
+                p.services.iter().map(move |name| (target, name))
+            })
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        for (target, name) in wanted {
             let Some(service) = config.services.get(name) else {
                 continue;
             };
+            let engine = self
+                .on(Some(target))
+                .ok_or_else(|| format!("target `{target}` was not opened for this run"))?;
             let selector = service.selector.to_string();
-            let replicas = self
+            let replicas = engine
                 .baseline
                 .ready_pods(&service.namespace, &selector)
                 .await
-                .map_err(|err| format!("cannot read the baseline of service {name}: {err}"))?;
+                .map_err(|err| {
+                    format!("cannot read the baseline of service {name} on target {target}: {err}")
+                })?;
             refs.push(ServiceRef {
                 name: name.clone(),
                 namespace: service.namespace.clone(),
                 selector,
                 replicas,
                 min_ready: service.min_ready,
+                target: Some(target.to_string()),
             });
         }
         Ok(refs)
@@ -533,6 +597,7 @@ fn send(progress: &ProgressSender, event: Progress) {
 /// What a scenario is told about `phase` of `drill` in run `run_id`.
 fn phase_context(
     run_id: &str,
+    run_target: &str,
     drill: &Drill,
     phase: &firedrill_core::config::Phase,
     services: &[ServiceRef],
@@ -546,6 +611,10 @@ fn phase_context(
         services: services
             .iter()
             .filter(|s| phase.services.contains(&s.name))
+            .filter(|s| {
+                s.target.is_none()
+                    || s.target.as_deref() == Some(phase.target.as_deref().unwrap_or(run_target))
+            })
             .cloned()
             .collect(),
     }
@@ -556,6 +625,8 @@ fn phase_context(
 #[derive(Debug)]
 pub struct PhasePlan {
     pub phase: String,
+    /// The target it acts on.
+    pub target: String,
     pub scenario: String,
     pub actions: Result<Vec<ports::PlannedAction>, String>,
 }
@@ -567,8 +638,15 @@ impl Engine {
         let services = self.service_refs(config, drill).await?;
         let mut plans = Vec::new();
         for phase in &drill.phases {
-            let ctx = phase_context("plan", drill, phase, &services);
-            let actions = match self.host.load(&phase.scenario).await {
+            let ctx = phase_context("plan", &self.binding.target, drill, phase, &services);
+            let Some(engine) = self.on(phase.target.as_deref()) else {
+                return Err(format!(
+                    "target `{}` of phase {} was not opened",
+                    phase.target.as_deref().unwrap_or_default(),
+                    phase.name
+                ));
+            };
+            let actions = match engine.host.load(&phase.scenario).await {
                 Ok(scenario) => scenario
                     .plan(&ctx)
                     .await
@@ -577,6 +655,7 @@ impl Engine {
             };
             plans.push(PhasePlan {
                 phase: phase.name.clone(),
+                target: engine.binding.target.clone(),
                 scenario: phase.scenario.clone(),
                 actions,
             });

@@ -6,6 +6,7 @@ use firedrill_core::config::{BlastRadius, Canary, Config, Phase};
 use firedrill_core::measure::{
     ActionKind, BlastCount, Disruption, Readiness, checklist, judge_phase,
 };
+use firedrill_core::report::ANNOUNCEMENT_EVIDENCE;
 use firedrill_core::run::{
     ClockStart, ClockStop, DataLoss, PhaseRecord, PhaseVerdict, PodRecovery, RecoveryClock,
     TimelineEvent,
@@ -39,6 +40,8 @@ pub(super) type Owed = Vec<(PhaseContext, Arc<dyn Scenario>)>;
 /// One phase being run: its configuration, its context and its record so far.
 pub(super) struct PhaseRun<'a> {
     run: &'a RunContext<'a>,
+    /// The engine of the phase's target (the run's own, or another cluster's).
+    engine: &'a Engine,
     phase: &'a Phase,
     ctx: &'a PhaseContext,
     out: PhaseRecord,
@@ -69,10 +72,16 @@ struct Fault {
 }
 
 impl<'a> PhaseRun<'a> {
-    pub(super) fn new(run: &'a RunContext<'a>, phase: &'a Phase, ctx: &'a PhaseContext) -> Self {
+    pub(super) fn new(
+        run: &'a RunContext<'a>,
+        engine: &'a Engine,
+        phase: &'a Phase,
+        ctx: &'a PhaseContext,
+    ) -> Self {
         let out = PhaseRecord::planned(phase, run.clock.wall_at(Instant::now()));
         Self {
             run,
+            engine,
             phase,
             ctx,
             out,
@@ -100,7 +109,7 @@ impl<'a> PhaseRun<'a> {
             },
             None => None,
         };
-        let engine = self.run.engine;
+        let engine = self.engine;
         let evidence_before = engine.host.evidence(&self.ctx.run_id).await.len();
         if let Err(message) = self.journal_injecting().await {
             if let Some(run) = canaries {
@@ -169,6 +178,7 @@ impl<'a> PhaseRun<'a> {
         }
         self.merge_reported_loss(evidence_before).await;
         self.merge_findings(scenario.as_ref()).await;
+        self.announce(evidence_before, timeline).await;
         self.judge(waited, &fault, seen, owed).await
     }
 
@@ -176,7 +186,7 @@ impl<'a> PhaseRun<'a> {
     /// or drains). Without one (no cluster, or it cannot be watched) verify runs on the
     /// fixed grid.
     async fn start_watch(&self, nodes: bool) -> Option<Arc<dyn PhaseWatch>> {
-        let watches = self.run.engine.watches.as_ref()?;
+        let watches = self.engine.watches.as_ref()?;
         if self.ctx.services.is_empty() && !nodes {
             return None;
         }
@@ -189,7 +199,7 @@ impl<'a> PhaseRun<'a> {
             Err(err) => {
                 self.warn(&format!(
                     "no cluster watch for this phase, verify runs every {} ms: {err}",
-                    self.run.engine.verify_interval.as_millis()
+                    self.engine.verify_interval.as_millis()
                 ));
                 None
             }
@@ -217,7 +227,7 @@ impl<'a> PhaseRun<'a> {
     /// phase's verdict set) when it cannot run.
     /// Also says whether the plan touches nodes (then the phase's watch covers them).
     async fn load_and_plan(&mut self) -> Option<(Arc<dyn Scenario>, bool)> {
-        let scenario = match self.run.engine.host.load(&self.phase.scenario).await {
+        let scenario = match self.engine.host.load(&self.phase.scenario).await {
             Ok(scenario) => scenario,
             Err(err) => {
                 self.end(PhaseVerdict::Error {
@@ -261,6 +271,8 @@ impl<'a> PhaseRun<'a> {
             phase: self.phase.name.clone(),
             context: self.ctx.clone(),
             at: self.run.clock.wall_at(Instant::now()),
+            target: Some(self.engine.binding.target.clone()),
+            cluster: Some(self.engine.binding.identity.clone()),
         };
         self.run
             .engine
@@ -280,7 +292,7 @@ impl<'a> PhaseRun<'a> {
         fault: &Fault,
         watch: Option<&dyn PhaseWatch>,
     ) -> Waited {
-        let engine = self.run.engine;
+        let engine = self.engine;
         let cancel = self.run.cancel;
         let deadline = fault.injected + self.phase.deadline;
         let mut waited = Waited {
@@ -470,7 +482,7 @@ impl<'a> PhaseRun<'a> {
         owed: &mut Owed,
     ) -> PhaseRecord {
         let finished = Instant::now();
-        let engine = self.run.engine;
+        let engine = self.engine;
         self.out.availability = self
             .run
             .shared
@@ -593,7 +605,7 @@ impl<'a> PhaseRun<'a> {
     /// Starts the phase's canaries and waits their lead time. On failure the phase is
     /// marked as an error (nothing injected) and `None` returned.
     async fn start_canaries(&mut self, canary: &Canary) -> Option<CanaryRun> {
-        let store = self.run.engine.canaries.clone();
+        let store = self.engine.canaries.clone();
         let run = match CanaryRun::start(store, canary, &self.ctx.run_id, &self.ctx.phase).await {
             Ok(run) => run,
             Err(message) => {
@@ -637,7 +649,6 @@ impl<'a> PhaseRun<'a> {
     async fn reported_data_loss(&self, evidence_before: usize) -> Option<DataLoss> {
         let phase = self.phase.name.as_str();
         let attached = self
-            .run
             .engine
             .host
             .evidence(&self.ctx.run_id)
@@ -651,6 +662,34 @@ impl<'a> PhaseRun<'a> {
                 let run = &self.ctx.run_id;
                 tracing::warn!(%run, phase, error = %err, "Ignoring a malformed {DATA_LOSS_ARTEFACT}");
                 None
+            }
+        }
+    }
+
+    /// Puts what the scenario announced (the first line of each `announcement.txt` it
+    /// attached in this phase) into the run's timeline, dated when it was attached.
+    async fn announce(&self, evidence_before: usize, timeline: &mut Vec<TimelineEvent>) {
+        let phase = self.phase.name.as_str();
+        for attached in self
+            .engine
+            .host
+            .evidence(&self.ctx.run_id)
+            .await
+            .into_iter()
+            .skip(evidence_before)
+            .filter(|a| a.phase.as_deref() == Some(phase) && a.name == ANNOUNCEMENT_EVIDENCE)
+        {
+            if let Some(text) = attached
+                .content
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+            {
+                timeline.push(TimelineEvent {
+                    at: attached.captured_at,
+                    phase: Some(phase.to_string()),
+                    message: format!("Announced: {text}"),
+                });
             }
         }
     }

@@ -25,6 +25,9 @@ pub struct ServiceRef {
     /// The fewest Ready pods the service may have (the configuration's `min_ready`).
     #[serde(default)]
     pub min_ready: u32,
+    /// The target it was read on (drills spanning clusters name the same service on each).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 /// What every scenario call receives.
@@ -345,6 +348,13 @@ pub enum JournalEntry {
         phase: String,
         context: PhaseContext,
         at: DateTime<Utc>,
+        /// The target the phase acts on (absent in journals written before drills could
+        /// span targets: then the run's).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
+        /// Which cluster that target reached when the run opened it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cluster: Option<ClusterIdentity>,
     },
     /// `rollback` finished (whatever it reported): nothing more is owed for the phase.
     RolledBack { phase: String, at: DateTime<Utc> },

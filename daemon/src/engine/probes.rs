@@ -1,9 +1,10 @@
 //! What watches a run while its phases go: the availability probes and the abort alerts, each a task of its own.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use firedrill_core::config::Config;
+use firedrill_core::config::{Config, Drill};
 use firedrill_core::measure::AbortWindow;
 use parking_lot::Mutex;
 use tokio::task::JoinHandle;
@@ -12,6 +13,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::Shared;
 use super::ports::{AlertSource, ProbeTarget, Prober};
+
+/// The probers of a run's targets, and which target is the run's own (where services
+/// that name none are probed).
+pub(super) struct Probers<'a> {
+    pub run_target: &'a str,
+    pub by_target: BTreeMap<String, Arc<dyn Prober>>,
+}
 
 /// The probe and alert tasks of one run; [`Watchers::stop`] ends them.
 pub(super) struct Watchers {
@@ -26,16 +34,33 @@ impl Watchers {
     /// (recording its reason in `shared`). Probe results are timed from `run_started`.
     pub(super) fn start(
         config: &Config,
-        prober: Arc<dyn Prober>,
+        drill: &Drill,
+        probers: Probers<'_>,
         alerts: Option<Arc<dyn AlertSource>>,
         shared: &Arc<Mutex<Shared>>,
         cancel: &CancellationToken,
         run_started: Instant,
     ) -> Self {
         let stop = CancellationToken::new();
+        // Each service is probed through its own target; one on a target this run does
+        // not use is not probed.
+        let targets = probe_targets(config)
+            .into_iter()
+            .filter_map(|target| {
+                let on = config
+                    .services
+                    .get(&target.service)
+                    .and_then(|service| service.target.as_deref())
+                    .unwrap_or(probers.run_target);
+                probers
+                    .by_target
+                    .get(on)
+                    .map(|prober| (prober.clone(), target))
+            })
+            .collect();
         let probing = ProbeLoop {
-            prober,
-            targets: probe_targets(config),
+            targets,
+            expect_down: drill.expect_down.clone(),
             run_started,
             interval: config.probing.interval,
             timeout: config.probing.timeout,
@@ -90,8 +115,10 @@ pub fn probe_targets(config: &Config) -> Vec<ProbeTarget> {
 /// Probes every target at a fixed cadence; a breach of the abort window records its
 /// reason and cancels the run.
 struct ProbeLoop {
-    prober: Arc<dyn Prober>,
-    targets: Vec<ProbeTarget>,
+    /// Each probe with the prober of its service's target.
+    targets: Vec<(Arc<dyn Prober>, ProbeTarget)>,
+    /// Services taken down on purpose: recorded, never a reason to abort.
+    expect_down: Vec<String>,
     /// Where the record's probe series start.
     run_started: Instant,
     interval: Duration,
@@ -118,8 +145,7 @@ impl ProbeLoop {
             };
             let since_start = sent.saturating_duration_since(self.run_started);
             let phase = shared.lock().phase.clone();
-            let results = futures::future::join_all(self.targets.iter().map(|target| {
-                let prober = self.prober.clone();
+            let results = futures::future::join_all(self.targets.iter().map(|(prober, target)| {
                 let timeout = self.timeout;
                 async move { (target, prober.probe(target, timeout).await) }
             }))
@@ -136,6 +162,9 @@ impl ProbeLoop {
                 state
                     .series
                     .record(&target.service, since_start, outcome.ok, outcome.latency);
+                if self.expect_down.contains(&target.service) {
+                    continue;
+                }
                 if let Some(breach) = self.window.record(&target.service, outcome.ok)
                     && state.abort_reason.is_none()
                 {

@@ -22,7 +22,18 @@ pub struct InterruptedRun {
     /// The cluster that target reached then.
     pub cluster: Option<ClusterIdentity>,
     /// Phases that injected a fault and were not rolled back, in the order injected.
-    pub owed: Vec<PhaseContext>,
+    pub owed: Vec<OwedPhase>,
+}
+
+/// A phase owing its rollback, and where it injected its fault.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwedPhase {
+    pub context: PhaseContext,
+    /// The target the phase acted on; `None` (journals written before drills could span
+    /// targets): the run's.
+    pub target: Option<String>,
+    /// The cluster that target reached then.
+    pub cluster: Option<ClusterIdentity>,
 }
 
 impl InterruptedRun {
@@ -49,9 +60,22 @@ impl InterruptedRun {
                     run.target = target.clone();
                     run.cluster = cluster.clone();
                 }
-                JournalEntry::Injecting { context, .. } => run.owed.push(context.clone()),
+                JournalEntry::Injecting {
+                    context,
+                    target,
+                    cluster,
+                    ..
+                } => run.owed.push(OwedPhase {
+                    context: context.clone(),
+                    target: target.clone(),
+                    cluster: cluster.clone(),
+                }),
                 JournalEntry::RolledBack { phase, .. } => {
-                    if let Some(index) = run.owed.iter().rposition(|ctx| &ctx.phase == phase) {
+                    if let Some(index) = run
+                        .owed
+                        .iter()
+                        .rposition(|owed| &owed.context.phase == phase)
+                    {
                         run.owed.remove(index);
                     }
                 }
@@ -65,7 +89,21 @@ impl InterruptedRun {
 
     /// The phases still owing a rollback, by name.
     pub fn owed_phases(&self) -> Vec<&str> {
-        self.owed.iter().map(|ctx| ctx.phase.as_str()).collect()
+        self.owed
+            .iter()
+            .map(|owed| owed.context.phase.as_str())
+            .collect()
+    }
+
+    /// The targets of its owed phases other than the run's own, each once.
+    pub fn other_targets(&self) -> Vec<&str> {
+        let mut others: Vec<&str> = Vec::new();
+        for target in self.owed.iter().filter_map(|owed| owed.target.as_deref()) {
+            if Some(target) != self.target.as_deref() && !others.contains(&target) {
+                others.push(target);
+            }
+        }
+        others
     }
 }
 
@@ -100,6 +138,32 @@ impl Engine {
                 run.id, self.binding.identity
             )));
         }
+        // Every owed phase's cluster is checked before anything is rolled back anywhere.
+        let mut plan = Vec::new();
+        for owed in &run.owed {
+            let target = owed.target.as_deref().unwrap_or(&self.binding.target);
+            let engine = self.on(Some(target)).ok_or_else(|| {
+                ScenarioError(format!(
+                    "phase {} of run {} acted on target `{target}`, which is not open",
+                    owed.context.phase, run.id
+                ))
+            })?;
+            let then = owed.cluster.as_ref().or(run.cluster.as_ref());
+            let gone = match then {
+                Some(then) if !then.same_cluster(&engine.binding.identity) => {
+                    if !then.embedded {
+                        return Err(ScenarioError(format!(
+                            "phase {} of run {} ran on {then}, but target `{target}` now reaches {}",
+                            owed.context.phase, run.id, engine.binding.identity
+                        )));
+                    }
+                    // An embedded sandbox ended with the process that ran the phase.
+                    true
+                }
+                _ => false,
+            };
+            plan.push((owed, engine, gone));
+        }
         let mut timeline = vec![event(
             None,
             format!(
@@ -107,15 +171,29 @@ impl Engine {
                 self.binding.target, self.binding.identity
             ),
         )];
-        let mut owed = run.owed.clone();
-        while let Some(ctx) = owed.pop() {
-            let outcome = match self.host.load(&ctx.scenario).await {
-                Ok(scenario) => self.rollback(&run.id, &ctx, scenario.as_ref()).await,
-                Err(err) => format!("cannot load scenario {} to roll back: {err}", ctx.scenario),
+        while let Some((owed, engine, gone)) = plan.pop() {
+            let ctx = &owed.context;
+            let outcome = if gone {
+                "nothing to roll back: the embedded sandbox it used ended with its process".into()
+            } else {
+                match engine.host.load(&ctx.scenario).await {
+                    Ok(scenario) => engine.rollback(&run.id, ctx, scenario.as_ref()).await,
+                    Err(err) => {
+                        format!("cannot load scenario {} to roll back: {err}", ctx.scenario)
+                    }
+                }
+            };
+            let on = if engine.binding.target == self.binding.target {
+                String::new()
+            } else {
+                format!(" on target {}", engine.binding.target)
             };
             timeline.push(event(
                 Some(&ctx.phase),
-                format!("Rollback of {} after interruption: {outcome}", ctx.phase),
+                format!(
+                    "Rollback of {}{on} after interruption: {outcome}",
+                    ctx.phase
+                ),
             ));
         }
         for phase in drill.map_or(&[][..], |d| d.phases.as_slice()) {

@@ -460,6 +460,7 @@ fn rig(first: Option<Duration>, second: Option<Duration>) -> Rig {
             verify_interval: Duration::from_millis(100),
             verify_fallback: Duration::from_secs(2),
             binding: binding("https://a.example:6443", "uid-a"),
+            elsewhere: BTreeMap::new(),
         },
         first,
         second,
@@ -659,6 +660,8 @@ async fn an_interrupted_run_is_rolled_back_and_recorded_at_the_next_start() {
                 ..ctx.clone()
             },
             at: Utc::now(),
+            target: None,
+            cluster: None,
         },
         JournalEntry::RolledBack {
             phase: "first".into(),
@@ -668,6 +671,8 @@ async fn an_interrupted_run_is_rolled_back_and_recorded_at_the_next_start() {
             phase: "second".into(),
             context: ctx,
             at: Utc::now(),
+            target: None,
+            cluster: None,
         },
     ] {
         rig.journal.append("drill-1", &entry).await.unwrap();
@@ -708,6 +713,8 @@ async fn an_engine_refuses_to_roll_back_a_run_recorded_on_another_cluster() {
             phase: "second".into(),
             context: ctx,
             at: Utc::now(),
+            target: None,
+            cluster: None,
         },
     ] {
         rig.journal.append("drill-2", &entry).await.unwrap();
@@ -1228,6 +1235,175 @@ async fn a_violation_without_abort_fails_the_phase_and_an_after_check_waits_with
         record.timeline.iter().any(|e| e
             .message
             .starts_with("After the drill: check errors (after) fail")),
+        "{:#?}",
+        record.timeline
+    );
+}
+
+/// The primary region on `lab`, the DR region on `dr`: the second phase acts on `dr`,
+/// whose `capsule` is its own service; the primary's `capsule` is expected down.
+const TWO_TARGETS: &str = r#"
+version: 1
+targets:
+  lab: { kind: kubeconfig, kubeconfig: lab.yaml }
+  dr: { kind: kubeconfig, kubeconfig: dr.yaml }
+default_target: lab
+services:
+  capsule:
+    target: lab
+    namespace: butterfly
+    selector: app=capsule
+    probes: [{ service_proxy: { service: capsule } }]
+  capsule-dr:
+    target: dr
+    namespace: butterfly
+    selector: app=capsule
+    probes: [{ service_proxy: { service: capsule } }]
+probing: { interval: 1s }
+abort: { availability_window: 3, availability_floor: 0.5 }
+drills:
+  drill:
+    expect_down: [capsule]
+    phases:
+      - { name: first, scenario: pod-failure, objectives: { rto: 2s }, deadline: 5s }
+      - { name: second, scenario: zone-failure, target: dr, objectives: { rto: 2s } }
+"#;
+
+/// The rig's engine with a second target `dr`: its own scenarios, prober and cluster.
+fn two_target_rig() -> (Rig, Arc<FakeScenario>, Arc<FakeProber>) {
+    let mut rig = rig(Some(Duration::ZERO), Some(Duration::ZERO));
+    let dr_scenario = FakeScenario::new(Some(Duration::from_millis(500)));
+    let dr_prober = Arc::new(FakeProber::default());
+    let mut dr = rig.engine.clone();
+    dr.host = Arc::new(FakeHost(BTreeMap::from([(
+        "zone-failure".to_string(),
+        dr_scenario.clone(),
+    )])));
+    dr.prober = dr_prober.clone();
+    dr.binding = ClusterBinding {
+        target: "dr".into(),
+        ..binding("https://dr.example:6443", "uid-dr")
+    };
+    rig.engine.elsewhere.insert("dr".into(), dr);
+    (rig, dr_scenario, dr_prober)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_phase_naming_another_target_runs_and_rolls_back_on_that_targets_cluster() {
+    let (rig, dr_scenario, _) = two_target_rig();
+    let config = firedrill_core::config::load_str(
+        "t.yaml",
+        TWO_TARGETS,
+        Path::new("."),
+        &crate::resolve_context(),
+    )
+    .unwrap();
+    // The primary region is down for the whole drill: expected, so no abort.
+    rig.prober.failing.store(true, Ordering::SeqCst);
+    let record = rig
+        .engine
+        .run(&config, request(), CancellationToken::new(), None)
+        .await;
+    assert_eq!(record.outcome, Outcome::Passed, "{record:#?}");
+    assert_eq!(record.target, "lab");
+    assert_eq!(record.phases[0].target, None);
+    assert_eq!(record.phases[1].target.as_deref(), Some("dr"));
+    let recovery = record.phases[1].recovery_seconds.unwrap();
+    assert!((0.5..=0.6).contains(&recovery), "{recovery}");
+    // The second phase ran on dr's scenarios, not on the primary's.
+    assert_eq!(dr_scenario.rollbacks.load(Ordering::SeqCst), 1);
+    assert!(rig.second.injected_at.lock().is_none());
+    assert_eq!(rig.first.rollbacks.load(Ordering::SeqCst), 1);
+    // Each service was probed through its own target: the primary's failed, dr's did not.
+    let availability = |name: &str| {
+        record
+            .availability
+            .iter()
+            .find(|a| a.service == name)
+            .unwrap_or_else(|| panic!("{name} not probed: {:#?}", record.availability))
+    };
+    assert_eq!(availability("capsule").successes, 0);
+    let dr = availability("capsule-dr");
+    assert!(dr.probes > 0 && dr.successes == dr.probes, "{dr:?}");
+    // The journal says where each fault went.
+    let entries = rig.journal.entries(&record.id);
+    let targets: Vec<(String, Option<String>)> = entries
+        .iter()
+        .filter_map(|entry| match entry {
+            JournalEntry::Injecting { phase, target, .. } => Some((phase.clone(), target.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            ("first".to_string(), Some("lab".to_string())),
+            ("second".to_string(), Some("dr".to_string()))
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_interrupted_run_is_rolled_back_phase_by_phase_on_each_phases_target() {
+    let (rig, dr_scenario, _) = two_target_rig();
+    let context = |phase: &str, scenario: &str| PhaseContext {
+        run_id: "drill-3".into(),
+        drill: "drill".into(),
+        phase: phase.into(),
+        scenario: scenario.into(),
+        params: serde_json::json!({}),
+        services: vec![],
+    };
+    let dr = rig.engine.elsewhere["dr"].binding.clone();
+    for entry in [
+        JournalEntry::RunStarted {
+            drill: "drill".into(),
+            at: Utc::now(),
+            target: Some("lab".into()),
+            cluster: Some(rig.engine.binding.identity.clone()),
+        },
+        JournalEntry::Injecting {
+            phase: "first".into(),
+            context: context("first", "pod-failure"),
+            at: Utc::now(),
+            target: Some("lab".into()),
+            cluster: Some(rig.engine.binding.identity.clone()),
+        },
+        JournalEntry::Injecting {
+            phase: "second".into(),
+            context: context("second", "zone-failure"),
+            at: Utc::now(),
+            target: Some("dr".into()),
+            cluster: Some(dr.identity.clone()),
+        },
+    ] {
+        rig.journal.append("drill-3", &entry).await.unwrap();
+    }
+    let interrupted = rig.engine.interrupted().await.unwrap();
+    assert_eq!(interrupted[0].other_targets(), ["dr"]);
+    // A dr target now reaching another cluster: nothing is touched anywhere.
+    let mut repointed = rig.engine.clone();
+    if let Some(engine) = repointed.elsewhere.get_mut("dr") {
+        engine.binding = binding("https://dr.example:6443", "uid-new");
+    }
+    let err = repointed.recover(&interrupted[0], None).await.unwrap_err();
+    assert!(
+        err.0.contains("uid-dr") && err.0.contains("uid-new"),
+        "{err}"
+    );
+    assert_eq!(rig.first.rollbacks.load(Ordering::SeqCst), 0);
+    assert_eq!(dr_scenario.rollbacks.load(Ordering::SeqCst), 0);
+    // With both clusters as they were, each phase is rolled back where it ran.
+    let record = rig.engine.recover(&interrupted[0], None).await.unwrap();
+    assert_eq!(record.outcome, Outcome::Interrupted);
+    assert_eq!(rig.first.rollbacks.load(Ordering::SeqCst), 1);
+    assert_eq!(dr_scenario.rollbacks.load(Ordering::SeqCst), 1);
+    assert_eq!(rig.second.rollbacks.load(Ordering::SeqCst), 0);
+    assert!(
+        record
+            .timeline
+            .iter()
+            .any(|e| e.message.contains("Rollback of second on target dr")),
         "{:#?}",
         record.timeline
     );

@@ -137,6 +137,19 @@ pub struct RawTarget {
     pub kubeconfig: Option<String>,
     /// With `sandbox`: a platform file replacing the built-in seed platform.
     pub platform: Option<String>,
+    /// With `sandbox` and no `platform`: which built-in platform the simulated cluster
+    /// starts with: `primary` (the default: nine nodes in `zone-a`..`zone-c`, every
+    /// service at full size) or `dr` (the DR region: four nodes in `dr-zone-a` and
+    /// `dr-zone-b`, the same services with the applications at one replica, standing by).
+    pub region: Option<SandboxRegion>,
+}
+
+/// The built-in platform of an embedded sandbox target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SandboxRegion {
+    Primary,
+    Dr,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -160,6 +173,11 @@ pub struct RawService {
     pub workload: Option<String>,
     /// The fewest Ready pods at which the service still counts as up. Default: 1.
     pub min_ready: Option<u32>,
+    /// The target (cluster) the service runs in, for drills spanning clusters: a DR
+    /// region's copy of a service is declared again with `target: dr`. Default: whichever
+    /// target the drill runs on. A service with a target is probed only by runs that use
+    /// that target.
+    pub target: Option<String>,
     /// Endpoints probed for availability during every drill. None: not probed.
     #[serde(default)]
     pub probes: Vec<RawProbe>,
@@ -403,6 +421,10 @@ pub struct RawDrill {
     pub recipients: Vec<String>,
     /// PromQL checks (names under `checks`) evaluated before, during and after the drill.
     pub checks: Option<RawDrillChecks>,
+    /// Services the drill takes down on purpose (a region failover's primary region):
+    /// still probed and reported, but their failing probes never abort the run.
+    #[serde(default)]
+    pub expect_down: Vec<String>,
     /// The phases, run in this order.
     pub phases: Vec<RawPhase>,
 }
@@ -465,7 +487,10 @@ pub struct RawPhase {
     pub name: String,
     /// The scenario plugin that runs this phase.
     pub scenario: String,
-    /// The services the phase acts on. Default: every service.
+    /// The target (cluster) this phase acts on, for drills spanning clusters (a region
+    /// failover acts on the primary, then on the DR region). Default: the drill's target.
+    pub target: Option<String>,
+    /// The services the phase acts on. Default: every service of the phase's target.
     pub services: Option<Vec<String>>,
     /// Parameters passed to the scenario, checked against its parameter schema.
     #[serde(default)]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 
+pub use super::raw::SandboxRegion;
 use super::raw::{self, TargetKind};
 // Value enums the file and the resolved configuration share: used through here, so that
 // nothing past resolution depends on the file's raw shape.
@@ -113,6 +114,8 @@ pub struct Objectives {
 pub enum Target {
     Sandbox {
         platform: Option<PathBuf>,
+        /// The built-in platform when no file is given.
+        region: SandboxRegion,
     },
     Kubeconfig {
         context: Option<String>,
@@ -136,6 +139,8 @@ pub struct Workload {
 #[derive(Debug, Clone)]
 pub struct Service {
     pub name: String,
+    /// The target it runs in; `None`: whichever the drill runs on.
+    pub target: Option<String>,
     pub namespace: String,
     pub selector: LabelSelector,
     pub workload: Option<Workload>,
@@ -235,13 +240,30 @@ pub struct Drill {
     pub recipients: Vec<String>,
     /// The drill's own checks: `before` (steady state), `during` every phase, `after`.
     pub checks: CheckSet,
+    /// Services taken down on purpose: probed, never a reason to abort.
+    pub expect_down: Vec<String>,
     pub phases: Vec<Phase>,
+}
+
+impl Drill {
+    /// The targets its phases name besides the run's own, each once, in phase order.
+    pub fn other_targets<'a>(&'a self, run_target: &'a str) -> Vec<&'a str> {
+        let mut others: Vec<&str> = Vec::new();
+        for target in self.phases.iter().filter_map(|p| p.target.as_deref()) {
+            if target != run_target && !others.contains(&target) {
+                others.push(target);
+            }
+        }
+        others
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Phase {
     pub name: String,
     pub scenario: String,
+    /// The target it acts on; `None`: the run's (the drill's, or `run --target`'s).
+    pub target: Option<String>,
     /// Names of the services it acts on (every service when the file named none).
     pub services: Vec<String>,
     pub params: serde_json::Map<String, serde_json::Value>,
@@ -391,7 +413,10 @@ pub(crate) fn resolve(
     let mut targets = BTreeMap::new();
     targets.insert(
         DEFAULT_TARGET.to_string(),
-        Target::Sandbox { platform: None },
+        Target::Sandbox {
+            platform: None,
+            region: SandboxRegion::Primary,
+        },
     );
     for (name, target) in &raw.targets {
         let path = root.key("targets").key(name);
@@ -411,12 +436,20 @@ pub(crate) fn resolve(
             TargetKind::Sandbox => {
                 misplaced("context", target.context.is_some(), reporter);
                 misplaced("kubeconfig", target.kubeconfig.is_some(), reporter);
+                if target.platform.is_some() && target.region.is_some() {
+                    reporter.key_error(
+                        &path.key("region"),
+                        "`region` picks a built-in platform; it does not apply with `platform`",
+                    );
+                }
                 Target::Sandbox {
                     platform: target.platform.as_deref().map(rel),
+                    region: target.region.unwrap_or(SandboxRegion::Primary),
                 }
             }
             TargetKind::Kubeconfig => {
                 misplaced("platform", target.platform.is_some(), reporter);
+                misplaced("region", target.region.is_some(), reporter);
                 Target::Kubeconfig {
                     context: target.context.clone(),
                     kubeconfig: target.kubeconfig.as_deref().map(rel),
@@ -426,6 +459,7 @@ pub(crate) fn resolve(
                 misplaced("context", target.context.is_some(), reporter);
                 misplaced("kubeconfig", target.kubeconfig.is_some(), reporter);
                 misplaced("platform", target.platform.is_some(), reporter);
+                misplaced("region", target.region.is_some(), reporter);
                 Target::InCluster
             }
         };
@@ -451,6 +485,18 @@ pub(crate) fn resolve(
         check_name(reporter, &path, "service", name);
         if let Some(resolved) = resolve_service(name, service, &path, reporter) {
             services.insert(name.clone(), resolved);
+        }
+        if let Some(target) = &service.target
+            && !targets.contains_key(target)
+            && !broken.has("targets", target)
+        {
+            reporter.error(
+                &path.key("target"),
+                format!(
+                    "unknown target `{target}` (known: {})",
+                    join(targets.keys())
+                ),
+            );
         }
     }
 
@@ -542,6 +588,11 @@ pub(crate) fn resolve(
     let check_names: BTreeSet<String> = raw.checks.keys().cloned().collect();
 
     let service_names: BTreeSet<String> = raw.services.keys().cloned().collect();
+    let service_targets: BTreeMap<String, Option<String>> = raw
+        .services
+        .iter()
+        .map(|(name, service)| (name.clone(), service.target.clone()))
+        .collect();
     let mut drills = Vec::new();
     for (name, drill) in &raw.drills {
         let path = root.key("drills").key(name);
@@ -550,6 +601,7 @@ pub(crate) fn resolve(
             connections: &connections,
             targets: &targets,
             services: &service_names,
+            service_targets: &service_targets,
             scenarios: &scenarios,
             broken,
             checks: KnownChecks {
@@ -738,6 +790,8 @@ struct Known<'a> {
     /// Every declared service name, including those whose definition has problems (those
     /// are reported once, where they are defined).
     services: &'a BTreeSet<String>,
+    /// The target each declared service names, if it names one.
+    service_targets: &'a BTreeMap<String, Option<String>>,
     scenarios: &'a BTreeSet<String>,
     checks: KnownChecks<'a>,
 }
@@ -816,6 +870,7 @@ fn resolve_service(
     }
     Some(Service {
         name: name.to_string(),
+        target: service.target.clone(),
         namespace: service.namespace.clone(),
         selector: selector?,
         workload,
@@ -1052,6 +1107,17 @@ fn resolve_drill(
     if drill.phases.is_empty() {
         reporter.error(&path.key("phases"), "a drill needs at least one phase");
     }
+    for (i, service) in drill.expect_down.iter().enumerate() {
+        if !known.services.contains(service) && !known.broken.has("services", service) {
+            reporter.error(
+                &path.key("expect_down").index(i),
+                format!(
+                    "unknown service `{service}` (known: {})",
+                    join(known.services)
+                ),
+            );
+        }
+    }
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     let mut phases = Vec::new();
     for (i, phase) in drill.phases.iter().enumerate() {
@@ -1077,6 +1143,28 @@ fn resolve_drill(
                 ),
             );
         }
+        if let Some(phase_target) = &phase.target
+            && !known.targets.contains_key(phase_target)
+            && !known.broken.has("targets", phase_target)
+        {
+            reporter.error(
+                &phase_path.key("target"),
+                format!(
+                    "unknown target `{phase_target}` (known: {})",
+                    join(known.targets.keys())
+                ),
+            );
+        }
+        let acts_on = phase.target.as_deref().unwrap_or(&target);
+        // Where a service lives: the target it names, else the drill's.
+        let lives_on = |service: &str| {
+            known
+                .service_targets
+                .get(service)
+                .cloned()
+                .flatten()
+                .unwrap_or_else(|| target.clone())
+        };
         let services = match &phase.services {
             Some(list) => {
                 for (j, service) in list.iter().enumerate() {
@@ -1088,11 +1176,26 @@ fn resolve_drill(
                                 join(known.services)
                             ),
                         );
+                    } else if lives_on(service) != acts_on {
+                        let home = lives_on(service);
+                        reporter.error(
+                            &phase_path.key("services").index(j),
+                            format!(
+                                "service `{service}` runs on target `{home}`, but this phase \
+                                 acts on target `{acts_on}` (set the phase's `target`, or name \
+                                 the service declared for `{acts_on}`)"
+                            ),
+                        );
                     }
                 }
                 list.clone()
             }
-            None => known.services.iter().cloned().collect(),
+            None => known
+                .services
+                .iter()
+                .filter(|service| lives_on(service) == acts_on)
+                .cloned()
+                .collect(),
         };
         let objectives = PhaseObjectives {
             rto: phase.objectives.rto.map(|d| d.0),
@@ -1158,6 +1261,7 @@ fn resolve_drill(
         phases.push(Phase {
             name: phase.name.clone(),
             scenario: phase.scenario.clone(),
+            target: phase.target.clone(),
             services,
             params: phase.params.clone(),
             objectives,
@@ -1198,6 +1302,7 @@ fn resolve_drill(
         participants: drill.participants.clone(),
         recipients: drill.recipients.clone(),
         checks,
+        expect_down: drill.expect_down.clone(),
         phases,
     })
 }

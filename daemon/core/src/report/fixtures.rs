@@ -51,6 +51,7 @@ fn phase(
     PhaseRecord {
         name: name.to_string(),
         scenario: scenario.to_string(),
+        target: None,
         started_at: started,
         injected_at: Some(injected),
         recovered_at: Some(recovered),

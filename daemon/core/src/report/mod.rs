@@ -32,7 +32,8 @@ pub use charts::{CHART_WIDTH, Chart, Charts};
 pub use format::{format_latency, format_percent, format_seconds};
 pub use junit::{JunitCase, JunitResult, JunitSuite, junit_xml};
 pub use model::{
-    ActionItem, AvailabilityRow, DataLossRow, EvidenceRow, Issue, RecoveryRow, Report,
+    ANNOUNCEMENT_EVIDENCE, ActionItem, Announcement, AvailabilityRow, DataLossRow, EvidenceRow,
+    Issue, RecoveryRow, Report, announcements,
 };
 pub use render::{Rendered, Renderer, TEMPLATE_FILES, markdown_html};
 

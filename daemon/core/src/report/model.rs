@@ -7,8 +7,8 @@ use super::charts::Charts;
 use super::format::{format_latency, format_percent, format_seconds};
 use crate::config::Drill;
 use crate::run::{
-    Check, CheckVerdict, ChecklistRow, ClockStart, ClockStop, Outcome, PhaseRecord, PhaseVerdict,
-    RunRecord, ServiceAvailability, Trigger,
+    Check, CheckVerdict, ChecklistRow, ClockStart, ClockStop, Evidence, Outcome, PhaseRecord,
+    PhaseVerdict, RunRecord, ServiceAvailability, Trigger,
 };
 
 /// Shown under "Lessons Learned" until people write theirs.
@@ -36,6 +36,9 @@ pub struct AvailabilityRow {
 pub struct RecoveryRow {
     pub phase: String,
     pub scenario: String,
+    /// The target the phase acted on, when the drill spans targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     pub target_rto_seconds: Option<f64>,
     pub target_rto: String,
     pub actual_rto_seconds: Option<f64>,
@@ -173,6 +176,10 @@ pub struct Report {
     pub pods: Vec<PodRow>,
     pub issues: Vec<Issue>,
     pub action_items: Vec<ActionItem>,
+    /// What the drill announced as it happened (a region failover's "DR region is now
+    /// serving"), from scenarios' `announcement.txt` evidence, oldest first.
+    #[serde(default)]
+    pub announcements: Vec<Announcement>,
     pub lessons_learned: String,
     pub evidence: Vec<EvidenceRow>,
     pub config_sha256: String,
@@ -235,6 +242,7 @@ impl Report {
             pods: run.phases.iter().flat_map(pod_rows).collect(),
             issues,
             action_items,
+            announcements: announcements(run),
             lessons_learned: LESSONS_PLACEHOLDER.to_string(),
             evidence: run
                 .evidence
@@ -425,6 +433,7 @@ fn recovery_row(phase: &PhaseRecord) -> RecoveryRow {
     RecoveryRow {
         phase: phase.name.clone(),
         scenario: phase.scenario.clone(),
+        target: phase.target.clone(),
         target_rto_seconds: phase.rto_target_seconds,
         target_rto: phase
             .rto_target_seconds
@@ -801,6 +810,41 @@ fn issues_and_actions(run: &RunRecord) -> (Vec<Issue>, Vec<ActionItem>) {
 
 /// The evidence name under which a scenario lists manual follow-up steps, one a line.
 pub const FOLLOW_UP_EVIDENCE: &str = "follow-up.txt";
+
+/// The evidence name under which a scenario announces what it did (its first line), for
+/// everyone the run tells: the timeline, the report and email, the webhooks.
+pub const ANNOUNCEMENT_EVIDENCE: &str = "announcement.txt";
+
+/// One announcement of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Announcement {
+    pub phase: Option<String>,
+    /// `09:41:07 UTC`.
+    pub at: String,
+    pub text: String,
+}
+
+/// The run's announcements: the first line of each `announcement.txt`, oldest first.
+pub fn announcements(run: &RunRecord) -> Vec<Announcement> {
+    let mut found: Vec<(&Evidence, &str)> = run
+        .evidence
+        .iter()
+        .filter(|e| e.name == ANNOUNCEMENT_EVIDENCE)
+        .filter_map(|e| {
+            let text = e.content.lines().map(str::trim).find(|l| !l.is_empty())?;
+            Some((e, text))
+        })
+        .collect();
+    found.sort_by_key(|(e, _)| e.captured_at);
+    found
+        .into_iter()
+        .map(|(e, text)| Announcement {
+            phase: e.phase.clone(),
+            at: e.captured_at.format("%H:%M:%S UTC").to_string(),
+            text: text.to_string(),
+        })
+        .collect()
+}
 
 #[derive(Default)]
 struct Findings {

@@ -599,26 +599,29 @@ async fn bundle(
     }
 }
 
-/// The plan of `drill` on its own target, through a session kept for the plan pages.
+/// The plan of `drill` on its own target (and the other targets its phases name),
+/// through sessions kept for the plan pages.
 async fn plan_of(state: &AppState, live: &LiveConfig, drill: &Drill) -> Result<DrillPlan, String> {
     let target = drill.target.clone();
     let work = async {
-        let session = {
+        let others = drill.other_targets(&target);
+        let mut engines = Vec::new();
+        for name in std::iter::once(target.as_str()).chain(others.iter().copied()) {
             let mut sessions = state.console.plans.lock().await;
-            match sessions.get(&target) {
+            let session = match sessions.get(name) {
                 Some(kept) if kept.config_sha256 == live.sha256 => kept.session.clone(),
                 _ => {
-                    let session = crate::app::session::open(&live.config, &target)
+                    let session = crate::app::session::open(&live.config, name)
                         .await
                         .map_err(|err| {
                             format!(
-                                "target `{target}` cannot be reached: {}",
+                                "target `{name}` cannot be reached: {}",
                                 crate::exit::error_chain(&err)
                             )
                         })?;
                     let session = Arc::new(session);
                     sessions.insert(
-                        target.clone(),
+                        name.to_string(),
                         PlanSession {
                             config_sha256: live.sha256.clone(),
                             session: session.clone(),
@@ -626,9 +629,17 @@ async fn plan_of(state: &AppState, live: &LiveConfig, drill: &Drill) -> Result<D
                     );
                     session
                 }
-            }
-        };
-        crate::app::plan::plan(&live.config, &session, drill, &target).await
+            };
+            engines.push(session.engine.clone());
+        }
+        let mut engines = engines.into_iter();
+        let mut engine = engines
+            .next()
+            .ok_or_else(|| format!("target `{target}` has no session"))?;
+        for (name, other) in others.iter().zip(engines) {
+            engine.elsewhere.insert((*name).to_string(), other);
+        }
+        crate::app::plan::plan(&live.config, &engine, drill, &target).await
     };
     tokio::time::timeout(PLAN_TIMEOUT, work)
         .await

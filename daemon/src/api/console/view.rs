@@ -745,6 +745,8 @@ pub struct ActionView {
 pub struct PlannedPhaseView {
     pub phase: String,
     pub scenario: String,
+    /// The target it acts on, when it is not the drill's (drills spanning clusters).
+    pub target: Option<String>,
     pub actions: Vec<ActionView>,
     /// Why its plan could not be had.
     pub error: Option<String>,
@@ -809,6 +811,7 @@ pub fn plan_page(layout: Layout, drill: &Drill, plan: Result<&DrillPlan, String>
                     PlannedPhaseView {
                         phase: phase.phase.clone(),
                         scenario: phase.scenario.clone(),
+                        target: (phase.target != plan.target).then(|| phase.target.clone()),
                         actions,
                         error,
                         canary: phase.canary.as_ref().map(|c| {

@@ -27,7 +27,7 @@ use crate::api::{AppState, RunJob, Running, router};
 use crate::app::live::LiveConfig;
 use crate::app::publish::publish;
 use crate::app::recovery::{Sessions, recover as recover_runs};
-use crate::app::session::{config_sha256, open};
+use crate::app::session::{config_sha256, engine_for, open};
 use crate::app::store::StoreAt;
 use crate::election::LeaseElector;
 use crate::engine::RunRequest;
@@ -153,7 +153,14 @@ pub async fn run(config_path: &Path) -> Result<Exit, CommandError> {
 
     // One session (sandbox or cluster connection) per target drills use.
     let sessions: Arc<tokio::sync::Mutex<Sessions>> = Arc::default();
-    let mut targets: Vec<String> = config.drills.iter().map(|d| d.target.clone()).collect();
+    let mut targets: Vec<String> = config
+        .drills
+        .iter()
+        .flat_map(|d| {
+            std::iter::once(d.target.clone())
+                .chain(d.other_targets(&d.target).into_iter().map(str::to_string))
+        })
+        .collect();
     targets.push(config.default_target.clone());
     targets.sort();
     targets.dedup();
@@ -352,19 +359,13 @@ async fn runner(
             continue;
         };
         let mut sessions = sessions.lock().await;
-        if !sessions.contains_key(&drill.target) {
-            match open(&config, &drill.target).await {
-                Ok(session) => {
-                    sessions.insert(drill.target.clone(), session);
-                }
-                Err(err) => {
-                    tracing::error!(drill = %drill.name, target = %drill.target, error = %err, "Cannot reach the drill's target; the run did not start");
-                    continue;
-                }
+        let others = drill.other_targets(&drill.target);
+        let engine = match engine_for(&config, &mut sessions, &drill.target, &others).await {
+            Ok(engine) => engine,
+            Err(err) => {
+                tracing::error!(drill = %drill.name, target = %drill.target, error = %err, "Cannot reach a target of the drill; the run did not start");
+                continue;
             }
-        }
-        let Some(session) = sessions.get(&drill.target) else {
-            continue;
         };
         let cancel = CancellationToken::new();
         let (progress, mut events) = tokio::sync::mpsc::unbounded_channel();
@@ -400,10 +401,7 @@ async fn runner(
                 Utc::now(),
             ),
         );
-        let record = session
-            .engine
-            .run(&config, request, cancel, Some(progress))
-            .await;
+        let record = engine.run(&config, request, cancel, Some(progress)).await;
         *running.lock() = None;
         metrics.observe_run(&record);
         tracing::info!(drill = %drill.name, run = %record.id, outcome = record.outcome.label(), "Drill finished");
