@@ -39,7 +39,17 @@ fn seed_configuration_carries_the_runbooks_drills_and_targets() {
     let names: Vec<&str> = config.drills.iter().map(|d| d.name.as_str()).collect();
     assert_eq!(
         names,
-        ["single-pod", "zone-failure", "database-failover", "full-dr"]
+        [
+            "single-pod",
+            "zone-failure",
+            "database-failover",
+            "full-dr",
+            "region-failover",
+            "service-recovery",
+            "all-services-restart",
+            "data-restoration",
+            "kafka-cluster-recovery"
+        ]
     );
     assert_eq!(config.objectives.rto, Some(Duration::from_secs(4 * 3600)));
     assert_eq!(config.objectives.rpo, Some(Duration::from_secs(3600)));
@@ -84,6 +94,50 @@ fn seed_configuration_carries_the_runbooks_drills_and_targets() {
         Some(MissedRunPolicy::Skip)
     );
 
+    // The DR runbook's RTO table: complete region failure 4 h (with the RPO of 1 h),
+    // single service failure 15 min, database failure 1 h, Kafka cluster failure 30 min,
+    // data corruption 2 h; the region failover's activation acts on the DR region.
+    let phase = |drill: &str, phase: &str| {
+        config
+            .drill(drill)
+            .and_then(|d| d.phases.iter().find(|p| p.name == phase))
+            .unwrap_or_else(|| panic!("{drill}/{phase}"))
+            .clone()
+    };
+    let activate = phase("region-failover", "activate-dr");
+    assert_eq!(activate.target.as_deref(), Some("sandbox-dr"));
+    assert_eq!(activate.objectives.rto, minutes(240));
+    assert_eq!(activate.objectives.rpo, minutes(60));
+    assert_eq!(phase("region-failover", "failback").target, None);
+    assert_eq!(
+        phase("service-recovery", "plato-down").objectives.rto,
+        minutes(15)
+    );
+    assert_eq!(
+        phase("data-restoration", "cassandra-restore")
+            .objectives
+            .rto,
+        minutes(60)
+    );
+    assert_eq!(
+        phase("data-restoration", "kafka-replay").objectives.rto,
+        minutes(120)
+    );
+    assert_eq!(
+        phase("kafka-cluster-recovery", "recreate-topics")
+            .objectives
+            .rto,
+        minutes(30)
+    );
+    assert_eq!(cron("region-failover").as_deref(), Some("0 9 1 3,9 *"));
+    assert!(matches!(
+        config.targets["sandbox-dr"],
+        firedrill_core::config::Target::Sandbox {
+            region: firedrill_core::config::SandboxRegion::Dr,
+            ..
+        }
+    ));
+
     // Six probed application services and the stateful services of the diagram.
     let probed: Vec<&str> = config
         .services
@@ -95,11 +149,17 @@ fn seed_configuration_carries_the_runbooks_drills_and_targets() {
         probed,
         [
             "capsule",
+            "capsule-dr",
             "nexus",
+            "nexus-dr",
             "odyssey",
+            "odyssey-dr",
             "perception",
+            "perception-dr",
             "plato",
-            "synapse"
+            "plato-dr",
+            "synapse",
+            "synapse-dr"
         ]
     );
     for stateful in [

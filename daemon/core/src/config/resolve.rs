@@ -37,12 +37,18 @@ pub struct Sentinel {
 pub const BUILTIN_SCENARIOS: &[&str] = &[
     "pre-drill",
     "pod-failure",
+    "service-recovery",
     "zone-failure",
     "cassandra-node",
+    "cassandra-restore",
     "postgres-failover",
     "redis-sentinel-failover",
     "kafka-broker",
+    "kafka-cluster-recovery",
+    "region-failover",
     "postgres-restore",
+    "redis-restore",
+    "ordered-restart",
     "full-recovery",
 ];
 
