@@ -19,7 +19,7 @@ struct Params {
     /// service of the phase in one step.
     order: Option<Vec<Vec<String>>>,
     /// How long one step may take to roll before the procedure stops.
-    #[serde(deserialize_with = "duration_ms")]
+    #[serde(deserialize_with = "firedrill_sdk::duration::deserialize_ms")]
     step_timeout: u64,
 }
 
@@ -30,55 +30,6 @@ impl Default for Params {
             step_timeout: 600_000,
         }
     }
-}
-
-/// A duration in milliseconds from `30s`, `2m`, `1m30s`, `500ms`, `1h` (the configuration's
-/// own syntax) or a whole number of seconds.
-fn duration_ms<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Seconds(u64),
-        Text(String),
-    }
-    match Raw::deserialize(deserializer)? {
-        Raw::Seconds(seconds) => Ok(seconds.saturating_mul(1000)),
-        Raw::Text(text) => parse_duration_ms(&text).map_err(serde::de::Error::custom),
-    }
-}
-
-fn parse_duration_ms(text: &str) -> Result<u64, String> {
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err("a duration cannot be empty".into());
-    }
-    let mut total: u64 = 0;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let number: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("duration {text:?}: expected a number"))?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            unit => {
-                return Err(format!(
-                    "duration {text:?}: unit {unit:?} is not one of ms, s, m, h"
-                ));
-            }
-        };
-        total = total.saturating_add(number.saturating_mul(scale));
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
 }
 
 /// Milliseconds as `30 s`, `1.5 s`.

@@ -5,39 +5,9 @@ use super::*;
 
 /// `90s`, `5m`, `1h30m`, `500ms`, `2d`, or plain seconds, in seconds.
 pub(crate) fn parse_duration(text: &str) -> Option<f64> {
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
-    if let Ok(seconds) = text.parse::<f64>() {
-        return (seconds >= 0.0).then_some(seconds);
-    }
-    let mut total = 0.0;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return None;
-        }
-        let number: f64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let factor = match &rest[..unit] {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            "d" => 86_400.0,
-            _ => return None,
-        };
-        total += number * factor;
-        rest = &rest[unit..];
-    }
-    Some(total)
+    firedrill_sdk::duration::parse_ms(text)
+        .ok()
+        .map(|ms| ms as f64 / 1000.0)
 }
 
 /// Milliseconds since the Unix epoch as RFC 3339 in UTC, for the evidence.

@@ -27,7 +27,7 @@ struct Params {
     /// false keeps the rolling update, which keeps the old pods (degraded, not down).
     recreate: bool,
     /// How long the restart may take to bring the service back before the undo.
-    #[serde(deserialize_with = "duration_ms")]
+    #[serde(deserialize_with = "firedrill_sdk::duration::deserialize_ms")]
     restart_wait: u64,
 }
 
@@ -41,55 +41,6 @@ impl Default for Params {
             restart_wait: 30_000,
         }
     }
-}
-
-/// A duration in milliseconds from `30s`, `2m`, `1m30s`, `500ms`, `1h` (the configuration's
-/// own syntax) or a whole number of seconds.
-fn duration_ms<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Seconds(u64),
-        Text(String),
-    }
-    match Raw::deserialize(deserializer)? {
-        Raw::Seconds(seconds) => Ok(seconds.saturating_mul(1000)),
-        Raw::Text(text) => parse_duration_ms(&text).map_err(serde::de::Error::custom),
-    }
-}
-
-fn parse_duration_ms(text: &str) -> Result<u64, String> {
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err("a duration cannot be empty".into());
-    }
-    let mut total: u64 = 0;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let number: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("duration {text:?}: expected a number"))?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            unit => {
-                return Err(format!(
-                    "duration {text:?}: unit {unit:?} is not one of ms, s, m, h"
-                ));
-            }
-        };
-        total = total.saturating_add(number.saturating_mul(scale));
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
 }
 
 /// Milliseconds as `30 s`, `1.5 s`.
@@ -831,17 +782,6 @@ export_scenario!(ServiceRecovery);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_like_the_configuration_writes_them() {
-        assert_eq!(parse_duration_ms("30s"), Ok(30_000));
-        assert_eq!(parse_duration_ms("1m30s"), Ok(90_000));
-        assert_eq!(parse_duration_ms("500ms"), Ok(500));
-        assert_eq!(parse_duration_ms("2h"), Ok(7_200_000));
-        assert!(parse_duration_ms("30").is_err());
-        assert!(parse_duration_ms("3 weeks").is_err());
-        assert!(parse_duration_ms("").is_err());
-    }
 
     #[test]
     fn seconds_are_written_without_trailing_zeros() {

@@ -32,6 +32,10 @@
 //! - [`cluster`], [`http`], [`postgres`], [`redis`], [`clock`], [`log`], [`state`],
 //!   [`evidence`]: the host capabilities, with small helpers over the raw imports.
 //! - [`export_scenario!`]: exports a `Scenario` as the component's WIT exports.
+//! - [`duration`]: parameters written as durations (`30s`, `1h30m`), as the configuration
+//!   writes them.
+
+pub mod duration;
 
 use serde::de::DeserializeOwned;
 
