@@ -106,6 +106,9 @@ impl Chromium {
             .env("HOME", &home)
             .env("XDG_CONFIG_HOME", home.join(".config"))
             .env("XDG_CACHE_HOME", home.join(".cache"))
+            // Chromium's singleton lock directory goes under TMPDIR: inside the test's
+            // own directory, so nothing is left in /tmp.
+            .env("TMPDIR", &home)
             .args(flags)
             .args(["--enable-logging=stderr", "--v=0"])
             .args(args)
@@ -234,6 +237,9 @@ impl Chromium {
             .env("HOME", &home)
             .env("XDG_CONFIG_HOME", home.join(".config"))
             .env("XDG_CACHE_HOME", home.join(".cache"))
+            // Chromium's singleton lock directory goes under TMPDIR: inside the test's
+            // own directory, so nothing is left in /tmp.
+            .env("TMPDIR", &home)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
