@@ -572,6 +572,23 @@ fn seed_carries_the_runbooks_checklists_as_checks_ready_to_attach() {
         config.drill("single-pod").unwrap().checks.during,
         ["no-5xx"]
     );
+    // The DR runbook's verification checklist after each of its drills.
+    for drill in [
+        "region-failover",
+        "service-recovery",
+        "all-services-restart",
+        "data-restoration",
+        "kafka-cluster-recovery",
+    ] {
+        let checks = &config.drill(drill).unwrap().checks;
+        assert!(
+            checks.after.contains(&"targets-up".to_string())
+                || checks
+                    .after
+                    .contains(&"consumer-lag-not-increasing".to_string()),
+            "{drill}: {checks:?}"
+        );
+    }
 }
 
 #[test]

@@ -421,6 +421,37 @@ mod tests {
     }
 
     #[test]
+    fn what_a_run_announced_goes_into_its_summary_and_slack_message() {
+        let mut run = passing_run();
+        // No announcement: the field is left out, as before.
+        let quiet = RunSummary::finished(&run, None, None).render(WebhookFormat::Json);
+        assert!(quiet.get("announcements").is_none(), "{quiet}");
+        let at = run.started_at + chrono::Duration::seconds(90);
+        run.evidence.push(firedrill_core::run::Evidence {
+            phase: Some("activate-dr".into()),
+            name: firedrill_core::report::ANNOUNCEMENT_EVIDENCE.into(),
+            captured_at: at,
+            sha256: String::new(),
+            content: "\nRegion failover complete: the DR region is now serving.\nsteps...\n".into(),
+        });
+        let summary = RunSummary::finished(&run, None, None);
+        let expected = format!(
+            "{} (activate-dr): Region failover complete: the DR region is now serving.",
+            at.format("%H:%M:%S UTC")
+        );
+        assert_eq!(summary.announcements, [expected.clone()]);
+        assert_eq!(
+            summary.render(WebhookFormat::Json)["announcements"][0],
+            expected.as_str()
+        );
+        let slack = summary.render(WebhookFormat::Slack).to_string();
+        assert!(
+            slack.contains(":loudspeaker:") && slack.contains("Region failover complete"),
+            "{slack}"
+        );
+    }
+
+    #[test]
     fn rto_met_compares_the_measured_recovery_with_the_target() {
         let run = passing_run();
         let summary = RunSummary::finished(&run, None, None);
