@@ -439,7 +439,7 @@ mod tests {
             "{} (activate-dr): Region failover complete: the DR region is now serving.",
             at.format("%H:%M:%S UTC")
         );
-        assert_eq!(summary.announcements, [expected.clone()]);
+        assert_eq!(summary.announcements, std::slice::from_ref(&expected));
         assert_eq!(
             summary.render(WebhookFormat::Json)["announcements"][0],
             expected.as_str()
