@@ -157,7 +157,10 @@ pub struct DrillArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// The drill to run. The seed's `full-dr` also needs the stateful scenario plugins.
+    /// The drill to run. `region-failover` shows the DR runbook's region failover across
+    /// two embedded sandboxes (the primary region and `sandbox-dr`); `service-recovery`,
+    /// `all-services-restart`, `data-restoration` and `kafka-cluster-recovery` its other
+    /// procedures. `database-failover` needs real databases.
     #[arg(long, default_value = "zone-failure")]
     pub drill: String,
 
