@@ -221,8 +221,14 @@ fn await_zone_injecting(
         "zone-a cordoned, zone-failure journaled as injecting",
         context,
         || {
+            // The cordon first: the journal's `injecting` is committed before the fault,
+            // so once zone-a is cordoned the newest entry is this run's. Read the other
+            // way round, an earlier run's entry could be taken for it.
+            if cordoned(sandbox) != 1 {
+                return false;
+            }
             zone_run = zone_run_injecting(pg);
-            zone_run.is_some() && cordoned(sandbox) == 1
+            zone_run.is_some()
         },
     );
     zone_run.unwrap()
