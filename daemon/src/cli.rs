@@ -172,8 +172,9 @@ pub struct DemoArgs {
 
 #[derive(Debug, Args)]
 pub struct RecoverArgs {
-    /// Recover only the runs of this target (a name from the configuration); runs on
-    /// other targets are left owed. Also rolls back, on this target, runs recorded by a
+    /// Recover only the runs of this target (a name from the configuration), and runs one
+    /// of whose phases acted on it (each of their phases is rolled back on its own
+    /// target); runs on other targets are left owed. Also rolls back, on this target, runs recorded by a
     /// firedrill older than 0.2 (which did not record their cluster): name the target
     /// they ran on.
     #[arg(long)]

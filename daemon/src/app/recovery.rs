@@ -107,7 +107,11 @@ enum Step {
 
 fn step(run: &InterruptedRun, config: &Config, only: Option<&str>, sessions: &Sessions) -> Step {
     let target = match (&run.target, only) {
-        (Some(target), Some(only)) if target != only => return Step::Skip,
+        // `--target X` also recovers a run one of whose phases acted on X (a region
+        // failover's DR cluster): that run is rolled back on every target it used.
+        (Some(target), Some(only)) if target != only && !run.other_targets().contains(&only) => {
+            return Step::Skip;
+        }
         (Some(target), _) => target.clone(),
         // Recorded before runs were bound to their cluster: only the operator knows where
         // it ran, and says so with --target.
@@ -296,6 +300,29 @@ drills: {}
             step(&run(Some("a"), false), &config(), Some("b"), &none),
             Step::Skip
         );
+    }
+
+    #[test]
+    fn recovering_one_target_includes_runs_with_a_phase_on_it() {
+        let mut spanning = run(Some("a"), false);
+        spanning.owed.push(crate::engine::recovery::OwedPhase {
+            context: crate::engine::ports::PhaseContext {
+                run_id: "zone-1".into(),
+                drill: "zone".into(),
+                phase: "activate".into(),
+                scenario: "region-failover".into(),
+                params: serde_json::json!({}),
+                services: vec![],
+            },
+            target: Some("b".into()),
+            cluster: None,
+        });
+        let none = Sessions::new();
+        assert_eq!(
+            step(&spanning, &config(), Some("b"), &none),
+            Step::RollBackOn("a".into())
+        );
+        assert_eq!(step(&spanning, &config(), Some("lab"), &none), Step::Skip);
     }
 
     #[test]
