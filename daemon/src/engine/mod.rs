@@ -611,10 +611,8 @@ fn phase_context(
         services: services
             .iter()
             .filter(|s| phase.services.contains(&s.name))
-            .filter(|s| {
-                s.target.is_none()
-                    || s.target.as_deref() == Some(phase.target.as_deref().unwrap_or(run_target))
-            })
+            // `service_refs` read each on the target of a phase naming it.
+            .filter(|s| s.target.as_deref() == Some(phase.target.as_deref().unwrap_or(run_target)))
             .cloned()
             .collect(),
     }

@@ -6,7 +6,7 @@ use firedrill_core::config::{BlastRadius, Canary, Config, Phase};
 use firedrill_core::measure::{
     ActionKind, BlastCount, Disruption, Readiness, checklist, judge_phase,
 };
-use firedrill_core::report::ANNOUNCEMENT_EVIDENCE;
+use firedrill_core::report::{ANNOUNCEMENT_EVIDENCE, announced};
 use firedrill_core::run::{
     ClockStart, ClockStop, DataLoss, PhaseRecord, PhaseVerdict, PodRecovery, RecoveryClock,
     TimelineEvent,
@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::canary::CanaryRun;
 use super::ports::{
-    Change, Findings, Injected, JournalEntry, PhaseContext, PhaseWatch, Recovery, Scenario,
-    Verified, WatchScope, WatchSeen,
+    Attached, Change, Findings, Injected, JournalEntry, PhaseContext, PhaseWatch, Recovery,
+    Scenario, Verified, WatchScope, WatchSeen,
 };
 use super::{Clock, Engine, Progress, ProgressSender, Shared, send};
 
@@ -644,23 +644,32 @@ impl<'a> PhaseRun<'a> {
         Some(run)
     }
 
-    /// Data loss a scenario measured itself (e.g. a restore's backup age), from the
-    /// `data-loss.json` artefact it attached during this phase.
-    async fn reported_data_loss(&self, evidence_before: usize) -> Option<DataLoss> {
+    /// The artefacts named `name` this phase's calls attached since the host held
+    /// `evidence_before` of the run's, oldest first.
+    async fn attached_since(&self, evidence_before: usize, name: &str) -> Vec<Attached> {
         let phase = self.phase.name.as_str();
-        let attached = self
-            .engine
+        self.engine
             .host
             .evidence(&self.ctx.run_id)
             .await
             .into_iter()
             .skip(evidence_before)
-            .rfind(|a| a.phase.as_deref() == Some(phase) && a.name == DATA_LOSS_ARTEFACT)?;
+            .filter(|a| a.phase.as_deref() == Some(phase) && a.name == name)
+            .collect()
+    }
+
+    /// Data loss a scenario measured itself (e.g. a restore's backup age), from the
+    /// `data-loss.json` artefact it attached during this phase.
+    async fn reported_data_loss(&self, evidence_before: usize) -> Option<DataLoss> {
+        let attached = self
+            .attached_since(evidence_before, DATA_LOSS_ARTEFACT)
+            .await
+            .pop()?;
         match serde_json::from_str::<ReportedLoss>(&attached.content) {
             Ok(reported) => Some(reported.into()),
             Err(err) => {
-                let run = &self.ctx.run_id;
-                tracing::warn!(%run, phase, error = %err, "Ignoring a malformed {DATA_LOSS_ARTEFACT}");
+                let (run, phase) = (&self.ctx.run_id, &self.phase.name);
+                tracing::warn!(%run, %phase, error = %err, "Ignoring a malformed {DATA_LOSS_ARTEFACT}");
                 None
             }
         }
@@ -669,25 +678,14 @@ impl<'a> PhaseRun<'a> {
     /// Puts what the scenario announced (the first line of each `announcement.txt` it
     /// attached in this phase) into the run's timeline, dated when it was attached.
     async fn announce(&self, evidence_before: usize, timeline: &mut Vec<TimelineEvent>) {
-        let phase = self.phase.name.as_str();
         for attached in self
-            .engine
-            .host
-            .evidence(&self.ctx.run_id)
+            .attached_since(evidence_before, ANNOUNCEMENT_EVIDENCE)
             .await
-            .into_iter()
-            .skip(evidence_before)
-            .filter(|a| a.phase.as_deref() == Some(phase) && a.name == ANNOUNCEMENT_EVIDENCE)
         {
-            if let Some(text) = attached
-                .content
-                .lines()
-                .map(str::trim)
-                .find(|l| !l.is_empty())
-            {
+            if let Some(text) = announced(&attached.content) {
                 timeline.push(TimelineEvent {
                     at: attached.captured_at,
-                    phase: Some(phase.to_string()),
+                    phase: Some(self.phase.name.clone()),
                     message: format!("Announced: {text}"),
                 });
             }

@@ -33,7 +33,7 @@ pub use format::{format_latency, format_percent, format_seconds};
 pub use junit::{JunitCase, JunitResult, JunitSuite, junit_xml};
 pub use model::{
     ANNOUNCEMENT_EVIDENCE, ActionItem, Announcement, AvailabilityRow, DataLossRow, EvidenceRow,
-    Issue, RecoveryRow, Report, announcements,
+    Issue, RecoveryRow, Report, announced, announcements,
 };
 pub use render::{Rendered, Renderer, TEMPLATE_FILES, markdown_html};
 

@@ -824,16 +824,18 @@ pub struct Announcement {
     pub text: String,
 }
 
+/// What an `announcement.txt` announces: its first line that is not blank.
+pub fn announced(content: &str) -> Option<&str> {
+    content.lines().map(str::trim).find(|l| !l.is_empty())
+}
+
 /// The run's announcements: the first line of each `announcement.txt`, oldest first.
 pub fn announcements(run: &RunRecord) -> Vec<Announcement> {
     let mut found: Vec<(&Evidence, &str)> = run
         .evidence
         .iter()
         .filter(|e| e.name == ANNOUNCEMENT_EVIDENCE)
-        .filter_map(|e| {
-            let text = e.content.lines().map(str::trim).find(|l| !l.is_empty())?;
-            Some((e, text))
-        })
+        .filter_map(|e| Some((e, announced(&e.content)?)))
         .collect();
     found.sort_by_key(|(e, _)| e.captured_at);
     found
